@@ -1,0 +1,42 @@
+# crimefusion: two commands. `make run` installs and runs the main job on the
+# bundled data; `make test` installs and runs the whole test suite.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 3000
+
+export MLFLOW_DISABLE_TELEMETRY := true
+export GX_ANALYTICS_ENABLED := false
+export DAGSTER_DISABLE_TELEMETRY := true
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install run test ui clean lock
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt infra/setup-system.sh
+	bash infra/setup-system.sh
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "crimefusion needs Python 3.11, found " + sys.version' \
+		|| { echo "error: set PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[test]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/crimefusion run
+
+test: install
+	$(BIN)/pytest
+
+ui: install
+	$(BIN)/python -m orchestration.ui --port $(PORT)
+
+# refresh the pins after changing dependencies in pyproject.toml
+lock: install
+	$(BIN)/pip freeze --exclude-editable | grep -v '^crimefusion' > constraints.txt
+
+clean:
+	rm -rf $(VENV) lake .crimefusion

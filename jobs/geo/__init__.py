@@ -1,0 +1,1 @@
+"""Geospatial kernels: geolocation, H3 indexing and spatial joins on SedonaDB."""

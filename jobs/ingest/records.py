@@ -1,0 +1,389 @@
+"""Parse bronze rows of a feed into its canonical silver table plus quarantine rows.
+
+The kernel applies the spec's column mapping, parses timestamps in the source
+time zone, reprojects coordinates, runs the row rules below in order and splits
+the rows into *accepted* (canonical schema) and *rejects* (the raw row, the
+first rule it broke, and a reason a person can act on). Every bronze row ends up
+in exactly one of the two, so ``rows_in == accepted + quarantined``.
+
+Row rules, in the order they are checked (the ``rule`` column of rejects):
+
+=======================  =====================================================
+``malformed_row``        the reader could not split the line into the header's fields
+``invalid_encoding``     bytes that are not valid in the declared encoding
+``missing_value``        a required field is empty
+``unparseable_timestamp``  a timestamp does not match the declared format
+``future_timestamp``     a timestamp later than the ingestion time
+``timestamp_too_old``    a timestamp before ``min_time`` (1990-01-01)
+``missing_coordinates``  x or y empty
+``invalid_coordinates``  x or y not a number
+``null_island``          (0, 0): a placeholder, not a place
+``out_of_crs_bounds``    outside the valid range of the declared CRS
+``swapped_coordinates``  x and y exchanged (the swapped point is in the study area)
+``outside_study_area``   further than the tolerance from every boundary polygon
+``duplicate_id``         an id already seen earlier in the same batch
+=======================  =====================================================
+
+An unknown source category is not a reject: it maps to ``other`` and
+``category_mapped`` is false.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from jobs.geo.areas import assign_areas
+from jobs.geo.points import crs_bounds, h3_cells, points_wkb, to_wgs84
+from jobs.ingest.spec import FieldSpec, SourceSpec
+from jobs.ingest.taxonomy import OFFENSE_CATEGORIES
+from jobs.schemas import CANONICAL, REJECTS
+
+#: Bronze columns that are lineage, not source data.
+LINEAGE = ("ingest_id", "source_file", "source_row", "read_rule", "read_error", "raw_line", "ingested_at")
+
+MIN_TIME = datetime(1990, 1, 1, tzinfo=timezone.utc)
+
+#: Canonical id column of each table.
+ID_FIELD = {
+    "incidents": "incident_id",
+    "cdr_events": "event_id",
+    "cell_sites": "cell_id",
+    "osint_posts": "post_id",
+    "transactions": "txn_id",
+    "cameras": "camera_id",
+    "persons": "person_id",
+}
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    """Accepted rows (canonical schema) and quarantined rows (``REJECTS`` schema)."""
+
+    accepted: pa.Table
+    rejects: pa.Table
+
+    @property
+    def rows_in(self) -> int:
+        return self.accepted.num_rows + self.rejects.num_rows
+
+
+class _Verdicts:
+    """First broken rule per row; later rules never overwrite an earlier one."""
+
+    def __init__(self, n: int) -> None:
+        self.rule = np.full(n, None, dtype=object)
+        self.field = np.full(n, None, dtype=object)
+        self.reason = np.full(n, None, dtype=object)
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.rule == None  # noqa: E711
+
+    def flag(self, mask: np.ndarray, rule: str, field: str | None, reason) -> None:
+        """Flag rows in ``mask`` not yet rejected; ``reason`` is a string or a function of the row index."""
+        rows = np.flatnonzero(np.asarray(mask, dtype=bool) & self.ok)
+        for i in rows:
+            self.rule[i] = rule
+            self.field[i] = field
+            self.reason[i] = reason(i) if callable(reason) else reason
+
+
+def parse_records(
+    bronze: pa.Table,
+    spec: SourceSpec,
+    *,
+    boundaries: pa.Table | None = None,
+    ctx=None,
+    now: datetime | None = None,
+    min_time: datetime = MIN_TIME,
+) -> ParseResult:
+    """Turn bronze rows of one feed into canonical rows and quarantine rows.
+
+    Parameters
+    ----------
+    bronze
+        Rows as received (string columns) with the lineage columns of the reader.
+    spec
+        The feed's validated source spec.
+    boundaries
+        Study-area polygons (``area_id``, ``geometry`` WKB) when the spec has a
+        study area; they give each row its area (``district``) and bound the
+        valid coordinates.
+    ctx
+        SedonaDB context for the spatial join (required with ``boundaries``).
+    now
+        Ingestion time; timestamps after it are rejected as future.
+    min_time
+        Earliest plausible timestamp.
+    """
+    if spec.study_area is not None and (boundaries is None or ctx is None):
+        raise ValueError(f"spec {spec.name!r} declares a study area: pass its boundaries and a SedonaDB ctx")
+    now = now or datetime.now(timezone.utc)
+    schema = CANONICAL[spec.table]
+    n = bronze.num_rows
+    v = _Verdicts(n)
+
+    # 1. what the reader already found
+    read_rule = bronze["read_rule"].to_numpy(zero_copy_only=False) if "read_rule" in bronze.column_names else np.full(n, None)
+    read_error = bronze["read_error"].to_numpy(zero_copy_only=False) if "read_error" in bronze.column_names else np.full(n, None)
+    has_read_error = read_rule != None  # noqa: E711
+    for rule in ("malformed_row", "invalid_encoding"):
+        v.flag(has_read_error & (read_rule == rule), rule, None, lambda i: read_error[i])
+    v.flag(has_read_error, "malformed_row", None, lambda i: read_error[i])
+
+    out: dict[str, pa.Array] = {}
+
+    # 2. mapped fields
+    for name, fspec in spec.fields.items():
+        raw = _field_values(bronze, fspec)
+        ftype = schema.field(name).type
+        required = not schema.field(name).nullable
+        empty = _is_empty(raw)
+        if required:
+            v.flag(empty, "missing_value", name, f"required field {name!r}{_from(fspec)} is empty")
+        if pa.types.is_timestamp(ftype):
+            values, failed = parse_timestamps(raw, fspec.format, fspec.timezone)
+            v.flag(failed, "unparseable_timestamp", name,
+                   lambda i, raw=raw, f=fspec, nm=name: f"field {nm!r}{_from(f)}: {raw[i]!r} does not match format {f.format or 'iso8601'!r}")
+            epoch = values.astype("datetime64[us]").astype("int64")
+            valid_t = ~np.isnat(values)
+            future = valid_t & (epoch > _us(now))
+            v.flag(future, "future_timestamp", name,
+                   lambda i, raw=raw, nm=name: f"field {nm!r}: {raw[i]!r} is later than the ingestion time {now.isoformat(timespec='seconds')}")
+            v.flag(valid_t & (epoch < _us(min_time)), "timestamp_too_old", name,
+                   lambda i, raw=raw, nm=name: f"field {nm!r}: {raw[i]!r} is before {min_time.date().isoformat()}")
+            out[name] = pa.array(values, pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
+        elif pa.types.is_floating(ftype) or pa.types.is_integer(ftype):
+            nums = _to_number(raw, spec.format.decimal)
+            bad = ~empty & np.isnan(nums)
+            v.flag(bad, "invalid_number", name, lambda i, raw=raw, nm=name: f"field {nm!r}: {raw[i]!r} is not a number")
+            out[name] = pa.array(np.where(np.isnan(nums), None, nums).tolist() if pa.types.is_integer(ftype) else nums,
+                                 from_pandas=True).cast(ftype, safe=False)
+        elif pa.types.is_list(ftype):
+            out[name] = pa.array([None if e else [s.strip() for s in str(x).split(";") if s.strip()]
+                                  for x, e in zip(raw, empty)], ftype)
+        elif pa.types.is_boolean(ftype):
+            out[name] = pa.array([None if e else str(x).strip().lower() in ("true", "1", "yes", "y", "t")
+                                  for x, e in zip(raw, empty)], pa.bool_())
+        else:
+            out[name] = pa.array([None if e else str(x).strip() for x, e in zip(raw, empty)], pa.string())
+
+    # 3. coordinates
+    if spec.coordinates is not None:
+        c = spec.coordinates
+        xcol, ycol = ("geometry_x", "geometry_y") if c.from_geometry else (c.x, c.y)
+        xs = bronze[xcol].to_numpy(zero_copy_only=False)
+        ys = bronze[ycol].to_numpy(zero_copy_only=False)
+        x = _to_number(xs, spec.format.decimal)
+        y = _to_number(ys, spec.format.decimal)
+        missing = _is_empty(xs) | _is_empty(ys)
+        v.flag(missing, "missing_coordinates", f"{xcol},{ycol}", lambda i: f"coordinates ({xcol}, {ycol}) are empty: ({xs[i]!r}, {ys[i]!r})")
+        v.flag(~missing & (np.isnan(x) | np.isnan(y)), "invalid_coordinates", f"{xcol},{ycol}",
+               lambda i: f"coordinates ({xcol}, {ycol}) = ({xs[i]!r}, {ys[i]!r}) are not numbers")
+        v.flag((x == 0) & (y == 0), "null_island", f"{xcol},{ycol}", "coordinates are (0, 0): a placeholder, not a location")
+        xmin, ymin, xmax, ymax = crs_bounds(c.crs)
+        in_crs = (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
+        v.flag(~np.isnan(x) & ~np.isnan(y) & ~in_crs, "out_of_crs_bounds", f"{xcol},{ycol}",
+               lambda i: f"coordinates ({x[i]}, {y[i]}) are outside the valid range of {c.crs} "
+                         f"(x {xmin:.6g}..{xmax:.6g}, y {ymin:.6g}..{ymax:.6g})")
+        usable = v.ok & ~np.isnan(x) & ~np.isnan(y)
+        lon = np.full(n, np.nan)
+        lat = np.full(n, np.nan)
+        if usable.any():
+            lon[usable], lat[usable] = to_wgs84(x[usable], y[usable], c.crs)
+        district = pa.nulls(n, pa.string())
+        if spec.study_area is not None:
+            lon, lat, district = _check_study_area(lon, lat, x, y, usable, c.crs, boundaries, ctx, spec, v)
+        out["lon"] = pa.array(lon, from_pandas=True)
+        out["lat"] = pa.array(lat, from_pandas=True)
+        out["geometry"] = points_wkb(lon, lat)
+        out["h3"] = h3_cells(lon, lat)
+        if "district" in schema.names:
+            out["district"] = district
+
+    # 4. categories
+    if spec.table == "incidents":
+        raw_cat = out["category"].to_numpy(zero_copy_only=False)
+        mapping = spec.categories.mapping
+        canon, mapped = [], []
+        for value in raw_cat:
+            target = mapping.get(value) if value is not None else None
+            if target is None and value in OFFENSE_CATEGORIES:
+                target = value
+            canon.append(target or spec.categories.default)
+            mapped.append(target is not None)
+        out["source_category"] = out["category"]
+        out["category"] = pa.array(canon, pa.string())
+        out["category_mapped"] = pa.array(mapped, pa.bool_())
+
+    # 5. ids, then duplicates among rows that passed every other rule
+    id_field = ID_FIELD[spec.table]
+    ids = _row_ids(bronze, spec)
+    if not spec.id.from_content and "source_record_id" in schema.names:
+        out["source_record_id"] = _field_values_arrow(bronze, spec.id.columns)
+    seen: dict[str, int] = {}
+    dup = np.zeros(n, dtype=bool)
+    first_row: dict[int, int] = {}
+    ok = v.ok
+    src_row = bronze["source_row"].to_numpy()
+    for i in np.flatnonzero(ok):
+        key = ids[i]
+        if key in seen:
+            dup[i] = True
+            first_row[i] = seen[key]
+        else:
+            seen[key] = i
+    v.flag(dup, "duplicate_id", id_field,
+           lambda i: f"id {ids[i]!r} already used by row {src_row[first_row[i]]} of this batch")
+    out[id_field] = pa.array(ids, pa.string())
+    if "source" in schema.names:
+        out["source"] = pa.array([spec.name] * n, pa.string())
+    for name in ("ingest_id", "source_file", "source_row"):
+        out[name] = bronze[name].combine_chunks()
+
+    full = pa.table({name: out.get(name, pa.nulls(n, schema.field(name).type)) for name in schema.names})
+    keep = v.ok
+    accepted = full.filter(pa.array(keep)).cast(schema)
+    rejects = _rejects(bronze, spec, v, ~keep)
+    return ParseResult(accepted=accepted, rejects=rejects)
+
+
+def _check_study_area(lon, lat, x, y, usable, crs, boundaries, ctx, spec, v: _Verdicts):
+    sa = spec.study_area
+    area, _dist = assign_areas(lon, lat, boundaries, ctx=ctx, tolerance_m=sa.tolerance_m)
+    area_np = area.to_numpy(zero_copy_only=False)
+    outside = usable & (area_np == None)  # noqa: E711
+    if outside.any():
+        # swapped x/y: is the exchanged point in the study area?
+        idx = np.flatnonzero(outside)
+        sx, sy = y[idx], x[idx]
+        xmin, ymin, xmax, ymax = crs_bounds(crs)
+        in_crs = (sx >= xmin) & (sx <= xmax) & (sy >= ymin) & (sy <= ymax)
+        swapped = np.zeros(len(lon), dtype=bool)
+        if in_crs.any():
+            slon, slat = to_wgs84(sx[in_crs], sy[in_crs], crs)
+            s_area, _ = assign_areas(slon, slat, boundaries, ctx=ctx, tolerance_m=sa.tolerance_m)
+            hit = s_area.to_numpy(zero_copy_only=False) != None  # noqa: E711
+            swapped[idx[in_crs][hit]] = True
+        v.flag(swapped, "swapped_coordinates", f"{spec.coordinates.x},{spec.coordinates.y}",
+               lambda i: f"coordinates ({x[i]}, {y[i]}) look swapped: ({y[i]}, {x[i]}) lies in the study area")
+        v.flag(outside, "outside_study_area", f"{spec.coordinates.x},{spec.coordinates.y}",
+               lambda i: f"point ({lon[i]:.5f}, {lat[i]:.5f}) is more than {sa.tolerance_m:g} m outside "
+                         f"every area of {sa.boundary}")
+    return lon, lat, area
+
+
+def parse_timestamps(raw: np.ndarray, fmt: str | None, tz: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Parse strings into UTC ``datetime64[us]`` (naive, UTC); return values and a failed mask.
+
+    Naive values are in ``tz`` (UTC when unset). At the autumn daylight-saving
+    change the repeated hour is read as the first (daylight) occurrence and in
+    spring a local time that does not exist moves forward by the hour that was
+    skipped (02:30 becomes 03:30 daylight time): exports rarely say which
+    was meant, and an hour's error is better than a lost row.
+    """
+    s = pd.Series(raw, dtype="object")
+    empty = _is_empty(raw)
+    s = s.where(~empty, None)
+    if fmt in (None, "iso8601"):
+        parsed = pd.to_datetime(s, format="ISO8601", errors="coerce", utc=False)
+    else:
+        parsed = pd.to_datetime(s, format=fmt, errors="coerce")
+    if getattr(parsed.dt, "tz", None) is None:
+        parsed = parsed.dt.tz_localize(tz or "UTC", ambiguous=np.ones(len(parsed), dtype=bool),
+                                       nonexistent=pd.Timedelta(hours=1))
+    parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    values = parsed.to_numpy(dtype="datetime64[us]")
+    failed = ~empty & np.isnat(values)
+    return values, failed
+
+
+def _us(t: datetime) -> int:
+    return int(t.timestamp() * 1_000_000)
+
+
+def _field_values(bronze: pa.Table, fspec: FieldSpec) -> np.ndarray:
+    if fspec.constant is not None:
+        return np.full(bronze.num_rows, str(fspec.constant), dtype=object)
+    cols = fspec.source_columns
+    if len(cols) == 1:
+        return bronze[cols[0]].to_numpy(zero_copy_only=False)
+    parts = [bronze[c].to_numpy(zero_copy_only=False) for c in cols]
+    return np.array([None if any(p is None or str(p).strip() == "" for p in row) else " ".join(str(p).strip() for p in row)
+                     for row in zip(*parts)], dtype=object)
+
+
+def _field_values_arrow(bronze: pa.Table, columns: list[str]) -> pa.Array:
+    parts = [bronze[c].to_numpy(zero_copy_only=False) for c in columns]
+    return pa.array(["|".join("" if p is None else str(p) for p in row) for row in zip(*parts)], pa.string())
+
+
+def _from(fspec: FieldSpec) -> str:
+    if fspec.constant is not None:
+        return ""
+    return f" (column {', '.join(repr(c) for c in fspec.source_columns)})"
+
+
+def _is_empty(values: np.ndarray) -> np.ndarray:
+    return np.array([v is None or (isinstance(v, str) and v.strip() == "") for v in values], dtype=bool)
+
+
+def _to_number(values: np.ndarray, decimal: str) -> np.ndarray:
+    s = pd.Series(values, dtype="object")
+    if decimal != ".":
+        s = s.str.replace(".", "", regex=False).str.replace(decimal, ".", regex=False)
+    return pd.to_numeric(s.str.strip() if s.map(lambda v: isinstance(v, str)).any() else s, errors="coerce").to_numpy(dtype="float64")
+
+
+def _row_ids(bronze: pa.Table, spec: SourceSpec) -> np.ndarray:
+    """``<source>:<id>`` from the id columns, or from the row's content when the source has no id.
+
+    Content ids hash every source column and count repeats of identical rows,
+    so two identical records stay two incidents and re-ingesting the same file
+    yields the same ids.
+    """
+    n = bronze.num_rows
+    if not spec.id.from_content:
+        parts = [bronze[c].to_numpy(zero_copy_only=False) for c in spec.id.columns]
+        return np.array([f"{spec.name}:" + "|".join("" if p is None else str(p).strip() for p in row)
+                         for row in zip(*parts)], dtype=object)
+    data_cols = [c for c in bronze.column_names if c not in LINEAGE]
+    cols = [bronze[c].to_numpy(zero_copy_only=False) for c in data_cols]
+    raw_line = bronze["raw_line"].to_numpy(zero_copy_only=False) if "raw_line" in bronze.column_names else [None] * n
+    digests = []
+    for i, row in enumerate(zip(*cols)) if cols else enumerate([()] * n):
+        text = "\x1f".join("" if p is None else str(p) for p in row) + "\x1e" + (raw_line[i] or "")
+        digests.append(hashlib.blake2b(text.encode(), digest_size=8).hexdigest())
+    occurrence = pd.Series(digests).groupby(digests).cumcount().to_numpy()
+    return np.array([f"{spec.name}:{d}" + (f"-{k}" if k else "") for d, k in zip(digests, occurrence)], dtype=object)
+
+
+def _rejects(bronze: pa.Table, spec: SourceSpec, v: _Verdicts, mask: np.ndarray) -> pa.Table:
+    idx = np.flatnonzero(mask)
+    if not len(idx):
+        return REJECTS.empty_table()
+    sub = bronze.take(pa.array(idx))
+    data_cols = [c for c in sub.column_names if c not in LINEAGE]
+    records = sub.select(data_cols).to_pylist()
+    raw_line = sub["raw_line"].to_pylist() if "raw_line" in sub.column_names else [None] * len(idx)
+    raw = [line if line is not None else json.dumps(rec, ensure_ascii=False) for rec, line in zip(records, raw_line)]
+    return pa.table(
+        {
+            "source": pa.array([spec.name] * len(idx), pa.string()),
+            "ingest_id": sub["ingest_id"],
+            "source_file": sub["source_file"],
+            "source_row": sub["source_row"],
+            "rule": pa.array(v.rule[idx].tolist(), pa.string()),
+            "field": pa.array(v.field[idx].tolist(), pa.string()),
+            "reason": pa.array(v.reason[idx].tolist(), pa.string()),
+            "raw": pa.array(raw, pa.string()),
+        }
+    ).cast(REJECTS)

@@ -1,0 +1,1 @@
+"""Estimators (scikit-learn shaped), their evaluation, export to ONNX, registry and serving."""

@@ -1,0 +1,1 @@
+"""crimefusion orchestration: the Dagster definitions, resources, per-domain assets and the CLI."""

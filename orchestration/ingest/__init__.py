@@ -1,0 +1,1 @@
+"""Ingestion assets: bronze raw records, silver canonical tables and their quarantine."""

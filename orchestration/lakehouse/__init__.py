@@ -1,0 +1,1 @@
+"""Lakehouse reference layers (police districts and other boundaries)."""

@@ -1,0 +1,1 @@
+"""Quality wiring between quality/ suites and Dagster asset checks."""

@@ -1,0 +1,1 @@
+"""Dagster resources: one resource class per file, local and cluster implementations."""

@@ -1,0 +1,79 @@
+"""Settings: one typed object, read from the environment when asked, never at import.
+
+=========================  ==========================================  =================
+variable                   meaning                                     default
+=========================  ==========================================  =================
+``CRIMEFUSION_DEPLOYMENT`` ``local`` or ``cluster``                    ``local``
+``CRIMEFUSION_LAKE``       lakehouse root (folder or ``s3://...``)      ``./lake``
+``CRIMEFUSION_HOME``       state folder (Dagster home, MLflow store)   ``./.crimefusion``
+``CRIMEFUSION_SPECS``      source specs (files or folders, ``:``)      the bundled ``specs/``
+``CRIMEFUSION_S3_*``       ``ENDPOINT``, ``REGION``, ``ALLOW_HTTP``     (cluster only)
+``AWS_ACCESS_KEY_ID``...   object-store credentials                    (cluster only)
+=========================  ==========================================  =================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+#: The repository root (the package is installed in editable mode by ``make``).
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+BUNDLED_SPECS = PROJECT_ROOT / "specs"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value crimefusion cannot use."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    deployment: Literal["local", "cluster"] = "local"
+    lake: str = "lake"
+    home: Path = Path(".crimefusion")
+    specs: tuple[Path, ...] = (BUNDLED_SPECS,)
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
+    s3_allow_http: bool = False
+
+    def spec_files(self) -> list[Path]:
+        """Every ``*.yaml`` spec named by ``specs`` (files, or folders of them), sorted."""
+        files: list[Path] = []
+        for entry in self.specs:
+            if entry.is_dir():
+                files.extend(sorted(entry.glob("*.yaml")))
+            elif entry.is_file():
+                files.append(entry)
+            else:
+                raise SettingsError(f"CRIMEFUSION_SPECS: {entry} is neither a spec file nor a folder")
+        return files
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from ``env`` (default ``os.environ``), with a readable error."""
+    env = os.environ if env is None else env
+    values: dict = {}
+    mapping = {
+        "CRIMEFUSION_DEPLOYMENT": "deployment",
+        "CRIMEFUSION_LAKE": "lake",
+        "CRIMEFUSION_HOME": "home",
+        "CRIMEFUSION_S3_ENDPOINT": "s3_endpoint",
+        "CRIMEFUSION_S3_REGION": "s3_region",
+        "CRIMEFUSION_S3_ALLOW_HTTP": "s3_allow_http",
+    }
+    for var, key in mapping.items():
+        if env.get(var):
+            values[key] = env[var]
+    if env.get("CRIMEFUSION_SPECS"):
+        values["specs"] = tuple(Path(p) for p in env["CRIMEFUSION_SPECS"].split(os.pathsep) if p)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        inverse = {v: k for k, v in mapping.items()} | {"specs": "CRIMEFUSION_SPECS"}
+        problems = "; ".join(f"{inverse.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors())
+        raise SettingsError(f"invalid crimefusion settings: {problems}") from None

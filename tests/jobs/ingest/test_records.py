@@ -1,0 +1,131 @@
+"""Row rules of the parse kernel, one bad-input case per row, on a tiny Chicago-shaped file."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pyarrow as pa
+import pytest
+
+from jobs.ingest.records import parse_records, parse_timestamps
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+GOOD = {"date": "2016-05-01 12:30", "loc_cat": "street", "longitude": "-87.6277", "latitude": "41.7922", "district": "2"}
+
+
+def bronze(rows: list[dict]) -> pa.Table:
+    n = len(rows)
+    cols = {k: pa.array([r.get(k) for r in rows], pa.string()) for k in GOOD}
+    cols.update(
+        read_rule=pa.array([r.get("read_rule") for r in rows], pa.string()),
+        read_error=pa.array([r.get("read_error") for r in rows], pa.string()),
+        raw_line=pa.array([r.get("raw_line") for r in rows], pa.string()),
+        ingest_id=pa.array(["i1"] * n, pa.string()),
+        source_file=pa.array(["f.csv"] * n, pa.string()),
+        source_row=pa.array(range(1, n + 1), pa.int64()),
+        ingested_at=pa.array([NOW] * n, pa.timestamp("us", tz="UTC")),
+    )
+    return pa.table(cols)
+
+
+CASES = [
+    # (case, changes to a good row, expected rule or None when accepted)
+    ("good row", {}, None),
+    ("unparseable date", {"date": "2016-13-45 99:00"}, "unparseable_timestamp"),
+    ("empty date", {"date": ""}, "missing_value"),
+    ("empty coordinates", {"longitude": "", "latitude": ""}, "missing_coordinates"),
+    ("non-numeric coordinate", {"longitude": "west"}, "invalid_coordinates"),
+    ("(0, 0) coordinates", {"longitude": "0", "latitude": "0"}, "null_island"),
+    ("latitude out of range", {"latitude": "141.79"}, "out_of_crs_bounds"),
+    ("outside the study area", {"longitude": "-73.97", "latitude": "40.69"}, "outside_study_area"),
+    ("latitude and longitude swapped", {"longitude": "41.7922", "latitude": "-87.6277"}, "swapped_coordinates"),
+    ("future timestamp", {"date": "2030-01-01 00:00"}, "future_timestamp"),
+    ("before 1990", {"date": "1985-06-01 10:00"}, "timestamp_too_old"),
+    ("too few fields", {"read_rule": "malformed_row", "read_error": "line 3: expected 5 fields, found 3",
+                        "raw_line": "2016-05-01,street,-87.6"}, "malformed_row"),
+    ("bad encoding", {"read_rule": "invalid_encoding", "read_error": "field 'loc_cat': byte 0xe9"}, "invalid_encoding"),
+    ("in no district but within tolerance", {"longitude": "-87.7792", "latitude": "41.9092"}, None),
+]
+
+
+@pytest.mark.parametrize("case,change,rule", CASES, ids=[c[0] for c in CASES])
+def test_row_rule(case, change, rule, chicago_spec, chicago_districts, sd):
+    rows = [dict(GOOD, date="2016-05-01 08:00"), {**GOOD, **change}]
+    result = parse_records(bronze(rows), chicago_spec, boundaries=chicago_districts, ctx=sd, now=NOW)
+    assert result.rows_in == 2 == result.accepted.num_rows + result.rejects.num_rows
+    if rule is None:
+        assert result.rejects.num_rows == 0, result.rejects.to_pylist()
+    else:
+        assert result.rejects["rule"].to_pylist() == [rule]
+        reject = result.rejects.to_pylist()[0]
+        assert reject["source_row"] == 2
+        assert reject["reason"]
+        assert reject["raw"]
+
+
+def test_reason_names_field_and_value(chicago_spec, chicago_districts, sd):
+    result = parse_records(bronze([{**GOOD, "date": "01/05/2016"}]), chicago_spec,
+                           boundaries=chicago_districts, ctx=sd, now=NOW)
+    reason = result.rejects["reason"][0].as_py()
+    assert "occurred_at" in reason and "'date'" in reason and "01/05/2016" in reason and "%Y-%m-%d %H:%M" in reason
+
+
+def test_identical_rows_are_two_incidents_with_stable_ids(chicago_spec, chicago_districts, sd):
+    rows = [GOOD, GOOD, dict(GOOD, loc_cat="park")]
+    a = parse_records(bronze(rows), chicago_spec, boundaries=chicago_districts, ctx=sd, now=NOW)
+    b = parse_records(bronze(rows), chicago_spec, boundaries=chicago_districts, ctx=sd, now=NOW)
+    ids = a.accepted["incident_id"].to_pylist()
+    assert len(set(ids)) == 3
+    assert ids == b.accepted["incident_id"].to_pylist()
+
+
+def test_duplicate_source_id_is_quarantined(chicago_spec, chicago_districts, sd):
+    spec = chicago_spec.model_copy(update={"id": chicago_spec.id.model_copy(update={"columns": ["district"]})})
+    rows = [GOOD, dict(GOOD, loc_cat="park"), dict(GOOD, district="3")]
+    result = parse_records(bronze(rows), spec, boundaries=chicago_districts, ctx=sd, now=NOW)
+    assert result.rejects["rule"].to_pylist() == ["duplicate_id"]
+    assert "already used by row 1" in result.rejects["reason"][0].as_py()
+    assert result.accepted.num_rows == 2
+
+
+def test_canonical_fields(chicago_spec, chicago_districts, sd):
+    result = parse_records(bronze([GOOD]), chicago_spec, boundaries=chicago_districts, ctx=sd, now=NOW)
+    row = result.accepted.to_pylist()[0]
+    # 12:30 in Chicago on 1 May (CDT, UTC-5) is 17:30 UTC
+    assert row["occurred_at"] == datetime(2016, 5, 1, 17, 30, tzinfo=timezone.utc)
+    assert row["category"] == "aggravated_assault" and row["category_mapped"] is True
+    assert row["district"] == "2"
+    assert row["h3"] and len(row["h3"]) == 15
+    import h3
+
+    assert h3.get_resolution(row["h3"]) == 12
+    assert h3.cell_to_parent(row["h3"], 9) == h3.latlng_to_cell(41.7922, -87.6277, 9)
+    import shapely
+
+    assert shapely.from_wkb(row["geometry"]).equals(shapely.Point(-87.6277, 41.7922))
+
+
+def test_unknown_category_maps_to_other_with_flag(chicago_spec, chicago_districts, sd):
+    spec = chicago_spec.model_copy(update={"fields": {**chicago_spec.fields,
+                                                      "category": chicago_spec.fields["location_type"]}})
+    result = parse_records(bronze([GOOD]), spec, boundaries=chicago_districts, ctx=sd, now=NOW)
+    row = result.accepted.to_pylist()[0]
+    assert (row["category"], row["source_category"], row["category_mapped"]) == ("other", "street", False)
+
+
+@pytest.mark.parametrize(
+    "raw,fmt,tz,expected",
+    [
+        ("2016-03-13 02:30", "%Y-%m-%d %H:%M", "America/Chicago", datetime(2016, 3, 13, 8, 30)),  # spring gap: shifted forward
+        ("2016-11-06 01:30", "%Y-%m-%d %H:%M", "America/Chicago", datetime(2016, 11, 6, 6, 30)),  # repeated hour: first (CDT)
+        ("2019-01-01T19:50:00Z", "iso8601", None, datetime(2019, 1, 1, 19, 50)),
+        ("2019-01-01T19:50:00-05:00", "iso8601", "America/Chicago", datetime(2019, 1, 2, 0, 50)),
+        ("2019-07-01", "%Y-%m-%d", "America/New_York", datetime(2019, 7, 1, 4, 0)),
+    ],
+)
+def test_parse_timestamps(raw, fmt, tz, expected):
+    import numpy as np
+
+    values, failed = parse_timestamps(np.array([raw], dtype=object), fmt, tz)
+    assert not failed[0]
+    assert values[0] == np.datetime64(expected, "us")

@@ -1,0 +1,69 @@
+"""Spec validation: a readable error naming the file and the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs.ingest.spec import SpecError, load_spec
+
+VALID = """
+name: demo
+table: incidents
+fields:
+  occurred_at: {column: date, format: "%Y-%m-%d", timezone: America/Chicago}
+  category: {constant: robbery}
+coordinates: {x: lon, y: lat}
+"""
+
+
+def write(tmp_path, text):
+    p = tmp_path / "spec.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_bundled_spec_loads(chicago_spec):
+    assert chicago_spec.table == "incidents"
+    assert chicago_spec.required_columns == ["date", "loc_cat", "longitude", "latitude"]
+    assert chicago_spec.resolve_files()[0].name == "aggravated_assaults_2010_2017.csv.gz"
+
+
+def test_valid_minimal(tmp_path):
+    spec = load_spec(write(tmp_path, VALID))
+    assert spec.name == "demo" and spec.format.kind == "csv"
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (("table: incidents", "table: crimes"), "unknown table 'crimes'"),
+        (("timezone: America/Chicago", "timezone: Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
+        (("{constant: robbery}", "{constant: burglary, column: x}"), "exactly one of"),
+        (("coordinates: {x: lon, y: lat}", "coordinates: {x: lon}"), "give both 'x' and 'y'"),
+        (("name: demo", "name: Demo City"), "name"),
+        (("category: {constant: robbery}", "colour: {constant: red}"), "not settable fields"),
+    ],
+)
+def test_invalid_specs(tmp_path, change, message):
+    path = write(tmp_path, VALID.replace(*change))
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    assert message in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_unknown_key_is_rejected(tmp_path):
+    with pytest.raises(SpecError, match="delimitr"):
+        load_spec(write(tmp_path, VALID + "format: {kind: csv, delimitr: ';'}\n"))
+
+
+def test_category_targets_must_be_canonical(tmp_path):
+    with pytest.raises(SpecError, match="not canonical offense categories"):
+        load_spec(write(tmp_path, VALID + "categories: {mapping: {ROBBERY: mugging}}\n"))
+
+
+def test_not_yaml_and_missing(tmp_path):
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(write(tmp_path, "name: [unclosed"))
+    with pytest.raises(SpecError, match="spec file not found"):
+        load_spec(tmp_path / "missing.yaml")

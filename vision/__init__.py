@@ -1,0 +1,1 @@
+"""Video analytics: YOLO detections from camera video, geolocated into the lakehouse."""
