@@ -1,0 +1,163 @@
+"""Open-source posts of the synthetic world: mostly chatter, some reporting or announcing real incidents."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pyarrow as pa
+from scipy.spatial import cKDTree
+
+from jobs.synth.geometry import NEIGHBOURHOODS
+from jobs.synth.world import TZ, World, _ts, sample_hours
+
+PLATFORMS = np.array(["twitter", "instagram", "facebook", "reddit"], dtype=object)
+PLATFORM_P = np.array([0.45, 0.25, 0.2, 0.1])
+OSINT_COLUMNS = ("post_id", "platform", "author", "text", "language", "posted_at", "lon", "lat",
+                 "place_name", "mentions", "urls")
+
+BENIGN = {
+    "en": [
+        "Cubs game tonight, who's going?", "Traffic on the Dan Ryan is insane again",
+        "Best tacos in {place}, no contest", "Lake effect snow coming, stay warm Chicago",
+        "Bulls lost again smh", "New coffee spot opened in {place}", "Finally Friday",
+        "Anyone know a good mechanic near {place}?", "CTA Red Line delayed 20 min this morning",
+        "Block party in {place} was great, thanks neighbors", "Deep dish vs tavern style, fight me",
+        "Bears gonna Bears", "Sunset over the lake today was unreal", "Looking for a roommate in {place}",
+    ],
+    "es": [
+        "Los mejores tacos en {place}", "Mucho trafico hoy en la 26", "Vamos Fire!",
+        "Alguien sabe de trabajo en {place}?", "Que frio hace en Chicago",
+    ],
+    "pl": ["Pierogi w {place} najlepsze", "Zimno dzisiaj w Chicago", "Kto idzie na mecz?"],
+}
+REPORT = {
+    "en": ["Just heard shots near {place}, cops everywhere", "Somebody got hurt outside a {loc} in {place}",
+           "Fight broke out by the {loc} in {place} {when}", "Ambulance and like 5 squad cars at the {loc} on my block ({place})",
+           "Stay away from {place} right now, something went down at a {loc}"],
+    "es": ["Balazos cerca de {place}, mucha policia", "Pelea afuera de un {loc} en {place}"],
+}
+ANNOUNCE = {
+    "en": ["Pull up {day} night in {place}, it's going down", "{day} night {place}, bring everybody",
+           "Party in {place} {day} after 9, you know where"],
+    "es": ["Fiesta en {place} el {day} en la noche"],
+}
+LOC_WORDS = {"street": "corner", "residence": "house", "education": "school", "open space": "park",
+             "retail": "store", "leisure": "bar", "transportation": "bus stop", "vehicle": "gas station",
+             "government": "office", "healthcare": "clinic", "commercial": "shop", "hotel": "hotel"}
+DOMAINS = ["https://chicago.suntimes.example/news/", "https://www.chicagotribune.example/story/",
+           "https://blockclub.example/", "https://youtu.example/watch?v="]
+
+
+def _place_index(w: World, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    lon = np.array([p[1] for p in NEIGHBOURHOODS])
+    lat = np.array([p[2] for p in NEIGHBOURHOODS])
+    px, py = w.frame.to_xy(lon, lat)
+    _, i = cKDTree(np.column_stack([px, py])).query(np.column_stack([x, y]))
+    return i
+
+
+def generate_posts(w: World, rng: np.random.Generator, author_phone: np.ndarray,
+                   handle: np.ndarray) -> tuple[pa.Table, pa.Table]:
+    """Posts by the given authors (handle per author, owner phone index) plus incident mentions.
+
+    Returns (posts, truth mentions: post_id, incident_id, relation ``report``|``announce``).
+    """
+    s = w.settings
+    names = np.array([p[0] for p in NEIGHBOURHOODS], dtype=object)
+    na = len(handle)
+    cnt = rng.poisson(s.posts_per_handle_day * rng.gamma(1.5, 1 / 1.5, na)[:, None], (na, s.days))
+    au = np.repeat(np.repeat(np.arange(na), s.days), cnt.ravel())
+    day = np.repeat(np.tile(np.arange(s.days), na), cnt.ravel())
+    k = len(au)
+    t = w.day_start[day] + sample_hours(rng, w.weekend[day]) * 3600 + rng.integers(0, 3600, k)
+    owner = author_phone[au]
+    place = _place_index(w, w.home_x[owner], w.home_y[owner])
+    lang = rng.choice(np.array(["en", "es", "pl"], dtype=object), k, p=[0.85, 0.12, 0.03])
+    text = []
+    for lg, pl in zip(lang.tolist(), place.tolist()):
+        tpl = BENIGN[lg][int(rng.integers(0, len(BENIGN[lg])))]
+        text.append(tpl.format(place=names[pl]))
+    geo = rng.random(k) < 0.15
+    gx, gy = w.clip_xy(w.home_x[owner] + rng.normal(0, 800, k), w.home_y[owner] + rng.normal(0, 800, k))
+    rel = np.full(k, None, dtype=object)
+    inc_ref = np.full(k, -1, dtype=np.int64)
+    posts = {"au": au, "t": t, "lang": lang, "text": np.array(text, dtype=object), "geo": geo, "x": gx, "y": gy,
+             "place": np.where(rng.random(k) < 0.3, place, -1)}
+
+    # planted: reports after real incidents, announcements before some
+    inc = w.inc
+    parts = [posts]
+    if len(inc.t):
+        iplace = _place_index(w, inc.x, inc.y)
+        for relation, frac, templates in (("report", s.incident_report_fraction, REPORT),
+                                          ("announce", s.incident_announce_fraction, ANNOUNCE)):
+            chosen = np.flatnonzero(rng.random(len(inc.t)) < frac)
+            per = rng.integers(1, 4 if relation == "report" else 2, len(chosen))
+            ci = np.repeat(chosen, per)
+            m = len(ci)
+            if m == 0:
+                continue
+            if relation == "report":
+                tt = inc.t[ci] + rng.integers(300, 6 * 3600, m)
+            else:
+                tt = inc.t[ci] - rng.integers(24 * 3600, 72 * 3600, m)
+            lg = np.where(rng.random(m) < 0.85, "en", "es").astype(object)
+            txt = []
+            for c, l_, ttt in zip(ci.tolist(), lg.tolist(), inc.t[ci].tolist()):
+                tp = templates[l_][int(rng.integers(0, len(templates[l_])))]
+                local = datetime.fromtimestamp(int(ttt), tz=TZ)
+                txt.append(tp.format(place=names[iplace[c]], loc=LOC_WORDS.get(inc.location_type[c], "corner"),
+                                     when=f"around {local:%-I%p}".lower(), day=f"{local:%A}"))
+            au_i = rng.integers(0, na, m)
+            g = rng.random(m) < (0.5 if relation == "report" else 0.2)
+            xx, yy = w.clip_xy(inc.x[ci] + rng.normal(0, 150, m), inc.y[ci] + rng.normal(0, 150, m))
+            parts.append({"au": au_i, "t": tt, "lang": lg, "text": np.array(txt, dtype=object), "geo": g,
+                          "x": xx, "y": yy, "place": iplace[ci]})
+            rel = np.concatenate([rel, np.full(m, relation, dtype=object)])
+            inc_ref = np.concatenate([inc_ref, ci])
+    p = {key: np.concatenate([d[key] for d in parts]) for key in parts[0]}
+    n = len(p["t"])
+    order = np.argsort(p["t"], kind="stable")
+    p = {key: v[order] for key, v in p.items()}
+    rel, inc_ref = rel[order], inc_ref[order]
+    post_id = np.array([f"{x:019d}" for x in np.sort(rng.integers(10**17, 10**18, n)).tolist()], dtype=object)
+    _, uniq = np.unique(post_id, return_index=True)
+    if len(uniq) != n:  # vanishingly rare; keep ids unique
+        post_id = np.array([f"{i:019d}" for i in range(10**17, 10**17 + n)], dtype=object)
+    lon, lat = w.frame.to_lonlat(p["x"], p["y"])
+    geo = p["geo"]
+    # mentions: a contact's handle (if any); urls: news links
+    ph_to_handle = {int(ph): h for ph, h in zip(author_phone.tolist(), handle.tolist())}
+    mentions, urls = [], []
+    mr, ur = rng.random(n), rng.random(n)
+    for i in range(n):
+        ph = int(author_phone[p["au"][i]])
+        if mr[i] < 0.12:
+            lo, hi = w.nbr_offs[ph], w.nbr_offs[ph + 1]
+            friends = [ph_to_handle[int(f)] for f in w.nbr[lo:hi] if int(f) in ph_to_handle][:2]
+            mentions.append([f"@{h}" for h in friends] or None)
+        else:
+            mentions.append(None)
+        urls.append([DOMAINS[int(ur[i] * 100) % len(DOMAINS)] + f"{int(ur[i] * 1e9):09d}"] if ur[i] < 0.08 else None)
+    plat = rng.choice(PLATFORMS, n, p=PLATFORM_P)
+    table = pa.table({
+        "post_id": pa.array(post_id, pa.string()),
+        "platform": pa.array(plat, pa.string()),
+        "author": pa.array(handle[p["au"]], pa.string()),
+        "text": pa.array(p["text"], pa.string()),
+        "language": pa.array(p["lang"], pa.string()),
+        "posted_at": _ts(p["t"]),
+        "lon": pa.array(np.round(lon, 5), mask=~geo),
+        "lat": pa.array(np.round(lat, 5), mask=~geo),
+        "place_name": pa.array(np.where(p["place"] >= 0, names[np.clip(p["place"], 0, None)], None), pa.string()),
+        "mentions": pa.array(mentions, pa.list_(pa.string())),
+        "urls": pa.array(urls, pa.list_(pa.string())),
+    })
+    sel = inc_ref >= 0
+    truth = pa.table({
+        "post_id": pa.array(post_id[sel], pa.string()),
+        "incident_id": pa.array(inc.incident_id[inc_ref[sel]] if sel.any() else [], pa.string()),
+        "relation": pa.array(rel[sel], pa.string()),
+    })
+    return table, truth
