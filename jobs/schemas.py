@@ -24,6 +24,7 @@ UTC_TS = pa.timestamp("us", tz="UTC")
 H3_RESOLUTION = 12
 
 LINEAGE_FIELDS = [
+    pa.field("source", pa.string(), nullable=False),
     pa.field("ingest_id", pa.string(), nullable=False),
     pa.field("source_file", pa.string(), nullable=False),
     pa.field("source_row", pa.int64(), nullable=False),
@@ -39,7 +40,6 @@ LOCATION_FIELDS = [
 INCIDENTS = pa.schema(
     [
         pa.field("incident_id", pa.string(), nullable=False),
-        pa.field("source", pa.string(), nullable=False),
         pa.field("source_record_id", pa.string()),
         pa.field("occurred_at", UTC_TS, nullable=False),
         pa.field("category", pa.string(), nullable=False),
@@ -61,7 +61,6 @@ INCIDENTS = pa.schema(
 #: Quarantine rows for every source: the raw row as received and the rule it broke.
 REJECTS = pa.schema(
     [
-        pa.field("source", pa.string(), nullable=False),
         *LINEAGE_FIELDS,
         pa.field("rule", pa.string(), nullable=False),
         pa.field("field", pa.string()),
@@ -116,6 +115,7 @@ CELL_SITES = pa.schema(
         pa.field("range_m", pa.float64()),
         pa.field("geometry", pa.binary()),  # coverage sector polygon, WKB EPSG:4326
         pa.field("h3", pa.string()),
+        *LINEAGE_FIELDS,
     ],
     metadata={b"description": b"Silver: cell sites with their coverage sectors."},
 )
@@ -145,7 +145,8 @@ TRANSACTIONS = pa.schema(
         pa.field("amount", pa.float64(), nullable=False),
         pa.field("currency", pa.string(), nullable=False),
         pa.field("occurred_at", UTC_TS, nullable=False),
-        pa.field("channel", pa.string(), nullable=False),  # atm | card | transfer | cash_deposit
+        pa.field("channel", pa.string(), nullable=False),  # atm | card | transfer | cash_deposit | salary
+        pa.field("direction", pa.string()),  # debit | credit, from the account's side
         pa.field("terminal_id", pa.string()),
         *LOCATION_FIELDS,
         *LINEAGE_FIELDS,
@@ -175,6 +176,7 @@ CAMERAS = pa.schema(
         ),
         pa.field("geometry", pa.binary()),
         pa.field("h3", pa.string()),
+        *LINEAGE_FIELDS,
     ],
     metadata={b"description": b"Silver: cameras and their pixel-to-ground control points."},
 )
@@ -192,6 +194,18 @@ PERSONS = pa.schema(
     metadata={b"description": b"Silver: person / offender reference records."},
 )
 
+INCIDENT_ENRICHMENT = pa.schema(
+    [
+        pa.field("incident_id", pa.string(), nullable=False),
+        pa.field("offender_ids", pa.list_(pa.string())),
+        pa.field("victim_ids", pa.list_(pa.string())),
+        pa.field("mo_text", pa.string()),
+        pa.field("weapon", pa.string()),
+        *LINEAGE_FIELDS,
+    ],
+    metadata={b"description": b"Silver: case details (offenders, victims, modus operandi) keyed by incident id."},
+)
+
 #: Canonical table name -> schema.
 CANONICAL = {
     "incidents": INCIDENTS,
@@ -201,4 +215,33 @@ CANONICAL = {
     "transactions": TRANSACTIONS,
     "cameras": CAMERAS,
     "persons": PERSONS,
+    "incident_enrichment": INCIDENT_ENRICHMENT,
+}
+
+#: The id column of each canonical table (formed from the spec's ``id`` section).
+ID_FIELD = {
+    "incidents": "incident_id",
+    "cdr_events": "event_id",
+    "cell_sites": "cell_id",
+    "osint_posts": "post_id",
+    "transactions": "txn_id",
+    "cameras": "camera_id",
+    "persons": "person_id",
+    "incident_enrichment": "incident_id",
+}
+
+#: Identifier fields pseudonymised on ingestion (keyed hash), with the kind of
+#: identifier that decides how values are normalised first (jobs/ingest/pseudonymise.py).
+PSEUDONYMISED: dict[str, dict[str, str]] = {
+    "cdr_events": {"caller": "phone", "callee": "phone", "imei": "imei", "imsi": "imsi"},
+    "osint_posts": {"author": "handle", "mentions": "handle"},
+    "transactions": {"account": "account", "counterparty": "account"},
+    # person ids are the agency's record numbers, not identifiers of a person outside it
+    "persons": {"name": "name", "phones": "phone", "accounts": "account"},
+}
+
+#: Allowed values of categorical fields, checked by the quality suites.
+VALUE_SETS: dict[str, dict[str, list[str]]] = {
+    "cdr_events": {"kind": ["voice", "sms", "data"], "direction": ["out", "in"]},
+    "transactions": {"channel": ["atm", "card", "transfer", "cash_deposit", "salary"], "direction": ["debit", "credit"]},
 }

@@ -1,29 +1,38 @@
 """The one entry point Dagster loads: ``dagster dev -m orchestration.definitions``.
 
-Resources are chosen here, when the definitions load, from
-``CRIMEFUSION_DEPLOYMENT`` (``local`` or ``cluster``); nothing reads the
-environment at import time.
+Resources and the feed asset families are chosen here, when the definitions
+load, from the settings (``CRIMEFUSION_DEPLOYMENT``, the source specs...);
+nothing reads the environment at import time.
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.ingest import assets as ingest_assets
-from orchestration.ingest import checks as ingest_checks
+from orchestration.ingest.assets import build_feed_assets
+from orchestration.ingest.checks import build_feed_checks
+from orchestration.ingest.sensors import build_landing_sensor
 from orchestration.lakehouse import assets as lakehouse_assets
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import LocalLakehouse, ObjectStoreLakehouse
+from orchestration.resources.pseudonymiser import Pseudonymiser
 from orchestration.resources.sources import SourceCatalog
+from orchestration.resources.tracking import default_tracking
 from orchestration.settings import Settings, load_settings
 
-ASSET_MODULES = [lakehouse_assets, ingest_assets]
-CHECK_MODULES = [ingest_checks]
+#: Modules whose assets and checks load as they are (domain folders add theirs here).
+ASSET_MODULES = [lakehouse_assets]
+CHECK_MODULES: list = []
 
 
 def build_resources(settings: Settings) -> dict:
     """Resources for a deployment: the same keys, local or cluster implementations."""
-    sources = SourceCatalog(spec_paths=[str(p) for p in settings.spec_files()])
+    sources = SourceCatalog(spec_paths=[str(p) for p in settings.spec_files()], landing=str(settings.landing))
+    pseudonymiser = Pseudonymiser(
+        key=dg.EnvVar("CRIMEFUSION_PSEUDONYM_KEY") if settings.pseudonym_key else None,
+        allow_demo_key=settings.deployment == "local",
+        raw_identifiers=settings.raw_identifiers,
+    )
     if settings.deployment == "cluster":
         lakehouse = ObjectStoreLakehouse(
             root=settings.lake,
@@ -35,23 +44,34 @@ def build_resources(settings: Settings) -> dict:
         )
     else:
         lakehouse = LocalLakehouse(root=settings.lake)
-    return {"lakehouse": lakehouse, "sources": sources, "compute": Compute()}
+    return {"lakehouse": lakehouse, "sources": sources, "compute": Compute(), "pseudonymiser": pseudonymiser,
+            "mlflow": default_tracking(settings.home)}
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or load_settings()
-    assets = dg.load_assets_from_modules(ASSET_MODULES)
-    checks = dg.load_asset_checks_from_modules(CHECK_MODULES)
+    resources = build_resources(settings)
+    sources: SourceCatalog = resources["sources"]
+    tables = sources.tables()
+    synthetic_tables = {s.table for s in sources.specs() if s.name.startswith("synthetic_")} if settings.synthetic else set()
+
+    assets = [*dg.load_assets_from_modules(ASSET_MODULES), *build_feed_assets(tables, synthetic_tables=synthetic_tables)]
+    if synthetic_tables:
+        from orchestration.synthetic import assets as synthetic_assets
+
+        assets += dg.load_assets_from_modules([synthetic_assets])
+    checks = [*dg.load_asset_checks_from_modules(CHECK_MODULES), *build_feed_checks(tables)]
     everything = dg.define_asset_job(
         "crimefusion_all",
         selection=dg.AssetSelection.all(),
-        description="Materialise every asset: bronze -> silver -> gold, with the blocking checks.",
+        description="Materialise every asset for one ingest date: bronze -> silver -> gold, with the blocking checks.",
     )
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
         jobs=[everything],
-        resources=build_resources(settings),
+        sensors=[build_landing_sensor(tables)],
+        resources=resources,
         executor=dg.in_process_executor,
     )
 

@@ -7,6 +7,10 @@ variable                   meaning                                     default
 ``CRIMEFUSION_LAKE``       lakehouse root (folder or ``s3://...``)      ``./lake``
 ``CRIMEFUSION_HOME``       state folder (Dagster home, MLflow store)   ``./.crimefusion``
 ``CRIMEFUSION_SPECS``      source specs (files or folders, ``:``)      the bundled ``specs/``
+``CRIMEFUSION_LANDING``    landing folder (``<source>/<date>/files``)  ``./landing``
+``CRIMEFUSION_SYNTHETIC``  generate the synthetic demo feeds           ``true``
+``CRIMEFUSION_PSEUDONYM_KEY``  key of the identifier hash              demo key (local only)
+``CRIMEFUSION_RAW_IDENTIFIERS``  keep raw identifiers in silver        ``false``
 ``CRIMEFUSION_S3_*``       ``ENDPOINT``, ``REGION``, ``ALLOW_HTTP``     (cluster only)
 ``AWS_ACCESS_KEY_ID``...   object-store credentials                    (cluster only)
 =========================  ==========================================  =================
@@ -40,13 +44,21 @@ class Settings(BaseModel):
     s3_endpoint: str | None = None
     s3_region: str = "us-east-1"
     s3_allow_http: bool = False
+    landing: Path = Path("landing")
+    synthetic: bool = True
+    pseudonym_key: str | None = None
+    raw_identifiers: bool = False
 
     def spec_files(self) -> list[Path]:
-        """Every ``*.yaml`` spec named by ``specs`` (files, or folders of them), sorted."""
+        """Every ``*.yaml`` spec named by ``specs`` (files, or folders searched recursively), sorted.
+
+        Specs under a ``synthetic/`` folder are left out when ``synthetic`` is off.
+        """
         files: list[Path] = []
         for entry in self.specs:
             if entry.is_dir():
-                files.extend(sorted(entry.glob("*.yaml")))
+                files.extend(sorted(p for p in entry.rglob("*.yaml")
+                                    if self.synthetic or "synthetic" not in p.relative_to(entry).parts))
             elif entry.is_file():
                 files.append(entry)
             else:
@@ -65,6 +77,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "CRIMEFUSION_S3_ENDPOINT": "s3_endpoint",
         "CRIMEFUSION_S3_REGION": "s3_region",
         "CRIMEFUSION_S3_ALLOW_HTTP": "s3_allow_http",
+        "CRIMEFUSION_LANDING": "landing",
+        "CRIMEFUSION_SYNTHETIC": "synthetic",
+        "CRIMEFUSION_PSEUDONYM_KEY": "pseudonym_key",
+        "CRIMEFUSION_RAW_IDENTIFIERS": "raw_identifiers",
     }
     for var, key in mapping.items():
         if env.get(var):

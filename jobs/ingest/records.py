@@ -44,23 +44,13 @@ from jobs.geo.areas import assign_areas
 from jobs.geo.points import crs_bounds, h3_cells, points_wkb, to_wgs84
 from jobs.ingest.spec import FieldSpec, SourceSpec
 from jobs.ingest.taxonomy import OFFENSE_CATEGORIES
-from jobs.schemas import CANONICAL, REJECTS
+from jobs.schemas import CANONICAL, ID_FIELD, PSEUDONYMISED, REJECTS
 
 #: Bronze columns that are lineage, not source data.
 LINEAGE = ("ingest_id", "source_file", "source_row", "read_rule", "read_error", "raw_line", "ingested_at")
 
 MIN_TIME = datetime(1990, 1, 1, tzinfo=timezone.utc)
 
-#: Canonical id column of each table.
-ID_FIELD = {
-    "incidents": "incident_id",
-    "cdr_events": "event_id",
-    "cell_sites": "cell_id",
-    "osint_posts": "post_id",
-    "transactions": "txn_id",
-    "cameras": "camera_id",
-    "persons": "person_id",
-}
 
 
 @dataclass(frozen=True)
@@ -104,6 +94,7 @@ def parse_records(
     ctx=None,
     now: datetime | None = None,
     min_time: datetime = MIN_TIME,
+    pseudonym_key: bytes | None = None,
 ) -> ParseResult:
     """Turn bronze rows of one feed into canonical rows and quarantine rows.
 
@@ -123,6 +114,10 @@ def parse_records(
         Ingestion time; timestamps after it are rejected as future.
     min_time
         Earliest plausible timestamp.
+    pseudonym_key
+        Key of the keyed hash that replaces identifiers (phones, IMEIs, accounts,
+        handles, names: :data:`jobs.schemas.PSEUDONYMISED`). ``None`` keeps raw
+        identifiers, which only a deliberate setting allows.
     """
     if spec.study_area is not None and (boundaries is None or ctx is None):
         raise ValueError(f"spec {spec.name!r} declares a study area: pass its boundaries and a SedonaDB ctx")
@@ -149,45 +144,55 @@ def parse_records(
         empty = _is_empty(raw)
         if required:
             v.flag(empty, "missing_value", name, f"required field {name!r}{_from(fspec)} is empty")
-        if pa.types.is_timestamp(ftype):
-            values, failed = parse_timestamps(raw, fspec.format, fspec.timezone)
+        if pa.types.is_timestamp(ftype) or pa.types.is_date(ftype):
+            values, failed = parse_timestamps(_np(raw), fspec.format, fspec.timezone)
             v.flag(failed, "unparseable_timestamp", name,
-                   lambda i, raw=raw, f=fspec, nm=name: f"field {nm!r}{_from(f)}: {raw[i]!r} does not match format {f.format or 'iso8601'!r}")
+                   lambda i, raw=raw, f=fspec, nm=name: f"field {nm!r}{_from(f)}: {_py(raw, i)!r} does not match format {f.format or 'iso8601'!r}")
             epoch = values.astype("datetime64[us]").astype("int64")
             valid_t = ~np.isnat(values)
-            future = valid_t & (epoch > _us(now))
-            v.flag(future, "future_timestamp", name,
-                   lambda i, raw=raw, nm=name: f"field {nm!r}: {raw[i]!r} is later than the ingestion time {now.isoformat(timespec='seconds')}")
-            v.flag(valid_t & (epoch < _us(min_time)), "timestamp_too_old", name,
-                   lambda i, raw=raw, nm=name: f"field {nm!r}: {raw[i]!r} is before {min_time.date().isoformat()}")
-            out[name] = pa.array(values, pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
+            v.flag(valid_t & (epoch > _us(now)), "future_timestamp", name,
+                   lambda i, raw=raw, nm=name: f"field {nm!r}: {_py(raw, i)!r} is later than the ingestion time {now.isoformat(timespec='seconds')}")
+            if pa.types.is_timestamp(ftype):
+                v.flag(valid_t & (epoch < _us(min_time)), "timestamp_too_old", name,
+                       lambda i, raw=raw, nm=name: f"field {nm!r}: {_py(raw, i)!r} is before {min_time.date().isoformat()}")
+                out[name] = pa.array(values, pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
+            else:
+                out[name] = pa.array(values.astype("datetime64[D]"), pa.date32())
         elif pa.types.is_floating(ftype) or pa.types.is_integer(ftype):
             nums = _to_number(raw, spec.format.decimal)
-            bad = ~empty & np.isnan(nums)
-            v.flag(bad, "invalid_number", name, lambda i, raw=raw, nm=name: f"field {nm!r}: {raw[i]!r} is not a number")
-            out[name] = pa.array(np.where(np.isnan(nums), None, nums).tolist() if pa.types.is_integer(ftype) else nums,
-                                 from_pandas=True).cast(ftype, safe=False)
+            v.flag(~empty & np.isnan(nums), "invalid_number", name,
+                   lambda i, raw=raw, nm=name: f"field {nm!r}{_from(fspec)}: {_py(raw, i)!r} is not a number")
+            arr = pa.array(nums, from_pandas=True)
+            if pa.types.is_integer(ftype):
+                arr = pc.cast(pc.round(arr), ftype, safe=False)
+            out[name] = arr.cast(ftype)
         elif pa.types.is_list(ftype):
-            out[name] = pa.array([None if e else [s.strip() for s in str(x).split(";") if s.strip()]
-                                  for x, e in zip(raw, empty)], ftype)
+            values, bad = _parse_lists(_np(raw), empty, ftype)
+            v.flag(bad, "invalid_value", name, lambda i, raw=raw, nm=name: f"field {nm!r}: {_py(raw, i)!r} is not a list (JSON array or ';'-separated)")
+            out[name] = values
         elif pa.types.is_boolean(ftype):
-            out[name] = pa.array([None if e else str(x).strip().lower() in ("true", "1", "yes", "y", "t")
-                                  for x, e in zip(raw, empty)], pa.bool_())
+            text = pc.utf8_lower(pc.utf8_trim_whitespace(raw))
+            out[name] = pc.if_else(pa.array(empty), pa.scalar(None, pa.bool_()),
+                                   pc.is_in(text, pa.array(["true", "1", "yes", "y", "t"])))
+        elif pa.types.is_binary(ftype):  # geometry given as WKT or hex WKB
+            values, bad = _parse_geometry(_np(raw), empty)
+            v.flag(bad, "invalid_geometry", name, lambda i, raw=raw, nm=name: f"field {nm!r}: {str(_py(raw, i))[:60]!r} is not WKT or hex WKB")
+            out[name] = values
         else:
-            out[name] = pa.array([None if e else str(x).strip() for x, e in zip(raw, empty)], pa.string())
+            out[name] = pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), pc.utf8_trim_whitespace(raw))
 
     # 3. coordinates
     if spec.coordinates is not None:
         c = spec.coordinates
         xcol, ycol = ("geometry_x", "geometry_y") if c.from_geometry else (c.x, c.y)
-        xs = bronze[xcol].to_numpy(zero_copy_only=False)
-        ys = bronze[ycol].to_numpy(zero_copy_only=False)
+        xs = bronze[xcol].combine_chunks()
+        ys = bronze[ycol].combine_chunks()
         x = _to_number(xs, spec.format.decimal)
         y = _to_number(ys, spec.format.decimal)
         missing = _is_empty(xs) | _is_empty(ys)
-        v.flag(missing, "missing_coordinates", f"{xcol},{ycol}", lambda i: f"coordinates ({xcol}, {ycol}) are empty: ({xs[i]!r}, {ys[i]!r})")
+        v.flag(missing if c.required else np.zeros(n, dtype=bool), "missing_coordinates", f"{xcol},{ycol}", lambda i: f"coordinates ({xcol}, {ycol}) are empty: ({_py(xs, i)!r}, {_py(ys, i)!r})")
         v.flag(~missing & (np.isnan(x) | np.isnan(y)), "invalid_coordinates", f"{xcol},{ycol}",
-               lambda i: f"coordinates ({xcol}, {ycol}) = ({xs[i]!r}, {ys[i]!r}) are not numbers")
+               lambda i: f"coordinates ({xcol}, {ycol}) = ({_py(xs, i)!r}, {_py(ys, i)!r}) are not numbers")
         v.flag((x == 0) & (y == 0), "null_island", f"{xcol},{ycol}", "coordinates are (0, 0): a placeholder, not a location")
         xmin, ymin, xmax, ymax = crs_bounds(c.crs)
         in_crs = (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
@@ -204,45 +209,47 @@ def parse_records(
             lon, lat, district = _check_study_area(lon, lat, x, y, usable, c.crs, boundaries, ctx, spec, v)
         out["lon"] = pa.array(lon, from_pandas=True)
         out["lat"] = pa.array(lat, from_pandas=True)
-        out["geometry"] = points_wkb(lon, lat)
+        if "geometry" not in spec.fields:  # a declared geometry (cell sectors) wins over the point
+            out["geometry"] = points_wkb(lon, lat)
         out["h3"] = h3_cells(lon, lat)
         if "district" in schema.names:
             out["district"] = district
 
     # 4. categories
     if spec.table == "incidents":
-        raw_cat = out["category"].to_numpy(zero_copy_only=False)
-        mapping = spec.categories.mapping
-        canon, mapped = [], []
-        for value in raw_cat:
-            target = mapping.get(value) if value is not None else None
-            if target is None and value in OFFENSE_CATEGORIES:
-                target = value
-            canon.append(target or spec.categories.default)
-            mapped.append(target is not None)
-        out["source_category"] = out["category"]
-        out["category"] = pa.array(canon, pa.string())
-        out["category_mapped"] = pa.array(mapped, pa.bool_())
+        raw_cat = out["category"]
+        mapping = dict(spec.categories.mapping)
+        mapping.update({c: c for c in OFFENSE_CATEGORIES if c not in mapping})
+        keys = pa.array(list(mapping), pa.string())
+        targets = pa.array(list(mapping.values()), pa.string())
+        idx = pc.index_in(raw_cat, value_set=keys)
+        mapped_values = pc.take(targets, idx)
+        out["source_category"] = raw_cat
+        out["category"] = pc.fill_null(mapped_values, spec.categories.default)
+        out["category_mapped"] = pc.is_valid(idx)
+
+    # pseudonymise identifiers before anything is written beyond bronze
+    if pseudonym_key is not None:
+        from jobs.ingest.pseudonymise import pseudonymise
+
+        for name, kind in PSEUDONYMISED.get(spec.table, {}).items():
+            if name in out:
+                out[name] = pseudonymise(out[name], key=pseudonym_key, kind=kind)
 
     # 5. ids, then duplicates among rows that passed every other rule
     id_field = ID_FIELD[spec.table]
     ids = _row_ids(bronze, spec)
     if not spec.id.from_content and "source_record_id" in schema.names:
         out["source_record_id"] = _field_values_arrow(bronze, spec.id.columns)
-    seen: dict[str, int] = {}
-    dup = np.zeros(n, dtype=bool)
-    first_row: dict[int, int] = {}
-    ok = v.ok
+    ok = np.flatnonzero(v.ok)
     src_row = bronze["source_row"].to_numpy()
-    for i in np.flatnonzero(ok):
-        key = ids[i]
-        if key in seen:
-            dup[i] = True
-            first_row[i] = seen[key]
-        else:
-            seen[key] = i
+    src_file = bronze["source_file"].to_numpy(zero_copy_only=False)
+    ok_ids = pd.Series(ids[ok])
+    dup = np.zeros(n, dtype=bool)
+    dup[ok[ok_ids.duplicated(keep="first").to_numpy()]] = True
+    first_of = dict(zip(ok_ids[~ok_ids.duplicated(keep="first")], ok[~ok_ids.duplicated(keep="first").to_numpy()]))
     v.flag(dup, "duplicate_id", id_field,
-           lambda i: f"id {ids[i]!r} already used by row {src_row[first_row[i]]} of this batch")
+           lambda i: f"id {ids[i]!r} already used by row {src_row[first_of[ids[i]]]} of {src_file[first_of[ids[i]]]}")
     out[id_field] = pa.array(ids, pa.string())
     if "source" in schema.names:
         out["source"] = pa.array([spec.name] * n, pa.string())
@@ -310,20 +317,28 @@ def _us(t: datetime) -> int:
     return int(t.timestamp() * 1_000_000)
 
 
-def _field_values(bronze: pa.Table, fspec: FieldSpec) -> np.ndarray:
+def _field_values(bronze: pa.Table, fspec: FieldSpec) -> pa.Array:
+    """The field's raw text: one column, several joined with a space, or a constant."""
     if fspec.constant is not None:
-        return np.full(bronze.num_rows, str(fspec.constant), dtype=object)
-    cols = fspec.source_columns
+        return pa.array(np.full(bronze.num_rows, str(fspec.constant), dtype=object), pa.string())
+    cols = [bronze[c].combine_chunks() for c in fspec.source_columns]
     if len(cols) == 1:
-        return bronze[cols[0]].to_numpy(zero_copy_only=False)
-    parts = [bronze[c].to_numpy(zero_copy_only=False) for c in cols]
-    return np.array([None if any(p is None or str(p).strip() == "" for p in row) else " ".join(str(p).strip() for p in row)
-                     for row in zip(*parts)], dtype=object)
+        return cols[0]
+    # a missing part makes the whole value missing (null_handling="emit_null")
+    return pc.binary_join_element_wise(*[pc.utf8_trim_whitespace(c) for c in cols], " ")
 
 
 def _field_values_arrow(bronze: pa.Table, columns: list[str]) -> pa.Array:
-    parts = [bronze[c].to_numpy(zero_copy_only=False) for c in columns]
-    return pa.array(["|".join("" if p is None else str(p) for p in row) for row in zip(*parts)], pa.string())
+    cols = [pc.fill_null(bronze[c].combine_chunks(), "") for c in columns]
+    return cols[0] if len(cols) == 1 else pc.binary_join_element_wise(*cols, "|")
+
+
+def _np(values: pa.Array) -> np.ndarray:
+    return values.to_numpy(zero_copy_only=False)
+
+
+def _py(values: pa.Array, i: int):
+    return values[int(i)].as_py()
 
 
 def _from(fspec: FieldSpec) -> str:
@@ -332,15 +347,67 @@ def _from(fspec: FieldSpec) -> str:
     return f" (column {', '.join(repr(c) for c in fspec.source_columns)})"
 
 
-def _is_empty(values: np.ndarray) -> np.ndarray:
-    return np.array([v is None or (isinstance(v, str) and v.strip() == "") for v in values], dtype=bool)
+def _is_empty(values: pa.Array) -> np.ndarray:
+    trimmed = pc.utf8_trim_whitespace(values)
+    return pc.fill_null(pc.equal(trimmed, ""), True).to_numpy(zero_copy_only=False)
 
 
-def _to_number(values: np.ndarray, decimal: str) -> np.ndarray:
-    s = pd.Series(values, dtype="object")
+def _to_number(values: pa.Array, decimal: str) -> np.ndarray:
+    text = pc.utf8_trim_whitespace(values)
     if decimal != ".":
-        s = s.str.replace(".", "", regex=False).str.replace(decimal, ".", regex=False)
-    return pd.to_numeric(s.str.strip() if s.map(lambda v: isinstance(v, str)).any() else s, errors="coerce").to_numpy(dtype="float64")
+        text = pc.replace_substring(pc.replace_substring(text, ".", ""), decimal, ".")
+    try:
+        return pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False).astype("float64")
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pd.to_numeric(pd.Series(text.to_numpy(zero_copy_only=False), dtype="object"),
+                             errors="coerce").to_numpy(dtype="float64")
+
+
+def _parse_lists(raw: np.ndarray, empty: np.ndarray, ftype: pa.DataType) -> tuple[pa.Array, np.ndarray]:
+    """JSON arrays (``["a", "b"]``, or of objects) or ``;``-separated text."""
+    values, bad = [], np.zeros(len(raw), dtype=bool)
+    for i, (x, e) in enumerate(zip(raw, empty)):
+        if e:
+            values.append(None)
+            continue
+        text = str(x).strip()
+        if text.startswith("["):
+            try:
+                values.append(json.loads(text))
+            except ValueError:
+                values.append(None)
+                bad[i] = True
+        else:
+            values.append([p.strip() for p in text.split(";") if p.strip()])
+    try:
+        return pa.array(values, ftype), bad
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        out = []
+        for i, item in enumerate(values):
+            try:
+                pa.array([item], ftype)
+                out.append(item)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                out.append(None)
+                bad[i] = True
+        return pa.array(out, ftype), bad
+
+
+def _parse_geometry(raw: np.ndarray, empty: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """WKT or hex WKB text -> WKB bytes."""
+    import shapely
+
+    out = np.full(len(raw), None, dtype=object)
+    bad = np.zeros(len(raw), dtype=bool)
+    for i in np.flatnonzero(~empty):
+        text = str(raw[i]).strip()
+        try:
+            geom = shapely.from_wkb(bytes.fromhex(text)) if all(c in "0123456789abcdefABCDEF" for c in text[:16]) \
+                else shapely.from_wkt(text)
+            out[i] = shapely.to_wkb(geom)
+        except (ValueError, shapely.errors.GEOSException):
+            bad[i] = True
+    return pa.array(out, pa.binary()), bad
 
 
 def _row_ids(bronze: pa.Table, spec: SourceSpec) -> np.ndarray:
@@ -348,20 +415,19 @@ def _row_ids(bronze: pa.Table, spec: SourceSpec) -> np.ndarray:
 
     Content ids hash every source column and count repeats of identical rows,
     so two identical records stay two incidents and re-ingesting the same file
-    yields the same ids.
+    yields the same ids. With ``id.prefix: false`` the id columns are used as
+    they are (keys that refer to another table's ids).
     """
-    n = bronze.num_rows
     if not spec.id.from_content:
-        parts = [bronze[c].to_numpy(zero_copy_only=False) for c in spec.id.columns]
-        return np.array([f"{spec.name}:" + "|".join("" if p is None else str(p).strip() for p in row)
-                         for row in zip(*parts)], dtype=object)
-    data_cols = [c for c in bronze.column_names if c not in LINEAGE]
-    cols = [bronze[c].to_numpy(zero_copy_only=False) for c in data_cols]
-    raw_line = bronze["raw_line"].to_numpy(zero_copy_only=False) if "raw_line" in bronze.column_names else [None] * n
-    digests = []
-    for i, row in enumerate(zip(*cols)) if cols else enumerate([()] * n):
-        text = "\x1f".join("" if p is None else str(p) for p in row) + "\x1e" + (raw_line[i] or "")
-        digests.append(hashlib.blake2b(text.encode(), digest_size=8).hexdigest())
+        ids = pc.utf8_trim_whitespace(_field_values_arrow(bronze, spec.id.columns))
+        if spec.id.prefix:
+            ids = pc.binary_join_element_wise(pa.scalar(spec.name), ids, ":")
+        return ids.to_numpy(zero_copy_only=False)
+    n = bronze.num_rows
+    data_cols = [c for c in bronze.column_names if c not in LINEAGE] + (["raw_line"] if "raw_line" in bronze.column_names else [])
+    joined = pc.binary_join_element_wise(*[pc.fill_null(bronze[c].combine_chunks(), "") for c in data_cols], "\x1f") \
+        if data_cols else pa.array([""] * n)
+    digests = [hashlib.blake2b(t.encode(), digest_size=8).hexdigest() for t in joined.to_numpy(zero_copy_only=False)]
     occurrence = pd.Series(digests).groupby(digests).cumcount().to_numpy()
     return np.array([f"{spec.name}:{d}" + (f"-{k}" if k else "") for d, k in zip(digests, occurrence)], dtype=object)
 

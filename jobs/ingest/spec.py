@@ -30,7 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from jobs.ingest.taxonomy import OFFENSE_CATEGORIES
-from jobs.schemas import CANONICAL
+from jobs.schemas import CANONICAL, ID_FIELD
 
 
 class SpecError(ValueError):
@@ -107,6 +107,8 @@ class CoordinateSpec(_Strict):
     crs: str = "EPSG:4326"
     #: For vector formats (GeoJSON, KML...): take x/y from the file's point geometry.
     from_geometry: bool = False
+    #: False when rows may have no location (transfers, posts without a geotag).
+    required: bool = True
 
     @model_validator(mode="after")
     def _xy_or_geometry(self) -> "CoordinateSpec":
@@ -134,6 +136,8 @@ class IdSpec(_Strict):
     """How a row's id is formed: from source columns, or from the row's content."""
 
     columns: list[str] | None = None
+    #: Prefix ids with the source name (``chicago:123``); false for keys into another table.
+    prefix: bool = True
 
     @property
     def from_content(self) -> bool:
@@ -199,7 +203,8 @@ class SourceSpec(_Strict):
     @model_validator(mode="after")
     def _fields_exist(self) -> "SourceSpec":
         schema = CANONICAL[self.table]
-        unknown = [f for f in self.fields if f not in schema.names or f in _DERIVED_FIELDS]
+        unknown = [f for f in self.fields if f not in schema.names or f in _DERIVED_FIELDS or f == ID_FIELD[self.table]
+                   or (f == "geometry" and self.table == "incidents")]
         if unknown:
             settable = [n for n in schema.names if n not in _DERIVED_FIELDS]
             raise ValueError(
@@ -236,9 +241,9 @@ class SourceSpec(_Strict):
         return found
 
 
-#: Fields computed on ingestion, never taken from a source column.
+#: Fields computed on ingestion, never mapped from a column (nor the table's id: see the ``id`` section).
 _DERIVED_FIELDS = frozenset(
-    {"incident_id", "source", "geometry", "h3", "lon", "lat", "district", "category_mapped",
+    {"source", "h3", "lon", "lat", "district", "category_mapped",
      "source_category", "ingest_id", "source_file", "source_row"}
 )
 

@@ -25,6 +25,7 @@ def ingest(
     from orchestration.ingest.readers import SourceFileError
     from orchestration.resources.compute import Compute
     from orchestration.resources.lakehouse import LocalLakehouse
+    from orchestration.resources.pseudonymiser import Pseudonymiser
     from orchestration.settings import load_settings
 
     try:
@@ -33,9 +34,12 @@ def ingest(
         raise _fail(str(exc)) from None
     if source.table != table:
         raise _fail(f"{spec} describes table {source.table!r}, not {table!r}")
-    lakehouse = LocalLakehouse(root=lake or load_settings().lake)
+    settings = load_settings()
+    lakehouse = LocalLakehouse(root=lake or settings.lake)
+    key = Pseudonymiser(key=settings.pseudonym_key, raw_identifiers=settings.raw_identifiers,
+                        allow_demo_key=settings.deployment == "local").key_bytes()
     try:
-        summary = ingest_file(lakehouse, source, file, ctx=Compute().sedona())
+        summary = ingest_file(lakehouse, source, file, ctx=Compute().sedona(), pseudonym_key=key)
     except (SourceFileError, SpecError) as exc:
         raise _fail(str(exc)) from None
     out = {

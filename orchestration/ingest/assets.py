@@ -1,113 +1,187 @@
-"""Crime records from raw files to the silver ``incidents`` table and its quarantine."""
+"""Feeds from raw files to silver tables and their quarantine: one asset family per canonical table.
 
+Each family is built from the specs of that table (``specs/**/*.yaml``):
+
+- bronze ``raw_<table>`` (``raw_crime_records`` for incidents), partitioned by
+  ingest date: lands the day's files from the landing folder, plus the files a
+  spec bundles, as received;
+- silver ``<table>`` and quarantine ``<table>_rejects`` (``incident_rejects``):
+  every bronze receipt parsed, identifiers pseudonymised, rows that break a rule
+  quarantined with their reason;
+- blocking checks: the table's Great Expectations suite and the reconciliation
+  ``bronze rows = silver + quarantined`` (``checks.py``).
+"""
+
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import dagster as dg
 
-from jobs.schemas import INCIDENTS, REJECTS
-from orchestration.ingest.pipeline import bronze_table, land, refine
+from jobs.schemas import CANONICAL, REJECTS
+from orchestration.ingest.landing import files_for
+from orchestration.ingest.pipeline import bronze_table, land, refine, rejects_table
 from orchestration.lakehouse.metadata import column_schema, table_metadata
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import Lakehouse
+from orchestration.resources.pseudonymiser import Pseudonymiser
 from orchestration.resources.sources import SourceCatalog
 
 OWNERS = ["team:data-engineering"]
-REJECTS_TABLE = "incidents_rejects"
 
-@dg.asset(
-    key="raw_crime_records",
-    group_name="bronze",
-    kinds={"delta", "csv"},
-    owners=OWNERS,
-    description=(
-        "Bronze: every row of every crime-record file, as received (all values as text), with "
-        "ingest id, source file and row number, in one table per source (bronze/raw_<source>). "
-        "Re-ingesting a file replaces its rows: the ingest id is derived from the file's content."
-    ),
-)
-def raw_crime_records(context: dg.AssetExecutionContext, lakehouse: Lakehouse, sources: SourceCatalog) -> dg.MaterializeResult:
-    now = datetime.now(timezone.utc)
-    landed, versions, total = [], {}, 0
-    for spec in sources.specs("incidents"):
-        for path in spec.resolve_files():
-            ingest_id, result = land(lakehouse, spec, path, now=now)
-            context.log.info(f"{spec.name}: {result.rows_written:,} rows from {path.name} (ingest {ingest_id})")
-            landed.append(f"{spec.name}/{path.name}: {result.rows_written:,} rows")
-            versions[bronze_table(spec)] = result.version
-            total += result.rows_written
-    if not landed:
-        raise ValueError("no incident source has files to ingest: add 'files' to a spec or use 'crimefusion ingest'")
-    return dg.MaterializeResult(
-        metadata={
-            "files": dg.MetadataValue.md("\n".join(f"- {line}" for line in landed)),
-            "delta_versions": dg.MetadataValue.json(versions),
-            "rows_landed": dg.MetadataValue.int(total),
-        }
+#: Ingest dates: a partition lands the files dropped in ``<landing>/<source>/<date>/``.
+INGEST_DATES = dg.DailyPartitionsDefinition(start_date="2010-01-01", end_offset=1)
+
+#: Tables whose demo feeds come from the synthetic generator (orchestration/synthetic).
+SYNTHETIC_UPSTREAM = "synthetic_feeds"
+
+
+@dataclass(frozen=True)
+class Feed:
+    """Asset keys and words of one canonical table's family."""
+
+    table: str
+    bronze: str
+    rejects: str
+    what: str
+
+
+FEEDS = {
+    "incidents": Feed("incidents", "raw_crime_records", "incident_rejects", "crime records"),
+    "cdr_events": Feed("cdr_events", "raw_cdr_events", "cdr_events_rejects", "call-detail records"),
+    "cell_sites": Feed("cell_sites", "raw_cell_sites", "cell_sites_rejects", "cell sites and sectors"),
+    "osint_posts": Feed("osint_posts", "raw_osint_posts", "osint_posts_rejects", "OSINT posts"),
+    "transactions": Feed("transactions", "raw_transactions", "transactions_rejects", "financial transactions"),
+    "cameras": Feed("cameras", "raw_cameras", "cameras_rejects", "camera sites"),
+    "persons": Feed("persons", "raw_persons", "persons_rejects", "person records"),
+    "incident_enrichment": Feed("incident_enrichment", "raw_incident_enrichment", "incident_enrichment_rejects",
+                                "case details"),
+}
+
+
+def build_feed_assets(tables: list[str], *, synthetic_tables: set[str] = frozenset()) -> list[dg.AssetsDefinition]:
+    """Bronze and silver assets for each table that has at least one spec."""
+    assets: list[dg.AssetsDefinition] = []
+    for table in tables:
+        feed = FEEDS[table]
+        assets.append(_bronze_asset(feed, upstream=[SYNTHETIC_UPSTREAM] if table in synthetic_tables else []))
+        assets.append(_silver_asset(feed))
+    return assets
+
+
+def _bronze_asset(feed: Feed, upstream: list[str]) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=feed.bronze,
+        group_name="bronze",
+        kinds={"delta"},
+        owners=OWNERS,
+        partitions_def=INGEST_DATES,
+        deps=upstream,
+        retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL),
+        description=(
+            f"Bronze: every row of every {feed.what} file, as received (all values as text), with "
+            f"ingest id, source file and row number, one table per source (bronze/raw_<source>). "
+            f"Partition = ingest date: lands the files dropped in <landing>/<source>/<date>/ and the "
+            f"files a spec bundles. Re-landing a file replaces its rows (content-addressed ingest id)."
+        ),
     )
-
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            "incidents",
-            group_name="silver",
-            kinds={"delta", "sedona"},
-            owners=OWNERS,
-            deps=["raw_crime_records", "police_districts"],
-            description=(
-                "Silver: one row per crime incident in the canonical schema: id, occurred_at (UTC), "
-                "canonical offense category, location type, lon/lat, WKB point, H3 cell (res 12), "
-                "district (ST_Contains on SedonaDB). Built from every bronze receipt of each source."
-            ),
-            metadata={"dagster/column_schema": column_schema(INCIDENTS)},
-        ),
-        dg.AssetSpec(
-            "incident_rejects",
-            group_name="quarantine",
-            kinds={"delta"},
-            owners=OWNERS,
-            deps=["raw_crime_records"],
-            description=(
-                "Quarantine: crime-record rows that broke a rule (unparseable date, missing or "
-                "swapped coordinates, outside the study area, duplicate id...), with the raw row, "
-                "the rule, the field and a reason a person can act on."
-            ),
-            metadata={"dagster/column_schema": column_schema(REJECTS)},
-        ),
-    ],
-)
-def incidents(context: dg.AssetExecutionContext, lakehouse: Lakehouse, sources: SourceCatalog, compute: Compute):
-    now = datetime.now(timezone.utc)
-    summaries = []
-    for spec in sources.specs("incidents"):
-        if not lakehouse.exists("bronze", bronze_table(spec)):
-            context.log.warning(f"{spec.name}: no bronze rows yet; skipped")
-            continue
-        summary = refine(lakehouse, spec, ctx=compute.sedona(), now=now)
-        if summary.rows_in != summary.accepted + summary.quarantined:
-            raise RuntimeError(f"{spec.name}: rows do not reconcile: {summary}")
-        context.log.info(
-            f"{spec.name}: {summary.rows_in:,} rows in = {summary.accepted:,} accepted + "
-            f"{summary.quarantined:,} quarantined {dict(summary.rejects_by_rule) or ''}"
+    def bronze(context: dg.AssetExecutionContext, lakehouse: Lakehouse, sources: SourceCatalog) -> dg.MaterializeResult:
+        now = datetime.now(timezone.utc)
+        partition = context.partition_key if context.has_partition_key else None
+        landed, versions, total = [], {}, 0
+        for spec in sources.specs(feed.table):
+            for path in files_for(sources.landing_path(), spec, partition):
+                ingest_id, result = land(lakehouse, spec, path, now=now)
+                context.log.info(f"{spec.name}: {result.rows_written:,} rows from {path.name} (ingest {ingest_id})")
+                landed.append(f"{spec.name}/{path.name}: {result.rows_written:,} rows")
+                versions[bronze_table(spec)] = result.version
+                total += result.rows_written
+        if not landed:
+            context.log.warning(f"no {feed.what} file for ingest date {partition}: nothing landed")
+        return dg.MaterializeResult(
+            metadata={
+                "files": dg.MetadataValue.md("\n".join(f"- {line}" for line in landed) or "(none)"),
+                "delta_versions": dg.MetadataValue.json(versions),
+                "rows_landed": dg.MetadataValue.int(total),
+            }
         )
-        summaries.append(summary)
-    silver = lakehouse.read("silver", "incidents")
-    reconciliation = {s.source: {"rows_in": s.rows_in, "accepted": s.accepted, "quarantined": s.quarantined}
-                      for s in summaries}
-    yield dg.MaterializeResult(
-        asset_key="incidents",
-        metadata={
-            **table_metadata(lakehouse.describe("silver", "incidents", sum(s.accepted for s in summaries)),
-                             silver.drop_columns(["geometry"])),
-            "reconciliation": dg.MetadataValue.json(reconciliation),
-        },
+
+    return bronze
+
+
+def _silver_asset(feed: Feed) -> dg.AssetsDefinition:
+    deps = [feed.bronze] + (["police_districts"] if feed.table == "incidents" else [])
+
+    @dg.multi_asset(
+        name=f"refine_{feed.table}",
+        specs=[
+            dg.AssetSpec(
+                feed.table,
+                group_name="silver",
+                kinds={"delta", "sedona"},
+                owners=OWNERS,
+                deps=deps,
+                description=(
+                    f"Silver: {feed.what} in the canonical `{feed.table}` schema (jobs/schemas.py, "
+                    f"docs/data-model.md): timestamps in UTC, coordinates in EPSG:4326 with WKB geometry "
+                    f"and H3 cells, identifiers pseudonymised. Rebuilt from every bronze receipt of each source."
+                ),
+                metadata={"dagster/column_schema": column_schema(CANONICAL[feed.table])},
+            ),
+            dg.AssetSpec(
+                feed.rejects,
+                group_name="quarantine",
+                kinds={"delta"},
+                owners=OWNERS,
+                deps=[feed.bronze],
+                description=(
+                    f"Quarantine: {feed.what} rows that broke a rule (unparseable timestamp, bad or "
+                    f"out-of-area coordinates, duplicate id, malformed line...), with the raw row, the rule, "
+                    f"the field and a reason a person can act on."
+                ),
+                metadata={"dagster/column_schema": column_schema(REJECTS)},
+            ),
+        ],
     )
-    by_rule: dict[str, int] = {}
-    for s in summaries:
-        for rule, count in s.rejects_by_rule:
-            by_rule[rule] = by_rule.get(rule, 0) + count
-    rejects = lakehouse.read("quarantine", REJECTS_TABLE)
-    yield dg.MaterializeResult(
-        asset_key="incident_rejects",
-        metadata={**table_metadata(lakehouse.describe("quarantine", REJECTS_TABLE, sum(by_rule.values())), rejects),
-                  "by_rule": dg.MetadataValue.json(by_rule)},
-    )
+    def silver(context: dg.AssetExecutionContext, lakehouse: Lakehouse, sources: SourceCatalog,
+               compute: Compute, pseudonymiser: Pseudonymiser):
+        now = datetime.now(timezone.utc)
+        key = pseudonymiser.key_bytes()
+        summaries = []
+        for spec in sources.specs(feed.table):
+            if not lakehouse.exists("bronze", bronze_table(spec)):
+                context.log.warning(f"{spec.name}: no bronze rows yet; skipped")
+                continue
+            summary = refine(lakehouse, spec, ctx=compute.sedona(), now=now, pseudonym_key=key)
+            if summary.rows_in != summary.accepted + summary.quarantined:
+                raise RuntimeError(f"{spec.name}: rows do not reconcile: {summary}")
+            context.log.info(
+                f"{spec.name}: {summary.rows_in:,} rows in = {summary.accepted:,} accepted + "
+                f"{summary.quarantined:,} quarantined {dict(summary.rejects_by_rule) or ''}"
+            )
+            summaries.append(summary)
+        if not summaries:
+            raise ValueError(f"no bronze {feed.what} to refine: materialise {feed.bronze} first")
+        silver = lakehouse.read("silver", feed.table)
+        reconciliation = {s.source: {"rows_in": s.rows_in, "accepted": s.accepted, "quarantined": s.quarantined}
+                          for s in summaries}
+        yield dg.MaterializeResult(
+            asset_key=feed.table,
+            metadata={
+                **table_metadata(lakehouse.describe("silver", feed.table, sum(s.accepted for s in summaries)),
+                                 silver.drop_columns([c for c in ("geometry",) if c in silver.column_names])),
+                "reconciliation": dg.MetadataValue.json(reconciliation),
+            },
+        )
+        by_rule: dict[str, int] = {}
+        for s in summaries:
+            for rule, count in s.rejects_by_rule:
+                by_rule[rule] = by_rule.get(rule, 0) + count
+        name = rejects_table(sources.specs(feed.table)[0])
+        rejects = lakehouse.read("quarantine", name)
+        yield dg.MaterializeResult(
+            asset_key=feed.rejects,
+            metadata={**table_metadata(lakehouse.describe("quarantine", name, sum(by_rule.values())), rejects),
+                      "by_rule": dg.MetadataValue.json(by_rule)},
+        )
+
+    return silver

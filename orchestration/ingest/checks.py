@@ -1,76 +1,107 @@
-"""Blocking checks on silver incidents: the Great Expectations suite and row reconciliation."""
-
+"""Blocking checks on every silver feed table: its Great Expectations suite and row reconciliation."""
 
 from datetime import datetime, timezone
 
 import dagster as dg
+import numpy as np
 import pyarrow.compute as pc
 
-from orchestration.ingest.pipeline import bronze_table
+from orchestration.ingest.assets import FEEDS
+from orchestration.ingest.boundaries import layer_name
+from orchestration.ingest.pipeline import bronze_table, rejects_table
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration.resources.sources import SourceCatalog
-from quality.incidents import COLUMNS, check_incidents
+from quality import canonical
+from quality.incidents import COLUMNS as INCIDENT_COLUMNS
+from quality.incidents import check_incidents
 
-REJECTS_TABLE = "incidents_rejects"
 
-
-def study_area_bbox(lakehouse: Lakehouse, sources: SourceCatalog) -> tuple[float, float, float, float]:
-    """Union bounds of every study area, widened by the largest ingestion tolerance."""
-    import numpy as np
+def study_area_bboxes(lakehouse: Lakehouse, sources: SourceCatalog) -> dict[str, tuple[float, float, float, float]]:
+    """Per incident source: bounds of its study-area layer, widened by its ingestion tolerance."""
     import shapely
 
     boundaries = lakehouse.read("reference", "police_districts")
-    geoms = shapely.from_wkb(boundaries["geometry"].to_numpy(zero_copy_only=False))
-    xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
-    tol_m = max((s.study_area.tolerance_m for s in sources.specs("incidents") if s.study_area), default=0.0)
-    dlat = tol_m / 111_320.0
-    dlon = tol_m / (111_320.0 * np.cos(np.radians(max(abs(ymin), abs(ymax)))))
-    return (xmin - dlon, ymin - dlat, xmax + dlon, ymax + dlat)
-
-
-@dg.asset_check(
-    asset="incidents",
-    name="incidents_quality",
-    blocking=True,
-    description=(
-        "Great Expectations suite: ids present and unique; occurred_at not in the future nor before "
-        "1990; lon/lat inside the study area; categories from the canonical taxonomy. "
-        "Blocking: a failure stops every downstream asset."
-    ),
-)
-def incidents_quality(lakehouse: Lakehouse, sources: SourceCatalog) -> dg.AssetCheckResult:
-    df = lakehouse.read("silver", "incidents", columns=COLUMNS).to_pandas()
-    report = check_incidents(df, bbox=study_area_bbox(lakehouse, sources), now=datetime.now(timezone.utc))
-    return dg.AssetCheckResult(
-        passed=report.success,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata={
-            "rows": dg.MetadataValue.int(report.rows),
-            "failed_expectations": dg.MetadataValue.int(len(report.failed)),
-            "report": dg.MetadataValue.md(report.to_markdown()),
-        },
-    )
-
-
-@dg.asset_check(
-    asset="incidents",
-    name="incidents_reconcile",
-    blocking=True,
-    description="Nothing lost: for every source, bronze rows = silver incidents + quarantined rows.",
-)
-def incidents_reconcile(lakehouse: Lakehouse, sources: SourceCatalog) -> dg.AssetCheckResult:
-    rows = []
-    passed = True
-    silver = lakehouse.read("silver", "incidents", columns=["source"])
-    rejects = lakehouse.read("quarantine", REJECTS_TABLE, columns=["source"]) if lakehouse.exists("quarantine", REJECTS_TABLE) else None
+    out = {}
     for spec in sources.specs("incidents"):
-        if not lakehouse.exists("bronze", bronze_table(spec)):
+        if spec.study_area is None:
             continue
-        n_in = lakehouse.count("bronze", bronze_table(spec))
-        n_ok = int(pc.sum(pc.equal(silver["source"], spec.name)).as_py() or 0)
-        n_q = int(pc.sum(pc.equal(rejects["source"], spec.name)).as_py() or 0) if rejects is not None else 0
-        ok = n_in == n_ok + n_q
-        passed &= ok
-        rows.append(f"| {spec.name} | {n_in:,} | {n_ok:,} | {n_q:,} | {'yes' if ok else '**no**'} |")
-    table = "| source | bronze rows | accepted | quarantined | reconciles |\n|---|---|---|---|---|\n" + "\n".join(rows)
-    return dg.AssetCheckResult(passed=passed, metadata={"reconciliation": dg.MetadataValue.md(table)})
+        layer = boundaries.filter(pc.equal(boundaries["layer"], layer_name(spec)))
+        if not layer.num_rows:
+            continue
+        xmin, ymin, xmax, ymax = shapely.total_bounds(shapely.from_wkb(layer["geometry"].to_numpy(zero_copy_only=False)))
+        tol = spec.study_area.tolerance_m
+        dlat = tol / 111_320.0
+        dlon = tol / (111_320.0 * np.cos(np.radians(max(abs(ymin), abs(ymax)))))
+        out[spec.name] = (xmin - dlon, ymin - dlat, xmax + dlon, ymax + dlat)
+    return out
+
+
+def build_feed_checks(tables: list[str]) -> list[dg.AssetChecksDefinition]:
+    checks = []
+    for table in tables:
+        checks.append(_quality_check(table))
+        checks.append(_reconcile_check(table))
+    return checks
+
+
+def _quality_check(table: str) -> dg.AssetChecksDefinition:
+    if table == "incidents":
+        description = ("Great Expectations suite: ids present and unique; occurred_at not in the future nor before "
+                       "1990; lon/lat inside each source's study area; categories from the canonical taxonomy. "
+                       "Blocking: a failure stops every downstream asset.")
+    else:
+        description = (f"Great Expectations suite for {table}: required fields present, unique id, timestamps "
+                       f"not in the future nor before 1990, valid coordinates, allowed categorical values. "
+                       f"Blocking: a failure stops every downstream asset.")
+
+    @dg.asset_check(asset=table, name=f"{table}_quality", blocking=True, description=description)
+    def quality(lakehouse: Lakehouse, sources: SourceCatalog) -> dg.AssetCheckResult:
+        now = datetime.now(timezone.utc)
+        if table == "incidents":
+            df = lakehouse.read("silver", table, columns=INCIDENT_COLUMNS).to_pandas()
+            report = check_incidents(df, bboxes=study_area_bboxes(lakehouse, sources), now=now)
+        else:
+            df = lakehouse.read("silver", table, columns=canonical.columns_for(table)).to_pandas()
+            report = canonical.check_table(table, df, now=now)
+        return dg.AssetCheckResult(
+            passed=report.success,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "rows": dg.MetadataValue.int(report.rows),
+                "failed_expectations": dg.MetadataValue.int(len(report.failed)),
+                "report": dg.MetadataValue.md(report.to_markdown()),
+            },
+        )
+
+    return quality
+
+
+def _reconcile_check(table: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=table,
+        name=f"{table}_reconcile",
+        blocking=True,
+        description="Nothing lost: for every source, bronze rows = silver rows + quarantined rows.",
+    )
+    def reconcile(lakehouse: Lakehouse, sources: SourceCatalog) -> dg.AssetCheckResult:
+        rows, passed = [], True
+        silver = lakehouse.read("silver", table, columns=["source"])
+        specs = sources.specs(table)
+        rejects_name = rejects_table(specs[0])
+        rejects = lakehouse.read("quarantine", rejects_name, columns=["source"]) if lakehouse.exists("quarantine", rejects_name) else None
+        for spec in specs:
+            if not lakehouse.exists("bronze", bronze_table(spec)):
+                continue
+            n_in = lakehouse.count("bronze", bronze_table(spec))
+            n_ok = int(pc.sum(pc.equal(silver["source"], spec.name)).as_py() or 0)
+            n_q = int(pc.sum(pc.equal(rejects["source"], spec.name)).as_py() or 0) if rejects is not None else 0
+            ok = n_in == n_ok + n_q
+            passed &= ok
+            rows.append(f"| {spec.name} | {n_in:,} | {n_ok:,} | {n_q:,} | {'yes' if ok else '**no**'} |")
+        table_md = "| source | bronze rows | accepted | quarantined | reconciles |\n|---|---|---|---|---|\n" + "\n".join(rows)
+        return dg.AssetCheckResult(passed=passed, metadata={"reconciliation": dg.MetadataValue.md(table_md)})
+
+    return reconcile
+
+
+__all__ = ["FEEDS", "build_feed_checks", "study_area_bboxes"]

@@ -16,7 +16,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.ingest.records import ID_FIELD, ParseResult, parse_records
+from jobs.ingest.records import ParseResult, parse_records
+from jobs.schemas import ID_FIELD
 from jobs.ingest.spec import SourceSpec
 from orchestration.ingest.boundaries import layer_name, read_boundaries
 from orchestration.ingest.readers import read_source
@@ -53,7 +54,8 @@ class IngestSummary:
 def land(lake: Lakehouse, spec: SourceSpec, path: str | Path, *, now: datetime | None = None) -> tuple[str, WriteResult]:
     """Write one file's rows, as received, to ``bronze/raw_<source>``; returns its ingest id."""
     batch = read_source(spec, path, now=now)
-    result = lake.replace_where("bronze", bronze_table(spec), batch.table, f"ingest_id = '{batch.ingest_id}'")
+    result = lake.replace_where("bronze", bronze_table(spec), batch.table, f"ingest_id = '{batch.ingest_id}'",
+                                evolve_schema=True)
     return batch.ingest_id, result
 
 
@@ -78,6 +80,7 @@ def refine(
     ctx,
     ingest_ids: list[str] | None = None,
     now: datetime | None = None,
+    pseudonym_key: bytes | None = None,
 ) -> IngestSummary:
     """Parse bronze rows of ``spec`` into silver and quarantine.
 
@@ -93,7 +96,8 @@ def refine(
     # latest receipt first, file order within a receipt: duplicates keep the newest delivery
     bronze = bronze.sort_by([("ingested_at", "descending"), ("ingest_id", "ascending"), ("source_row", "ascending")])
     boundaries = ensure_boundaries(lake, spec)
-    result: ParseResult = parse_records(bronze, spec, boundaries=boundaries, ctx=ctx, now=now)
+    result: ParseResult = parse_records(bronze, spec, boundaries=boundaries, ctx=ctx, now=now,
+                                        pseudonym_key=pseudonym_key)
 
     id_field = ID_FIELD[spec.table]
     quoted = ", ".join(f"'{i}'" for i in sorted(set(bronze["ingest_id"].to_pylist())))
@@ -120,7 +124,8 @@ def refine(
     )
 
 
-def ingest_file(lake: Lakehouse, spec: SourceSpec, path: str | Path, *, ctx, now: datetime | None = None) -> IngestSummary:
+def ingest_file(lake: Lakehouse, spec: SourceSpec, path: str | Path, *, ctx, now: datetime | None = None,
+                pseudonym_key: bytes | None = None) -> IngestSummary:
     """Land one file in bronze and refine it into silver and quarantine (the CLI's ``ingest``)."""
     ingest_id, _ = land(lake, spec, path, now=now)
-    return refine(lake, spec, ctx=ctx, ingest_ids=[ingest_id], now=now)
+    return refine(lake, spec, ctx=ctx, ingest_ids=[ingest_id], now=now, pseudonym_key=pseudonym_key)

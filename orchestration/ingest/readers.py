@@ -264,8 +264,24 @@ def _read_parquet(path: Path) -> pa.Table:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise SourceFileError(f"{path}: not a readable Parquet file (truncated or corrupt?): {exc}") from None
-    return pa.table({n: pc.cast(table[n], pa.string()) if not pa.types.is_string(table[n].type) else table[n]
-                     for n in table.column_names})
+    return pa.table({n: _as_text(table[n].combine_chunks()) for n in table.column_names})
+
+
+def _as_text(col: pa.Array) -> pa.Array:
+    """A typed column as the text bronze keeps: nested values as JSON, binary as hex, times as ISO 8601."""
+    import json
+
+    t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return col.cast(pa.string())
+    if pa.types.is_nested(t):
+        return pa.array([None if v is None else json.dumps(v, default=str) for v in col.to_pylist()], pa.string())
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return pa.array([None if v is None else v.hex() for v in col.to_pylist()], pa.string())
+    if pa.types.is_timestamp(t):
+        fmt = "%Y-%m-%dT%H:%M:%S%z" if t.tz else "%Y-%m-%dT%H:%M:%S"
+        return pc.strftime(col, format=fmt)
+    return pc.cast(col, pa.string())
 
 
 def _read_vector(spec: SourceSpec, path: Path) -> pa.Table:

@@ -105,10 +105,13 @@ class Lakehouse(dg.ConfigurableResource):
         return self.describe(layer, name, data.num_rows)
 
     def replace_where(self, layer: str, name: str, data: pa.Table, predicate: str, *,
-                      partition_by: list[str] | None = None) -> WriteResult:
+                      partition_by: list[str] | None = None, evolve_schema: bool = False) -> WriteResult:
         """Atomically replace the rows matching ``predicate`` with ``data`` (one commit).
 
         Rows of ``data`` must all satisfy the predicate (delta-rs checks this).
+        With ``evolve_schema`` new columns of ``data`` are added to the table
+        (bronze keeps every column a source ever sent); otherwise a schema
+        mismatch is an error.
         """
         from deltalake import write_deltalake
 
@@ -119,6 +122,16 @@ class Lakehouse(dg.ConfigurableResource):
         elif data.num_rows == 0:
             self.table(layer, name).delete(predicate)
         else:
+            if evolve_schema:
+                from deltalake import Field as DeltaField
+
+                current = pa.schema(self.table(layer, name).schema().to_arrow())
+                new = [f for f in data.schema if f.name not in current.names]
+                if new:  # add the columns first, then replace rows under the widened schema
+                    self.table(layer, name).alter.add_columns([DeltaField(f.name, "string", nullable=True) for f in new])
+                    current = pa.schema(self.table(layer, name).schema().to_arrow())
+                data = pa.table({n: data[n] if n in data.column_names else pa.nulls(data.num_rows, current.field(n).type)
+                                 for n in current.names})
             write_deltalake(uri, data, mode="overwrite", predicate=predicate, storage_options=so)
         return self.describe(layer, name, data.num_rows)
 

@@ -13,14 +13,17 @@ from orchestration.settings import load_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+DAY = "2026-11-28"
 
 
 @pytest.fixture(scope="module")
 def materialised(tmp_path_factory):
     lake = tmp_path_factory.mktemp("lake")
-    defs = build_definitions(load_settings({"CRIMEFUSION_LAKE": str(lake)}))
+    defs = build_definitions(load_settings({"CRIMEFUSION_LAKE": str(lake), "CRIMEFUSION_SYNTHETIC": "false",
+                                            "CRIMEFUSION_LANDING": str(lake / "landing")}))
     instance = dg.DagsterInstance.ephemeral()
-    first = defs.resolve_job_def("crimefusion_all").execute_in_process(instance=instance, run_config=QUIET)
+    first = defs.resolve_job_def("crimefusion_all").execute_in_process(instance=instance, run_config=QUIET,
+                                                                       partition_key=DAY)
     return defs, instance, first
 
 
@@ -60,7 +63,8 @@ def test_rematerialising_never_duplicates(materialised):
     lh = defs.resources["lakehouse"]
     before = counts(lh)
     version = lh.version("silver", "incidents")
-    assert defs.resolve_job_def("crimefusion_all").execute_in_process(instance=instance, run_config=QUIET).success
+    assert defs.resolve_job_def("crimefusion_all").execute_in_process(instance=instance, run_config=QUIET,
+                                                                      partition_key=DAY).success
     assert counts(lh) == before
     assert lh.version("silver", "incidents") > version
 

@@ -8,8 +8,12 @@ import pytest
 from orchestration.definitions import build_definitions
 from orchestration.settings import SettingsError, load_settings
 
-ASSETS = {"police_districts", "raw_crime_records", "incidents", "incident_rejects", "district_daily_counts"}
-CHECKS = {("incidents", "incidents_quality"), ("incidents", "incidents_reconcile")}
+FEED_TABLES = ["incidents", "cdr_events", "cell_sites", "osint_posts", "transactions", "cameras", "persons",
+               "incident_enrichment"]
+CORE = {"police_districts", "raw_crime_records", "incidents", "incident_rejects", "district_daily_counts"}
+ASSETS = CORE | {"synthetic_feeds", "synthetic_truth"} | {
+    name for t in FEED_TABLES[1:] for name in (f"raw_{t}", t, f"{t}_rejects")}
+CHECKS = {(t, f"{t}_{kind}") for t in FEED_TABLES for kind in ("quality", "reconcile")}
 JOBS = {"crimefusion_all"}
 
 
@@ -29,12 +33,21 @@ def test_local_definitions_snapshot(tmp_path):
     assert checks == CHECKS
     assert jobs == JOBS
     assert schedules == set()
+    assert {s.name for s in defs.sensors} == {"landing_sensor"}
     assert type(defs.resources["lakehouse"]).__name__ == "LocalLakehouse"
+
+
+def test_without_synthetic_feeds_only_incidents_remain(tmp_path):
+    defs = build_definitions(load_settings({"CRIMEFUSION_LAKE": str(tmp_path), "CRIMEFUSION_SYNTHETIC": "false"}))
+    assets, checks, _, _ = snapshot(defs)
+    assert assets == CORE
+    assert checks == {("incidents", "incidents_quality"), ("incidents", "incidents_reconcile")}
 
 
 def test_cluster_definitions_use_object_store():
     defs = build_definitions(load_settings({"CRIMEFUSION_DEPLOYMENT": "cluster", "CRIMEFUSION_LAKE": "s3://lake",
-                                            "CRIMEFUSION_S3_ENDPOINT": "http://127.0.0.1:9000"}))
+                                            "CRIMEFUSION_S3_ENDPOINT": "http://127.0.0.1:9000",
+                                            "CRIMEFUSION_PSEUDONYM_KEY": "not-a-real-key"}))
     assert snapshot(defs)[0] == ASSETS
     assert type(defs.resources["lakehouse"]).__name__ == "ObjectStoreLakehouse"
 

@@ -1,0 +1,49 @@
+"""The landing folder: where new files of each source arrive, by ingest date.
+
+Layout: ``<landing>/<source name>/<YYYY-MM-DD>/<files>``. The bronze asset of a
+feed, materialised for partition ``D``, lands every file in ``<source>/D/`` of
+each of its sources, plus the files a spec bundles (``files:``). Landing is
+idempotent (content-addressed ingest ids), so a partition can be re-run, and a
+file dropped twice is stored once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jobs.ingest.spec import SourceSpec
+
+#: File name patterns that are never data (editor and transfer leftovers).
+IGNORED = (".", "~", "_")
+
+
+def landing_dir(landing: Path, spec: SourceSpec, partition: str) -> Path:
+    return Path(landing) / spec.name / partition
+
+
+def files_for(landing: Path, spec: SourceSpec, partition: str | None) -> list[Path]:
+    """Files to land for a source and ingest date: the bundled ones, then the day's drops."""
+    files = spec.resolve_files()
+    if partition is not None:
+        folder = landing_dir(landing, spec, partition)
+        if folder.is_dir():
+            files += sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(IGNORED))
+    return files
+
+
+def new_files(landing: Path, spec: SourceSpec, seen: set[str]) -> dict[str, list[Path]]:
+    """Files under ``<landing>/<source>/<date>/`` not in ``seen`` (by ``path:mtime:size``), by date."""
+    found: dict[str, list[Path]] = {}
+    root = Path(landing) / spec.name
+    if not root.is_dir():
+        return found
+    for day in sorted(p for p in root.iterdir() if p.is_dir()):
+        for f in sorted(day.iterdir()):
+            if f.is_file() and not f.name.startswith(IGNORED) and file_token(f) not in seen:
+                found.setdefault(day.name, []).append(f)
+    return found
+
+
+def file_token(path: Path) -> str:
+    st = path.stat()
+    return f"{path}:{st.st_mtime_ns}:{st.st_size}"
