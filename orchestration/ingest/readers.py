@@ -44,10 +44,23 @@ class RawBatch:
 
 
 def file_digest(path: Path) -> str:
+    """SHA-256 of the file's content; of the decompressed content for gzip files.
+
+    A gzip header records the compression time, so the same export compressed
+    twice would otherwise look like two deliveries.
+    """
+    import gzip
+
     h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
+    with path.open("rb") as raw:
+        gz = raw.read(2) == b"\x1f\x8b"
+    opener = gzip.open if gz else open
+    try:
+        with opener(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except (OSError, EOFError) as exc:
+        raise SourceFileError(f"{path}: corrupt gzip file: {exc}") from None
     return h.hexdigest()
 
 
@@ -92,9 +105,15 @@ def read_source(spec: SourceSpec, path: str | Path, *, now: datetime | None = No
         raise SourceFileError(f"{path}: source columns {clash} clash with reserved bronze column names")
     missing = [c for c in spec.required_columns if c not in table.column_names]
     if missing:
+        hint = ""
+        data_cols = [c for c in table.column_names if c not in ("read_rule", "read_error", "raw_line")]
+        if kind == "csv" and len(data_cols) == 1:
+            other = next((d for d in ",;\t|" if d != spec.format.delimiter and d in data_cols[0]), None)
+            if other:
+                hint = f" (the header splits on {other!r}, not {spec.format.delimiter!r}: wrong delimiter in the spec?)"
         raise SourceFileError(
             f"{path}: missing required column(s) {missing} for spec {spec.name!r}; "
-            f"the file has columns {table.column_names}"
+            f"the file has columns {data_cols}{hint}"
         )
 
     n = table.num_rows

@@ -44,8 +44,8 @@ def write_feed(name: str, table: pa.Table, folder: Path) -> Path:
     path = folder / LAYOUT[name][1]
     tmp = path.with_name(path.name + ".part")
     if name == "cdr_events":
-        with gzip.open(tmp, "wb", compresslevel=3) as fh:
-            pcsv.write_csv(table, fh)
+        with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=3, mtime=0) as fh:
+            pcsv.write_csv(table, fh)  # mtime=0: the same feed gives the same bytes
     elif name == "transactions":
         text = table.drop_columns(["merchant"]) if "merchant" in table.column_names else table
         cols = {}

@@ -1,0 +1,171 @@
+"""Bad input for every feed: a clear error naming file and column, or a quarantine row with its reason.
+
+One table of cases over the synthetic feeds' specs (CSV, semicolon CSV with
+decimal commas, JSON Lines, Parquet); in every case that is not a whole-file
+error, rows in = accepted + quarantined.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from jobs.ingest.records import parse_records
+from jobs.ingest.spec import load_spec
+from orchestration.ingest.readers import SourceFileError, read_source
+
+SPECS = Path(__file__).resolve().parents[3] / "specs" / "synthetic"
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+KEY = b"test-key-not-secret-0123456789"
+
+CDR_HEADER = "record_id,a_number,b_number,start_time,duration_s,event_type,direction,cgi,imei,imsi"
+CDR_ROW = "CDR1,+13125550001,+13125550002,2017-12-04T06:05:58Z,67,voice,out,310-260-1-1,356846105373084,310410384061438"
+TXN_HEADER = "txn_id;account;counterparty;amount;currency;direction;booked_at;channel;terminal_id;lon;lat;reference"
+TXN_ROW = "T1;ACC1;ACC2;1.234,56;USD;debit;2017-12-04T06:05:58Z;atm;ATM1;-87,62;41,88;x"
+POST = {"post_id": "P1", "platform": "x", "author": "@someone", "text": "hello", "language": "en",
+        "posted_at": "2017-12-04T06:05:58Z", "lon": -87.6, "lat": 41.8, "place_name": None,
+        "mentions": ["@other"], "urls": []}
+
+
+def csv_file(tmp_path, name, header, rows, encoding="utf-8"):
+    p = tmp_path / name
+    p.write_bytes(("\n".join([header, *rows]) + "\n").encode(encoding))
+    return p
+
+
+def parse(spec_name, path):
+    spec = load_spec(SPECS / spec_name)
+    raw = read_source(spec, path)
+    result = parse_records(raw.table, spec, now=NOW, pseudonym_key=KEY)
+    assert result.rows_in == raw.table.num_rows == result.accepted.num_rows + result.rejects.num_rows
+    return result
+
+
+ROW_CASES = [
+    # (spec, header, good row, bad row, expected rule)
+    ("cdr.yaml", CDR_HEADER, CDR_ROW, "CDR2,+13125550001,+1312555", "malformed_row"),
+    ("cdr.yaml", CDR_HEADER, CDR_ROW, CDR_ROW.replace("CDR1", "CDR2").replace("2017-12-04T06", "2017-02-30T06"), "unparseable_timestamp"),
+    ("cdr.yaml", CDR_HEADER, CDR_ROW, CDR_ROW.replace("CDR1", "CDR2").replace("2017-12-04", "2099-12-04"), "future_timestamp"),
+    ("cdr.yaml", CDR_HEADER, CDR_ROW, CDR_ROW, "duplicate_id"),
+    ("cdr.yaml", CDR_HEADER, CDR_ROW, CDR_ROW.replace("CDR1", "CDR2").replace(",67,", ",sixty,"), "invalid_number"),
+    ("cdr.yaml", CDR_HEADER, CDR_ROW, CDR_ROW.replace("CDR1", "CDR2").replace("+13125550001", ""), "missing_value"),
+    ("transactions.yaml", TXN_HEADER, TXN_ROW, TXN_ROW.replace("T1", "T2").replace("-87,62;41,88", "0;0"), "null_island"),
+    ("transactions.yaml", TXN_HEADER, TXN_ROW, TXN_ROW.replace("T1", "T2").replace("41,88", "141,88"), "out_of_crs_bounds"),
+    ("transactions.yaml", TXN_HEADER, TXN_ROW, TXN_ROW.replace("T1", "T2").replace("-87,62", "west"), "invalid_coordinates"),
+    ("transactions.yaml", TXN_HEADER, TXN_ROW, TXN_ROW.replace("T1", "T2").replace("1.234,56", "lots"), "invalid_number"),
+]
+
+
+@pytest.mark.parametrize("spec,header,good,bad,rule", ROW_CASES, ids=[f"{c[0]}:{c[4]}" for c in ROW_CASES])
+def test_row_cases(tmp_path, spec, header, good, bad, rule):
+    result = parse(spec, csv_file(tmp_path, "feed.csv", header, [good, bad]))
+    assert result.rejects["rule"].to_pylist() == [rule]
+    reject = result.rejects.to_pylist()[0]
+    assert reject["source_row"] == 2 and reject["reason"] and reject["raw"]
+
+
+def test_decimal_commas_and_pseudonyms(tmp_path):
+    result = parse("transactions.yaml", csv_file(tmp_path, "t.csv", TXN_HEADER, [TXN_ROW]))
+    row = result.accepted.to_pylist()[0]
+    assert row["amount"] == pytest.approx(1234.56)
+    assert (row["lon"], row["lat"]) == (pytest.approx(-87.62), pytest.approx(41.88))
+    assert row["account"] != "ACC1" and len(row["account"]) == 32  # keyed hash, never the raw number
+    assert row["h3"]
+
+
+def test_transfers_without_location_are_accepted(tmp_path):
+    row = TXN_ROW.replace("atm;ATM1;-87,62;41,88", "transfer;;;")
+    result = parse("transactions.yaml", csv_file(tmp_path, "t.csv", TXN_HEADER, [row]))
+    assert result.rejects.num_rows == 0
+    assert result.accepted["lon"].null_count == 1
+
+
+def test_raw_identifiers_only_when_allowed(tmp_path):
+    spec = load_spec(SPECS / "cdr.yaml")
+    raw = read_source(spec, csv_file(tmp_path, "c.csv", CDR_HEADER, [CDR_ROW]))
+    hashed = parse_records(raw.table, spec, now=NOW, pseudonym_key=KEY).accepted.to_pylist()[0]
+    kept = parse_records(raw.table, spec, now=NOW, pseudonym_key=None).accepted.to_pylist()[0]
+    assert kept["caller"] == "+13125550001"
+    assert hashed["caller"] not in ("+13125550001", "13125550001")
+    assert hashed["imei"] != "356846105373084" and hashed["imsi"] != "310410384061438"
+
+
+def test_non_utf8_text_is_quarantined(tmp_path):
+    bad = CDR_ROW.replace("CDR1", "CDR2").replace("voice", "vo\u00efce")
+    result = parse("cdr.yaml", _mixed(tmp_path, CDR_HEADER, CDR_ROW, bad))
+    assert result.rejects["rule"].to_pylist() == ["invalid_encoding"]
+
+
+def _mixed(tmp_path, header, good, bad_latin1):
+    p = tmp_path / "mixed.csv"
+    p.write_bytes(f"{header}\n{good}\n".encode() + f"{bad_latin1}\n".encode("latin-1"))
+    return p
+
+
+def test_wrong_delimiter_is_a_clear_error(tmp_path):
+    path = csv_file(tmp_path, "t.csv", TXN_HEADER.replace(";", ","), [TXN_ROW.replace(";", ",")])
+    with pytest.raises(SourceFileError) as err:
+        read_source(load_spec(SPECS / "transactions.yaml"), path)
+    assert "wrong delimiter" in str(err.value) and "t.csv" in str(err.value)
+
+
+def test_renamed_column_is_a_clear_error(tmp_path):
+    path = csv_file(tmp_path, "c.csv", CDR_HEADER.replace("a_number", "calling_number"), [CDR_ROW])
+    with pytest.raises(SourceFileError, match=r"missing required column\(s\) \['a_number'\]"):
+        read_source(load_spec(SPECS / "cdr.yaml"), path)
+
+
+def test_new_column_is_kept_in_bronze(tmp_path):
+    path = csv_file(tmp_path, "c.csv", CDR_HEADER + ",roaming", [CDR_ROW + ",no"])
+    raw = read_source(load_spec(SPECS / "cdr.yaml"), path)
+    assert raw.table["roaming"].to_pylist() == ["no"]
+
+
+def test_empty_files(tmp_path):
+    for name, data in [("c.csv", b""), ("p.jsonl", b""), ("q.parquet", b"")]:
+        (tmp_path / name).write_bytes(data)
+    with pytest.raises(SourceFileError, match="empty"):
+        read_source(load_spec(SPECS / "cdr.yaml"), tmp_path / "c.csv")
+    with pytest.raises(SourceFileError, match="empty"):
+        read_source(load_spec(SPECS / "osint.yaml"), tmp_path / "p.jsonl")
+    with pytest.raises(SourceFileError, match="empty"):
+        read_source(load_spec(SPECS / "cell_sites.yaml"), tmp_path / "q.parquet")
+
+
+def test_truncated_parquet(tmp_path):
+    table = pa.table({"cell_id": ["c1"], "site_id": ["s1"], "lon": [-87.6], "lat": [41.8], "azimuth_deg": [0.0],
+                      "beam_width_deg": [120.0], "range_m": [900.0], "sector_wkt": ["POLYGON((0 0,1 0,1 1,0 0))"]})
+    good = tmp_path / "good.parquet"
+    pq.write_table(table, good)
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(SourceFileError, match="truncated or corrupt"):
+        read_source(load_spec(SPECS / "cell_sites.yaml"), cut)
+    result = parse("cell_sites.yaml", good)
+    import shapely
+
+    assert shapely.from_wkb(result.accepted["geometry"][0].as_py()).geom_type == "Polygon"
+
+
+def test_jsonl_bad_line_and_lists(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps(POST) + "\n{not json\n" + json.dumps({**POST, "post_id": "P2", "lon": None, "lat": None}) + "\n")
+    result = parse("osint.yaml", path)
+    assert result.rejects["rule"].to_pylist() == ["malformed_row"]
+    rows = result.accepted.to_pylist()
+    assert len(rows) == 2 and rows[0]["mentions"][0] != "@other"  # handles are pseudonymised too
+    assert rows[1]["lon"] is None
+
+
+def test_unknown_category_is_flagged_not_rejected(tmp_path, chicago_spec, chicago_districts, sd):
+    spec = load_spec(Path(__file__).resolve().parents[3] / "specs" / "san_francisco_robbery.yaml")
+    path = csv_file(tmp_path, "sf.csv", "uid,offense_type,date_time,longitude,latitude",
+                    ["1,personal robbery,2019-01-01T19:50:00Z,-122.40,37.78", "2,carjacking,2019-01-02T08:00:00Z,-122.41,37.78"])
+    result = parse_records(read_source(spec, path).table, spec, now=NOW)
+    rows = result.accepted.to_pylist()
+    assert [(r["category"], r["category_mapped"]) for r in rows] == [("robbery", True), ("other", False)]
