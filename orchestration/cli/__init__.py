@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "run": "run:run",
     "ingest": "ingest:ingest",
     "near-repeat": "patterns:near_repeat",
+    "synth": "synth:synth",
 }
 
 
