@@ -13,6 +13,8 @@ from orchestration.ingest.assets import build_feed_assets
 from orchestration.ingest.checks import build_feed_checks
 from orchestration.ingest.sensors import build_landing_sensor
 from orchestration.lakehouse import assets as lakehouse_assets
+from orchestration.patterns import assets as pattern_assets
+from orchestration.patterns import checks as pattern_checks
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import LocalLakehouse, ObjectStoreLakehouse
 from orchestration.resources.pseudonymiser import Pseudonymiser
@@ -21,8 +23,8 @@ from orchestration.resources.tracking import default_tracking
 from orchestration.settings import Settings, load_settings
 
 #: Modules whose assets and checks load as they are (domain folders add theirs here).
-ASSET_MODULES = [lakehouse_assets]
-CHECK_MODULES: list = []
+ASSET_MODULES = [lakehouse_assets, pattern_assets]
+CHECK_MODULES = [pattern_checks]
 
 
 def build_resources(settings: Settings) -> dict:

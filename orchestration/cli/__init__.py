@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "ingest": "ingest:ingest",
     "near-repeat": "patterns:near_repeat",
     "synth": "synth:synth",
+    "series-match": "series:series_match",
 }
 
 

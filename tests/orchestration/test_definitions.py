@@ -10,10 +10,13 @@ from orchestration.settings import SettingsError, load_settings
 
 FEED_TABLES = ["incidents", "cdr_events", "cell_sites", "osint_posts", "transactions", "cameras", "persons",
                "incident_enrichment"]
-CORE = {"police_districts", "raw_crime_records", "incidents", "incident_rejects", "district_daily_counts"}
+PATTERNS = {"near_repeat", "hotspots_gi", "crime_series", "repeats"}
+PATTERN_CHECKS = {("near_repeat", "near_repeat_pairs_reconcile"), ("hotspots_gi", "hotspots_gi_covers_study_area"),
+                  ("crime_series", "crime_series_linkage_auc"), ("repeats", "repeats_consistent")}
+CORE = {"police_districts", "raw_crime_records", "incidents", "incident_rejects", "district_daily_counts"} | PATTERNS
 ASSETS = CORE | {"synthetic_feeds", "synthetic_truth"} | {
     name for t in FEED_TABLES[1:] for name in (f"raw_{t}", t, f"{t}_rejects")}
-CHECKS = {(t, f"{t}_{kind}") for t in FEED_TABLES for kind in ("quality", "reconcile")}
+CHECKS = {(t, f"{t}_{kind}") for t in FEED_TABLES for kind in ("quality", "reconcile")} | PATTERN_CHECKS
 JOBS = {"crimefusion_all"}
 
 
@@ -40,8 +43,9 @@ def test_local_definitions_snapshot(tmp_path):
 def test_without_synthetic_feeds_only_incidents_remain(tmp_path):
     defs = build_definitions(load_settings({"CRIMEFUSION_LAKE": str(tmp_path), "CRIMEFUSION_SYNTHETIC": "false"}))
     assets, checks, _, _ = snapshot(defs)
-    assert assets == CORE
-    assert checks == {("incidents", "incidents_quality"), ("incidents", "incidents_reconcile")}
+    # case details feed the series and repeat analyses; without a spec for them they show as an external source
+    assert assets == CORE | {"incident_enrichment"}
+    assert checks == {("incidents", "incidents_quality"), ("incidents", "incidents_reconcile")} | PATTERN_CHECKS
 
 
 def test_cluster_definitions_use_object_store():
@@ -63,8 +67,9 @@ def test_every_asset_is_documented():
 
 def test_blocking_checks():
     graph = build_definitions(load_settings({})).resolve_asset_graph()
+    advisory = {"repeats_consistent"}  # warnings, not gates
     for key in graph.asset_check_keys:
-        assert graph.get_check_spec(key).blocking, key
+        assert graph.get_check_spec(key).blocking == (key.name not in advisory), key
 
 
 def test_bad_setting_is_readable():

@@ -1,0 +1,1 @@
+"""Crime pattern assets and checks: near repeat, Gi* hot spots, crime series, repeats."""

@@ -1,0 +1,525 @@
+"""Crime pattern assets: near repeat (Knox), Gi* hot spots, crime series, repeats.
+
+Figures (PNG) and GIS exports (GeoParquet) go to ``<CRIMEFUSION_HOME>/reports/patterns/``;
+the series linkage model to ``<CRIMEFUSION_HOME>/models/series/``.
+"""
+
+
+import base64
+import datetime as dt
+import io
+import json
+import re
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field
+
+from orchestration.lakehouse.metadata import table_metadata
+from orchestration.resources.lakehouse import Lakehouse
+from orchestration.resources.sources import SourceCatalog
+
+OWNERS = ["team:crime-analysis"]
+GROUP = "patterns"
+ENRICHMENT_TABLE = "incident_enrichment"
+MODEL_FILE = "linkage.joblib"
+REPORT_FILE = "linkage_report.json"
+
+NEAR_REPEAT_SCHEMA = pa.schema([
+    ("source", pa.string()), ("category", pa.string()),
+    ("s_lo", pa.float64()), ("s_hi", pa.float64()), ("t_lo", pa.float64()), ("t_hi", pa.float64()),
+    ("observed", pa.int64()), ("expected", pa.float64()), ("expected_sd", pa.float64()),
+    ("knox_ratio", pa.float64()), ("p_value", pa.float64()),
+    ("n_events", pa.int64()), ("n_pairs", pa.int64()), ("nrep", pa.int32()), ("seed", pa.int64()),
+    ("method", pa.string()), ("metric_crs", pa.string()), ("timezone", pa.string()),
+    ("window_start", pa.timestamp("us", tz="UTC")), ("window_end", pa.timestamp("us", tz="UTC")),
+    ("incidents_version", pa.int64()),
+])
+
+
+# -- shared helpers -------------------------------------------------------------
+
+def reports_dir() -> Path:
+    """``<CRIMEFUSION_HOME>/reports/patterns`` (settings read when called, never at import)."""
+    from orchestration.settings import load_settings
+
+    path = Path(load_settings().home).expanduser().resolve() / "reports" / "patterns"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def models_dir() -> Path:
+    """``<CRIMEFUSION_HOME>/models/series``: the fitted linkage model and its report."""
+    from orchestration.settings import load_settings
+
+    path = Path(load_settings().home).expanduser().resolve() / "models" / "series"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_") or "x"
+
+
+def _png_markdown(fig, path: Path, alt: str) -> str:
+    """Save ``fig`` at ``path`` and return Markdown showing a small inline copy and the path."""
+    fig.savefig(path, dpi=130)
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=60, format="png")
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f"![{alt}](data:image/png;base64,{data})\n\n`{path}`"
+
+
+def _last_days(table: pa.Table, days: float | None, column: str = "occurred_at") -> tuple[pa.Table, object, object]:
+    """Rows in the ``days`` days ending at the latest one; also the window bounds."""
+    if table.num_rows == 0:
+        return table, None, None
+    end = pc.max(table[column]).as_py()
+    if days is None or days <= 0:
+        return table, pc.min(table[column]).as_py(), end
+    start = end - dt.timedelta(days=days)
+    ts = table[column].type
+    return table.filter(pc.greater(table[column], pa.scalar(start, ts))), start, end
+
+
+def enriched_incidents(lakehouse: Lakehouse, incidents: pa.Table | None = None) -> pa.Table:
+    """Silver incidents with their enrichment (MO text, weapon, offender and victim ids).
+
+    The enrichment comes from ``silver/incident_enrichment`` when it exists, else
+    from the incidents' own columns; only incidents with an MO narrative are kept.
+    """
+    from models.series.linkage import enrich
+
+    if incidents is None:
+        incidents = lakehouse.read("silver", "incidents").drop_columns(["geometry"])
+    if lakehouse.exists("silver", ENRICHMENT_TABLE):
+        enrichment = lakehouse.read("silver", ENRICHMENT_TABLE)
+        keep = [c for c in ("incident_id", "offender_ids", "victim_ids", "mo_text", "weapon") if c in enrichment.column_names]
+        incidents = enrich(incidents, enrichment.select(keep))
+    if "mo_text" not in incidents.column_names:
+        return incidents.slice(0, 0)
+    return incidents.filter(pc.is_valid(incidents["mo_text"]))
+
+
+# -- near repeat ------------------------------------------------------------------
+
+class NearRepeatConfig(dg.Config):
+    sds: str = Field(default="0,1,200,400,800,inf", description="Spatial band edges in metres, bands [a, b).")
+    tds: str = Field(default="0,1,3,7,14,inf", description="Temporal band edges in days, bands [a, b).")
+    method: str = Field(default="manhattan", description="euclidean or manhattan distance.")
+    nrep: int = Field(default=99, description="Date permutations of the Knox test.")
+    seed: int = Field(default=1, description="Seed of the permutations.")
+    metric_crs: str | None = Field(default=None, description="Metric CRS for distances; default the data's UTM zone.")
+    window_days: int = Field(default=365, description="Use the last N days of each source (0: all history).")
+    min_events: int = Field(default=20, description="Skip a source/category with fewer incidents.")
+
+
+def _local_days(ts: pa.ChunkedArray, tz: str) -> np.ndarray:
+    import pandas as pd
+
+    local = pd.Series(ts.to_pandas()).dt.tz_convert(tz)
+    return local.dt.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64)
+
+
+@dg.asset(
+    key="near_repeat",
+    group_name=GROUP,
+    kinds={"delta", "python"},
+    owners=OWNERS,
+    deps=["incidents"],
+    description=(
+        "Gold: Knox near-repeat test per source and offense category (Ratcliffe's Near Repeat "
+        "Calculator conventions): observed and expected pairs, Knox ratio and permutation p-value per "
+        "distance x time band, as a long table. Days are counted in the source's local time zone "
+        "(spec occurred_at timezone), distances in the data's UTM zone. By default only the last "
+        "365 days of each source are tested, so that a full run stays fast. A heat-table PNG per "
+        "category is written to <CRIMEFUSION_HOME>/reports/patterns/."
+    ),
+)
+def near_repeat(context: dg.AssetExecutionContext, config: NearRepeatConfig, lakehouse: Lakehouse,
+                sources: SourceCatalog) -> dg.MaterializeResult:
+    from jobs.patterns.near_repeat import knox_test, parse_band_edges
+    from jobs.patterns.plots import knox_heatmap
+    from jobs.patterns.series import metric_xy
+
+    if config.method not in ("euclidean", "manhattan"):
+        raise ValueError(f"near_repeat config: method must be 'euclidean' or 'manhattan', got {config.method!r}")
+    sds, tds = parse_band_edges(config.sds, name="sds"), parse_band_edges(config.tds, name="tds")
+    version = lakehouse.version("silver", "incidents")
+    incidents = lakehouse.read("silver", "incidents", columns=["source", "category", "occurred_at", "lon", "lat"])
+    incidents = incidents.filter(pc.and_(pc.is_valid(incidents["lon"]), pc.is_valid(incidents["lat"])))
+    zones = {}
+    for spec in sources.specs("incidents"):
+        field = spec.fields.get("occurred_at")
+        zones[spec.name] = (field.timezone if field is not None and field.timezone else "UTC")
+    out_dir = reports_dir()
+    parts, plots, skipped = [], [], []
+    for source in sorted(set(incidents["source"].to_pylist())):
+        rows, start, end = _last_days(incidents.filter(pc.equal(incidents["source"], source)), config.window_days)
+        tz = zones.get(source, "UTC")
+        for category in sorted(set(rows["category"].to_pylist())):
+            sub = rows.filter(pc.equal(rows["category"], category))
+            if sub.num_rows < config.min_events:
+                skipped.append(f"{source}/{category} ({sub.num_rows} incidents)")
+                continue
+            x, y, crs = metric_xy(sub["lon"].to_numpy(), sub["lat"].to_numpy(), config.metric_crs)
+            res = knox_test(x, y, _local_days(sub["occurred_at"], tz), sds=sds, tds=tds, method=config.method,
+                            nrep=config.nrep, seed=config.seed)
+            n_s, n_t = res.observed.shape
+            si, ti = np.divmod(np.arange(n_s * n_t), n_t)
+            k = n_s * n_t
+            parts.append(pa.table({
+                "source": [source] * k, "category": [category] * k,
+                "s_lo": np.asarray(res.sds)[si], "s_hi": np.asarray(res.sds)[si + 1],
+                "t_lo": np.asarray(res.tds)[ti], "t_hi": np.asarray(res.tds)[ti + 1],
+                "observed": res.observed.ravel(), "expected": res.expected.ravel(),
+                "expected_sd": res.expected_sd.ravel(), "knox_ratio": res.knox_ratio.ravel(),
+                "p_value": res.p_value.ravel(),
+                "n_events": [res.n_events] * k, "n_pairs": [res.n_pairs] * k, "nrep": [res.nrep] * k,
+                "seed": [config.seed] * k, "method": [config.method] * k, "metric_crs": [crs] * k,
+                "timezone": [tz] * k, "window_start": [start] * k, "window_end": [end] * k,
+                "incidents_version": [version] * k,
+            }, schema=NEAR_REPEAT_SCHEMA))
+            fig = knox_heatmap(res, title=f"{source} / {category}: Knox ratios, {res.n_events:,} incidents, "
+                                          f"{res.nrep} permutations ({tz} days)")
+            path = out_dir / f"near_repeat_{_slug(source)}_{_slug(category)}.png"
+            plots.append((path, fig))
+            context.log.info(f"{source}/{category}: {res.n_events:,} incidents, {res.n_pairs:,} pairs, "
+                             f"{res.n_close_pairs:,} close pairs")
+    if not parts:
+        raise ValueError(f"near_repeat: no source/category has {config.min_events}+ located incidents; "
+                         f"skipped: {skipped or 'no incidents'}")
+    table = pa.concat_tables(parts)
+    result = lakehouse.overwrite("gold", "near_repeat", table)
+    first_md = _png_markdown(plots[0][1], plots[0][0], "Knox heat table")
+    for path, fig in plots[1:]:
+        fig.savefig(path, dpi=130)
+    significant = table.filter(pc.and_(pc.less_equal(table["p_value"], 0.05), pc.greater(table["knox_ratio"], 1.0)))
+    return dg.MaterializeResult(metadata={
+        **table_metadata(result, table),
+        "heat_table": dg.MetadataValue.md(first_md),
+        "plots": dg.MetadataValue.json([str(p) for p, _ in plots]),
+        "significant_cells": dg.MetadataValue.int(significant.num_rows),
+        "incidents_version": dg.MetadataValue.int(version or 0),
+        "skipped": dg.MetadataValue.json(skipped),
+    })
+
+
+# -- Gi* hot spots ----------------------------------------------------------------
+
+class HotspotsGiConfig(dg.Config):
+    resolution: int = Field(default=9, description="H3 resolution of the cells (9: ~0.1 km2).")
+    k: int = Field(default=1, description="Neighbourhood ring distance of Gi*.")
+    window_days: int = Field(default=365, description="Count the last N days of incidents (0: all history).")
+    nperm: int = Field(default=999, description="Conditional permutations for p_sim.")
+    seed: int = Field(default=1, description="Seed of the permutations.")
+    fdr: bool = Field(default=True, description="Classify on Benjamini-Hochberg adjusted p-values.")
+    alpha: float = Field(default=0.05, description="Level of the significant flag.")
+
+
+def study_area_cells(boundaries: pa.Table, resolution: int) -> list[str]:
+    """Every H3 cell whose centre lies in a boundary polygon (the Gi* study area), sorted."""
+    import h3
+    import shapely
+
+    cells: set[str] = set()
+    for geom in shapely.from_wkb(boundaries["geometry"].to_numpy(zero_copy_only=False)):
+        if geom is None or geom.is_empty:
+            continue
+        cells.update(h3.geo_to_cells(shapely.geometry.mapping(geom), resolution))
+    return sorted(cells)
+
+
+def hex_polygons(cells: list[str]):
+    """Shapely polygons (lon/lat) of H3 cells."""
+    import h3
+    import shapely
+
+    return [shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)]) for c in cells]
+
+
+def hotspot_map(cells: list[str], classes: np.ndarray, boundaries: pa.Table, title: str):
+    """Matplotlib figure: H3 cells coloured by Gi* class, district outlines (no base map)."""
+    import shapely
+    from matplotlib.collections import PolyCollection
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    from jobs.patterns.gi_star import CLASS_LABELS
+
+    colours = {3: "#d7191c", 2: "#fc8d59", 1: "#fdcc8a", 0: "#f0f0f0", -1: "#c6dbef", -2: "#6baed6", -3: "#2171b5"}
+    fig = Figure(figsize=(7, 9), layout="constrained")
+    ax = fig.subplots()
+    polys = [np.asarray(p.exterior.coords) for p in hex_polygons(cells)]
+    ax.add_collection(PolyCollection(polys, facecolors=[colours[int(c)] for c in classes], edgecolors="none"))
+    for geom in shapely.from_wkb(boundaries["geometry"].to_numpy(zero_copy_only=False)):
+        for part in getattr(geom, "geoms", [geom]):
+            xs, ys = part.exterior.xy
+            ax.plot(xs, ys, color="#333333", linewidth=0.6)
+    ax.autoscale_view()
+    ax.set_aspect(1 / np.cos(np.radians(np.mean(ax.get_ylim()))))
+    ax.set_xlabel("longitude")
+    ax.set_ylabel("latitude")
+    ax.set_title(title, fontsize=9)
+    present = sorted(set(int(c) for c in classes), reverse=True)
+    ax.legend(handles=[Patch(facecolor=colours[c], edgecolor="#999999", label=CLASS_LABELS[c]) for c in present],
+              loc="lower left", fontsize=7)
+    return fig
+
+
+@dg.asset(
+    key="hotspots_gi",
+    group_name=GROUP,
+    kinds={"delta", "geoparquet"},
+    owners=OWNERS,
+    deps=["incidents", "police_districts"],
+    description=(
+        "Gold: Getis-Ord Gi* hot and cold spots of incident counts on H3 cells (resolution 9 by default) "
+        "over the last 365 days, per boundary layer (city); the study area is every cell of the layer's "
+        "police-district polygons (cells "
+        "without incidents count 0). Classes as ArcGIS Hot Spot Analysis (99/95/90 %, FDR-adjusted "
+        "permutation p-values). A map PNG and a GeoParquet export (EPSG:4326) of the cells are written "
+        "to <CRIMEFUSION_HOME>/reports/patterns/."
+    ),
+)
+def hotspots_gi(context: dg.AssetExecutionContext, config: HotspotsGiConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
+    import geopandas as gpd
+    import shapely
+
+    from jobs.geo.points import h3_parent
+    from jobs.patterns.gi_star import gi_star
+
+    if not 0 <= config.resolution <= 12:
+        raise ValueError(f"hotspots_gi config: resolution must be 0..12 (incidents are indexed at 12), got {config.resolution}")
+    version = lakehouse.version("silver", "incidents")
+    all_boundaries = lakehouse.read("reference", "police_districts")
+    all_incidents = lakehouse.read("silver", "incidents", columns=["occurred_at", "h3"])
+    all_incidents = all_incidents.filter(pc.is_valid(all_incidents["h3"]))
+    parents = h3_parent(all_incidents["h3"].combine_chunks(), config.resolution)
+    out_dir = reports_dir()
+    parts, polys_all, summary, first_md, maps = [], [], {}, None, []
+    for layer in sorted(set(all_boundaries["layer"].to_pylist())):
+        boundaries = all_boundaries.filter(pc.equal(all_boundaries["layer"], layer))
+        area = study_area_cells(boundaries, config.resolution)
+        if len(area) < 3:
+            context.log.warning(f"{layer}: only {len(area)} cells at resolution {config.resolution}; skipped")
+            continue
+        in_layer = pc.is_in(parents, pa.array(area))
+        incidents, start, end = _last_days(all_incidents.filter(in_layer).append_column(
+            "cell", parents.filter(in_layer)), config.window_days)
+        if incidents.num_rows == 0:
+            context.log.warning(f"{layer}: no incidents inside the study area; skipped")
+            continue
+        counts = incidents.select(["cell"]).group_by("cell").aggregate([("cell", "count")]) \
+            .rename_columns(["h3", "count"])
+        gi = gi_star(counts, k=config.k, study_area=area, nperm=config.nperm, seed=config.seed, fdr=config.fdr,
+                     alpha=config.alpha)
+        gi_cells = gi["h3"].to_pylist()
+        polys = hex_polygons(gi_cells)
+        centres = shapely.centroid(np.asarray(polys, dtype=object))
+        n = gi.num_rows
+        parts.append(
+            gi.add_column(0, "layer", pa.array([layer] * n, pa.string()))
+            .append_column("lon", pa.array(shapely.get_x(centres)))
+            .append_column("lat", pa.array(shapely.get_y(centres)))
+            .append_column("geometry", pa.array(shapely.to_wkb(np.asarray(polys, dtype=object)), pa.binary()))
+            .append_column("resolution", pa.array([config.resolution] * n, pa.int8()))
+            .append_column("k", pa.array([config.k] * n, pa.int8()))
+            .append_column("window_start", pa.array([start] * n, pa.timestamp("us", tz="UTC")))
+            .append_column("window_end", pa.array([end] * n, pa.timestamp("us", tz="UTC")))
+            .append_column("incidents_version", pa.array([version] * n, pa.int64()))
+        )
+        polys_all.extend(polys)
+        classes = gi["class"].to_numpy()
+        n_hot, n_cold = int((classes > 0).sum()), int((classes < 0).sum())
+        summary[layer] = {"cells": n, "incidents": incidents.num_rows, "hot": n_hot, "cold": n_cold,
+                          "window": f"{start:%Y-%m-%d} to {end:%Y-%m-%d}"}
+        fig = hotspot_map(gi_cells, classes, boundaries,
+                          f"{layer}: Gi* hot spots, H3 res {config.resolution}, k={config.k}, {incidents.num_rows:,} "
+                          f"incidents ({start:%Y-%m-%d} to {end:%Y-%m-%d}): {n_hot} hot, {n_cold} cold cells")
+        path = out_dir / f"hotspots_gi_{_slug(layer)}.png"
+        maps.append(str(path))
+        if first_md is None:
+            first_md = _png_markdown(fig, path, f"Gi* hot spot map, {layer}")
+        else:
+            fig.savefig(path, dpi=130)
+        context.log.info(f"{layer}: {n:,} study-area cells, {n_hot} hot and {n_cold} cold spots")
+    if not parts:
+        raise ValueError("hotspots_gi: no boundary layer has incidents inside it; materialise police_districts "
+                         "and incidents first")
+    table = pa.concat_tables(parts)
+    outside = all_incidents.num_rows - int(pc.sum(pc.is_in(parents, table["h3"])).as_py() or 0)
+    result = lakehouse.overwrite("gold", "hotspots_gi", table)
+
+    geo_path = out_dir / "hotspots_gi.parquet"
+    gdf = gpd.GeoDataFrame(table.drop_columns(["geometry"]).to_pandas(), geometry=polys_all, crs="EPSG:4326")
+    gdf.to_parquet(geo_path)
+    n_hot = int(pc.sum(pc.greater(table["class"], 0)).as_py())
+    n_cold = int(pc.sum(pc.less(table["class"], 0)).as_py())
+    return dg.MaterializeResult(metadata={
+        **table_metadata(result, table.drop_columns(["geometry"])),
+        "map": dg.MetadataValue.md(first_md or ""),
+        "maps": dg.MetadataValue.json(maps),
+        "geoparquet": dg.MetadataValue.path(str(geo_path)),
+        "hot_spots": dg.MetadataValue.int(n_hot),
+        "cold_spots": dg.MetadataValue.int(n_cold),
+        "by_layer": dg.MetadataValue.json(summary),
+        "incidents_outside_study_areas": dg.MetadataValue.int(outside),
+        "incidents_version": dg.MetadataValue.int(version or 0),
+    })
+
+
+# -- crime series -------------------------------------------------------------------
+
+class CrimeSeriesConfig(dg.Config):
+    method: str = Field(default="logistic", description="Pairwise model: logistic or gbm.")
+    threshold: float = Field(default=0.5, description="Pairs with P(same series) >= threshold are linked.")
+    max_distance_m: float = Field(default=3000.0, description="Blocking: largest distance of a candidate pair (m).")
+    max_days: float = Field(default=90.0, description="Blocking: largest time between a candidate pair (days).")
+    window_days: int = Field(default=365, description="Link incidents of the last N days (0: all history).")
+    train_seed: int = Field(default=7, description="Seed of the synthetic training series and of the split.")
+    train_series: int = Field(default=80, description="Series planted in the synthetic training set.")
+    train_days: int = Field(default=90, description="Days of incidents the training series are planted over.")
+    train_source: str | None = Field(default=None, description="Source whose incidents carry the training series; default the largest.")
+
+
+def load_linkage_model():
+    """The fitted linkage model and its report saved by ``crime_series``."""
+    import joblib
+
+    path = models_dir() / MODEL_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"no series linkage model at {path}; materialise crime_series first (crimefusion run)")
+    report = json.loads((models_dir() / REPORT_FILE).read_text(encoding="utf-8"))
+    return joblib.load(path), report
+
+
+@dg.asset(
+    key="crime_series",
+    group_name=GROUP,
+    kinds={"delta", "scikitlearn"},
+    owners=OWNERS,
+    deps=["incidents", "incident_enrichment"],
+    description=(
+        "Gold: incidents linked into crime series (incident_id, series_id, confidence). A pairwise "
+        "linkage model (distance, days apart, same category / location type / weapon / offender, TF-IDF "
+        "MO similarity) is trained on series planted by the synthetic generator over the silver "
+        "incidents, with whole series held out (ROC AUC in metadata), then scores blocked candidate pairs "
+        "of the last 365 days' enriched incidents; pairs above the threshold are merged (connected "
+        "components). Needs MO narratives: silver/incident_enrichment or incidents.mo_text."
+    ),
+)
+def crime_series(context: dg.AssetExecutionContext, config: CrimeSeriesConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
+    import joblib
+    from sklearn.metrics import roc_auc_score
+
+    from jobs.patterns.series import SERIES_SCHEMA, candidate_pairs, cluster_series, feature_matrix, pair_features
+    from models.series.linkage import label_pairs, synthetic_series, train_linkage
+
+    version = lakehouse.version("silver", "incidents")
+    silver = lakehouse.read("silver", "incidents").drop_columns(["geometry"])
+    if silver.num_rows == 0:
+        raise ValueError("crime_series: silver incidents are empty; materialise incidents first")
+    sizes = silver.group_by("source").aggregate([("incident_id", "count")]).sort_by([("incident_id_count", "descending")])
+    train_source = config.train_source or sizes["source"][0].as_py()
+    # distances are metric in the source's own UTM zone, so training and scoring stay within one city
+    training, truth = synthetic_series(silver.filter(pc.equal(silver["source"], train_source)),
+                                       seed=config.train_seed, n_series=config.train_series, days=config.train_days)
+    report = train_linkage(training, truth, method=config.method, seed=config.train_seed,  # type: ignore[arg-type]
+                           max_distance_m=config.max_distance_m, max_days=config.max_days,
+                           threshold=config.threshold)
+    summary = report.summary() | {"train_source": train_source}
+    context.log.info(f"linkage model: held-out ROC AUC {report.heldout_auc:.4f} on {report.n_test_series} series "
+                     f"planted over {train_source}")
+
+    enriched_all = enriched_incidents(lakehouse, silver)
+    parts, ids, pi, pj, proba = [], [], [], [], []
+    offset = 0
+    for source in sorted(set(enriched_all["source"].to_pylist())):
+        enriched, _, _ = _last_days(enriched_all.filter(pc.equal(enriched_all["source"], source)), config.window_days)
+        i, j = candidate_pairs(enriched, max_distance_m=config.max_distance_m, max_days=config.max_days)
+        p = report.model.predict_proba(feature_matrix(pair_features(enriched, i, j)))[:, 1] if len(i) else np.empty(0)
+        ids.extend(enriched["incident_id"].to_pylist())
+        pi.append(i + offset)
+        pj.append(j + offset)
+        proba.append(p)
+        offset += enriched.num_rows
+        context.log.info(f"{source}: {enriched.num_rows:,} enriched incidents, {len(i):,} candidate pairs, "
+                         f"{int((p >= config.threshold).sum()):,} linked")
+    i = np.concatenate(pi) if pi else np.empty(0, np.int64)
+    j = np.concatenate(pj) if pj else np.empty(0, np.int64)
+    proba = np.concatenate(proba) if proba else np.empty(0)
+    table = cluster_series(ids, i, j, proba, threshold=config.threshold) if ids else SERIES_SCHEMA.empty_table()
+    if not ids:
+        context.log.warning("no incident has an MO narrative (silver/incident_enrichment or incidents.mo_text): "
+                            "crime_series is empty")
+    if lakehouse.exists("truth", "series") and len(i):
+        y = label_pairs(ids, i, j, lakehouse.read("truth", "series"))
+        if 0 < y.sum() < len(y):
+            summary["lake_truth_auc"] = round(float(roc_auc_score(y, proba)), 4)
+            context.log.info(f"AUC against the lake's planted series (truth/series): {summary['lake_truth_auc']}")
+    summary.update({"incidents_version": version, "enriched_incidents": len(ids),
+                    "candidate_pairs": int(len(i)), "linked_pairs": int((proba >= config.threshold).sum())})
+    model_dir = models_dir()
+    joblib.dump(report.model, model_dir / MODEL_FILE)
+    (model_dir / REPORT_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    result = lakehouse.overwrite("gold", "crime_series", table)
+    n_series = len(set(table["series_id"].to_pylist()))
+    return dg.MaterializeResult(metadata={
+        **table_metadata(result, table),
+        "heldout_auc": dg.MetadataValue.float(report.heldout_auc),
+        "series_found": dg.MetadataValue.int(n_series),
+        "linkage_report": dg.MetadataValue.json(summary),
+        "model_path": dg.MetadataValue.path(str(model_dir / MODEL_FILE)),
+        "incidents_version": dg.MetadataValue.int(version or 0),
+    })
+
+
+# -- repeats --------------------------------------------------------------------------
+
+class RepeatsConfig(dg.Config):
+    resolution: int = Field(default=12, description="H3 resolution of a repeat location (12: about one address).")
+    radius_m: float = Field(default=0.0, description="If > 0: places are incidents within this many metres (chained) instead of cells.")
+    min_incidents: int = Field(default=2, description="Smallest number of incidents of a repeat.")
+    window_days: int = Field(default=365, description="Only the last N days (0: all history).")
+
+
+@dg.asset(
+    key="repeats",
+    group_name=GROUP,
+    kinds={"delta"},
+    owners=OWNERS,
+    deps=["incidents", "incident_enrichment"],
+    description=(
+        "Gold: repeat locations (same H3 res-12 cell, or within r metres), repeat victims and repeat "
+        "offenders (victim_ids / offender_ids of the enrichment) with at least 2 incidents in the last "
+        "365 days of each source: count, first and last time, shortest and median gap between consecutive incidents."
+    ),
+)
+def repeats(context: dg.AssetExecutionContext, config: RepeatsConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
+    from jobs.patterns.repeats import REPEATS_SCHEMA, repeats as find_repeats
+    from models.series.linkage import enrich
+
+    incidents = lakehouse.read("silver", "incidents").drop_columns(["geometry"])
+    if lakehouse.exists("silver", ENRICHMENT_TABLE):
+        enrichment = lakehouse.read("silver", ENRICHMENT_TABLE)
+        people = [c for c in ("victim_ids", "offender_ids") if c in enrichment.column_names]
+        enriched = enrich(incidents.drop_columns([c for c in people if c in incidents.column_names]),
+                          enrichment.select(["incident_id", *people]))
+        # incidents without enrichment keep null person lists
+        rest = incidents.filter(pc.invert(pc.is_in(incidents["incident_id"], enriched["incident_id"])))
+        incidents = pa.concat_tables([enriched, rest.select(enriched.column_names).cast(enriched.schema)])
+    # each source has its own window: feeds end on different dates
+    parts = [find_repeats(incidents.filter(pc.equal(incidents["source"], source)), resolution=config.resolution,
+                          radius_m=config.radius_m or None, min_incidents=config.min_incidents,
+                          window_days=config.window_days or None)
+             for source in sorted(set(incidents["source"].to_pylist()))]
+    table = pa.concat_tables(parts) if parts else REPEATS_SCHEMA.empty_table()
+    result = lakehouse.overwrite("gold", "repeats", table)
+    by_kind = table.group_by("kind").aggregate([("key", "count")])
+    counts = dict(zip(by_kind["kind"].to_pylist(), by_kind["key_count"].to_pylist()))
+    context.log.info(f"repeats: {counts}")
+    return dg.MaterializeResult(metadata={**table_metadata(result, table), "by_kind": dg.MetadataValue.json(counts)})
