@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 3000
+# optional extras installed with the project: vision-train brings torch and ultralytics (training YOLO);
+# inference needs only ONNX Runtime and OpenCV. CI (.ci/run) installs it to run the training tests.
+EXTRAS ?= vision-train
 
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
@@ -22,7 +25,7 @@ $(STAMP): pyproject.toml constraints.txt infra/setup-system.sh
 		|| { echo "error: set PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[test]'
+	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[test,$(EXTRAS)]'
 	touch $(STAMP)
 
 run: install

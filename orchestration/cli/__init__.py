@@ -30,16 +30,33 @@ COMMANDS: dict[str, str] = {
 }
 
 
+#: public group name -> module in orchestration.cli holding a Typer sub-app named ``app``
+GROUPS: dict[str, str] = {
+    "links": "links",
+    "vision": "vision",
+    "anomalies": "anomalies",
+}
+
+
+def _module(name: str):
+    try:
+        return importlib.import_module(f"orchestration.cli.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"orchestration.cli.{name}":
+            raise  # a real missing dependency inside the module: say so
+        return None  # command module not part of this build
+
+
 def _register() -> None:
     for name, target in COMMANDS.items():
         module_name, func_name = target.split(":")
-        try:
-            module = importlib.import_module(f"orchestration.cli.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"orchestration.cli.{module_name}":
-                raise
-            continue  # command module not present in this build
-        app.command(name)(getattr(module, func_name))
+        module = _module(module_name)
+        if module is not None:
+            app.command(name)(getattr(module, func_name))
+    for name, module_name in GROUPS.items():
+        module = _module(module_name)
+        if module is not None:
+            app.add_typer(module.app, name=name)
 
 
 _register()

@@ -14,8 +14,10 @@ def run(
     lake: str | None = typer.Option(None, "--lake", help="Lakehouse root (default: CRIMEFUSION_LAKE or ./lake)."),
     date: str | None = typer.Option(None, "--date", help="Ingest date (partition) to run, YYYY-MM-DD; default today (UTC)."),
 ) -> None:
-    """Materialise all assets for one ingest date: the bundled data, files dropped in the landing
-    folder for that date, and (by default) the synthetic demo feeds."""
+    """Materialise every asset for one ingest date (bundled data, landing drops, synthetic demo feeds).
+
+    Prints the tables built, how each source reconciled, the asset checks and the reports.
+    """
     import datetime as dt
 
     from rich.console import Console

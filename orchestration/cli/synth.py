@@ -16,10 +16,9 @@ def synth(
     lake: str = typer.Option(None, "--lake", help="Lay the feeds over this lakehouse's silver Chicago incidents "
                              "(so case details join on incident_id); default CRIMEFUSION_LAKE if it has them."),
 ) -> None:
-    """Generate the synthetic CDR, cell-site, transaction, OSINT, camera and person feeds over
-    the bundled Chicago incidents, as an agency would export them, into the landing folder.
+    """Write synthetic CDR, cell, transaction, OSINT, camera and person feeds into the landing folder.
 
-    Large scales stream the CDRs in weekly parts, so memory stays bounded.
+    The feeds are laid over the Chicago incidents, in the formats an agency would export. Large scales stream the CDRs in weekly parts, so memory stays bounded.
     """
     import datetime as dt
 

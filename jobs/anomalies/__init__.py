@@ -1,0 +1,1 @@
+"""Anomaly kernels: count series, seasonal spike detection, entity features, scoring and reports."""

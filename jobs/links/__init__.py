@@ -1,0 +1,1 @@
+"""Link analysis kernels: call networks, investigator queries, fraud rings, scoring and exports."""

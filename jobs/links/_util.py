@@ -1,0 +1,71 @@
+"""Small helpers shared by the link-analysis kernels (column checks, time handling)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+UTC_TS = pa.timestamp("us", tz="UTC")
+
+
+def require_columns(table: pa.Table, columns: Iterable[str], name: str) -> None:
+    """Raise a ValueError naming the missing columns of ``table``."""
+    if not isinstance(table, pa.Table):
+        raise TypeError(f"{name} must be a pyarrow.Table, got {type(table).__name__}")
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise ValueError(
+            f"{name} lacks column(s) {missing}; found {table.column_names}. "
+            "Pass the canonical silver table (see jobs/schemas.py)."
+        )
+
+
+def to_utc_timestamp(value: dt.datetime | str | pd.Timestamp, name: str) -> pd.Timestamp:
+    """Return ``value`` as a tz-aware UTC pandas Timestamp (naive values are taken as UTC)."""
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}={value!r} is not a date-time (ISO 8601 expected)") from exc
+    if ts is pd.NaT:
+        raise ValueError(f"{name} must be a date-time, got NaT")
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def to_timedelta(value: dt.timedelta | str | pd.Timedelta, name: str) -> pd.Timedelta:
+    """Return ``value`` as a non-negative pandas Timedelta ('2h', '30min', timedelta...)."""
+    try:
+        td = pd.Timedelta(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}={value!r} is not a duration (e.g. '2h', '30min')") from exc
+    if td is pd.NaT or td < pd.Timedelta(0):
+        raise ValueError(f"{name} must be a non-negative duration, got {value!r}")
+    return td
+
+
+def ts_to_int64_us(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Microseconds since the epoch (UTC) of a timestamp column, as int64 numpy."""
+    col = column.cast(UTC_TS) if column.type != UTC_TS else column
+    return np.asarray(pc.cast(col, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def int64_us_to_ts(values: np.ndarray) -> pa.Array:
+    """Inverse of :func:`ts_to_int64_us`."""
+    return pa.array(np.asarray(values, dtype=np.int64), type=pa.int64()).cast(UTC_TS)
+
+
+def served_party(cdr: pa.Table) -> pa.ChunkedArray:
+    """The phone that the row's cell, IMEI and IMSI belong to.
+
+    A CDR row is written from one subscriber's side: ``direction == 'in'`` means
+    the served subscriber is the callee, anything else (``out`` or missing) the
+    caller.
+    """
+    if "direction" not in cdr.column_names:
+        return cdr.column("caller")
+    is_in = pc.fill_null(pc.equal(cdr.column("direction"), "in"), False)
+    return pc.if_else(is_in, cdr.column("callee"), cdr.column("caller"))

@@ -1,0 +1,77 @@
+"""Arrow schemas of the link-analysis gold tables.
+
+These belong in ``jobs/schemas.py`` once the integrator moves them there; the
+kernels in this package build their outputs against these definitions.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+UTC_TS = pa.timestamp("us", tz="UTC")
+
+#: Directed, weighted phone-to-phone edges per period (calls and SMS).
+CALL_EDGES = pa.schema(
+    [
+        pa.field("period", UTC_TS, nullable=False),
+        pa.field("caller", pa.string(), nullable=False),
+        pa.field("callee", pa.string(), nullable=False),
+        pa.field("n_events", pa.int64(), nullable=False),
+        pa.field("n_voice", pa.int64(), nullable=False),
+        pa.field("n_sms", pa.int64(), nullable=False),
+        pa.field("total_duration_s", pa.int64(), nullable=False),
+        pa.field("first_contact", UTC_TS, nullable=False),
+        pa.field("last_contact", UTC_TS, nullable=False),
+    ],
+    metadata={b"description": b"Gold: call network edges, one row per (period, caller, callee)."},
+)
+
+CALL_COMMUNITIES = pa.schema(
+    [
+        pa.field("phone", pa.string(), nullable=False),
+        pa.field("period", UTC_TS, nullable=False),
+        pa.field("community", pa.int64(), nullable=False),
+        pa.field("size", pa.int64(), nullable=False),
+    ],
+    metadata={b"description": b"Gold: Leiden community of each phone per period."},
+)
+
+KEY_PLAYERS = pa.schema(
+    [
+        pa.field("phone", pa.string(), nullable=False),
+        pa.field("period", UTC_TS, nullable=False),
+        pa.field("community", pa.int64(), nullable=False),
+        pa.field("degree", pa.int64(), nullable=False),
+        pa.field("in_degree", pa.int64(), nullable=False),
+        pa.field("out_degree", pa.int64(), nullable=False),
+        pa.field("strength", pa.float64(), nullable=False),
+        pa.field("coreness", pa.int64(), nullable=False),
+        pa.field("betweenness", pa.float64(), nullable=False),
+        pa.field("eigenvector", pa.float64(), nullable=False),
+        pa.field("pagerank", pa.float64(), nullable=False),
+        pa.field("rank_degree", pa.int64(), nullable=False),
+        pa.field("rank_betweenness", pa.int64(), nullable=False),
+        pa.field("rank_eigenvector", pa.int64(), nullable=False),
+        pa.field("rank_pagerank", pa.int64(), nullable=False),
+        pa.field("score", pa.float64(), nullable=False),
+        pa.field("rank", pa.int64(), nullable=False),
+    ],
+    metadata={b"description": b"Gold: centralities of each phone and its ranks inside its community."},
+)
+
+FRAUD_RINGS = pa.schema(
+    [
+        pa.field("ring_id", pa.int64(), nullable=False),
+        pa.field("patterns", pa.list_(pa.string()), nullable=False),
+        pa.field("members", pa.list_(pa.string()), nullable=False),
+        pa.field("core_members", pa.list_(pa.string()), nullable=False),
+        pa.field("n_txns", pa.int64(), nullable=False),
+        pa.field("total_amount", pa.float64(), nullable=False),
+        pa.field("first_at", UTC_TS, nullable=False),
+        pa.field("last_at", UTC_TS, nullable=False),
+        pa.field("community", pa.int64()),
+        pa.field("flows", pa.string(), nullable=False),  # JSON list of transfers
+        pa.field("evidence", pa.string(), nullable=False),  # JSON object
+    ],
+    metadata={b"description": b"Gold: suspected fraud rings (transfer cycles, fan-in/fan-out mules)."},
+)

@@ -1,0 +1,1 @@
+"""Hotspot forecast evaluation: hit rate, PAI, PEI, PEI* and the rolling-origin backtest."""

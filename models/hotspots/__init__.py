@@ -1,0 +1,1 @@
+"""Hotspot forecasters on an H3 grid: baselines, the learned model and the forecast entry point."""

@@ -1,0 +1,420 @@
+"""``crimefusion links ...``: link-analysis commands on CDR and transaction tables.
+
+Mounted by the integrator as a Typer sub-app (``app``). Each command reads a
+Parquet file or a Delta table folder, runs one kernel of ``jobs.links``,
+prints a rich table and can write JSON, GraphML, GEXF or HTML. Heavy imports
+happen inside the commands so that ``crimefusion --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+app = typer.Typer(
+    name="links",
+    help="Link analysis: call networks, investigator queries, fraud rings, exports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+CdrArg = Annotated[Path, typer.Argument(help="CDR_EVENTS as a Parquet file or a Delta table folder.")]
+CellsArg = Annotated[Path, typer.Argument(help="CELL_SITES as a Parquet file or a Delta table folder.")]
+JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Also write the result rows as JSON here.")]
+LimitOpt = Annotated[int, typer.Option("--limit", help="Rows shown on screen (files get all rows).")]
+
+
+def read_table(path: Path) -> "pa.Table":
+    """Read a Parquet file/folder or a Delta table (through its current snapshot)."""
+    import pyarrow.parquet as pq
+
+    if not path.exists():
+        raise typer.BadParameter(f"{path} does not exist")
+    if path.is_dir() and (path / "_delta_log").is_dir():
+        from deltalake import DeltaTable
+
+        return DeltaTable(str(path)).to_pyarrow_table()
+    try:
+        return pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several types for non-Parquet input
+        raise typer.BadParameter(f"{path} is neither a Delta table folder nor Parquet: {exc}") from exc
+
+
+def _show(table: "pa.Table", title: str, limit: int, columns: list[str] | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    cols = columns or table.column_names
+    view = Table(title=f"{title} ({table.num_rows} rows)", show_lines=False)
+    for c in cols:
+        view.add_column(c, overflow="fold")
+    for row in table.select(cols).slice(0, limit).to_pylist():
+        view.add_row(*[_fmt(row[c]) for c in cols])
+    console.print(view)
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list):
+        return ", ".join(_fmt(x) for x in v[:8]) + (f" (+{len(v) - 8})" if len(v) > 8 else "")
+    if isinstance(v, str) and len(v) > 20:
+        return v[:16] + "…"
+    return "" if v is None else str(v)
+
+
+def _write_json(table: "pa.Table", path: Optional[Path]) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(table.to_pylist(), default=str, indent=1))
+    typer.echo(f"wrote {path}")
+
+
+def _write_text(text: str, path: Optional[Path]) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {path}")
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _export_investigation(cdr: "pa.Table", phones: list[str], graphml: Optional[Path], gexf: Optional[Path], html: Optional[Path], title: str) -> None:
+    if not (graphml or gexf or html):
+        return
+    from jobs.links.edges import aggregate_edges
+    from jobs.links.export import investigation_edges, to_gexf, to_graphml, to_html
+    from jobs.links.graph import call_network
+
+    edges = investigation_edges(aggregate_edges(cdr, period="all"), phones)
+    comms, keys = call_network(edges, seed=0)
+    _write_text(to_graphml(edges, communities=comms, key_players=keys), graphml)
+    _write_text(to_gexf(edges, communities=comms, key_players=keys), gexf)
+    _write_text(to_html(edges, communities=comms, key_players=keys, title=title), html)
+
+
+@app.command("network")
+def network(
+    cdr_path: CdrArg,
+    period: Annotated[str, typer.Option(help="hour, day, week, month or all.")] = "week",
+    seed: Annotated[int, typer.Option(help="Seed of Leiden and sampled betweenness.")] = 0,
+    resolution: Annotated[float, typer.Option(help="Modularity resolution.")] = 1.0,
+    betweenness_k: Annotated[int, typer.Option(help="Sampled sources for betweenness (0 = exact).")] = 256,
+    top: Annotated[int, typer.Option(help="Key players shown per community.")] = 3,
+    json_path: JsonOpt = None,
+    graphml: Annotated[Optional[Path], typer.Option(help="Write the network as GraphML.")] = None,
+    gexf: Annotated[Optional[Path], typer.Option(help="Write the network as GEXF.")] = None,
+    html: Annotated[Optional[Path], typer.Option(help="Write an offline interactive HTML view.")] = None,
+    per_community: Annotated[Optional[Path], typer.Option(help="Folder for one GraphML/GEXF/HTML per community (latest period).")] = None,
+    min_size: Annotated[int, typer.Option(help="Smallest community exported with --per-community.")] = 3,
+    limit: LimitOpt = 30,
+) -> None:
+    """Build the call network per period: Leiden communities and key players."""
+    import pyarrow.compute as pc
+
+    from jobs.links.edges import aggregate_edges
+    from jobs.links.export import community_edges, to_gexf, to_graphml, to_html
+    from jobs.links.graph import call_network
+
+    try:
+        cdr = read_table(cdr_path)
+        edges = aggregate_edges(cdr, period=period)
+        comms, keys = call_network(edges, seed=seed, resolution=resolution, betweenness_k=betweenness_k or None)
+    except (ValueError, TypeError) as exc:
+        _fail(exc)
+    typer.echo(f"{cdr.num_rows} CDR rows -> {edges.num_rows} edges, {pc.count_distinct(comms.column('phone')).as_py()} phones")
+    top_keys = keys.filter(pc.less_equal(keys.column("rank"), top))
+    _show(
+        top_keys,
+        "key players",
+        limit,
+        ["period", "community", "rank", "phone", "degree", "coreness", "betweenness", "eigenvector", "pagerank"],
+    )
+    if json_path is not None:
+        _write_json(comms, json_path.with_name(json_path.stem + "_communities.json"))
+        _write_json(keys, json_path.with_name(json_path.stem + "_key_players.json"))
+    if edges.num_rows == 0:
+        return
+    last = pc.max(edges.column("period"))
+    latest = edges.filter(pc.equal(edges.column("period"), last))
+    c_last = comms.filter(pc.equal(comms.column("period"), last))
+    k_last = keys.filter(pc.equal(keys.column("period"), last))
+    _write_text(to_graphml(latest, communities=c_last, key_players=k_last), graphml)
+    _write_text(to_gexf(latest, communities=c_last, key_players=k_last), gexf)
+    _write_text(to_html(latest, communities=c_last, key_players=k_last, title=f"Call network {last.as_py():%Y-%m-%d}"), html)
+    if per_community is not None:
+        sizes = c_last.group_by("community").aggregate([("phone", "count")])
+        for row in sizes.filter(pc.greater_equal(sizes.column("phone_count"), min_size)).to_pylist():
+            k = row["community"]
+            sub = community_edges(latest, c_last, k)
+            _write_text(to_graphml(sub, communities=c_last, key_players=k_last), per_community / f"community_{k}.graphml")
+            _write_text(to_gexf(sub, communities=c_last, key_players=k_last), per_community / f"community_{k}.gexf")
+            _write_text(to_html(sub, communities=c_last, key_players=k_last, title=f"Community {k}"), per_community / f"community_{k}.html")
+
+
+@app.command("common-contacts")
+def common_contacts_cmd(
+    cdr_path: CdrArg,
+    numbers: Annotated[list[str], typer.Argument(help="Numbers under investigation.")],
+    min_shared: Annotated[Optional[int], typer.Option(help="Contacts of at least this many numbers (default all).")] = None,
+    start: Annotated[Optional[str], typer.Option(help="Window start (ISO 8601, UTC).")] = None,
+    end: Annotated[Optional[str], typer.Option(help="Window end (ISO 8601, UTC).")] = None,
+    json_path: JsonOpt = None,
+    graphml: Annotated[Optional[Path], typer.Option(help="Write the investigation network as GraphML.")] = None,
+    gexf: Annotated[Optional[Path], typer.Option(help="Write it as GEXF.")] = None,
+    html: Annotated[Optional[Path], typer.Option(help="Write it as offline HTML.")] = None,
+    limit: LimitOpt = 30,
+) -> None:
+    """Phones in contact with several of the given numbers."""
+    from jobs.links.queries import common_contacts
+
+    try:
+        cdr = read_table(cdr_path)
+        out = common_contacts(cdr, numbers, min_shared=min_shared, start=start, end=end)
+    except (ValueError, TypeError) as exc:
+        _fail(exc)
+    _show(out, "common contacts", limit)
+    _write_json(out, json_path)
+    _export_investigation(cdr, [*numbers, *out.column("contact").to_pylist()], graphml, gexf, html, "Common contacts")
+
+
+@app.command("call-chains")
+def call_chains_cmd(
+    cdr_path: CdrArg,
+    source: Annotated[str, typer.Argument(help="First caller of the chains.")],
+    window: Annotated[str, typer.Option(help="All hops within this time of the first (e.g. 24h).")] = "24h",
+    max_hops: Annotated[int, typer.Option(help="Longest chain in calls.")] = 3,
+    min_hops: Annotated[int, typer.Option(help="Shortest chain in calls.")] = 2,
+    target: Annotated[Optional[str], typer.Option(help="Only chains ending at this phone.")] = None,
+    start: Annotated[Optional[str], typer.Option(help="First hop at or after this time.")] = None,
+    max_gap: Annotated[Optional[str], typer.Option(help="Largest time between hops.")] = None,
+    json_path: JsonOpt = None,
+    limit: LimitOpt = 30,
+) -> None:
+    """Time-respecting call chains A -> B -> C from a source number."""
+    from jobs.links.queries import call_chains
+
+    try:
+        out = call_chains(
+            read_table(cdr_path), source, window=window, max_hops=max_hops, min_hops=min_hops, target=target, start=start, max_gap=max_gap
+        )
+    except (ValueError, TypeError) as exc:
+        _fail(exc)
+    _show(out, "call chains", limit, ["chain_id", "n_hops", "phones", "times"])
+    _write_json(out, json_path)
+
+
+@app.command("expand")
+def expand_cmd(
+    cdr_path: CdrArg,
+    seeds: Annotated[list[str], typer.Argument(help="Seed numbers.")],
+    depth: Annotated[int, typer.Option(help="Degrees of separation to expand.")] = 2,
+    min_events: Annotated[int, typer.Option(help="Events a pair needs to count as contacts.")] = 1,
+    start: Annotated[Optional[str], typer.Option(help="Window start.")] = None,
+    end: Annotated[Optional[str], typer.Option(help="Window end.")] = None,
+    json_path: JsonOpt = None,
+    graphml: Annotated[Optional[Path], typer.Option(help="Write the expanded network as GraphML.")] = None,
+    gexf: Annotated[Optional[Path], typer.Option(help="Write it as GEXF.")] = None,
+    html: Annotated[Optional[Path], typer.Option(help="Write it as offline HTML.")] = None,
+    limit: LimitOpt = 30,
+) -> None:
+    """Contact expansion from seed numbers (second degree by default)."""
+    from jobs.links.queries import contact_expansion
+
+    try:
+        cdr = read_table(cdr_path)
+        out = contact_expansion(cdr, seeds, depth=depth, min_events=min_events, start=start, end=end)
+    except (ValueError, TypeError) as exc:
+        _fail(exc)
+    _show(out, "contact expansion", limit)
+    _write_json(out, json_path)
+    if graphml or gexf or html:
+        from jobs.links.edges import aggregate_edges
+        from jobs.links.export import investigation_edges, to_gexf, to_graphml, to_html
+        from jobs.links.graph import call_network
+
+        edges = investigation_edges(aggregate_edges(cdr, period="all"), out.column("phone").to_pylist(), include_contacts=False)
+        comms, keys = call_network(edges, seed=0)
+        _write_text(to_graphml(edges, communities=comms, key_players=keys), graphml)
+        _write_text(to_gexf(edges, communities=comms, key_players=keys), gexf)
+        _write_text(to_html(edges, communities=comms, key_players=keys, title="Contact expansion"), html)
+
+
+@app.command("colocation")
+def colocation_cmd(
+    cdr_path: CdrArg,
+    cells_path: CellsArg,
+    phones: Annotated[list[str], typer.Argument(help="Phones whose meetings are wanted.")],
+    window: Annotated[str, typer.Option(help="Largest time between the two events.")] = "15min",
+    mode: Annotated[str, typer.Option(help="same_cell, same_site or overlap.")] = "overlap",
+    start: Annotated[Optional[str], typer.Option(help="Window start.")] = None,
+    end: Annotated[Optional[str], typer.Option(help="Window end.")] = None,
+    json_path: JsonOpt = None,
+    limit: LimitOpt = 30,
+) -> None:
+    """Phones served at the same place (same cell/site or overlapping sectors) as the given phones."""
+    from jobs.links.colocation import colocation
+
+    try:
+        out = colocation(read_table(cdr_path), read_table(cells_path), window=window, mode=mode, phones=phones, start=start, end=end)
+    except (ValueError, TypeError) as exc:
+        _fail(exc)
+    _show(out, "co-location", limit, ["phone_a", "phone_b", "place", "cell_a", "cell_b", "time_a", "time_b"])
+    _write_json(out, json_path)
+
+
+@app.command("co-travel")
+def co_travel_cmd(
+    cdr_path: CdrArg,
+    cells_path: CellsArg,
+    min_places: Annotated[int, typer.Option(help="Distinct places two phones must share.")] = 3,
+    window: Annotated[str, typer.Option(help="Largest time between the two events.")] = "15min",
+    mode: Annotated[str, typer.Option(help="same_cell, same_site or overlap.")] = "overlap",
+    phone: Annotated[Optional[list[str]], typer.Option(help="Restrict to these phones (repeatable).")] = None,
+    json_path: JsonOpt = None,
+    limit: LimitOpt = 30,
+) -> None:
+    """Pairs of phones co-located at several distinct places."""
+    from jobs.links.colocation import co_travel
+
+    try:
+        out = co_travel(read_table(cdr_path), read_table(cells_path), min_places=min_places, window=window, mode=mode, phones=phone)
+    except (ValueError, TypeError) as exc:
+        _fail(exc)
+    _show(out, "co-travel", limit)
+    _write_json(out, json_path)
+
+
+@app.command("tower-dump")
+def tower_dump_cmd(
+    cdr_path: CdrArg,
+    cells_path: CellsArg,
+    lon: Annotated[float, typer.Option(help="Incident longitude (EPSG:4326).")],
+    lat: Annotated[float, typer.Option(help="Incident latitude (EPSG:4326).")],
+    time: Annotated[str, typer.Option(help="Incident time (ISO 8601, UTC).")],
+    before: Annotated[str, typer.Option(help="Window before the incident.")] = "1h",
+    after: Annotated[str, typer.Option(help="Window after the incident.")] = "1h",
+    json_path: JsonOpt = None,
+    limit: LimitOpt = 30,
+) -> None:
+    """Phones served by cells covering an incident point around its time."""
+    from jobs.links.colocation import tower_dump
+
+    try:
+        out = tower_dump(read_table(cdr_path), read_table(cells_path), lon=lon, lat=lat, time=time, before=before, after=after)
+    except (ValueError, TypeError) as exc:
+        _fail(exc)
+    typer.echo(f"covering cells: {(out.schema.metadata or {}).get(b'cells', b'').decode() or 'none'}")
+    _show(out, "tower dump", limit, ["phone", "n_events", "first_seen", "last_seen", "cells"])
+    _write_json(out, json_path)
+
+
+@app.command("swaps")
+def swaps_cmd(
+    cdr_path: CdrArg,
+    min_count: Annotated[int, typer.Option(help="Report identifiers seen with at least this many others.")] = 2,
+    json_path: JsonOpt = None,
+    limit: LimitOpt = 30,
+) -> None:
+    """IMEI/IMSI swaps: devices with several SIMs and SIMs in several devices."""
+    from jobs.links.queries import device_swaps
+
+    try:
+        out = device_swaps(read_table(cdr_path), min_count=min_count)
+    except (ValueError, TypeError) as exc:
+        _fail(exc)
+    _show(out, "IMEI/IMSI swaps", limit)
+    _write_json(out, json_path)
+
+
+@app.command("silent")
+def silent_cmd(
+    cdr_path: CdrArg,
+    time: Annotated[str, typer.Option(help="Incident time (ISO 8601, UTC).")],
+    baseline: Annotated[str, typer.Option(help="Baseline length before the gap.")] = "7D",
+    gap_before: Annotated[str, typer.Option(help="Gap start before the incident.")] = "2h",
+    gap_after: Annotated[str, typer.Option(help="Gap end after the incident.")] = "2h",
+    min_expected: Annotated[float, typer.Option(help="Expected events needed to call a silence 'dark'.")] = 3.0,
+    phone: Annotated[Optional[list[str]], typer.Option(help="Restrict to these phones (repeatable).")] = None,
+    all_rows: Annotated[bool, typer.Option("--all", help="Show every phone, not only those that went dark.")] = False,
+    json_path: JsonOpt = None,
+    limit: LimitOpt = 30,
+) -> None:
+    """Phones that went silent around an incident."""
+    from jobs.links.queries import silent_periods
+
+    try:
+        out = silent_periods(
+            read_table(cdr_path), incident_time=time, baseline=baseline, gap_before=gap_before, gap_after=gap_after,
+            phones=phone, min_expected=min_expected,
+        )
+    except (ValueError, TypeError) as exc:
+        _fail(exc)
+    if not all_rows:
+        out = out.filter(out.column("went_dark"))
+    _show(out, "silent periods", limit)
+    _write_json(out, json_path)
+
+
+@app.command("burners")
+def burners_cmd(
+    cdr_path: CdrArg,
+    max_active_days: Annotated[float, typer.Option(help="Short-lived: active at most this many days.")] = 14.0,
+    max_contacts: Annotated[int, typer.Option(help="Few contacts: at most this many.")] = 5,
+    min_score: Annotated[int, typer.Option(help="Indicators needed (of 3).")] = 2,
+    json_path: JsonOpt = None,
+    limit: LimitOpt = 30,
+) -> None:
+    """Phones that look like burners (short-lived, few contacts, shared handset)."""
+    from jobs.links.queries import burner_candidates
+
+    try:
+        out = burner_candidates(read_table(cdr_path), max_active_days=max_active_days, max_contacts=max_contacts, min_score=min_score)
+    except (ValueError, TypeError) as exc:
+        _fail(exc)
+    out = out.filter(out.column("is_burner"))
+    _show(out, "burner candidates", limit)
+    _write_json(out, json_path)
+
+
+@app.command("fraud-rings")
+def fraud_rings_cmd(
+    txns_path: Annotated[Path, typer.Argument(help="TRANSACTIONS as a Parquet file or a Delta table folder.")],
+    max_cycle_length: Annotated[int, typer.Option(help="Longest transfer cycle.")] = 5,
+    cycle_window: Annotated[str, typer.Option(help="Time from first to last transfer of a cycle.")] = "7D",
+    amount_tolerance: Annotated[float, typer.Option(help="Allowed relative change of amount per hop.")] = 0.2,
+    min_fan_degree: Annotated[int, typer.Option(help="Counterparties of a fan-in/fan-out hub.")] = 5,
+    fan_window: Annotated[str, typer.Option(help="Window of a fan pattern.")] = "3D",
+    pass_through: Annotated[float, typer.Option(help="Share passed on that makes a hub a mule.")] = 0.8,
+    include_plain_fans: Annotated[bool, typer.Option(help="Also report fan hubs that keep the money.")] = False,
+    channel: Annotated[Optional[list[str]], typer.Option(help="Channels read as transfers (repeatable; default transfer).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the account communities.")] = 0,
+    json_path: JsonOpt = None,
+    limit: LimitOpt = 30,
+) -> None:
+    """Fraud rings: transfer cycles and mule fan-in/fan-out patterns."""
+    from jobs.links.fraud import fraud_rings
+
+    try:
+        out = fraud_rings(
+            read_table(txns_path), max_cycle_length=max_cycle_length, cycle_window=cycle_window, amount_tolerance=amount_tolerance,
+            min_fan_degree=min_fan_degree, fan_window=fan_window, pass_through=pass_through,
+            include_plain_fans=include_plain_fans, channels=channel or ("transfer",), seed=seed,
+        )
+    except (ValueError, TypeError) as exc:
+        _fail(exc)
+    _show(out, "fraud rings", limit, ["ring_id", "patterns", "core_members", "n_txns", "total_amount", "first_at", "last_at", "community"])
+    _write_json(out, json_path)
