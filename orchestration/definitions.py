@@ -13,6 +13,8 @@ from orchestration.ingest.assets import build_feed_assets
 from orchestration.ingest.checks import build_feed_checks
 from orchestration.ingest.sensors import build_landing_sensor
 from orchestration.lakehouse import assets as lakehouse_assets
+from orchestration.links import assets as links_assets
+from orchestration.links import checks as links_checks
 from orchestration.patterns import assets as pattern_assets
 from orchestration.patterns import checks as pattern_checks
 from orchestration.resources.compute import Compute
@@ -25,6 +27,9 @@ from orchestration.settings import Settings, load_settings
 #: Modules whose assets and checks load as they are (domain folders add theirs here).
 ASSET_MODULES = [lakehouse_assets, pattern_assets]
 CHECK_MODULES = [pattern_checks]
+#: Domains that analyse the synthetic feeds' tables (CDRs, transactions): loaded when those feeds exist.
+FEED_ASSET_MODULES = [links_assets]
+FEED_CHECK_MODULES = [links_checks]
 
 
 def build_resources(settings: Settings) -> dict:
@@ -58,11 +63,14 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     synthetic_tables = {s.table for s in sources.specs() if s.name.startswith("synthetic_")} if settings.synthetic else set()
 
     assets = [*dg.load_assets_from_modules(ASSET_MODULES), *build_feed_assets(tables, synthetic_tables=synthetic_tables)]
+    checks = [*dg.load_asset_checks_from_modules(CHECK_MODULES), *build_feed_checks(tables)]
     if synthetic_tables:
         from orchestration.synthetic import assets as synthetic_assets
 
         assets += dg.load_assets_from_modules([synthetic_assets])
-    checks = [*dg.load_asset_checks_from_modules(CHECK_MODULES), *build_feed_checks(tables)]
+    if {"cdr_events", "transactions"} <= set(tables):
+        assets += dg.load_assets_from_modules(FEED_ASSET_MODULES)
+        checks += dg.load_asset_checks_from_modules(FEED_CHECK_MODULES)
     everything = dg.define_asset_job(
         "crimefusion_all",
         selection=dg.AssetSelection.all(),

@@ -375,7 +375,8 @@ def fraud_rings(
     """
     tx = transfers(txns, channels=channels)
     cycles = find_cycles(
-        txns, max_length=max_cycle_length, min_length=min_cycle_length, window=cycle_window, amount_tolerance=amount_tolerance, channels=channels
+        txns, max_length=max_cycle_length, min_length=min_cycle_length, window=cycle_window,
+        amount_tolerance=amount_tolerance, channels=channels,
     )
     fans = find_fan_patterns(
         txns, min_degree=min_fan_degree, window=fan_window, hold=hold, pass_through=pass_through, channels=channels

@@ -121,6 +121,13 @@ def _report(console, settings, instance, run_id: str, result, seconds: float) ->
     console.print(checks)
     for failure in failures:
         console.print(f"[red]failed[/] {failure}")
+    reports = Path(settings.home).resolve() / "reports"
+    if reports.is_dir():
+        console.print("[bold]Reports[/] (open in a browser or image viewer):")
+        for folder in sorted(p for p in reports.iterdir() if p.is_dir()):
+            files = sorted(folder.glob("*.html")) or sorted(folder.glob("*.png"))[:3]
+            for f in files[:4]:
+                console.print(f"  {folder.name}: {f}")
     status = "[green]succeeded[/]" if result.success else "[red]failed[/]"
     console.print(f"Run {run_id} {status} in {seconds:.1f} s.")
     console.print(

@@ -1,0 +1,415 @@
+"""Link-analysis assets: call networks per week, communities, key players, burners, fraud rings, charts.
+
+Gold tables (Delta): ``call_edges``, ``call_communities``, ``key_players``,
+``burner_phones``, ``fraud_rings``. Charts (GraphML, GEXF and an offline HTML
+network view) go to ``<CRIMEFUSION_HOME>/reports/links/``.
+
+Weeks, not Dagster partitions
+-----------------------------
+A call network is analysed per ISO week (Monday 00:00 UTC). The assets are
+*not* Dagster-partitioned by week: the silver tables are partitioned by ingest
+date, and a day's file can hold calls of any week, so a weekly partition would
+need a mapping from ingest dates to weeks that a plain ``crimefusion run``
+(one ingest date) could not materialise simply. Instead ``call_edges`` finds
+every week present in ``silver/cdr_events`` and rewrites each week's rows with
+``replace_where period = <week>`` (one commit per week), and
+``call_communities``/``key_players`` do the same for every week of
+``call_edges``. Re-running gives the same rows; weeks no longer in silver keep
+their rows. ``burner_phones`` and ``fraud_rings`` look at the whole window at
+once (a burner's life or a ring's cycle spans weeks) and are full refreshes in
+one commit: ring ids are positions in a ranking, not keys to merge on.
+"""
+
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field
+
+from orchestration.lakehouse.metadata import table_metadata
+from orchestration.resources.lakehouse import Lakehouse
+
+OWNERS = ["team:intelligence-analysis"]
+GROUP = "links"
+WEEK = dt.timedelta(days=7)
+#: A week whose calls span at least this long counts as complete (charts prefer the latest complete week).
+COMPLETE_WEEK = dt.timedelta(days=6)
+CDR_COLUMNS = ["caller", "callee", "start_time", "duration_s", "kind", "direction"]
+TXN_COLUMNS = ["txn_id", "account", "counterparty", "amount", "occurred_at", "channel", "direction"]
+#: Files ``link_charts`` owns in the reports folder (removed before each run, so no stale community is left).
+CHART_FILE = re.compile(r"^(network\.html|community_\d+\.(graphml|gexf|html))$")
+
+
+def reports_dir() -> Path:
+    """``<CRIMEFUSION_HOME>/reports/links`` (settings read when called, never at import)."""
+    from orchestration.settings import load_settings
+
+    path = Path(load_settings().home).expanduser().resolve() / "reports" / "links"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def ts_literal(value: dt.datetime) -> str:
+    """A UTC timestamp as a Delta predicate literal (``'2017-12-04T00:00:00Z'``)."""
+    if value.tzinfo is None:
+        raise ValueError(f"timestamp {value!r} has no time zone; periods are UTC")
+    return "'" + value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ") + "'"
+
+
+def periods_of(lakehouse: Lakehouse, name: str) -> list[dt.datetime]:
+    """Distinct ``period`` values of a gold table, oldest first (empty when the table does not exist)."""
+    if not lakehouse.exists("gold", name):
+        return []
+    col = lakehouse.read("gold", name, columns=["period"])["period"]
+    return sorted(pc.unique(col).to_pylist()) if len(col) else []
+
+
+def _read_period(lakehouse: Lakehouse, name: str, period: dt.datetime) -> pa.Table:
+    return lakehouse.read("gold", name, filters=[("period", "=", period)])
+
+
+def _replace_period(lakehouse: Lakehouse, name: str, table: pa.Table, period: dt.datetime):
+    return lakehouse.replace_where("gold", name, table, f"period = {ts_literal(period)}")
+
+
+def _require(lakehouse: Lakehouse, layer: str, name: str, asset: str) -> None:
+    if not lakehouse.exists(layer, name):
+        raise FileNotFoundError(
+            f"{asset}: {layer}/{name} does not exist under {lakehouse.root}; materialise "
+            f"'{name}' first (crimefusion run, or the Dagster UI)"
+        )
+
+
+# -- call edges -------------------------------------------------------------------
+
+class CallEdgesConfig(dg.Config):
+    kinds: list[str] = Field(default=["voice", "sms"], description="CDR kinds that make an edge (data sessions have no callee).")
+
+
+@dg.asset(
+    key="call_edges",
+    group_name=GROUP,
+    kinds={"delta", "python"},
+    owners=OWNERS,
+    deps=["cdr_events"],
+    description=(
+        "Gold: the call network per ISO week (Monday 00:00 UTC): one row per (week, caller, callee) with "
+        "the number of calls and SMS, total duration and first/last contact. An operator's two rows of an "
+        "on-net call (out and in) count once. Every week present in silver/cdr_events is rebuilt and "
+        "replaced (replace_where on period), so re-running changes nothing."
+    ),
+)
+def call_edges(context: dg.AssetExecutionContext, config: CallEdgesConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
+    from jobs.links.edges import aggregate_edges, period_start
+    from jobs.links.tables import CALL_EDGES
+
+    _require(lakehouse, "silver", "cdr_events", "call_edges")
+    version = lakehouse.version("silver", "cdr_events")
+    times = lakehouse.read("silver", "cdr_events", columns=["start_time"])["start_time"]
+    weeks = sorted(pc.unique(period_start(times, "week")).to_pylist()) if len(times) else []
+    per_week, result, sample = [], None, None
+    for week in weeks:
+        # one week of CDRs in memory at a time (Delta file statistics skip other weeks' files)
+        rows = lakehouse.read("silver", "cdr_events", columns=CDR_COLUMNS,
+                              filters=[("start_time", ">=", week), ("start_time", "<", week + WEEK)])
+        edges = aggregate_edges(rows, period="week", kinds=tuple(config.kinds))
+        result = _replace_period(lakehouse, "call_edges", edges, week)
+        sample = edges if sample is None or edges.num_rows else sample
+        phones = len(set(edges["caller"].to_pylist()) | set(edges["callee"].to_pylist()))
+        per_week.append({"week": week.date().isoformat(), "cdr_rows": rows.num_rows, "edges": edges.num_rows, "phones": phones})
+        context.log.info(f"call_edges week {week.date()}: {rows.num_rows:,} CDR rows -> {edges.num_rows:,} edges, {phones:,} phones")
+    if result is None:
+        context.log.warning("silver/cdr_events is empty: call_edges has no week to build")
+        if not lakehouse.exists("gold", "call_edges"):
+            lakehouse.overwrite("gold", "call_edges", CALL_EDGES.empty_table())
+        result, sample = lakehouse.describe("gold", "call_edges"), CALL_EDGES.empty_table()
+    return dg.MaterializeResult(metadata={
+        **table_metadata(result, sample),
+        "weeks": dg.MetadataValue.md(_md_rows(per_week)),
+        "weeks_rebuilt": dg.MetadataValue.int(len(weeks)),
+        "cdr_events_version": dg.MetadataValue.int(version or 0),
+    })
+
+
+def _md_rows(rows: list[dict]) -> str:
+    if not rows:
+        return "(none)"
+    names = list(rows[0])
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    lines += ["| " + " | ".join(f"{r[n]:,}" if isinstance(r[n], int) else str(r[n]) for n in names) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+# -- communities and key players --------------------------------------------------------
+
+class CallNetworkConfig(dg.Config):
+    seed: int = Field(default=0, description="Seed of Leiden and of the betweenness source sample.")
+    resolution: float = Field(default=1.0, gt=0, description="Modularity resolution (larger: smaller communities).")
+    weight: str = Field(default="n_events", description="Edge weight: n_events, n_voice, n_sms or total_duration_s.")
+    betweenness_k: int = Field(default=256, ge=1, description="Sampled sources of betweenness (exact on smaller graphs).")
+
+
+@dg.multi_asset(
+    name="call_network",
+    specs=[
+        dg.AssetSpec(
+            "call_communities",
+            group_name=GROUP,
+            kinds={"delta", "python"},
+            owners=OWNERS,
+            deps=["call_edges"],
+            description=(
+                "Gold: the Leiden community (Traag et al. 2019, modularity) of every phone in each week's call "
+                "network, labelled 0.. by decreasing size. Every week of call_edges is recomputed and replaced "
+                "(replace_where on period)."
+            ),
+        ),
+        dg.AssetSpec(
+            "key_players",
+            group_name=GROUP,
+            kinds={"delta", "python"},
+            owners=OWNERS,
+            deps=["call_edges"],
+            description=(
+                "Gold: centralities of every phone per week (degree, strength, k-core, sampled betweenness, "
+                "eigenvector, PageRank) and its rank inside its community (mean of the four rank scores)."
+            ),
+        ),
+    ],
+)
+def call_network(context: dg.AssetExecutionContext, config: CallNetworkConfig, lakehouse: Lakehouse):
+    from jobs.links.graph import call_network as network
+    from jobs.links.tables import CALL_COMMUNITIES, KEY_PLAYERS
+
+    _require(lakehouse, "gold", "call_edges", "call_network")
+    version = lakehouse.version("gold", "call_edges")
+    weeks = periods_of(lakehouse, "call_edges")
+    written: dict[str, object] = {}
+    samples: dict[str, pa.Table] = {}
+    per_week = []
+    for week in weeks:
+        edges = _read_period(lakehouse, "call_edges", week)
+        comms, keys = network(edges, seed=config.seed, resolution=config.resolution, weight=config.weight,
+                              betweenness_k=config.betweenness_k)
+        written["call_communities"] = _replace_period(lakehouse, "call_communities", comms, week)
+        written["key_players"] = _replace_period(lakehouse, "key_players", keys, week)
+        samples = {"call_communities": comms, "key_players": keys.slice(0, 5)}
+        n_comm = len(set(comms["community"].to_pylist()))
+        largest = int(pc.max(comms["size"]).as_py() or 0) if comms.num_rows else 0
+        per_week.append({"week": week.date().isoformat(), "phones": comms.num_rows, "communities": n_comm, "largest": largest})
+        context.log.info(f"call_network week {week.date()}: {comms.num_rows:,} phones in {n_comm:,} communities (largest {largest:,})")
+    for name, schema in (("call_communities", CALL_COMMUNITIES), ("key_players", KEY_PLAYERS)):
+        if name not in written:
+            if not lakehouse.exists("gold", name):
+                lakehouse.overwrite("gold", name, schema.empty_table())
+            written[name], samples[name] = lakehouse.describe("gold", name), schema.empty_table()
+    common = {"weeks": dg.MetadataValue.md(_md_rows(per_week)), "call_edges_version": dg.MetadataValue.int(version or 0),
+              "seed": dg.MetadataValue.int(config.seed), "resolution": dg.MetadataValue.float(config.resolution)}
+    yield dg.MaterializeResult(asset_key="call_communities",
+                               metadata={**table_metadata(written["call_communities"], samples["call_communities"]), **common})
+    yield dg.MaterializeResult(asset_key="key_players",
+                               metadata={**table_metadata(written["key_players"], samples["key_players"]), **common})
+
+
+# -- burner phones -------------------------------------------------------------------------
+
+#: Columns of ``jobs.links.queries.burner_candidates`` (gold/burner_phones).
+BURNER_PHONES = pa.schema([
+    ("phone", pa.string()), ("n_events", pa.int64()), ("n_contacts", pa.int64()), ("active_days", pa.float64()),
+    ("short_lived", pa.bool_()), ("few_contacts", pa.bool_()), ("shared_device", pa.bool_()), ("score", pa.int64()),
+    ("is_burner", pa.bool_()),
+])
+
+class BurnerPhonesConfig(dg.Config):
+    max_active_days: float = Field(default=14.0, gt=0, description="Short-lived: first to last activity within this many days.")
+    max_contacts: int = Field(default=12, ge=1, description="Few contacts: talks to at most this many numbers.")
+    min_events: int = Field(default=10, ge=1, description="Phones with fewer events are not scored.")
+    min_score: int = Field(default=2, ge=1, le=3, description="Indicators (short-lived, few contacts, shared handset) needed to flag.")
+
+
+@dg.asset(
+    key="burner_phones",
+    group_name=GROUP,
+    kinds={"delta", "python"},
+    owners=OWNERS,
+    deps=["cdr_events"],
+    description=(
+        "Gold: every phone with enough CDR events scored on three burner indicators (short-lived inside the "
+        "data window, few contacts, handset shared with another number) and flagged is_burner when at least "
+        "two hold. A full refresh over all of silver/cdr_events (a burner's life spans weeks)."
+    ),
+)
+def burner_phones(context: dg.AssetExecutionContext, config: BurnerPhonesConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
+    from jobs.links.queries import burner_candidates
+
+    _require(lakehouse, "silver", "cdr_events", "burner_phones")
+    version = lakehouse.version("silver", "cdr_events")
+    cdr = lakehouse.read("silver", "cdr_events", columns=[*CDR_COLUMNS, "imei"])
+    table = burner_candidates(cdr, max_active_days=config.max_active_days, max_contacts=config.max_contacts,
+                              min_events=config.min_events, min_score=config.min_score)
+    if "is_burner" not in table.column_names:  # no activity at all: the kernel returns only a phone column
+        table = BURNER_PHONES.empty_table()
+    result = lakehouse.overwrite("gold", "burner_phones", table)
+    flagged = int(pc.sum(table["is_burner"]).as_py() or 0) if table.num_rows else 0
+    context.log.info(f"burner_phones: {flagged:,} of {table.num_rows:,} scored phones flagged")
+    return dg.MaterializeResult(metadata={
+        **table_metadata(result, table),
+        "flagged": dg.MetadataValue.int(flagged),
+        "cdr_events_version": dg.MetadataValue.int(version or 0),
+    })
+
+
+# -- fraud rings ------------------------------------------------------------------------------
+
+class FraudRingsConfig(dg.Config):
+    channels: list[str] = Field(default=["transfer"], description="Transaction channels that are account-to-account transfers.")
+    max_cycle_length: int = Field(default=8, ge=2, description="Longest transfer cycle searched, in transfers.")
+    min_cycle_length: int = Field(default=3, ge=2, description="Shortest cycle; 2-cycles are mostly loans paid back.")
+    cycle_window: str = Field(default="7D", description="A cycle closes within this long of its first transfer.")
+    amount_tolerance: float = Field(default=0.2, ge=0, lt=1, description="Each hop's amount within (1 +- this) of the previous.")
+    min_fan_degree: int = Field(default=5, ge=2, description="Distinct payers (payees) of a fan-in (fan-out) hub in the window.")
+    fan_window: str = Field(default="3D", description="Sliding window of fan patterns.")
+    hold: str = Field(default="2D", description="How long a mule holds the money before passing it on.")
+    pass_through: float = Field(default=0.8, gt=0, le=1, description="Share of the collected money passed on that makes a mule.")
+    include_plain_fans: bool = Field(default=False, description="Also report fan hubs that keep the money (many false positives).")
+    seed: int = Field(default=0, description="Seed of the account communities.")
+
+
+@dg.asset(
+    key="fraud_rings",
+    group_name=GROUP,
+    kinds={"delta", "python"},
+    owners=OWNERS,
+    deps=["transactions"],
+    description=(
+        "Gold: suspected fraud rings in silver/transactions: time-respecting transfer cycles of 3 to 8 "
+        "accounts with roughly conserved amounts, and mule accounts (money from 5+ payers within 3 days "
+        "passed on within 2 days), joined through shared core accounts; each with its flows (JSON) and "
+        "evidence. Both ledger rows of an internal transfer (debit and credit) count once. A full refresh: "
+        "one new transfer can join two rings, so ring ids are ranks (by total amount), not merge keys."
+    ),
+)
+def fraud_rings(context: dg.AssetExecutionContext, config: FraudRingsConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
+    from jobs.links.fraud import fraud_rings as find_rings
+
+    _require(lakehouse, "silver", "transactions", "fraud_rings")
+    version = lakehouse.version("silver", "transactions")
+    txns = lakehouse.read("silver", "transactions", columns=TXN_COLUMNS,
+                          filters=[("channel", "in", list(config.channels))])
+    rings = find_rings(
+        txns, max_cycle_length=config.max_cycle_length, min_cycle_length=config.min_cycle_length,
+        cycle_window=config.cycle_window, amount_tolerance=config.amount_tolerance,
+        min_fan_degree=config.min_fan_degree, fan_window=config.fan_window, hold=config.hold,
+        pass_through=config.pass_through, include_plain_fans=config.include_plain_fans,
+        channels=list(config.channels), seed=config.seed,
+    )
+    result = lakehouse.overwrite("gold", "fraud_rings", rings)
+    kinds: dict[str, int] = {}
+    for pats in rings["patterns"].to_pylist():
+        for p in set(pats):
+            kinds[p] = kinds.get(p, 0) + 1
+    context.log.info(f"fraud_rings: {rings.num_rows:,} rings from {txns.num_rows:,} transfer rows; rings with each pattern: {kinds}")
+    return dg.MaterializeResult(metadata={
+        **table_metadata(result, rings.drop_columns(["flows", "evidence"])),
+        "rings_by_pattern": dg.MetadataValue.json(kinds),
+        "transfer_rows": dg.MetadataValue.int(txns.num_rows),
+        "transactions_version": dg.MetadataValue.int(version or 0),
+    })
+
+
+# -- charts ---------------------------------------------------------------------------------
+
+class LinkChartsConfig(dg.Config):
+    week: str | None = Field(default=None, description="Week to chart (any date in it, ISO); default the latest complete week.")
+    top_communities: int = Field(default=5, ge=1, description="GraphML/GEXF/HTML files for this many largest communities.")
+    max_nodes: int = Field(default=2000, ge=1, description="The network view keeps this many highest-strength phones.")
+    seed: int = Field(default=0, description="Seed of the force-directed layout.")
+
+
+def chart_week(lakehouse: Lakehouse, week: str | None) -> dt.datetime:
+    """The week to chart: the one containing ``week`` (ISO date), else the latest complete week of call_edges.
+
+    A week is complete when its calls span at least six days; when none is,
+    the latest week is used.
+    """
+    from jobs.links.edges import period_start
+
+    weeks = periods_of(lakehouse, "call_communities")
+    if not weeks:
+        raise ValueError("link_charts: gold/call_communities has no week; materialise call_edges and call_network first")
+    if week is not None:
+        try:
+            day = dt.datetime.fromisoformat(week)
+        except ValueError as exc:
+            raise ValueError(f"link_charts config: week={week!r} is not an ISO date (e.g. 2017-12-11)") from exc
+        day = day.replace(tzinfo=dt.timezone.utc) if day.tzinfo is None else day
+        start = period_start(pa.array([day], pa.timestamp("us", tz="UTC")), "week")[0].as_py()
+        if start not in weeks:
+            raise ValueError(f"link_charts config: week {start.date()} has no call network; "
+                             f"weeks available: {', '.join(w.date().isoformat() for w in weeks)}")
+        return start
+    spans = lakehouse.read("gold", "call_edges", columns=["period", "last_contact"]).group_by("period").aggregate(
+        [("last_contact", "max")])
+    complete = [p for p, last in zip(spans["period"].to_pylist(), spans["last_contact_max"].to_pylist())
+                if last - p >= COMPLETE_WEEK and p in weeks]
+    return max(complete) if complete else weeks[-1]
+
+
+@dg.asset(
+    key="link_charts",
+    group_name=GROUP,
+    kinds={"html", "python"},
+    owners=OWNERS,
+    deps=["call_edges", "call_communities", "key_players"],
+    description=(
+        "Charts of one week's call network (default: the latest complete week) in "
+        "<CRIMEFUSION_HOME>/reports/links/: network.html, an interactive network view that works offline "
+        "(no external script or style), and GraphML + GEXF (Gephi, Cytoscape, i2-style tools) plus an HTML "
+        "view for each of the largest communities, with centralities as node attributes."
+    ),
+)
+def link_charts(context: dg.AssetExecutionContext, config: LinkChartsConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
+    from jobs.links.export import community_edges, to_gexf, to_graphml, to_html
+
+    week = chart_week(lakehouse, config.week)
+    edges = _read_period(lakehouse, "call_edges", week)
+    comms = _read_period(lakehouse, "call_communities", week)
+    keys = _read_period(lakehouse, "key_players", week)
+    out = reports_dir()
+    for old in out.iterdir():
+        if old.is_file() and CHART_FILE.match(old.name):
+            old.unlink()
+    label = week.date().isoformat()
+    network = out / "network.html"
+    network.write_text(to_html(edges, communities=comms, key_players=keys, max_nodes=config.max_nodes, seed=config.seed,
+                               title=f"Call network, week of {label} ({comms.num_rows:,} phones)"), encoding="utf-8")
+    sizes = comms.group_by("community").aggregate([("size", "max")]).sort_by([("size_max", "descending"), ("community", "ascending")])
+    files, rows = [str(network)], []
+    for community, size in list(zip(sizes["community"].to_pylist(), sizes["size_max"].to_pylist()))[: config.top_communities]:
+        sub = community_edges(edges, comms, community)
+        members = comms.filter(pc.equal(comms["community"], community))
+        k_sub = keys.filter(pc.equal(keys["community"], community))
+        stem = out / f"community_{community:02d}"
+        stem.with_suffix(".graphml").write_text(to_graphml(sub, communities=members, key_players=k_sub), encoding="utf-8")
+        stem.with_suffix(".gexf").write_text(to_gexf(sub, communities=members, key_players=k_sub), encoding="utf-8")
+        stem.with_suffix(".html").write_text(
+            to_html(sub, communities=members, key_players=k_sub, seed=config.seed,
+                    title=f"Community {community}, week of {label} ({size} phones)"), encoding="utf-8")
+        files += [str(stem.with_suffix(s)) for s in (".graphml", ".gexf", ".html")]
+        top = k_sub.sort_by([("rank", "ascending")]).slice(0, 3)["phone"].to_pylist()
+        rows.append({"community": community, "phones": size, "edges": sub.num_rows, "key_players": ", ".join(p[:12] for p in top)})
+    context.log.info(f"link_charts: week {label}, network view at {network}")
+    return dg.MaterializeResult(metadata={
+        "network_view": dg.MetadataValue.path(str(network)),
+        "week": dg.MetadataValue.text(label),
+        "folder": dg.MetadataValue.path(str(out)),
+        "files": dg.MetadataValue.json(files),
+        "communities": dg.MetadataValue.md(_md_rows(rows)),
+        "phones": dg.MetadataValue.int(comms.num_rows),
+        "edges": dg.MetadataValue.int(edges.num_rows),
+    })
+
