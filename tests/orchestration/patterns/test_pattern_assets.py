@@ -11,8 +11,6 @@ import pytest
 from jobs.synth import generate
 from models.series.linkage import MIN_HELDOUT_AUC
 from orchestration.definitions import build_definitions
-from orchestration.patterns import assets as pattern_assets
-from orchestration.patterns import checks as pattern_checks
 from orchestration.settings import load_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -25,17 +23,18 @@ def run(tmp_path_factory):
     lake, home = tmp_path_factory.mktemp("lake"), tmp_path_factory.mktemp("home")
     mp = pytest.MonkeyPatch()
     mp.setenv("CRIMEFUSION_HOME", str(home))  # the assets read the settings when they run
-    settings = load_settings({"CRIMEFUSION_LAKE": str(lake), "CRIMEFUSION_HOME": str(home)})
+    settings = load_settings({"CRIMEFUSION_LAKE": str(lake), "CRIMEFUSION_HOME": str(home),
+                              "CRIMEFUSION_SYNTHETIC": "false", "CRIMEFUSION_LANDING": str(lake / "landing")})
     base = build_definitions(settings)
     instance = dg.DagsterInstance.ephemeral()
     foundation = dg.define_asset_job("foundation", selection=dg.AssetSelection.assets("incidents").upstream().required_multi_asset_neighbors())
     job = dg.define_asset_job("patterns", selection=dg.AssetSelection.groups("patterns"))
     defs = dg.Definitions(
-        assets=[*base.assets, *dg.load_assets_from_modules([pattern_assets])],
-        asset_checks=[*base.asset_checks, *dg.load_asset_checks_from_modules([pattern_checks])],
+        assets=base.assets, asset_checks=base.asset_checks,
         jobs=[foundation, job], resources=base.resources, executor=dg.in_process_executor,
     )
-    assert defs.resolve_job_def("foundation").execute_in_process(instance=instance, run_config=QUIET).success
+    assert defs.resolve_job_def("foundation").execute_in_process(instance=instance, run_config=QUIET,
+                                                                  partition_key="2026-11-28").success
     lh = base.resources["lakehouse"]
     # what the integrator's synthetic feeds will hold: enrichment in silver, planted truth in truth/
     silver = lh.read("silver", "incidents").drop_columns(["geometry"])
