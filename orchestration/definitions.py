@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import dagster as dg
 
+from orchestration.anomalies import assets as anomaly_assets
+from orchestration.anomalies import checks as anomaly_checks
+from orchestration.anomalies.sensors import SENSORS as ANOMALY_SENSORS
+from orchestration.fusion import assets as fusion_assets
+from orchestration.fusion import checks as fusion_checks
 from orchestration.ingest.assets import build_feed_assets
 from orchestration.ingest.checks import build_feed_checks
 from orchestration.ingest.sensors import build_landing_sensor
@@ -28,8 +33,8 @@ from orchestration.settings import Settings, load_settings
 ASSET_MODULES = [lakehouse_assets, pattern_assets]
 CHECK_MODULES = [pattern_checks]
 #: Domains that analyse the synthetic feeds' tables (CDRs, transactions): loaded when those feeds exist.
-FEED_ASSET_MODULES = [links_assets]
-FEED_CHECK_MODULES = [links_checks]
+FEED_ASSET_MODULES = [links_assets, anomaly_assets, fusion_assets]
+FEED_CHECK_MODULES = [links_checks, anomaly_checks, fusion_checks]
 
 
 def build_resources(settings: Settings) -> dict:
@@ -51,7 +56,8 @@ def build_resources(settings: Settings) -> dict:
         )
     else:
         lakehouse = LocalLakehouse(root=settings.lake)
-    return {"lakehouse": lakehouse, "sources": sources, "compute": Compute(), "pseudonymiser": pseudonymiser,
+    compute = Compute(engine=settings.compute_engine, spark_master=settings.spark_master)
+    return {"lakehouse": lakehouse, "sources": sources, "compute": compute, "pseudonymiser": pseudonymiser,
             "mlflow": default_tracking(settings.home)}
 
 
@@ -68,9 +74,11 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         from orchestration.synthetic import assets as synthetic_assets
 
         assets += dg.load_assets_from_modules([synthetic_assets])
+    sensors = [build_landing_sensor(tables)]
     if {"cdr_events", "transactions"} <= set(tables):
         assets += dg.load_assets_from_modules(FEED_ASSET_MODULES)
         checks += dg.load_asset_checks_from_modules(FEED_CHECK_MODULES)
+        sensors += ANOMALY_SENSORS
     everything = dg.define_asset_job(
         "crimefusion_all",
         selection=dg.AssetSelection.all(),
@@ -80,7 +88,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         assets=assets,
         asset_checks=checks,
         jobs=[everything],
-        sensors=[build_landing_sensor(tables)],
+        sensors=sensors,
         resources=resources,
         executor=dg.in_process_executor,
     )

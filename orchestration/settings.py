@@ -11,6 +11,8 @@ variable                   meaning                                     default
 ``CRIMEFUSION_SYNTHETIC``  generate the synthetic demo feeds           ``true``
 ``CRIMEFUSION_PSEUDONYM_KEY``  key of the identifier hash              demo key (local only)
 ``CRIMEFUSION_RAW_IDENTIFIERS``  keep raw identifiers in silver        ``false``
+``CRIMEFUSION_COMPUTE_ENGINE``  ``embedded`` (SedonaDB) or ``spark``     ``embedded``
+``CRIMEFUSION_SPARK_MASTER``   ``local[*]``, ``spark://host:7077``...   ``local[2]``
 ``CRIMEFUSION_S3_*``       ``ENDPOINT``, ``REGION``, ``ALLOW_HTTP``     (cluster only)
 ``AWS_ACCESS_KEY_ID``...   object-store credentials                    (cluster only)
 =========================  ==========================================  =================
@@ -48,6 +50,8 @@ class Settings(BaseModel):
     synthetic: bool = True
     pseudonym_key: str | None = None
     raw_identifiers: bool = False
+    compute_engine: Literal["embedded", "spark"] = "embedded"
+    spark_master: str = "local[2]"
 
     def spec_files(self) -> list[Path]:
         """Every ``*.yaml`` spec named by ``specs`` (files, or folders searched recursively), sorted.
@@ -81,6 +85,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "CRIMEFUSION_SYNTHETIC": "synthetic",
         "CRIMEFUSION_PSEUDONYM_KEY": "pseudonym_key",
         "CRIMEFUSION_RAW_IDENTIFIERS": "raw_identifiers",
+        "CRIMEFUSION_COMPUTE_ENGINE": "compute_engine",
+        "CRIMEFUSION_SPARK_MASTER": "spark_master",
     }
     for var, key in mapping.items():
         if env.get(var):

@@ -42,3 +42,29 @@ def lake(tmp_path):
     from orchestration.resources.lakehouse import LocalLakehouse
 
     return LocalLakehouse(root=str(tmp_path / "lake"))
+
+
+@pytest.fixture(scope="session")
+def full_run(tmp_path_factory):
+    """The whole asset graph (every feed, synthetic data, every domain) materialised once per session.
+
+    Tests that need the complete lakehouse share it, so CI pays for one full run.
+    """
+    import dagster as dg
+
+    from orchestration.definitions import build_definitions
+    from orchestration.settings import load_settings
+
+    base = tmp_path_factory.mktemp("full")
+    env = {"CRIMEFUSION_LAKE": str(base / "lake"), "CRIMEFUSION_LANDING": str(base / "landing"),
+           "CRIMEFUSION_HOME": str(base / "home")}
+    mp = pytest.MonkeyPatch()
+    for k, v in env.items():
+        mp.setenv(k, v)  # assets read the settings (reports folder) when they run
+    defs = build_definitions(load_settings(env))
+    instance = dg.DagsterInstance.ephemeral()
+    result = defs.resolve_job_def("crimefusion_all").execute_in_process(
+        instance=instance, partition_key="2026-11-28", raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+    yield defs, instance, result, base
+    mp.undo()

@@ -109,7 +109,9 @@ def _report(console, settings, instance, run_id: str, result, seconds: float) ->
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             ev = event.event_specific_data
-            checks.add_row(ev.asset_key.to_user_string(), ev.check_name, "[green]passed[/]" if ev.passed else "[red]FAILED[/]")
+            warn = getattr(ev, "severity", None) is not None and ev.severity.value == "WARN"
+            outcome = "[green]passed[/]" if ev.passed else ("[yellow]warning[/]" if warn else "[red]FAILED[/]")
+            checks.add_row(ev.asset_key.to_user_string(), ev.check_name, outcome)
         elif event.event_type_value == "STEP_FAILURE":
             failures.append(f"{event.step_key}: {event.event_specific_data.error.message.strip()}")
         elif event.event_type_value == "ASSET_MATERIALIZATION":

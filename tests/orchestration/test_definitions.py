@@ -17,10 +17,18 @@ CORE = {"police_districts", "raw_crime_records", "incidents", "incident_rejects"
 LINKS = {"call_edges", "call_communities", "key_players", "burner_phones", "fraud_rings", "link_charts"}
 LINK_CHECKS = {("call_communities", "call_communities_cover_edges"), ("call_communities", "call_communities_match_truth"),
                ("burner_phones", "burner_phones_match_truth"), ("fraud_rings", "fraud_rings_match_truth")}
-ASSETS = CORE | LINKS | {"synthetic_feeds", "synthetic_truth"} | {
+ANOMALIES = {"spike_alerts", "phone_features", "account_features", "entity_anomaly_model", "entity_anomalies",
+             "anomaly_report"}
+ANOMALY_CHECKS = {("spike_alerts", "spike_alerts_no_new_critical"),
+                  ("entity_anomaly_model", "entity_anomaly_model_onnx_parity"),
+                  ("entity_anomalies", "entity_anomalies_complete")}
+FUSION = {"events", "incident_context", "entity_links", "entities", "fusion_map_layers"}
+FUSION_CHECKS = {("entity_links", "entity_links_endpoints_known"), ("events", "events_reconcile"),
+                 ("incident_context", "incident_context_keys")}
+ASSETS = CORE | LINKS | ANOMALIES | FUSION | {"synthetic_feeds", "synthetic_truth"} | {
     name for t in FEED_TABLES[1:] for name in (f"raw_{t}", t, f"{t}_rejects")}
-CHECKS = {(t, f"{t}_{kind}") for t in FEED_TABLES for kind in ("quality", "reconcile")} | PATTERN_CHECKS | LINK_CHECKS
-JOBS = {"crimefusion_all"}
+CHECKS = {(t, f"{t}_{kind}") for t in FEED_TABLES for kind in ("quality", "reconcile")} | PATTERN_CHECKS | LINK_CHECKS | ANOMALY_CHECKS | FUSION_CHECKS
+JOBS = {"crimefusion_all", "notify_critical_spikes"}
 
 
 def snapshot(defs: dg.Definitions):
@@ -39,7 +47,7 @@ def test_local_definitions_snapshot(tmp_path):
     assert checks == CHECKS
     assert jobs == JOBS
     assert schedules == set()
-    assert {s.name for s in defs.sensors} == {"landing_sensor"}
+    assert {s.name for s in defs.sensors} == {"landing_sensor", "critical_spike_sensor"}
     assert type(defs.resources["lakehouse"]).__name__ == "LocalLakehouse"
 
 
@@ -71,7 +79,8 @@ def test_every_asset_is_documented():
 def test_blocking_checks():
     graph = build_definitions(load_settings({})).resolve_asset_graph()
     # warnings, not gates: scores against planted truth, consistency notes
-    advisory = {"repeats_consistent", "call_communities_match_truth", "burner_phones_match_truth", "fraud_rings_match_truth"}
+    advisory = {"repeats_consistent", "call_communities_match_truth", "burner_phones_match_truth", "fraud_rings_match_truth",
+                "spike_alerts_no_new_critical", "entity_anomalies_complete"}
     for key in graph.asset_check_keys:
         assert graph.get_check_spec(key).blocking == (key.name not in advisory), key
 

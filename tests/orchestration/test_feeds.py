@@ -11,8 +11,6 @@ import pyarrow.compute as pc
 import pytest
 from typer.testing import CliRunner
 
-from orchestration.definitions import build_definitions
-from orchestration.settings import load_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -21,20 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def lakehouse_run(tmp_path_factory):
-    base = tmp_path_factory.mktemp("feeds")
-    settings = load_settings({"CRIMEFUSION_LAKE": str(base / "lake"), "CRIMEFUSION_LANDING": str(base / "landing"),
-                              "CRIMEFUSION_HOME": str(base / "home")})
-    defs = build_definitions(settings)
-    instance = dg.DagsterInstance.ephemeral()
-    result = defs.resolve_job_def("crimefusion_all").execute_in_process(instance=instance, run_config=QUIET,
-                                                                        partition_key=DAY)
-    return defs, instance, result, base
+def lakehouse_run(full_run):
+    return full_run
 
 
 def test_every_feed_reconciles(lakehouse_run):
     defs, _, result, _ = lakehouse_run
-    assert result.success
+    failures = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert result.success, failures
     lh = defs.resources["lakehouse"]
     sources = defs.resources["sources"]
     for spec in sources.specs():
@@ -70,8 +62,12 @@ def test_rerun_same_day_never_duplicates(lakehouse_run):
     tables = ["incidents", "cdr_events", "transactions", "osint_posts", "persons", "cameras", "cell_sites"]
     before = {t: lh.count("silver", t) for t in tables}
     bronze_before = lh.count("bronze", "raw_synthetic_cdr")
-    assert defs.resolve_job_def("crimefusion_all").execute_in_process(instance=instance, run_config=QUIET,
-                                                                      partition_key=DAY).success
+    ingest = dg.define_asset_job("ingest", selection=dg.AssetSelection.groups(
+        "bronze", "silver", "quarantine", "reference", "synthetic"))
+    scoped = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=[ingest],
+                            resources=defs.resources, executor=dg.in_process_executor)
+    assert scoped.resolve_job_def("ingest").execute_in_process(instance=instance, run_config=QUIET,
+                                                                partition_key=DAY).success
     assert {t: lh.count("silver", t) for t in tables} == before
     assert lh.count("bronze", "raw_synthetic_cdr") == bronze_before
 

@@ -1,0 +1,38 @@
+-- Curated views for BI tools, created in schema "bi" by infra/bi/build_duckdb.py
+-- on top of the per-table views it makes first ("<layer>"."<table>", each a
+-- delta_scan of the table's current snapshot). A statement runs only when every
+-- table on its "-- requires:" line exists; the others are reported as skipped.
+-- Geometry is WKB in EPSG:4326 (column "geometry"); ST_GeomFromWKB needs the
+-- spatial extension, lon/lat columns work without it.
+
+-- requires: silver.incidents
+CREATE OR REPLACE VIEW bi.incidents AS
+SELECT incident_id, source, category, source_category, location_type, district, status, weapon,
+       occurred_at, CAST(occurred_at AS DATE) AS occurred_day,
+       date_part('year', occurred_at) AS occurred_year, date_part('hour', occurred_at) AS occurred_hour_utc,
+       lon, lat, h3
+FROM silver.incidents;
+
+-- requires: silver.incidents
+CREATE OR REPLACE VIEW bi.incidents_geo AS
+SELECT incident_id, source, category, district, occurred_at, ST_GeomFromWKB(geometry) AS geom
+FROM silver.incidents;
+
+-- requires: reference.police_districts
+CREATE OR REPLACE VIEW bi.police_districts AS
+SELECT layer, area_id, name, area_km2, ST_GeomFromWKB(geometry) AS geom, ST_AsText(ST_GeomFromWKB(geometry)) AS wkt
+FROM reference.police_districts;
+
+-- requires: gold.district_daily_counts, reference.police_districts
+CREATE OR REPLACE VIEW bi.district_incident_rates AS
+SELECT c.source, c.district, c.category, date_trunc('month', c.day) AS month, sum(c.incidents) AS incidents,
+       any_value(d.area_km2) AS area_km2, sum(c.incidents) / nullif(any_value(d.area_km2), 0) AS incidents_per_km2
+FROM gold.district_daily_counts AS c
+LEFT JOIN reference.police_districts AS d ON d.area_id = c.district
+GROUP BY ALL;
+
+-- requires: quarantine.incidents_rejects
+CREATE OR REPLACE VIEW bi.incident_rejects_by_rule AS
+SELECT source, rule, field, count(*) AS rows, any_value(reason) AS example_reason
+FROM quarantine.incidents_rejects
+GROUP BY ALL;

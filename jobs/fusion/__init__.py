@@ -1,0 +1,1 @@
+"""Geospatial fusion: one events table, entity resolution and per-incident context."""

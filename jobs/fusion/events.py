@@ -1,0 +1,227 @@
+"""Gold ``events``: every located, timed record of every source in one table.
+
+Each silver feed maps onto :data:`jobs.fusion.schemas.EVENTS`:
+
+| origin | kind | located by (``location_basis``) | entity ids |
+| --- | --- | --- | --- |
+| ``incidents`` | offense category | the reported point (``reported``) | ``person:`` offenders and victims |
+| ``cdr_events`` | voice / sms / data | the **serving cell site** (``serving_cell``): the cell site's lon/lat, not the phone's | ``phone:`` served party, ``phone:`` other party, ``device:`` IMEI |
+| ``transactions`` | channel (card, atm) | the terminal or merchant (``terminal``) | ``account:`` account, ``account:`` counterparty |
+| ``osint_posts`` | ``post`` | the geotag (``geotag``); posts without one are not events | ``handle:`` author and mentions |
+| ``detections`` | detected class | the ground foot point (``camera``) | ``camera:`` camera |
+
+Rows without a location (transfers, untagged posts, CDRs on unknown cells) are left
+out: they are still in silver and in ``entity_links``. Districts come from the
+incident itself, else from :func:`jobs.geo.areas.assign_areas` (SedonaDB
+``ST_Contains``, nearest polygon within ``tolerance_m``), computed once per cell site
+for CDRs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from jobs.fusion._arrow import combined, entity_ref, list_of, other_party, require, served_party
+from jobs.fusion.schemas import EVENTS
+from jobs.schemas import UTC_TS
+
+ORIGINS = ("incidents", "cdr_events", "transactions", "osint_posts", "detections")
+
+
+def _finish(n: int, *, event_id, source, origin: str, kind, occurred_at, lon, lat, h3, district, basis: str,
+            cell_id=None, entity_ids) -> pa.Table:
+    from jobs.geo.points import h3_cells, points_wkb
+
+    lon = combined(lon).cast(pa.float64()).to_numpy(zero_copy_only=False)
+    lat = combined(lat).cast(pa.float64()).to_numpy(zero_copy_only=False)
+    h3 = combined(h3) if h3 is not None else pa.nulls(n, pa.string())
+    if h3.null_count:  # fill missing cells from the coordinates
+        h3 = pc.coalesce(h3, h3_cells(lon, lat))
+    return pa.table(
+        {
+            "event_id": combined(event_id).cast(pa.string()),
+            "source": combined(source).cast(pa.string()),
+            "origin": pa.array(np.full(n, origin, dtype=object), pa.string()),
+            "kind": pc.fill_null(combined(kind).cast(pa.string()), "unknown"),
+            "occurred_at": combined(occurred_at).cast(UTC_TS),
+            "lon": pa.array(lon),
+            "lat": pa.array(lat),
+            "geometry": points_wkb(lon, lat),
+            "h3": h3,
+            "district": district,
+            "location_basis": pa.array(np.full(n, basis, dtype=object), pa.string()),
+            "cell_id": combined(cell_id) if cell_id is not None else pa.nulls(n, pa.string()),
+            "entity_ids": entity_ids,
+        },
+        schema=EVENTS,
+    )
+
+
+def _located(table: pa.Table, lon: str = "lon", lat: str = "lat") -> pa.Table:
+    ok = pc.and_(pc.is_valid(table[lon]), pc.is_valid(table[lat]))
+    ok = pc.and_(ok, pc.invert(pc.or_(pc.is_nan(pc.fill_null(table[lon], 0.0)), pc.is_nan(pc.fill_null(table[lat], 0.0)))))
+    return table.filter(ok)
+
+
+def _districts(table: pa.Table, boundaries: pa.Table | None, ctx, tolerance_m: float) -> pa.Array:
+    if boundaries is None or boundaries.num_rows == 0 or table.num_rows == 0:
+        return pa.nulls(table.num_rows, pa.string())
+    from jobs.geo.areas import assign_areas
+
+    areas, _ = assign_areas(combined(table["lon"]).to_numpy(zero_copy_only=False),
+                            combined(table["lat"]).to_numpy(zero_copy_only=False), boundaries, ctx=ctx,
+                            tolerance_m=tolerance_m)
+    return areas
+
+
+def _prefixed(origin: str, ids) -> pa.Array:
+    return pc.binary_join_element_wise(pa.scalar(f"{origin}:"), combined(ids).cast(pa.string()), "")
+
+
+def incident_events(incidents: pa.Table, *, enrichment: pa.Table | None = None) -> pa.Table:
+    """Incidents as events; offender and victim ids from the incident or its enrichment row."""
+    require(incidents, ["incident_id", "source", "occurred_at", "category", "lon", "lat"], "incidents")
+    t = _located(incidents)
+    offenders = t["offender_ids"] if "offender_ids" in t.column_names else pa.nulls(t.num_rows, pa.list_(pa.string()))
+    victims = t["victim_ids"] if "victim_ids" in t.column_names else pa.nulls(t.num_rows, pa.list_(pa.string()))
+    parts = [("person", offenders), ("person", victims)]
+    if enrichment is not None and enrichment.num_rows:
+        require(enrichment, ["incident_id"], "incident_enrichment")
+        idx = pc.index_in(t["incident_id"], value_set=combined(enrichment["incident_id"]))
+        for col in ("offender_ids", "victim_ids"):
+            if col in enrichment.column_names:
+                parts.append(("person", pc.take(combined(enrichment[col]), idx)))
+    h3 = t["h3"] if "h3" in t.column_names else None
+    district = combined(t["district"]) if "district" in t.column_names else pa.nulls(t.num_rows, pa.string())
+    return _finish(t.num_rows, event_id=_prefixed("incidents", t["incident_id"]), source=t["source"], origin="incidents",
+                   kind=t["category"], occurred_at=t["occurred_at"], lon=t["lon"], lat=t["lat"], h3=h3,
+                   district=district, basis="reported", entity_ids=list_of(t.num_rows, parts))
+
+
+def cell_locations(cell_sites: pa.Table, *, boundaries: pa.Table | None, ctx, tolerance_m: float = 250.0) -> pa.Table:
+    """Per cell: the site's lon/lat, H3 and district (what a CDR row on that cell is located by)."""
+    require(cell_sites, ["cell_id", "lon", "lat"], "cell_sites")
+    cells = _located(cell_sites.select([c for c in ("cell_id", "lon", "lat", "h3") if c in cell_sites.column_names]))
+    if "h3" not in cells.column_names:
+        cells = cells.append_column("h3", pa.nulls(cells.num_rows, pa.string()))
+    return cells.append_column("district", _districts(cells, boundaries, ctx, tolerance_m))
+
+
+def cdr_events(cdr: pa.Table, cells: pa.Table) -> pa.Table:
+    """CDR rows as events, located at the serving cell site (``cells`` from :func:`cell_locations`)."""
+    require(cdr, ["event_id", "source", "caller", "callee", "start_time", "kind", "cell_id"], "cdr_events")
+    idx = pc.index_in(cdr["cell_id"], value_set=combined(cells["cell_id"]))
+    keep = pc.is_valid(idx)
+    t, idx = cdr.filter(keep), pc.drop_null(idx)
+    take = lambda c: pc.take(combined(cells[c]), idx)  # noqa: E731
+    imei = t["imei"] if "imei" in t.column_names else pa.nulls(t.num_rows, pa.string())
+    parts = [("phone", served_party(t)), ("phone", other_party(t)), ("device", imei)]
+    return _finish(t.num_rows, event_id=_prefixed("cdr_events", t["event_id"]), source=t["source"], origin="cdr_events",
+                   kind=t["kind"], occurred_at=t["start_time"], lon=take("lon"), lat=take("lat"), h3=take("h3"),
+                   district=take("district"), basis="serving_cell", cell_id=t["cell_id"],
+                   entity_ids=list_of(t.num_rows, parts))
+
+
+def transaction_events(transactions: pa.Table, *, boundaries: pa.Table | None, ctx, tolerance_m: float = 250.0) -> pa.Table:
+    """Located transactions (card and ATM rows) as events, at the terminal or merchant."""
+    require(transactions, ["txn_id", "source", "account", "occurred_at", "channel", "lon", "lat"], "transactions")
+    t = _located(transactions)
+    cp = t["counterparty"] if "counterparty" in t.column_names else pa.nulls(t.num_rows, pa.string())
+    return _finish(t.num_rows, event_id=_prefixed("transactions", t["txn_id"]), source=t["source"], origin="transactions",
+                   kind=t["channel"], occurred_at=t["occurred_at"], lon=t["lon"], lat=t["lat"],
+                   h3=t["h3"] if "h3" in t.column_names else None, district=_districts(t, boundaries, ctx, tolerance_m),
+                   basis="terminal", entity_ids=list_of(t.num_rows, [("account", t["account"]), ("account", cp)]))
+
+
+def post_events(posts: pa.Table, *, boundaries: pa.Table | None, ctx, tolerance_m: float = 250.0) -> pa.Table:
+    """Geotagged OSINT posts as events."""
+    require(posts, ["post_id", "source", "author", "posted_at", "lon", "lat"], "osint_posts")
+    t = _located(posts)
+    mentions = t["mentions"] if "mentions" in t.column_names else pa.nulls(t.num_rows, pa.list_(pa.string()))
+    return _finish(t.num_rows, event_id=_prefixed("osint_posts", t["post_id"]), source=t["source"], origin="osint_posts",
+                   kind=pa.array(np.full(t.num_rows, "post", dtype=object), pa.string()), occurred_at=t["posted_at"],
+                   lon=t["lon"], lat=t["lat"], h3=t["h3"] if "h3" in t.column_names else None,
+                   district=_districts(t, boundaries, ctx, tolerance_m), basis="geotag",
+                   entity_ids=list_of(t.num_rows, [("handle", t["author"]), ("handle", mentions)]))
+
+
+def detection_ids(detections: pa.Table) -> pa.Array:
+    """A stable id per detection: ``<camera>:<video source>:<frame index>:<row within the frame>``."""
+    keys = [combined(detections[c]).cast(pa.string()) for c in ("camera_id", "source", "frame_index")]
+    base = pc.binary_join_element_wise(*keys, ":")
+    # row number within (camera, source, frame): detections of one frame keep their order
+    df = pa.table({"k": base}).to_pandas()
+    nth = df.groupby("k", sort=False).cumcount().to_numpy()
+    return pc.binary_join_element_wise(base, pa.array(nth.astype(str)), ":")
+
+
+def detection_events(detections: pa.Table, *, boundaries: pa.Table | None, ctx, tolerance_m: float = 250.0) -> pa.Table:
+    """Geolocated camera detections (``vision.records.DETECTIONS``) as events."""
+    require(detections, ["camera_id", "source", "frame_time", "frame_index", "class_name", "lon", "lat"], "detections")
+    ids = detection_ids(detections)
+    t = detections.append_column("_id", ids)
+    t = _located(t)
+    return _finish(t.num_rows, event_id=_prefixed("detections", t["_id"]), source=t["source"], origin="detections",
+                   kind=t["class_name"], occurred_at=t["frame_time"], lon=t["lon"], lat=t["lat"],
+                   h3=t["h3"] if "h3" in t.column_names else None, district=_districts(t, boundaries, ctx, tolerance_m),
+                   basis="camera", entity_ids=list_of(t.num_rows, [("camera", t["camera_id"])]))
+
+
+def events_from(origin: str, table: pa.Table, *, ctx, boundaries: pa.Table | None = None, cells: pa.Table | None = None,
+                enrichment: pa.Table | None = None, tolerance_m: float = 250.0) -> pa.Table:
+    """Events of one silver table (the per-partition kernel of Spark mode).
+
+    Parameters
+    ----------
+    origin
+        One of :data:`ORIGINS`.
+    table
+        Rows of that silver table (any subset: the kernel is row-local).
+    ctx
+        SedonaDB context for district assignment.
+    boundaries
+        ``reference/police_districts`` (``area_id``, ``geometry``); None leaves districts null.
+    cells
+        :func:`cell_locations` output, required for ``cdr_events``.
+    enrichment
+        ``silver/incident_enrichment`` for incidents' offender and victim ids.
+    """
+    if origin == "incidents":
+        return incident_events(table, enrichment=enrichment)
+    if origin == "cdr_events":
+        if cells is None:
+            raise ValueError("cdr_events events need the cell locations (cell_locations(cell_sites, ...))")
+        return cdr_events(table, cells)
+    if origin == "transactions":
+        return transaction_events(table, boundaries=boundaries, ctx=ctx, tolerance_m=tolerance_m)
+    if origin == "osint_posts":
+        return post_events(table, boundaries=boundaries, ctx=ctx, tolerance_m=tolerance_m)
+    if origin == "detections":
+        return detection_events(table, boundaries=boundaries, ctx=ctx, tolerance_m=tolerance_m)
+    raise ValueError(f"unknown events origin {origin!r}; expected one of {', '.join(ORIGINS)}")
+
+
+def build_events(tables: dict[str, pa.Table], *, ctx, boundaries: pa.Table | None = None,
+                 cell_sites: pa.Table | None = None, enrichment: pa.Table | None = None,
+                 tolerance_m: float = 250.0) -> pa.Table:
+    """The fused events table from silver tables keyed by origin (missing origins are skipped).
+
+    Returns
+    -------
+    pa.Table
+        :data:`jobs.fusion.schemas.EVENTS`, sorted by ``event_id``.
+    """
+    unknown = set(tables) - set(ORIGINS)
+    if unknown:
+        raise ValueError(f"unknown events origin(s) {sorted(unknown)}; expected {', '.join(ORIGINS)}")
+    cells = None
+    if tables.get("cdr_events") is not None:
+        if cell_sites is None:
+            raise ValueError("cdr_events need cell_sites: CDR rows are located at their serving cell site")
+        cells = cell_locations(cell_sites, boundaries=boundaries, ctx=ctx, tolerance_m=tolerance_m)
+    parts = [events_from(o, t, ctx=ctx, boundaries=boundaries, cells=cells, enrichment=enrichment, tolerance_m=tolerance_m)
+             for o, t in tables.items() if t is not None]
+    out = pa.concat_tables(parts) if parts else EVENTS.empty_table()
+    return out.sort_by("event_id")

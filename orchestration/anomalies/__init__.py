@@ -1,0 +1,1 @@
+"""Anomaly detection assets: count-series spikes, unusual phones and accounts, ONNX serving, report and alerts."""

@@ -1,0 +1,1 @@
+"""Fusion assets: gold ``events``, ``entities``, ``entity_links`` and ``incident_context``."""

@@ -1,0 +1,258 @@
+"""Fusion assets (gold): ``events``, ``incident_context``, ``entity_links``, ``entities``, GeoParquet map layers.
+
+Kernels live in ``jobs/fusion/``; the ``compute`` resource picks the engine:
+``embedded`` runs them in-process on SedonaDB, ``spark`` runs the same kernels per
+partition on ``compute.spark_master`` (``jobs/spark/fusion.py``) and commits the
+tasks' files in one Delta transaction.
+"""
+
+
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field
+
+from orchestration.lakehouse.metadata import table_metadata
+from orchestration.resources.compute import Compute
+from orchestration.resources.lakehouse import Lakehouse
+
+OWNERS = ["team:fusion"]
+GROUP = "fusion"
+SILVER = ("incidents", "cdr_events", "cell_sites", "transactions", "osint_posts", "incident_enrichment", "persons",
+          "cameras", "detections")
+
+
+def _silver(lakehouse: Lakehouse, name: str, columns: list[str] | None = None) -> pa.Table | None:
+    return lakehouse.read("silver", name, columns=columns) if lakehouse.exists("silver", name) else None
+
+
+def _boundaries(lakehouse: Lakehouse) -> pa.Table | None:
+    if not lakehouse.exists("reference", "police_districts"):
+        return None
+    return lakehouse.read("reference", "police_districts", columns=["area_id", "geometry"])
+
+
+def exports_dir() -> Path:
+    """``<CRIMEFUSION_HOME>/exports/fusion`` (settings read when called, never at import)."""
+    from orchestration.settings import load_settings
+
+    path = Path(load_settings().home).expanduser().resolve() / "exports" / "fusion"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_geoparquet(table: pa.Table, path: Path) -> int:
+    """Write a gold table with WKB points as GeoParquet (CRS EPSG:4326 in its metadata); return its rows."""
+    from jobs.fusion.export import to_geodataframe
+
+    gdf = to_geodataframe(table)
+    tmp = path.with_suffix(".parquet.tmp")
+    gdf.to_parquet(tmp, index=False, schema_version="1.0.0")
+    tmp.replace(path)
+    return len(gdf)
+
+
+def _engine_meta(compute: Compute, seconds: float, rows_in: int, rows_out: int) -> dict:
+    return {"engine": dg.MetadataValue.text(compute.engine if compute.engine == "embedded" else
+                                            f"spark ({compute.spark_master})"),
+            "seconds": dg.MetadataValue.float(round(seconds, 3)),
+            "rows_in": dg.MetadataValue.int(rows_in),
+            "rows_out_per_s": dg.MetadataValue.float(round(rows_out / max(seconds, 1e-9), 1))}
+
+
+@dg.asset(
+    key="events", group_name=GROUP, kinds={"delta", "sedona"}, owners=OWNERS,
+    deps=["incidents", "cdr_events", "cell_sites", "transactions", "osint_posts", "incident_enrichment",
+          "police_districts"],
+    description=("Gold: every located, timed record of every source in one table (jobs/fusion/events.py): "
+                 "incidents at their point, CDR rows at their serving cell site (not the phone), card/ATM "
+                 "transactions at the terminal, geotagged posts, camera detections; district by ST_Contains "
+                 "on SedonaDB, H3 res 12, and the entity ids each record names."),
+)
+def events(context: dg.AssetExecutionContext, lakehouse: Lakehouse, compute: Compute) -> dg.MaterializeResult:
+    import time
+
+    from jobs.fusion.events import ORIGINS, build_events, cell_locations
+    from jobs.fusion.schemas import EVENTS
+
+    t0 = time.perf_counter()
+    boundaries = _boundaries(lakehouse)
+    origins = [o for o in ORIGINS if lakehouse.exists("silver", o)]
+    rows_in = sum(lakehouse.count("silver", o) for o in origins)
+    cell_sites = _silver(lakehouse, "cell_sites")
+    enrichment = _silver(lakehouse, "incident_enrichment")
+    if "cdr_events" in origins and cell_sites is None:
+        origins.remove("cdr_events")
+        context.log.warning("cdr_events without cell_sites: CDR rows cannot be located and are left out of events")
+    if compute.engine == "spark":
+        from jobs.spark.fusion import spark_events
+
+        cells = cell_locations(cell_sites, boundaries=boundaries, ctx=compute.sedona()) if cell_sites is not None else None
+        spark_events(compute.spark(), {o: lakehouse.uri("silver", o) for o in origins}, lakehouse.uri("gold", "events"),
+                     cells=cells, boundaries=boundaries, enrichment=enrichment, partitions=compute.spark_partitions,
+                     storage_options=lakehouse.storage_options())
+        result = lakehouse.describe("gold", "events", lakehouse.count("gold", "events"))
+    else:
+        table = build_events({o: _silver(lakehouse, o) for o in origins}, ctx=compute.sedona(), boundaries=boundaries,
+                             cell_sites=cell_sites, enrichment=enrichment)
+        result = lakehouse.overwrite("gold", "events", table.cast(EVENTS))
+    seconds = time.perf_counter() - t0
+    sample = lakehouse.read("gold", "events").slice(0, 5)
+    context.log.info(f"events: {result.rows_total:,} rows from {rows_in:,} silver rows in {seconds:.1f} s")
+    return dg.MaterializeResult(metadata={**table_metadata(result, sample),
+                                          **_engine_meta(compute, seconds, rows_in, result.rows_total)})
+
+
+class IncidentContextConfig(dg.Config):
+    all_incidents: bool = Field(default=False, description=(
+        "Build context for every incident. Default: only incidents inside the span the CDRs cover "
+        "(the synthetic window, ~4 weeks at the end of 2017), which keeps `make run` fast."))
+    tower_before_min: int = Field(default=180, description="Tower dump: minutes before the incident.")
+    tower_after_min: int = Field(default=60, description="Tower dump: minutes after the incident.")
+    txn_radius_m: float = Field(default=300.0, description="Transactions: terminal within this distance.")
+    txn_window_min: int = Field(default=120, description="Transactions: minutes before and after.")
+    post_radius_m: float = Field(default=500.0, description="Geotagged posts within this distance.")
+    post_before_h: int = Field(default=72, description="Posts: hours before (announcements).")
+    post_after_h: int = Field(default=12, description="Posts: hours after (reports).")
+    place_radius_m: float = Field(default=1000.0, description="Posts naming a place located within this distance.")
+    place_after_h: int = Field(default=6, description="Posts naming a place: hours after.")
+    camera_radius_m: float = Field(default=100.0, description="Camera detections within this distance.")
+    camera_window_min: int = Field(default=30, description="Camera detections: minutes before and after.")
+
+    def settings(self):
+        from jobs.fusion.context import ContextSettings
+
+        return ContextSettings(
+            tower_before_s=self.tower_before_min * 60, tower_after_s=self.tower_after_min * 60,
+            txn_radius_m=self.txn_radius_m, txn_before_s=self.txn_window_min * 60, txn_after_s=self.txn_window_min * 60,
+            post_radius_m=self.post_radius_m, post_before_s=self.post_before_h * 3600, post_after_s=self.post_after_h * 3600,
+            place_radius_m=self.place_radius_m, place_before_s=0, place_after_s=self.place_after_h * 3600,
+            camera_radius_m=self.camera_radius_m, camera_before_s=self.camera_window_min * 60,
+            camera_after_s=self.camera_window_min * 60)
+
+
+def scoped_incidents(lakehouse: Lakehouse, all_incidents: bool) -> pa.Table:
+    """Incidents to build context for: all, or those inside the CDRs' time span."""
+    from jobs.fusion.context import incidents_in_window
+
+    inc = lakehouse.read("silver", "incidents", columns=["incident_id", "occurred_at", "lon", "lat"])
+    if all_incidents or not lakehouse.exists("silver", "cdr_events"):
+        return inc
+    span = pc.min_max(lakehouse.read("silver", "cdr_events", columns=["start_time"])["start_time"]).as_py()
+    if span["min"] is None:
+        return inc.slice(0, 0)
+    return incidents_in_window(inc, span["min"], span["max"])
+
+
+@dg.asset(
+    key="incident_context", group_name=GROUP, kinds={"delta", "sedona"}, owners=OWNERS,
+    deps=["incidents", "cdr_events", "cell_sites", "transactions", "osint_posts"],
+    description=("Gold: per incident, the tower dump (phones served by a sector covering it, ST_Contains), "
+                 "transactions at terminals, OSINT posts (geotag or named place) and camera detections within "
+                 "radius and window (ST_DWithin in metres); contacts_present flags phones that called each "
+                 "other from the scene. Default: incidents inside the CDR window only."),
+)
+def incident_context(context: dg.AssetExecutionContext, config: IncidentContextConfig, lakehouse: Lakehouse,
+                     compute: Compute) -> dg.MaterializeResult:
+    import time
+
+    from jobs.fusion.context import (default_metric_crs, incident_context as build_context, nearby_candidates,
+                                     place_gazetteer, tower_candidates)
+    from jobs.fusion.schemas import INCIDENT_CONTEXT
+
+    t0 = time.perf_counter()
+    s = config.settings()
+    inc = scoped_incidents(lakehouse, config.all_incidents)
+    inc = inc.filter(pc.and_(pc.is_valid(inc["lon"]), pc.is_valid(inc["lat"])))
+    cell_sites = _silver(lakehouse, "cell_sites")
+    posts_loc = _silver(lakehouse, "osint_posts", ["place_name", "lon", "lat"])
+    places = place_gazetteer(posts_loc) if posts_loc is not None else None
+    has = {n: lakehouse.exists("silver", n) for n in ("cdr_events", "transactions", "osint_posts", "detections")}
+    if not has["detections"]:
+        context.log.info("no silver/detections table yet: camera detections are skipped")
+    crs = default_metric_crs(inc) if inc.num_rows else "EPSG:4326"
+    if compute.engine == "spark" and inc.num_rows:
+        from jobs.spark.fusion import spark_incident_context
+
+        uri = lambda n: lakehouse.uri("silver", n) if has[n] else None  # noqa: E731
+        spark_incident_context(compute.spark(), inc, lakehouse.uri("gold", "incident_context"),
+                               cdr_uri=uri("cdr_events") if cell_sites is not None else None, cell_sites=cell_sites,
+                               transactions_uri=uri("transactions"), posts_uri=uri("osint_posts"),
+                               detections_uri=uri("detections"), places=places, settings=s, metric_crs=crs,
+                               partitions=compute.spark_partitions, storage_options=lakehouse.storage_options())
+        result = lakehouse.describe("gold", "incident_context", lakehouse.count("gold", "incident_context"))
+    else:
+        tower = None
+        if has["cdr_events"] and cell_sites is not None and inc.num_rows:
+            tower = tower_candidates(_silver(lakehouse, "cdr_events"), cell_sites)
+        nearby = nearby_candidates(transactions=_silver(lakehouse, "transactions"), posts=_silver(lakehouse, "osint_posts"),
+                                   detections=_silver(lakehouse, "detections"), places=places) if inc.num_rows else None
+        table = build_context(inc, tower=tower, nearby=nearby, cell_sites=cell_sites, ctx=compute.sedona(), settings=s,
+                              metric_crs=crs) if inc.num_rows else INCIDENT_CONTEXT.empty_table()
+        result = lakehouse.overwrite("gold", "incident_context", table.cast(INCIDENT_CONTEXT))
+    seconds = time.perf_counter() - t0
+    full = lakehouse.read("gold", "incident_context", columns=["relation"])
+    counts = {r["relation"]: r["relation_count"] for r in full.group_by("relation").aggregate([("relation", "count")]).to_pylist()}
+    context.log.info(f"incident_context: {inc.num_rows:,} incidents, {result.rows_total:,} rows {counts} in {seconds:.1f} s")
+    return dg.MaterializeResult(metadata={
+        **table_metadata(result, lakehouse.read("gold", "incident_context").slice(0, 5)),
+        **_engine_meta(compute, seconds, inc.num_rows, result.rows_total),
+        "incidents": dg.MetadataValue.int(inc.num_rows), "metric_crs": dg.MetadataValue.text(crs),
+        "rows_per_relation": dg.MetadataValue.json(counts)})
+
+
+class EntityConfig(dg.Config):
+    same_as_threshold: float = Field(default=0.8, description="Person same-as links below this score are dropped.")
+
+
+@dg.asset(
+    key="entity_links", group_name=GROUP, kinds={"delta"}, owners=OWNERS,
+    deps=["cdr_events", "persons", "transactions", "osint_posts", "incident_context"],
+    description=("Gold: typed links (same-as, uses, called, transacted-with, mentioned, seen-near) between "
+                 "entities, with evidence and confidence (jobs/fusion/entities.py documents every rule)."),
+)
+def entity_links(context: dg.AssetExecutionContext, config: EntityConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
+    from jobs.fusion.entities import entity_links as build_links
+
+    ctx_table = lakehouse.read("gold", "incident_context") if lakehouse.exists("gold", "incident_context") else None
+    links = build_links(cdr=_silver(lakehouse, "cdr_events"), persons=_silver(lakehouse, "persons"),
+                        transactions=_silver(lakehouse, "transactions"), posts=_silver(lakehouse, "osint_posts"),
+                        context=ctx_table, same_as_threshold=config.same_as_threshold)
+    result = lakehouse.overwrite("gold", "entity_links", links)
+    counts = {r["link_type"]: r["link_type_count"] for r in links.group_by("link_type").aggregate([("link_type", "count")]).to_pylist()}
+    return dg.MaterializeResult(metadata={**table_metadata(result, links), "links_per_type": dg.MetadataValue.json(counts)})
+
+
+@dg.asset(
+    key="entities", group_name=GROUP, kinds={"delta"}, owners=OWNERS,
+    deps=["events", "entity_links", "persons", "cameras"],
+    description=("Gold: every person, phone, device, account, handle and camera, with its record count, first "
+                 "and last sighting, the tables naming it and its resolved identity (cluster of same-as links)."),
+)
+def entities(context: dg.AssetExecutionContext, config: EntityConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
+    from jobs.fusion.entities import entities as build_entities
+
+    table = build_entities(lakehouse.read("gold", "events", columns=["event_id", "origin", "occurred_at", "entity_ids"]),
+                           lakehouse.read("gold", "entity_links"), persons=_silver(lakehouse, "persons"),
+                           cameras=_silver(lakehouse, "cameras"), same_as_threshold=config.same_as_threshold)
+    result = lakehouse.overwrite("gold", "entities", table)
+    counts = {r["kind"]: r["kind_count"] for r in table.group_by("kind").aggregate([("kind", "count")]).to_pylist()}
+    return dg.MaterializeResult(metadata={**table_metadata(result, table), "entities_per_kind": dg.MetadataValue.json(counts)})
+
+
+@dg.asset(
+    key="fusion_map_layers", group_name=GROUP, kinds={"geoparquet"}, owners=OWNERS,
+    deps=["events", "incident_context"],
+    description=("GeoParquet exports for GIS (QGIS, geopandas): events and incident_context points, EPSG:4326 "
+                 "in the GeoParquet metadata, under <CRIMEFUSION_HOME>/exports/fusion/."),
+)
+def fusion_map_layers(context: dg.AssetExecutionContext, lakehouse: Lakehouse) -> dg.MaterializeResult:
+    out = {}
+    for name in ("events", "incident_context"):
+        path = exports_dir() / f"{name}.parquet"
+        rows = write_geoparquet(lakehouse.read("gold", name), path)
+        out[name] = {"path": str(path), "rows": rows}
+        context.log.info(f"{name}: {rows:,} rows -> {path}")
+    return dg.MaterializeResult(metadata={"layers": dg.MetadataValue.json(out)})

@@ -1,0 +1,1 @@
+"""Operations helpers: service processes, lakehouse maintenance and BI views (docs/operations.md)."""
