@@ -14,6 +14,9 @@ from orchestration.anomalies import checks as anomaly_checks
 from orchestration.anomalies.sensors import SENSORS as ANOMALY_SENSORS
 from orchestration.fusion import assets as fusion_assets
 from orchestration.fusion import checks as fusion_checks
+from orchestration.hotspots import assets as hotspot_assets
+from orchestration.hotspots import checks as hotspot_checks
+from orchestration.hotspots.schedules import hotspot_weekly_job, hotspot_weekly_schedule
 from orchestration.ingest.assets import build_feed_assets
 from orchestration.ingest.checks import build_feed_checks
 from orchestration.ingest.sensors import build_landing_sensor
@@ -30,8 +33,11 @@ from orchestration.resources.tracking import default_tracking
 from orchestration.settings import Settings, load_settings
 
 #: Modules whose assets and checks load as they are (domain folders add theirs here).
-ASSET_MODULES = [lakehouse_assets, pattern_assets]
-CHECK_MODULES = [pattern_checks]
+ASSET_MODULES = [lakehouse_assets, pattern_assets, hotspot_assets]
+CHECK_MODULES = [pattern_checks, hotspot_checks]
+
+#: Assets partitioned by forecast week run in their own job (a job holds one partition scheme).
+WEEKLY = dg.AssetSelection.assets("hotspot_forecast", "patrol_plan")
 #: Domains that analyse the synthetic feeds' tables (CDRs, transactions): loaded when those feeds exist.
 FEED_ASSET_MODULES = [links_assets, anomaly_assets, fusion_assets]
 FEED_CHECK_MODULES = [links_checks, anomaly_checks, fusion_checks]
@@ -81,13 +87,15 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         sensors += ANOMALY_SENSORS
     everything = dg.define_asset_job(
         "crimefusion_all",
-        selection=dg.AssetSelection.all(),
-        description="Materialise every asset for one ingest date: bronze -> silver -> gold, with the blocking checks.",
+        selection=dg.AssetSelection.all() - WEEKLY,
+        description=("Materialise every asset for one ingest date: bronze -> silver -> gold, with the blocking "
+                     "checks (the weekly forecast has its own job, hotspot_forecast_weekly)."),
     )
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[everything],
+        jobs=[everything, hotspot_weekly_job],
+        schedules=[hotspot_weekly_schedule],
         sensors=sensors,
         resources=resources,
         executor=dg.in_process_executor,

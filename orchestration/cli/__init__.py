@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "near-repeat": "patterns:near_repeat",
     "synth": "synth:synth",
     "series-match": "series:series_match",
+    "forecast": "forecast:forecast",
 }
 
 

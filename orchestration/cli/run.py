@@ -21,7 +21,6 @@ def run(
     import datetime as dt
 
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from orchestration.settings import load_settings
     from orchestration.state import dagster_instance, prepare_environment
@@ -34,58 +33,88 @@ def run(
     from orchestration.definitions import build_definitions
 
     defs = build_definitions(settings)
-    job = defs.resolve_job_def("crimefusion_all")
     instance = dagster_instance(settings)
-    graph = defs.resolve_asset_graph()
-    n_steps = len(list(graph.get_all_asset_keys())) + len(list(graph.asset_check_keys))
-    run_id = str(uuid.uuid4())
     partition = date or dt.datetime.now(dt.timezone.utc).date().isoformat()
     try:
         dt.date.fromisoformat(partition)
     except ValueError:
         raise typer.BadParameter(f"--date must be YYYY-MM-DD, got {partition!r}") from None
+
+    console.print(f"[bold]crimefusion run[/] - ingest date [cyan]{partition}[/], lakehouse [cyan]{settings.lake}[/], "
+                  f"landing [cyan]{settings.landing}[/], Dagster home [cyan]{settings.home}[/]")
+    start = time.time()
+    job = defs.resolve_job_def("crimefusion_all")
+    run_id, result = _execute(console, instance, job, partition, "ingest, fuse, analyse")
+    results = [result]
+    week = _forecast_week(defs) if result.success else None
+    if week is not None:
+        console.print(f"Forecasting the week of [cyan]{week}[/] (the week after the latest incident) with the champion model")
+        _, weekly = _execute(console, instance, defs.resolve_job_def("hotspot_forecast_weekly"), week, "forecast")
+        results.append(weekly)
+    _report(console, settings, instance, run_id, results, time.time() - start)
+    if not all(r.success for r in results):
+        raise typer.Exit(code=1)
+
+
+def _execute(console, instance, job, partition: str, label: str):
+    """Run ``job`` for ``partition`` in-process, with a progress bar fed from the run's event log."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    run_id = str(uuid.uuid4())
+    n_steps = len(job.asset_layer.executable_asset_keys) + len(job.asset_layer.asset_graph.asset_check_keys) \
+        if hasattr(job.asset_layer, "executable_asset_keys") else None
     outcome: dict = {}
 
     def execute() -> None:
         try:
             outcome["result"] = job.execute_in_process(
-                instance=instance,
-                run_id=run_id,
-                partition_key=partition,
-                raise_on_error=False,
+                instance=instance, run_id=run_id, partition_key=partition, raise_on_error=False,
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
         except Exception as exc:  # surfaced below, with the run id to look it up in the UI
             outcome["error"] = exc
 
-    console.print(f"[bold]crimefusion run[/] - ingest date [cyan]{partition}[/], lakehouse [cyan]{settings.lake}[/], "
-                  f"landing [cyan]{settings.landing}[/], Dagster home [cyan]{settings.home}[/]")
     worker = threading.Thread(target=execute, daemon=True)
-    start = time.time()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed} done"),
                   TimeElapsedColumn(), console=console) as progress:
-        task = progress.add_task("starting", total=n_steps)
+        task = progress.add_task(label, total=n_steps)
         worker.start()
-        done = 0
         while worker.is_alive():
             worker.join(0.5)
             records = instance.all_logs(run_id)
-            finished = [r for r in records if r.dagster_event and r.dagster_event.event_type_value in
-                        ("ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION")]
+            done = sum(1 for r in records if r.dagster_event and r.dagster_event.event_type_value in
+                       ("ASSET_MATERIALIZATION", "ASSET_CHECK_EVALUATION"))
             running = [r.step_key for r in records if r.dagster_event and r.dagster_event.event_type_value == "STEP_START"]
-            done = len(finished)
-            progress.update(task, completed=min(done, n_steps), description=f"running {running[-1] if running else ''}")
-        progress.update(task, completed=n_steps if outcome.get("result") and outcome["result"].success else done,
-                        description="done")
+            progress.update(task, completed=done, description=f"{label}: {running[-1] if running else 'starting'}")
+        progress.update(task, description=f"{label}: done")
     if "error" in outcome:
         raise outcome["error"]
-    result = outcome["result"]
-    _report(console, settings, instance, run_id, result, time.time() - start)
-    if not result.success:
-        raise typer.Exit(code=1)
+    return run_id, outcome["result"]
 
 
-def _report(console, settings, instance, run_id: str, result, seconds: float) -> None:
+def _forecast_week(defs) -> str | None:
+    """The forecast partition after the latest incident: the demo data end in 2017, so 'next week' is theirs."""
+    import datetime as dt
+
+    import pyarrow.compute as pc
+
+    if "hotspot_forecast_weekly" not in {j.name for j in defs.resolve_all_job_defs()}:
+        return None
+    lake = defs.resources["lakehouse"]
+    if not lake.exists("silver", "incidents"):
+        return None
+    from orchestration.hotspots.assets import HotspotConfig
+
+    source = HotspotConfig().source
+    latest = pc.max(lake.read("silver", "incidents", columns=["occurred_at"],
+                              filters=[("source", "=", source)])["occurred_at"]).as_py()
+    if latest is None:
+        return None
+    monday = latest.date() + dt.timedelta(days=7 - latest.weekday())
+    return monday.isoformat()
+
+
+def _report(console, settings, instance, run_id: str, results: list, seconds: float) -> None:
     from rich.table import Table
 
     from orchestration.resources.lakehouse import LAYERS, LocalLakehouse
@@ -106,7 +135,7 @@ def _report(console, settings, instance, run_id: str, result, seconds: float) ->
     for col in ("asset", "check", "result"):
         checks.add_column(col)
     failures = []
-    for event in result.all_events:
+    for event in (e for r in results for e in r.all_events):
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             ev = event.event_specific_data
             warn = getattr(ev, "severity", None) is not None and ev.severity.value == "WARN"
@@ -130,7 +159,8 @@ def _report(console, settings, instance, run_id: str, result, seconds: float) ->
             files = sorted(folder.glob("*.html")) or sorted(folder.glob("*.png"))[:3]
             for f in files[:4]:
                 console.print(f"  {folder.name}: {f}")
-    status = "[green]succeeded[/]" if result.success else "[red]failed[/]"
+    ok = all(r.success for r in results)
+    status = "[green]succeeded[/]" if ok else "[red]failed[/]"
     console.print(f"Run {run_id} {status} in {seconds:.1f} s.")
     console.print(
         "Next: [bold]make ui[/] opens the Dagster UI at http://127.0.0.1:3000 (runs, lineage, checks); "

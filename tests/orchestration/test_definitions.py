@@ -11,9 +11,10 @@ from orchestration.settings import SettingsError, load_settings
 FEED_TABLES = ["incidents", "cdr_events", "cell_sites", "osint_posts", "transactions", "cameras", "persons",
                "incident_enrichment"]
 PATTERNS = {"near_repeat", "hotspots_gi", "crime_series", "repeats"}
-PATTERN_CHECKS = {("near_repeat", "near_repeat_pairs_reconcile"), ("hotspots_gi", "hotspots_gi_covers_study_area"),
+PATTERN_CHECKS = {("hotspot_model", "beats_champion"),("near_repeat", "near_repeat_pairs_reconcile"), ("hotspots_gi", "hotspots_gi_covers_study_area"),
                   ("crime_series", "crime_series_linkage_auc"), ("repeats", "repeats_consistent")}
-CORE = {"police_districts", "raw_crime_records", "incidents", "incident_rejects", "district_daily_counts"} | PATTERNS
+HOTSPOTS = {"cell_features", "hotspot_backtest", "hotspot_model", "hotspot_forecast", "patrol_plan"}
+CORE = {"police_districts", "raw_crime_records", "incidents", "incident_rejects", "district_daily_counts"} | PATTERNS | HOTSPOTS
 LINKS = {"call_edges", "call_communities", "key_players", "burner_phones", "fraud_rings", "link_charts"}
 LINK_CHECKS = {("call_communities", "call_communities_cover_edges"), ("call_communities", "call_communities_match_truth"),
                ("burner_phones", "burner_phones_match_truth"), ("fraud_rings", "fraud_rings_match_truth")}
@@ -28,7 +29,7 @@ FUSION_CHECKS = {("entity_links", "entity_links_endpoints_known"), ("events", "e
 ASSETS = CORE | LINKS | ANOMALIES | FUSION | {"synthetic_feeds", "synthetic_truth"} | {
     name for t in FEED_TABLES[1:] for name in (f"raw_{t}", t, f"{t}_rejects")}
 CHECKS = {(t, f"{t}_{kind}") for t in FEED_TABLES for kind in ("quality", "reconcile")} | PATTERN_CHECKS | LINK_CHECKS | ANOMALY_CHECKS | FUSION_CHECKS
-JOBS = {"crimefusion_all", "notify_critical_spikes"}
+JOBS = {"crimefusion_all", "notify_critical_spikes", "hotspot_forecast_weekly"}
 
 
 def snapshot(defs: dg.Definitions):
@@ -46,7 +47,7 @@ def test_local_definitions_snapshot(tmp_path):
     assert assets == ASSETS
     assert checks == CHECKS
     assert jobs == JOBS
-    assert schedules == set()
+    assert schedules == {"hotspot_forecast_weekly_schedule"}
     assert {s.name for s in defs.sensors} == {"landing_sensor", "critical_spike_sensor"}
     assert type(defs.resources["lakehouse"]).__name__ == "LocalLakehouse"
 

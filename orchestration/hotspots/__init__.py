@@ -1,0 +1,1 @@
+"""Hotspot forecasting assets, the champion gate and the weekly forecast job."""

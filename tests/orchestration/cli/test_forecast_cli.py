@@ -1,0 +1,119 @@
+"""``crimefusion forecast`` on a slice of the bundled Chicago file: shape, coverage, no look-ahead."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from orchestration.cli.forecast import forecast
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[3]
+SPEC = REPO / "specs" / "chicago_aggravated_assaults.yaml"
+CSV = REPO / "data" / "chicago" / "aggravated_assaults_2010_2017.csv.gz"
+
+app = typer.Typer()
+app.command()(forecast)
+
+
+def write_slice(folder: Path, lo: str, hi: str, name: str = "slice.csv.gz") -> Path:
+    """Rows of the bundled file with lo <= local date < hi."""
+    df = pd.read_csv(CSV, compression="gzip")
+    df = df[(df["date"] >= lo) & (df["date"] < hi)]
+    path = folder / name
+    with gzip.open(path, "wt") as fh:
+        df.to_csv(fh, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("spec")
+    doc = yaml.safe_load(SPEC.read_text())
+    doc["study_area"]["boundary"] = str((SPEC.parent / doc["study_area"]["boundary"]).resolve())
+    doc.pop("files", None)
+    path = folder / "chicago.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def run(args: list[str]) -> dict:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_naive_scores_count_only_earlier_incidents(spec, tmp_path):
+    data = write_slice(tmp_path, "2014-06-01", "2016-03-01")
+    out = tmp_path / "naive.parquet"
+    summary = run(["--incidents", str(data), "--spec", str(spec), "--start", "2016-01-04", "--end", "2016-01-20",
+                   "--step", "7d", "--res", "9", "--method", "naive", "--out", str(out)])
+    table = pq.read_table(out)
+    assert table.column_names == ["period_start", "h3", "score"]
+    df = table.to_pandas()
+    assert sorted(df["period_start"].astype(str).unique()) == ["2016-01-04", "2016-01-11", "2016-01-18"]
+    assert summary["rows"] == len(df) == 3 * summary["cells"]
+    import h3
+
+    per_period = df.groupby("period_start")["h3"].apply(set)
+    assert all(s == per_period.iloc[0] for s in per_period)  # every cell in every period
+    assert {h3.get_resolution(c) for c in df["h3"].iloc[:50]} == {9}
+    # Naive = incidents in the 365 days before each period start (UTC), nothing later.
+    raw = pd.read_csv(data, compression="gzip")
+    t = pd.to_datetime(raw["date"]).dt.tz_localize("America/Chicago", ambiguous="NaT", nonexistent="shift_forward")
+    t = t.dt.tz_convert("UTC")
+    for start, group in df.groupby("period_start"):
+        s = pd.Timestamp(start, tz="UTC")
+        expected = int(((t >= s - pd.Timedelta(days=365)) & (t < s)).sum())
+        assert abs(group["score"].sum() - expected) <= 2  # DST-ambiguous local times
+
+
+def test_future_rows_do_not_change_a_forecast(spec, tmp_path):
+    full = write_slice(tmp_path, "2014-06-01", "2016-03-01", "full.csv.gz")
+    cut = write_slice(tmp_path, "2014-06-01", "2016-01-04", "cut.csv.gz")
+    outs = []
+    for data in (full, cut):
+        out = tmp_path / f"{data.stem}.parquet"
+        run(["--incidents", str(data), "--spec", str(spec), "--start", "2016-01-04", "--end", "2016-01-04",
+             "--method", "sepp", "--out", str(out)])
+        outs.append(pq.read_table(out).to_pandas().sort_values("h3").reset_index(drop=True))
+    np.testing.assert_allclose(outs[0]["score"], outs[1]["score"], rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_learned_method_runs_on_a_small_window(spec, tmp_path):
+    data = write_slice(tmp_path, "2012-06-01", "2016-02-01")
+    out = tmp_path / "learned.parquet"
+    summary = run(["--incidents", str(data), "--spec", str(spec), "--start", "2016-01-04", "--end", "2016-01-11",
+                   "--method", "learned", "--out", str(out)])
+    df = pq.read_table(out).to_pandas()
+    assert summary["periods"] == 2 and len(df) == 2 * summary["cells"]
+    assert np.isfinite(df["score"]).all() and (df["score"] >= 0).all()
+    assert df.groupby("period_start")["score"].std().min() > 0  # not a constant forecast
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--method", "oracle"], "--method must be one of"),
+        (["--step", "3h"], "--step must be one of"),
+        (["--start", "2016-02-01", "--end", "2016-01-01"], "is before --start"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(spec, tmp_path, extra, message):
+    args = {"--incidents": str(CSV), "--spec": str(spec), "--start": "2016-01-04", "--end": "2016-01-11",
+            "--out": str(tmp_path / "x.parquet")}
+    for k, v in zip(extra[::2], extra[1::2]):
+        args[k] = v
+    result = CliRunner().invoke(app, [x for kv in args.items() for x in kv])
+    assert result.exit_code == 2
+    assert message in result.output
