@@ -25,6 +25,10 @@ def run(
     from orchestration.settings import load_settings
     from orchestration.state import dagster_instance, prepare_environment
 
+    import warnings
+
+    # Dagster flags some parameters as beta/preview on every load: noise for the person at the terminal
+    warnings.filterwarnings("ignore", message=r".*is currently in (beta|preview)")
     console = Console()
     settings = load_settings()
     if lake:
