@@ -38,3 +38,17 @@ def dagster_instance(settings: Settings):
 
     prepare_environment(settings)
     return dg.DagsterInstance.get()
+
+
+def home_dir() -> Path:
+    """``<CRIMEFUSION_HOME>``, resolved (settings read when called, never at import)."""
+    from orchestration.settings import load_settings
+
+    return Path(load_settings().home).expanduser().resolve()
+
+
+def reports_dir(domain: str) -> Path:
+    """``<CRIMEFUSION_HOME>/reports/<domain>``, created: where assets write maps, plots and pages."""
+    path = home_dir() / "reports" / domain
+    path.mkdir(parents=True, exist_ok=True)
+    return path

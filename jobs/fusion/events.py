@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.fusion._arrow import combined, entity_ref, list_of, other_party, require, served_party
+from jobs.fusion._arrow import combined, list_of, other_party, require, served_party
 from jobs.fusion.schemas import EVENTS
 from jobs.schemas import UTC_TS
 

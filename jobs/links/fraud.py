@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.links._util import UTC_TS, require_columns, to_timedelta
+from jobs.links._util import require_columns, to_timedelta
 from jobs.links.graph import leiden_membership
 from jobs.links.queries import DurationLike
 from jobs.links.tables import FRAUD_RINGS

@@ -51,6 +51,7 @@ from orchestration.anomalies.partitions import SCORING_DAYS
 from orchestration.lakehouse.metadata import column_schema, preview_markdown, table_metadata
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration.resources.tracking import MlflowTracking
+from orchestration import state
 
 OWNERS = ["team:intelligence-analysis"]
 GROUP = "anomalies"
@@ -89,16 +90,12 @@ ENTITY_ANOMALIES = pa.schema(
 
 def home_dir() -> Path:
     """``<CRIMEFUSION_HOME>`` (settings read when called, never at import)."""
-    from orchestration.settings import load_settings
-
-    return Path(load_settings().home).expanduser().resolve()
+    return state.home_dir()
 
 
 def reports_dir() -> Path:
     """``<CRIMEFUSION_HOME>/reports/anomalies``, created."""
-    path = home_dir() / "reports" / "anomalies"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return state.reports_dir("anomalies")
 
 
 # ---------------------------------------------------------------------------------------------- spikes

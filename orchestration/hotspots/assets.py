@@ -7,7 +7,6 @@ Defaults are sized so that the whole group materialises in about 2-3 minutes on
 """
 
 
-import datetime as dt
 from pathlib import Path
 
 import dagster as dg
@@ -21,6 +20,7 @@ from orchestration.lakehouse.metadata import table_metadata
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration.resources.sources import SourceCatalog
 from orchestration.resources.tracking import MlflowTracking
+from orchestration import state
 
 OWNERS = ["team:crime-analysis"]
 GROUP = "hotspots"
@@ -48,12 +48,8 @@ class HotspotConfig(dg.Config):
 
 
 def reports_dir() -> Path:
-    """``<CRIMEFUSION_HOME>/reports/hotspots`` (settings read when called, never at import)."""
-    from orchestration.settings import load_settings
-
-    path = Path(load_settings().home).expanduser().resolve() / "reports" / "hotspots"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """``<CRIMEFUSION_HOME>/reports/hotspots``, created."""
+    return state.reports_dir("hotspots")
 
 
 # -- shared inputs ---------------------------------------------------------------------

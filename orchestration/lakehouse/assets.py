@@ -5,7 +5,6 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orchestration.ingest.pipeline import ensure_boundaries
 from orchestration.lakehouse.metadata import table_metadata
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration.resources.sources import SourceCatalog

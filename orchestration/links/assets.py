@@ -32,6 +32,7 @@ from pydantic import Field
 
 from orchestration.lakehouse.metadata import table_metadata
 from orchestration.resources.lakehouse import Lakehouse
+from orchestration import state
 
 OWNERS = ["team:intelligence-analysis"]
 GROUP = "links"
@@ -45,12 +46,8 @@ CHART_FILE = re.compile(r"^(network\.html|community_\d+\.(graphml|gexf|html))$")
 
 
 def reports_dir() -> Path:
-    """``<CRIMEFUSION_HOME>/reports/links`` (settings read when called, never at import)."""
-    from orchestration.settings import load_settings
-
-    path = Path(load_settings().home).expanduser().resolve() / "reports" / "links"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """``<CRIMEFUSION_HOME>/reports/links``, created."""
+    return state.reports_dir("links")
 
 
 def ts_literal(value: dt.datetime) -> str:

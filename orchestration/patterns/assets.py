@@ -21,6 +21,7 @@ from pydantic import Field
 from orchestration.lakehouse.metadata import table_metadata
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration.resources.sources import SourceCatalog
+from orchestration import state
 
 OWNERS = ["team:crime-analysis"]
 GROUP = "patterns"
@@ -43,12 +44,8 @@ NEAR_REPEAT_SCHEMA = pa.schema([
 # -- shared helpers -------------------------------------------------------------
 
 def reports_dir() -> Path:
-    """``<CRIMEFUSION_HOME>/reports/patterns`` (settings read when called, never at import)."""
-    from orchestration.settings import load_settings
-
-    path = Path(load_settings().home).expanduser().resolve() / "reports" / "patterns"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """``<CRIMEFUSION_HOME>/reports/patterns``, created."""
+    return state.reports_dir("patterns")
 
 
 def models_dir() -> Path:
@@ -436,7 +433,7 @@ def crime_series(context: dg.AssetExecutionContext, config: CrimeSeriesConfig, l
                      f"planted over {train_source}")
 
     enriched_all = enriched_incidents(lakehouse, silver)
-    parts, ids, pi, pj, proba = [], [], [], [], []
+    ids, pi, pj, proba = [], [], [], []
     offset = 0
     for source in sorted(set(enriched_all["source"].to_pylist())):
         enriched, _, _ = _last_days(enriched_all.filter(pc.equal(enriched_all["source"], source)), config.window_days)

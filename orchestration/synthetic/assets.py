@@ -1,7 +1,6 @@
 """Synthetic feeds with planted truth, generated over the silver Chicago incidents."""
 
 import dagster as dg
-import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
