@@ -17,13 +17,15 @@ from orchestration.fusion import checks as fusion_checks
 from orchestration.hotspots import assets as hotspot_assets
 from orchestration.hotspots import checks as hotspot_checks
 from orchestration.hotspots.schedules import hotspot_weekly_job, hotspot_weekly_schedule
-from orchestration.ingest.assets import build_feed_assets
+from orchestration.ingest.assets import INGEST_DATES, build_feed_assets
 from orchestration.ingest.checks import build_feed_checks
 from orchestration.ingest.sensors import build_landing_sensor
 from orchestration.lakehouse import assets as lakehouse_assets
 from orchestration.links import assets as links_assets
 from orchestration.links import checks as links_checks
+from orchestration.ops.automation import TRAINS_TAG, build_jobs_and_schedules, with_automation
 from orchestration.patterns import assets as pattern_assets
+from orchestration.quality.sensors import run_failure_notifier
 from orchestration.patterns import checks as pattern_checks
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import LocalLakehouse, ObjectStoreLakehouse
@@ -80,13 +82,17 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         from orchestration.synthetic import assets as synthetic_assets
 
         assets += dg.load_assets_from_modules([synthetic_assets])
-    sensors = [build_landing_sensor(tables)]
+    sensors = [build_landing_sensor(tables), run_failure_notifier]
     if {"cdr_events", "transactions"} <= set(tables):
         assets += dg.load_assets_from_modules(FEED_ASSET_MODULES)
         checks += dg.load_asset_checks_from_modules(FEED_CHECK_MODULES)
         sensors += ANOMALY_SENSORS
+    assets = with_automation(assets)
+    asset_keys = {k.to_user_string() for a in assets for k in a.keys}
+    extra_jobs, extra_schedules = build_jobs_and_schedules(asset_keys, INGEST_DATES)
     everything = dg.define_asset_job(
         "crimefusion_all",
+        tags=TRAINS_TAG,
         selection=dg.AssetSelection.all() - WEEKLY,
         description=("Materialise every asset for one ingest date: bronze -> silver -> gold, with the blocking "
                      "checks (the weekly forecast has its own job, hotspot_forecast_weekly)."),
@@ -94,8 +100,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[everything, hotspot_weekly_job],
-        schedules=[hotspot_weekly_schedule],
+        jobs=[everything, hotspot_weekly_job, *extra_jobs],
+        schedules=[hotspot_weekly_schedule, *extra_schedules],
         sensors=sensors,
         resources=resources,
         executor=dg.in_process_executor,

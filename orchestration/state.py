@@ -11,6 +11,12 @@ DAGSTER_YAML = """\
 # written by crimefusion; see docs/operations.md
 telemetry:
   enabled: false
+concurrency:
+  runs:
+    # a retraining never runs twice at once (jobs tagged crimefusion/trains)
+    tag_concurrency_limits:
+      - key: crimefusion/trains
+        limit: 1
 """
 
 

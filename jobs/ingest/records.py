@@ -304,6 +304,13 @@ def parse_timestamps(raw: np.ndarray, fmt: str | None, tz: str | None) -> tuple[
         parsed = pd.to_datetime(s, format="ISO8601", errors="coerce", utc=False)
     else:
         parsed = pd.to_datetime(s, format=fmt, errors="coerce")
+        # typed date-times from Parquet or vector files arrive as ISO 8601 text: unambiguous, so accepted
+        retry = parsed.isna() & s.notna() & s.astype("string").str.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}").fillna(False)
+        if retry.any():
+            iso = pd.to_datetime(s[retry], format="ISO8601", errors="coerce")
+            if getattr(iso.dt, "tz", None) is None:
+                parsed = parsed.astype(iso.dtype)
+                parsed[retry] = iso
     if getattr(parsed.dt, "tz", None) is None:
         parsed = parsed.dt.tz_localize(tz or "UTC", ambiguous=np.ones(len(parsed), dtype=bool),
                                        nonexistent=pd.Timedelta(hours=1))

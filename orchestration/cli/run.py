@@ -156,11 +156,23 @@ def _report(console, settings, instance, run_id: str, results: list, seconds: fl
     console.print(checks)
     for failure in failures:
         console.print(f"[red]failed[/] {failure}")
+    if lake.exists("gold", "spike_alerts"):
+        import pyarrow.compute as pc
+
+        alerts = lake.read("gold", "spike_alerts")
+        if "alert" in alerts.column_names:
+            alerts = alerts.filter(pc.equal(alerts["alert"], True))
+        by_severity = {}
+        for sev in alerts["severity"].to_pylist():
+            by_severity[sev] = by_severity.get(sev, 0) + 1
+        console.print(f"[bold]Spike alerts[/]: {alerts.num_rows} "
+                      f"({', '.join(f'{n} {s}' for s, n in sorted(by_severity.items())) or 'none'})")
     reports = Path(settings.home).resolve() / "reports"
     if reports.is_dir():
         console.print("[bold]Reports[/] (open in a browser or image viewer):")
         for folder in sorted(p for p in reports.iterdir() if p.is_dir()):
-            files = sorted(folder.glob("*.html")) or sorted(folder.glob("*.png"))[:3]
+            preferred = [f for f in (folder / "index.html", folder / "network.html") if f.exists()]
+            files = preferred or sorted(folder.glob("*.html")) or sorted(folder.glob("*.png"))[:3]
             for f in files[:4]:
                 console.print(f"  {folder.name}: {f}")
     ok = all(r.success for r in results)

@@ -11,7 +11,7 @@ def synth(
     out: Path = typer.Option(Path("landing"), "--out", help="Landing folder to write into (<out>/<source>/<date>/)."),
     date: str = typer.Option(None, "--date", help="Ingest date folder, YYYY-MM-DD (default today, UTC)."),
     seed: int = typer.Option(42, "--seed", help="Seed: the same seed gives the same feeds."),
-    scale: float = typer.Option(1.0, "--scale", min=0.01, help="Population multiplier; 26 gives about 10 million CDRs."),
+    scale: float = typer.Option(1.0, "--scale", min=0.01, help="Population multiplier; 27 gives over 10 million CDRs."),
     truth: Path = typer.Option(None, "--truth", help="Also write the planted truth as Parquet files here."),
     lake: str = typer.Option(None, "--lake", help="Lay the feeds over this lakehouse's silver Chicago incidents "
                              "(so case details join on incident_id); default CRIMEFUSION_LAKE if it has them."),

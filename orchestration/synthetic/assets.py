@@ -16,7 +16,7 @@ OWNERS = ["team:data-engineering"]
 
 class SyntheticConfig(dg.Config):
     seed: int = Field(default=42, description="Seed of every random draw: same seed, same feeds.")
-    scale: float = Field(default=1.0, gt=0, description="Population multiplier; 26 gives about 10 million CDRs.")
+    scale: float = Field(default=1.0, gt=0, description="Population multiplier; 27 gives over 10 million CDRs.")
     source: str = Field(default="chicago_aggravated_assaults", description="Incident source the feeds are laid over.")
 
 

@@ -29,7 +29,10 @@ FUSION_CHECKS = {("entity_links", "entity_links_endpoints_known"), ("events", "e
 ASSETS = CORE | LINKS | ANOMALIES | FUSION | {"synthetic_feeds", "synthetic_truth"} | {
     name for t in FEED_TABLES[1:] for name in (f"raw_{t}", t, f"{t}_rejects")}
 CHECKS = {(t, f"{t}_{kind}") for t in FEED_TABLES for kind in ("quality", "reconcile")} | PATTERN_CHECKS | LINK_CHECKS | ANOMALY_CHECKS | FUSION_CHECKS
-JOBS = {"crimefusion_all", "notify_critical_spikes", "hotspot_forecast_weekly"}
+JOBS = {"crimefusion_all", "notify_critical_spikes", "hotspot_forecast_weekly", "nightly_ingest_and_fusion",
+        "weekly_retrain", "hourly_anomaly_scoring"}
+SCHEDULES = {"hotspot_forecast_weekly_schedule", "nightly_ingest_schedule", "weekly_retrain_schedule",
+             "hourly_anomaly_schedule"}
 
 
 def snapshot(defs: dg.Definitions):
@@ -47,8 +50,8 @@ def test_local_definitions_snapshot(tmp_path):
     assert assets == ASSETS
     assert checks == CHECKS
     assert jobs == JOBS
-    assert schedules == {"hotspot_forecast_weekly_schedule"}
-    assert {s.name for s in defs.sensors} == {"landing_sensor", "critical_spike_sensor"}
+    assert schedules == SCHEDULES
+    assert {s.name for s in defs.sensors} == {"landing_sensor", "critical_spike_sensor", "run_failure_notifier"}
     assert type(defs.resources["lakehouse"]).__name__ == "LocalLakehouse"
 
 
@@ -89,3 +92,24 @@ def test_blocking_checks():
 def test_bad_setting_is_readable():
     with pytest.raises(SettingsError, match="CRIMEFUSION_DEPLOYMENT"):
         load_settings({"CRIMEFUSION_DEPLOYMENT": "cloud"})
+
+
+def test_gold_tables_update_eagerly_and_have_freshness_policies():
+    graph = build_definitions(load_settings({})).resolve_asset_graph()
+    node = graph.get(dg.AssetKey("district_daily_counts"))
+    assert node.automation_condition is not None
+    assert graph.get(dg.AssetKey("hotspot_model")).automation_condition is None  # trained on schedule only
+    assert graph.get(dg.AssetKey("events")).freshness_policy is not None
+
+
+def test_retraining_runs_are_limited_to_one(tmp_path):
+    from orchestration.state import prepare_environment
+
+    import yaml
+
+    home = prepare_environment(load_settings({"CRIMEFUSION_HOME": str(tmp_path)}))
+    limits = yaml.safe_load((home / "dagster.yaml").read_text())["concurrency"]["runs"]["tag_concurrency_limits"]
+    assert {"key": "crimefusion/trains", "limit": 1} in limits
+    defs = build_definitions(load_settings({}))
+    assert defs.resolve_job_def("weekly_retrain").tags["crimefusion/trains"] == "hotspot"
+    assert defs.resolve_job_def("crimefusion_all").tags["crimefusion/trains"] == "hotspot"

@@ -169,3 +169,37 @@ def test_unknown_category_is_flagged_not_rejected(tmp_path, chicago_spec, chicag
     result = parse_records(read_source(spec, path).table, spec, now=NOW)
     rows = result.accepted.to_pylist()
     assert [(r["category"], r["category_mapped"]) for r in rows] == [("robbery", True), ("other", False)]
+
+
+@pytest.mark.parametrize("driver,suffix", [("GeoJSON", ".geojson"), ("GPKG", ".gpkg"), ("ESRI Shapefile", ".shp")])
+def test_vector_formats_through_pyogrio(tmp_path, driver, suffix, chicago_districts, sd):
+    """Crime records exported as GeoJSON, GeoPackage or Shapefile: x/y from the point geometry, in a projected CRS."""
+    import geopandas as gpd
+    import shapely
+
+    pts = gpd.GeoDataFrame(
+        {"case_no": ["A1", "A2"], "occurred": ["2016-05-01 12:30", "2016-05-02 08:00"], "offence": ["BURGLARY", "X"]},
+        geometry=[shapely.Point(-87.6277, 41.7922), shapely.Point(-87.6683, 41.7513)], crs="EPSG:4326",
+    ).to_crs("EPSG:26971")  # Illinois East state plane, metres
+    path = tmp_path / f"export{suffix}"
+    pts.to_file(path, driver=driver)
+    spec_path = tmp_path / "vector.yaml"
+    spec_path.write_text(f"""
+name: vector_city
+table: incidents
+format: {{kind: {dict(GeoJSON='geojson', GPKG='gpkg')[driver] if driver != 'ESRI Shapefile' else 'shp'}}}
+id: {{columns: [case_no]}}
+fields:
+  occurred_at: {{column: occurred, format: "%Y-%m-%d %H:%M", timezone: America/Chicago}}
+  category: {{column: offence}}
+categories: {{mapping: {{BURGLARY: burglary}}}}
+coordinates: {{from_geometry: true, crs: "EPSG:26971"}}
+study_area: {{boundary: {Path(__file__).resolve().parents[3] / 'data' / 'chicago' / 'police_districts.kml'}, id_field: Name}}
+""")
+    spec = load_spec(spec_path)
+    result = parse_records(read_source(spec, path).table, spec, boundaries=chicago_districts, ctx=sd, now=NOW)
+    rows = sorted(result.accepted.to_pylist(), key=lambda r: r["incident_id"])
+    assert result.rejects.num_rows == 0
+    assert [r["district"] for r in rows] == ["2", "6"]
+    assert rows[0]["lon"] == pytest.approx(-87.6277, abs=1e-6) and rows[0]["lat"] == pytest.approx(41.7922, abs=1e-6)
+    assert [(r["category"], r["category_mapped"]) for r in rows] == [("burglary", True), ("other", False)]
