@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from orchestration.lakehouse.metadata import table_metadata
+from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration import state
 
@@ -100,7 +101,8 @@ class CallEdgesConfig(dg.Config):
         "replaced (replace_where on period), so re-running changes nothing."
     ),
 )
-def call_edges(context: dg.AssetExecutionContext, config: CallEdgesConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
+def call_edges(context: dg.AssetExecutionContext, config: CallEdgesConfig, lakehouse: Lakehouse,
+               compute: Compute) -> dg.MaterializeResult:
     from jobs.links.edges import aggregate_edges, period_start
     from jobs.links.tables import CALL_EDGES
 
@@ -113,7 +115,13 @@ def call_edges(context: dg.AssetExecutionContext, config: CallEdgesConfig, lakeh
         # one week of CDRs in memory at a time (Delta file statistics skip other weeks' files)
         rows = lakehouse.read("silver", "cdr_events", columns=CDR_COLUMNS,
                               filters=[("start_time", ">=", week), ("start_time", "<", week + WEEK)])
-        edges = aggregate_edges(rows, period="week", kinds=tuple(config.kinds))
+        if compute.engine == "spark":
+            from jobs.spark.links import spark_call_edges
+
+            edges = spark_call_edges(compute.spark(), rows, period="week", kinds=tuple(config.kinds),
+                                     partitions=compute.spark_partitions)
+        else:
+            edges = aggregate_edges(rows, period="week", kinds=tuple(config.kinds))
         result = _replace_period(lakehouse, "call_edges", edges, week)
         sample = edges if sample is None or edges.num_rows else sample
         phones = len(set(edges["caller"].to_pylist()) | set(edges["callee"].to_pylist()))

@@ -13,6 +13,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import dagster as dg
+
+from orchestration.resources.compute import Compute
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
@@ -53,7 +55,7 @@ def synthetic_lake(root: Path, *, seed: int = 1, scale: float = 0.3, truth: bool
 
 
 def materialise(lh: LocalLakehouse, selection: list[str] | None = None) -> dg.ExecuteInProcessResult:
-    return dg.materialize([*ASSETS, *CHECKS], resources={"lakehouse": lh}, selection=selection,
+    return dg.materialize([*ASSETS, *CHECKS], resources={"lakehouse": lh, "compute": Compute()}, selection=selection,
                           instance=dg.DagsterInstance.ephemeral(), run_config=QUIET)
 
 
