@@ -26,6 +26,9 @@ from orchestration.links import checks as links_checks
 from orchestration.ops.automation import TRAINS_TAG, build_jobs_and_schedules, with_automation
 from orchestration.patterns import assets as pattern_assets
 from orchestration.quality.sensors import run_failure_notifier
+from orchestration.vision import checks as vision_checks
+from orchestration.vision.assets import build_vision_assets
+from orchestration.vision.sensors import SENSORS as VISION_SENSORS
 from orchestration.patterns import checks as pattern_checks
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import LocalLakehouse, ObjectStoreLakehouse
@@ -87,6 +90,10 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         assets += dg.load_assets_from_modules(FEED_ASSET_MODULES)
         checks += dg.load_asset_checks_from_modules(FEED_CHECK_MODULES)
         sensors += ANOMALY_SENSORS
+    if "cameras" in tables:
+        assets += build_vision_assets(demo="cameras" in synthetic_tables)
+        checks += dg.load_asset_checks_from_modules([vision_checks])
+        sensors += VISION_SENSORS
     assets = with_automation(assets)
     asset_keys = {k.to_user_string() for a in assets for k in a.keys}
     extra_jobs, extra_schedules = build_jobs_and_schedules(asset_keys, INGEST_DATES)

@@ -8,5 +8,7 @@ One fixed sequence, each stage timed (``vision.predictor.Detector``):
 Event kernels live in ``vision.events``, accuracy figures in ``vision.metrics``,
 training/export/registration (torch, ultralytics) in ``vision.train``, the
 synthetic dataset in ``vision.synthetic`` and the offline demo in ``vision.demo``.
-Inference needs only onnxruntime, OpenCV (headless) and numpy.
+Inference needs only onnxruntime, OpenCV (headless) and numpy; a small model
+trained on the synthetic shapes is bundled (``data/vision/demo-yolo.onnx``, see
+``data/vision/README.md``). The Dagster assets are in ``orchestration.vision``.
 """

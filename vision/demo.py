@@ -2,6 +2,7 @@
 sequence on a held-out clip, report accuracy against the known boxes, draw a frame.
 
     .venv/bin/python -m vision.demo --out docs/img/detections.png
+    .venv/bin/python -m vision.demo --bundle data/vision/demo-yolo.onnx  # the bundled demo model
 
 Artefacts go under ``.crimefusion/vision/demo`` (git-ignored state folder).
 """
@@ -30,11 +31,14 @@ def run_demo(
     seed: int = 0,
     png: Path | None = None,
     register: bool = False,
+    bundle: Path | None = None,
 ) -> dict:
-    """Train, detect on the held-out clip, and return the figures (dict)."""
-    import cv2
+    """Train, detect on the held-out clip, and return the figures (dict).
 
-    from vision.draw import draw_detections
+    With ``bundle``, the exported ONNX model is copied there and the figures are
+    written beside it as ``<bundle stem>.json`` (how ``data/vision/demo-yolo.onnx``
+    was made; see ``data/vision/README.md``).
+    """
     from vision.metrics import detection_metrics, tracking_metrics
     from vision.predictor import Detector
     from vision.settings import DetectorSettings, configure_ultralytics_offline
@@ -63,6 +67,18 @@ def run_demo(
     }
     if png is not None:
         figures["png"] = str(save_example_png(clip.path, batch.detections, png))
+    if bundle is not None:
+        import shutil
+
+        bundle = Path(bundle)
+        bundle.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(res.onnx, bundle)
+        recipe = {"n_train": n_train, "n_val": max(4, n_train // 5), "epochs": epochs, "imgsz": imgsz,
+                  "width": width, "seed": seed, "batch": 16, **RECIPE}
+        figures["onnx"] = str(bundle)
+        figures["onnx_bytes"] = bundle.stat().st_size
+        bundle.with_suffix(".json").write_text(
+            json.dumps({"recipe": recipe, **figures}, indent=2, default=float) + "\n")
     return figures
 
 
@@ -96,8 +112,12 @@ def main() -> None:
     ap.add_argument("--width", type=float, default=0.125, help="0.25 = yolo11n")
     ap.add_argument("--out", type=Path, default=None, help="PNG of a frame with its detections drawn")
     ap.add_argument("--register", action="store_true", help="register the model in MLflow")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--bundle", type=Path, default=None,
+                    help="copy the ONNX model here and write its figures beside it (<stem>.json)")
     a = ap.parse_args()
-    figs = run_demo(n_train=a.n_train, epochs=a.epochs, imgsz=a.imgsz, width=a.width, png=a.out, register=a.register)
+    figs = run_demo(n_train=a.n_train, epochs=a.epochs, imgsz=a.imgsz, width=a.width, seed=a.seed, png=a.out,
+                    register=a.register, bundle=a.bundle)
     print(json.dumps(figs, indent=2, default=float))
 
 

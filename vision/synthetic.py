@@ -215,6 +215,8 @@ def build_dataset(
 
 
 # --- a synthetic camera with a known ground homography -----------------------
+#: Video codec (OpenCV FourCC) of a rendered clip, by file suffix.
+_CODECS = {".avi": "MJPG", ".mp4": "mp4v", ".mkv": "FFV1"}
 _WRAP = 180.0  # px beyond the frame an object travels before it wraps
 _CAMERA_LONLAT = (-87.6298, 41.8781)  # Chicago Loop
 #: pixel (u, v) -> metres east/north of the camera, for a 640x360 frame looking north
@@ -275,8 +277,20 @@ def render_clip(
     seed: int = 1,
     start_time: datetime = datetime(2024, 5, 1, 22, 0, tzinfo=timezone.utc),
     loiterer: bool = True,
+    size: tuple[int, int] | None = None,
+    camera: dict | None = None,
 ) -> SyntheticClip:
-    """Render a held-out clip (MJPG ``.avi``) of objects moving along lanes.
+    """Render a held-out clip of objects moving along lanes (codec from the suffix).
+
+    ``.avi`` is written as MJPG, ``.mp4`` as MPEG-4 Part 2 (``mp4v``; OpenCV has no
+    H.264 encoder), ``.mkv`` as lossless FFV1.
+
+    ``size`` ``(width, height)`` scales every frame (and the true boxes) from the
+    640x360 render to a camera's frame size, e.g. 1920x1080. ``camera`` (a
+    ``CAMERAS`` record calibrated in that frame's pixels) replaces the synthetic
+    camera: the true lon/lat of each object is then its foot point seen through
+    that camera's control-point homography, so a clip can stand in for any
+    calibrated camera.
 
     Three horizontal lanes (foot rows 150, 250, 350 px, 100 px apart; boxes at most 90 px high) carry one or two
     objects each, moving at one speed per lane so that no two boxes ever overlap.
@@ -309,10 +323,23 @@ def render_clip(
                          "loiter": li == 0 and loiterer, "x0": x,
                          "style": _Style(_color(rng), _color(rng), _color(rng))})
     out_path = Path(out_path)
+    codec = _CODECS.get(out_path.suffix.lower())
+    if codec is None:
+        raise ValueError(f"clip {out_path}: suffix must be one of {sorted(_CODECS)} (codec chosen by suffix)")
+    out_w, out_h = (w_img, h_img) if size is None else (int(size[0]), int(size[1]))
+    if out_w <= 0 or out_h <= 0:
+        raise ValueError(f"size must be (width, height) > 0, got {size}")
+    sx, sy = out_w / w_img, out_h / h_img
+    to_lonlat = true_lonlat
+    if camera is not None:
+        from vision.geo import GroundProjector
+        from vision.records import Camera
+
+        to_lonlat = GroundProjector.from_camera(Camera.from_record(camera)).to_lonlat
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w_img, h_img))
+    writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*codec), fps, (out_w, out_h))
     if not writer.isOpened():
-        raise ValueError(f"OpenCV cannot write MJPG video to {out_path}")
+        raise ValueError(f"OpenCV cannot write {codec} video to {out_path}")
     rows: dict[str, list] = {f.name: [] for f in GROUND_TRUTH}
     try:
         for f in range(n_frames):
@@ -323,8 +350,9 @@ def render_clip(
                 visible = box[0] >= 0 and box[2] <= w_img
                 if visible:
                     _draw(img, o["cls"], box, o["style"], phase=f * 0.9)
-                    lon, lat = true_lonlat(np.array([[(box[0] + box[2]) / 2, box[3]]]))
-                    for name, val in zip(("x1", "y1", "x2", "y2"), box):
+                    out_box = box * np.array([sx, sy, sx, sy])
+                    lon, lat = to_lonlat(np.array([[(out_box[0] + out_box[2]) / 2, out_box[3]]]))
+                    for name, val in zip(("x1", "y1", "x2", "y2"), out_box):
                         rows[name].append(float(val))
                     rows["frame_index"].append(f)
                     rows["frame_time"].append(t)
@@ -342,8 +370,10 @@ def render_clip(
                     o["x"] += -(w_img + _WRAP) if o["v"] > 0 else (w_img + _WRAP)
                     oid += 1
                     o["id"] = oid
+            if (out_w, out_h) != (w_img, h_img):
+                img = cv2.resize(img, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
             writer.write(img)
     finally:
         writer.release()
     truth = pa.Table.from_pydict(rows, schema=GROUND_TRUTH)
-    return SyntheticClip(out_path, truth, synthetic_camera(), start_time, fps)
+    return SyntheticClip(out_path, truth, camera if camera is not None else synthetic_camera(), start_time, fps)

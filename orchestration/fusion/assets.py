@@ -64,7 +64,7 @@ def _engine_meta(compute: Compute, seconds: float, rows_in: int, rows_out: int) 
 
 @dg.asset(
     key="events", group_name=GROUP, kinds={"delta", "sedona"}, owners=OWNERS,
-    deps=["incidents", "cdr_events", "cell_sites", "transactions", "osint_posts", "incident_enrichment",
+    deps=["incidents", "cdr_events", "cell_sites", "transactions", "osint_posts", "incident_enrichment", "detections",
           "police_districts"],
     description=("Gold: every located, timed record of every source in one table (jobs/fusion/events.py): "
                  "incidents at their point, CDR rows at their serving cell site (not the phone), card/ATM "
@@ -148,7 +148,7 @@ def scoped_incidents(lakehouse: Lakehouse, all_incidents: bool) -> pa.Table:
 
 @dg.asset(
     key="incident_context", group_name=GROUP, kinds={"delta", "sedona"}, owners=OWNERS,
-    deps=["incidents", "cdr_events", "cell_sites", "transactions", "osint_posts"],
+    deps=["incidents", "cdr_events", "cell_sites", "transactions", "osint_posts", "detections"],
     description=("Gold: per incident, the tower dump (phones served by a sector covering it, ST_Contains), "
                  "transactions at terminals, OSINT posts (geotag or named place) and camera detections within "
                  "radius and window (ST_DWithin in metres); contacts_present flags phones that called each "

@@ -26,9 +26,11 @@ ANOMALY_CHECKS = {("spike_alerts", "spike_alerts_no_new_critical"),
 FUSION = {"events", "incident_context", "entity_links", "entities", "fusion_map_layers"}
 FUSION_CHECKS = {("entity_links", "entity_links_endpoints_known"), ("events", "events_reconcile"),
                  ("incident_context", "incident_context_keys")}
-ASSETS = CORE | LINKS | ANOMALIES | FUSION | {"synthetic_feeds", "synthetic_truth"} | {
+VISION = {"demo_video", "detections", "video_events", "video_rejects"}
+VISION_CHECKS = {("detections", "detections_valid"), ("detections", "detections_match_demo_truth")}
+ASSETS = CORE | LINKS | ANOMALIES | FUSION | VISION | {"synthetic_feeds", "synthetic_truth"} | {
     name for t in FEED_TABLES[1:] for name in (f"raw_{t}", t, f"{t}_rejects")}
-CHECKS = {(t, f"{t}_{kind}") for t in FEED_TABLES for kind in ("quality", "reconcile")} | PATTERN_CHECKS | LINK_CHECKS | ANOMALY_CHECKS | FUSION_CHECKS
+CHECKS = {(t, f"{t}_{kind}") for t in FEED_TABLES for kind in ("quality", "reconcile")} | PATTERN_CHECKS | LINK_CHECKS | ANOMALY_CHECKS | FUSION_CHECKS | VISION_CHECKS
 JOBS = {"crimefusion_all", "notify_critical_spikes", "hotspot_forecast_weekly", "nightly_ingest_and_fusion",
         "weekly_retrain", "hourly_anomaly_scoring"}
 SCHEDULES = {"hotspot_forecast_weekly_schedule", "nightly_ingest_schedule", "weekly_retrain_schedule",
@@ -51,7 +53,8 @@ def test_local_definitions_snapshot(tmp_path):
     assert checks == CHECKS
     assert jobs == JOBS
     assert schedules == SCHEDULES
-    assert {s.name for s in defs.sensors} == {"landing_sensor", "critical_spike_sensor", "run_failure_notifier"}
+    assert {s.name for s in defs.sensors} == {"landing_sensor", "critical_spike_sensor", "run_failure_notifier",
+                                              "video_sensor"}
     assert type(defs.resources["lakehouse"]).__name__ == "LocalLakehouse"
 
 
@@ -84,7 +87,7 @@ def test_blocking_checks():
     graph = build_definitions(load_settings({})).resolve_asset_graph()
     # warnings, not gates: scores against planted truth, consistency notes
     advisory = {"repeats_consistent", "call_communities_match_truth", "burner_phones_match_truth", "fraud_rings_match_truth",
-                "spike_alerts_no_new_critical", "entity_anomalies_complete"}
+                "spike_alerts_no_new_critical", "entity_anomalies_complete", "detections_match_demo_truth"}
     for key in graph.asset_check_keys:
         assert graph.get_check_spec(key).blocking == (key.name not in advisory), key
 

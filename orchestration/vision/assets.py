@@ -1,0 +1,407 @@
+"""Video analytics assets (group ``vision``): demo clips, YOLO detections, video events, quarantine.
+
+- ``demo_video`` (synthetic deployments only): renders the held-out synthetic
+  surveillance clip (``vision.synthetic.render_clip``) for the calibrated silver
+  cameras whose view saw the latest incident, at their calibrated frame size (1920x1080), into
+  ``<landing>/video/<camera_id>/<date>/clip.mp4`` with a sidecar ``clip.json``
+  (first-frame time). The clip's true boxes, seen through the camera's own
+  control-point homography, go to ``truth/video_objects``. The clip is stamped at
+  the latest silver incident near the camera, so fusion has a detection to join.
+- ``detections`` (``silver/detections``, ``vision.records.DETECTIONS``) and
+  ``video_rejects`` (``quarantine/video_rejects``): every clip landed for the
+  ingest date through the fixed sequence of ``vision.predictor.Detector``
+  (ONNX Runtime; no torch), geolocated with the camera's control points. A clip
+  that cannot be read, or a camera that is unknown or uncalibrated, is
+  quarantined with its reason; the other clips go on.
+- ``video_events`` (``gold/video_events``): class counts per minute, crowd
+  surges and, with a zone, loitering (``vision.events``) over all detections.
+
+Partitioned by ingest date (``INGEST_DATES``) like the feeds, so that ``crimefusion
+run`` materialises everything in one run and the ``video_sensor`` requests the
+date of each new clip. The model: see ``orchestration.vision.model``.
+"""
+
+
+import base64
+import datetime as dt
+import json
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field
+
+from jobs.schemas import CAMERAS, H3_RESOLUTION, REJECTS
+from orchestration import state
+from orchestration.ingest.assets import INGEST_DATES
+from orchestration.lakehouse.metadata import column_schema, table_metadata
+from orchestration.resources.lakehouse import Lakehouse
+from orchestration.resources.sources import SourceCatalog
+from orchestration.resources.tracking import MlflowTracking
+from orchestration.vision.landing import camera_of, clip_start_time, video_dir, video_files
+from orchestration.vision.model import resolve_model
+from vision.records import DETECTIONS, VIDEO_EVENTS
+from vision.synthetic import GROUND_TRUTH
+
+__all__ = ["build_vision_assets", "DemoVideoConfig", "VisionConfig", "VideoEventsConfig", "DETECTIONS_LAYER",
+           "VIDEO_TRUTH", "detection_settings", "sql_in"]
+
+OWNERS = ["team:video-analytics"]
+GROUP = "vision"
+#: ``silver/detections`` is where fusion (jobs/fusion/events.py, context.py) and DESIGN.md read them.
+DETECTIONS_LAYER = "silver"
+REJECTS_TABLE = "video_rejects"
+TRUTH_TABLE = "video_objects"
+
+#: Ground truth of the demo clips: ``vision.synthetic.GROUND_TRUTH`` with camera and clip.
+VIDEO_TRUTH = pa.schema([pa.field("camera_id", pa.string(), nullable=False),
+                         pa.field("source", pa.string(), nullable=False), *GROUND_TRUTH])
+
+
+def sql_in(column: str, values: list[str]) -> str:
+    """A Delta predicate ``column IN ('a', 'b')`` with quotes escaped."""
+    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+def _reports() -> Path:
+    return state.reports_dir("vision")
+
+
+def _calibrated(cameras: pa.Table) -> set[str]:
+    ids, cps = cameras["camera_id"].to_pylist(), cameras["control_points"].to_pylist()
+    return {c for c, p in zip(ids, cps) if p and len(p) >= 4}
+
+
+def _cameras(lakehouse: Lakehouse) -> pa.Table:
+    cols = ["camera_id", "lon", "lat", "heading_deg", "control_points"]
+    if not lakehouse.exists("silver", "cameras"):
+        return pa.schema([CAMERAS.field(c) for c in cols]).empty_table()
+    return lakehouse.read("silver", "cameras", columns=cols)
+
+
+# -- demo_video ---------------------------------------------------------------------
+
+class DemoVideoConfig(dg.Config):
+    cameras: int = Field(default=1, ge=1, description=(
+        "How many calibrated silver cameras (by id) get a demo clip. The first gets the held-out clip of "
+        "data/vision/README.md (seed 1); later seeds are harder for the demo model (seed 2: precision 0.61)."))
+    n_frames: int = Field(default=60, ge=1, description="Frames per clip.")
+    fps: float = Field(default=10.0, gt=0, description="Frame rate of the clips.")
+    seed: int = Field(default=1, description="Seed of the first clip (the next camera gets seed + 1...); seed 1 "
+                                             "is the held-out clip of data/vision/README.md.")
+    near_incident_m: float = Field(default=50.0, gt=0, description=(
+        "Pick the cameras whose view (centre of the control points) has the latest silver incident within this "
+        "distance, and stamp each clip at that incident (else 22:00 UTC of the ingest date), so that fusion's "
+        "camera context (100 m, 30 min by default) has something to show."))
+
+
+def _calibration_size() -> tuple[int, int]:
+    """(width, height) of the frames the synthetic cameras' control points are measured in."""
+    from jobs.synth.cameras import PIXELS
+
+    return int(PIXELS[:, 0].max()), int(PIXELS[:, 1].max())
+
+
+def _latest_incident_near(incidents: pa.Table | None, lon: float, lat: float, radius_m: float) -> dt.datetime | None:
+    if incidents is None or incidents.num_rows == 0:
+        return None
+    x = incidents["lon"].to_numpy(zero_copy_only=False)
+    y = incidents["lat"].to_numpy(zero_copy_only=False)
+    # equirectangular metres: exact enough within a few hundred metres
+    d = np.hypot((x - lon) * 111_320.0 * np.cos(np.radians(lat)), (y - lat) * 110_574.0)
+    near = np.flatnonzero(np.nan_to_num(d, nan=np.inf) <= radius_m)
+    if not len(near):
+        return None
+    return pc.max(incidents["occurred_at"].take(pa.array(near))).as_py()
+
+
+def _demo_video_asset() -> dg.AssetsDefinition:
+    @dg.asset(
+        key="demo_video",
+        group_name=GROUP,
+        kinds={"python", "video"},
+        owners=OWNERS,
+        partitions_def=INGEST_DATES,
+        deps=["cameras", "incidents"],
+        description=(
+            "Demo camera video: the synthetic held-out surveillance clip (real street frames from "
+            "data/vision with rendered people and vehicles whose boxes are known) written for the "
+            "calibrated silver cameras (those whose view saw the latest incident) at their 1920x1080 "
+            "calibration size to "
+            "<landing>/video/<camera_id>/<date>/clip.mp4, with clip.json giving the first frame's time "
+            "(the latest incident near the camera). The true boxes and their ground points through the "
+            "camera's control-point homography go to truth/video_objects. Synthetic deployments only."
+        ),
+    )
+    def demo_video(context: dg.AssetExecutionContext, config: DemoVideoConfig, lakehouse: Lakehouse,
+                   sources: SourceCatalog) -> dg.MaterializeResult:
+        from vision.synthetic import render_clip
+
+        day = context.partition_key
+        cams = _cameras(lakehouse)
+        calibrated = _calibrated(cams)
+        rows = sorted((r for r in cams.to_pylist() if r["camera_id"] in calibrated), key=lambda r: r["camera_id"])
+        if not rows:
+            raise ValueError("demo_video: no silver camera with 4+ control points; materialise `cameras` "
+                             "(synthetic feeds) first")
+        incidents = (lakehouse.read("silver", "incidents", columns=["occurred_at", "lon", "lat"])
+                     if lakehouse.exists("silver", "incidents") else None)
+        # the cameras whose view (centre of the control points) saw the latest incidents come first
+        latest = {r["camera_id"]: _latest_incident_near(
+            incidents, float(np.mean([p["lon"] for p in r["control_points"]])),
+            float(np.mean([p["lat"] for p in r["control_points"]])), config.near_incident_m) for r in rows}
+        never = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+        rows.sort(key=lambda r: latest[r["camera_id"]] or never, reverse=True)  # stable: ties stay by camera id
+        size = _calibration_size()
+        truths, written = [], []
+        for i, cam in enumerate(rows[: config.cameras]):
+            near = latest[cam["camera_id"]]
+            start = ((near - dt.timedelta(seconds=config.n_frames / config.fps / 2)) if near is not None else
+                     dt.datetime.fromisoformat(day).replace(hour=22, tzinfo=dt.timezone.utc))
+            start = start.astimezone(dt.timezone.utc).replace(microsecond=0)
+            path = video_dir(sources.landing_path(), cam["camera_id"], day).resolve() / "clip.mp4"
+            clip = render_clip(path, n_frames=config.n_frames, fps=config.fps, seed=config.seed + i,
+                               start_time=start, size=size, camera=cam)
+            path.with_suffix(".json").write_text(json.dumps({
+                "start_time": start.isoformat().replace("+00:00", "Z"), "camera_id": cam["camera_id"],
+                "generated_by": "vision.synthetic.render_clip", "seed": config.seed + i,
+                "frame_size": list(size), "fps": config.fps}, indent=2) + "\n")
+            t = clip.truth
+            truths.append(pa.table({"camera_id": [cam["camera_id"]] * t.num_rows, "source": [str(path)] * t.num_rows,
+                                    **{n: t[n] for n in t.column_names}}, schema=VIDEO_TRUTH))
+            written.append(f"- `{path}`: {cam['camera_id']}, {config.n_frames} frames from {start.isoformat()}"
+                           f"{' (incident nearby)' if near is not None else ''}, {t.num_rows} true boxes")
+            context.log.info(f"demo clip for {cam['camera_id']}: {path} ({t.num_rows} true boxes)")
+        truth = pa.concat_tables(truths)
+        sources_written = sorted(set(truth["source"].to_pylist()))
+        result = lakehouse.replace_where("truth", TRUTH_TABLE, truth, sql_in("source", sources_written))
+        return dg.MaterializeResult(metadata={
+            "clips": dg.MetadataValue.md("\n".join(written)),
+            "truth": dg.MetadataValue.path(result.uri),
+            "true_boxes": dg.MetadataValue.int(truth.num_rows),
+            "frame_size": dg.MetadataValue.text(f"{size[0]}x{size[1]}"),
+        })
+
+    return demo_video
+
+
+# -- detections -------------------------------------------------------------------------
+
+class VisionConfig(dg.Config):
+    model: str | None = Field(default=None, description=(
+        "'auto' (models:/crimefusion-yolo@champion when registered in MLflow, else the bundled demo model "
+        "data/vision/demo-yolo.onnx), a models:/ URI, or a path to an ultralytics YOLO .onnx. "
+        "Empty: CRIMEFUSION_VISION_MODEL, else 'auto'."))
+    conf_threshold: float = Field(default=0.25, ge=0.0, le=1.0, description="Minimum class score kept.")
+    iou_threshold: float = Field(default=0.7, gt=0.0, le=1.0, description="NMS IoU.")
+    sample_fps: float | None = Field(default=None, gt=0.0, description="Frames per second kept; empty: every frame.")
+    track_fuse_score: bool = Field(default=False, description=(
+        "ByteTrack score fusion; off suits models whose scores run low (the demo model), on is ultralytics' default."))
+    intra_op_threads: int = Field(default=2, ge=1, description="ONNX Runtime threads.")
+
+
+def detection_settings(config: VisionConfig):
+    """The ``vision.settings.DetectorSettings`` of a run config."""
+    from vision.settings import DetectorSettings
+
+    return DetectorSettings(conf_threshold=config.conf_threshold, iou_threshold=config.iou_threshold,
+                            sample_fps=config.sample_fps, track_fuse_score=config.track_fuse_score)
+
+
+def _reject(run_id: str, source: str, rule: str, fld: str, reason: str, raw: dict) -> dict:
+    return {"source": "video", "ingest_id": run_id, "source_file": source, "source_row": -1, "rule": rule,
+            "field": fld, "reason": reason, "raw": json.dumps(raw, default=str, sort_keys=True)}
+
+
+def _example_png(detections: pa.Table, out: Path) -> str | None:
+    """Draw the frame with the most detections of the first clip; return Markdown with a small inline copy."""
+    import cv2
+
+    from vision.demo import save_example_png
+
+    if detections.num_rows == 0:
+        return None
+    first = detections["source"][0].as_py()
+    part = detections.filter(pc.equal(detections["source"], first))
+    try:
+        save_example_png(Path(first), part, out)
+    except ValueError:
+        return None
+    small = cv2.imread(str(out))
+    small = cv2.resize(small, (480, int(480 * small.shape[0] / small.shape[1])), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".png", small)
+    data = base64.b64encode(buf.tobytes()).decode("ascii")
+    return f"![detections](data:image/png;base64,{data})\n\n`{out}`"
+
+
+def _detections_asset(deps: list[str]) -> dg.AssetsDefinition:
+    @dg.multi_asset(
+        name="detect_video",
+        partitions_def=INGEST_DATES,
+        specs=[
+            dg.AssetSpec(
+                "detections", group_name=GROUP, kinds={"delta", "onnx"}, owners=OWNERS, deps=deps,
+                description=(
+                    "Silver: one row per tracked object per frame of every clip landed in "
+                    "<landing>/video/<camera_id>/<date>/ (vision.records.DETECTIONS): YOLO on ONNX Runtime, "
+                    "ByteTrack ids, box x1/y1/x2/y2 in frame pixels, confidence, and the box's foot point on the "
+                    "ground (lon/lat, WKB geometry, H3 res 12) through the camera's control points. "
+                    "Re-running a date replaces the rows of its clips. Model: config `model` / "
+                    "CRIMEFUSION_VISION_MODEL / MLflow champion crimefusion-yolo / bundled demo model."
+                ),
+                metadata={"dagster/column_schema": column_schema(DETECTIONS)},
+            ),
+            dg.AssetSpec(
+                REJECTS_TABLE, group_name=GROUP, kinds={"delta"}, owners=OWNERS, deps=deps,
+                description=(
+                    "Quarantine: clips that could not be read (missing, corrupt, empty: video_unreadable; "
+                    "stream_dropped), and clips of unknown cameras (camera_unknown) or cameras with fewer than "
+                    "four control points (camera_uncalibrated; their detections are kept without lon/lat)."
+                ),
+                metadata={"dagster/column_schema": column_schema(REJECTS)},
+            ),
+        ],
+    )
+    def detect_video(context: dg.AssetExecutionContext, config: VisionConfig, lakehouse: Lakehouse,
+                     sources: SourceCatalog, mlflow: MlflowTracking):
+        from vision.predictor import Detector
+
+        day = context.partition_key
+        files = [p.resolve() for p in video_files(sources.landing_path(), day)]
+        model = resolve_model(config.model, tracking=mlflow, cache_dir=state.home_dir() / "models" / "vision")
+        detector = Detector(model.path, detection_settings(config), intra_op_threads=config.intra_op_threads)
+        context.log.info(f"{len(files)} clip(s) for {day}; model {model.uri} ({model.origin}), "
+                         f"classes {sorted(detector.names.values())}")
+        cams = {r["camera_id"]: r for r in _cameras(lakehouse).to_pylist()}
+        jobs, ids, starts, extra = [], [], [], []
+        for f in files:
+            cid = camera_of(f)
+            try:
+                start, _ = clip_start_time(f)
+            except ValueError as exc:
+                extra.append(_reject(context.run_id, str(f), "sidecar_invalid", "start_time", str(exc),
+                                     {"camera_id": cid}))
+                start = None  # the file's modification time
+            if cid not in cams:
+                extra.append(_reject(context.run_id, str(f), "camera_unknown", "camera_id",
+                                     f"camera {cid!r} (the clip's folder) is not in silver/cameras: its detections "
+                                     f"are kept without lon/lat; add the camera with 4+ control points",
+                                     {"camera_id": cid, "source": str(f)}))
+            jobs.append((str(f), cams.get(cid)))
+            ids.append(cid)
+            starts.append(start)
+        batch = detector.run_batch(jobs, camera_ids=ids, start_times=starts)
+        det = batch.detections
+        rej = pa.concat_tables([batch.rejects, pa.Table.from_pylist(extra, schema=REJECTS)])
+        if files:
+            where = sql_in("source", [str(f) for f in files])
+            det_result = lakehouse.replace_where(DETECTIONS_LAYER, "detections", det, where)
+            rej_result = lakehouse.replace_where("quarantine", REJECTS_TABLE, rej,
+                                                 sql_in("source_file", [str(f) for f in files]))
+        else:
+            context.log.warning(f"no clip in <landing>/video/*/{day}/: nothing detected")
+            for layer, name, empty in ((DETECTIONS_LAYER, "detections", det), ("quarantine", REJECTS_TABLE, rej)):
+                if not lakehouse.exists(layer, name):
+                    lakehouse.overwrite(layer, name, empty)
+            det_result = lakehouse.describe(DETECTIONS_LAYER, "detections")
+            rej_result = lakehouse.describe("quarantine", REJECTS_TABLE)
+        by_class = {r["class_name"]: r["class_name_count"]
+                    for r in det.group_by("class_name").aggregate([("class_name", "count")]).to_pylist()}
+        by_rule = {r["rule"]: r["rule_count"] for r in rej.group_by("rule").aggregate([("rule", "count")]).to_pylist()}
+        located = det.num_rows - det["lon"].null_count
+        ms = {k: round(v, 2) for k, v in batch.timer.ms_per_frame().items()}
+        context.log.info(f"{batch.frames} frames, {det.num_rows} detections ({located} located) {by_class}, "
+                         f"{rej.num_rows} rejects {by_rule}, {ms['total']} ms/frame")
+        meta = {
+            **table_metadata(det_result, det.drop_columns(["geometry"]).slice(0, 5)),
+            "model": dg.MetadataValue.text(f"{model.uri} ({model.origin})"),
+            "clips": dg.MetadataValue.int(len(files)),
+            "frames": dg.MetadataValue.int(batch.frames),
+            "detections_by_class": dg.MetadataValue.json(by_class),
+            "located": dg.MetadataValue.int(located),
+            "ms_per_frame": dg.MetadataValue.json(ms),
+        }
+        png = _example_png(det, _reports() / f"detections_{day}.png")
+        if png:
+            meta["example_frame"] = dg.MetadataValue.md(png)
+        yield dg.MaterializeResult(asset_key="detections", metadata=meta)
+        yield dg.MaterializeResult(asset_key=REJECTS_TABLE, metadata={
+            **table_metadata(rej_result, rej.slice(0, 5)), "by_rule": dg.MetadataValue.json(by_rule)})
+
+    return detect_video
+
+
+# -- video_events ----------------------------------------------------------------------
+
+class VideoEventsConfig(dg.Config):
+    count_window_s: float = Field(default=60.0, gt=0, description="Window of the class counts.")
+    surge_class: str = Field(default="person", description="Class whose crowd size is watched.")
+    surge_window_s: float = Field(default=10.0, gt=0, description="Window of the crowd size.")
+    surge_baseline_windows: int = Field(default=6, ge=1, description="Previous windows of the median baseline.")
+    surge_factor: float = Field(default=2.0, gt=0, description="Surge when size >= factor x baseline ...")
+    surge_min_size: int = Field(default=5, ge=1, description="... and size >= this.")
+    loitering_zone_wkt: str | None = Field(default=None, description=(
+        "A lon/lat polygon (WKT) watched for loitering on every camera; empty: no loitering events."))
+    loitering_min_dwell_s: float = Field(default=60.0, ge=0, description="Shortest stay reported as loitering.")
+
+
+def _video_events_asset() -> dg.AssetsDefinition:
+    @dg.asset(
+        key="video_events",
+        group_name=GROUP,
+        kinds={"delta", "python"},
+        owners=OWNERS,
+        deps=["detections"],
+        metadata={"dagster/column_schema": column_schema(VIDEO_EVENTS)},
+        description=(
+            "Gold: events from all camera detections (vision/events.py): distinct tracks per class per camera "
+            "per minute (class_count), crowd-size surges over the rolling median (crowd_surge) and, with a "
+            "zone configured, loitering. Rows without a ground point carry the camera's site."
+        ),
+    )
+    def video_events(context: dg.AssetExecutionContext, config: VideoEventsConfig,
+                     lakehouse: Lakehouse) -> dg.MaterializeResult:
+        import h3
+
+        from vision.events import class_counts, crowd_surges, loitering
+
+        columns = [f.name for f in DETECTIONS if f.name != "geometry"]
+        det = (lakehouse.read(DETECTIONS_LAYER, "detections", columns=columns)
+               if lakehouse.exists(DETECTIONS_LAYER, "detections") else DETECTIONS.empty_table().select(columns))
+        parts = [class_counts(det, window_s=config.count_window_s),
+                 crowd_surges(det, class_name=config.surge_class, window_s=config.surge_window_s,
+                              baseline_windows=config.surge_baseline_windows, factor=config.surge_factor,
+                              min_size=config.surge_min_size)]
+        if config.loitering_zone_wkt:
+            parts.append(loitering(det, zone=config.loitering_zone_wkt, min_dwell_s=config.loitering_min_dwell_s))
+        events = pa.concat_tables(parts)
+        sites = {r["camera_id"]: (r["lon"], r["lat"]) for r in _cameras(lakehouse).to_pylist()}
+        if events.num_rows:
+            lon, lat, cells = [], [], []
+            for cid, x, y, c in zip(*(events[n].to_pylist() for n in ("camera_id", "lon", "lat", "h3"))):
+                if x is None and cid in sites:
+                    x, y = sites[cid]
+                    c = h3.latlng_to_cell(y, x, H3_RESOLUTION)
+                lon.append(x), lat.append(y), cells.append(c)
+            events = events.set_column(events.schema.get_field_index("lon"), "lon", pa.array(lon, pa.float64()))
+            events = events.set_column(events.schema.get_field_index("lat"), "lat", pa.array(lat, pa.float64()))
+            events = events.set_column(events.schema.get_field_index("h3"), "h3", pa.array(cells, pa.string()))
+        events = events.cast(VIDEO_EVENTS)
+        result = lakehouse.overwrite("gold", "video_events", events)
+        by_type = {r["event_type"]: r["event_type_count"]
+                   for r in events.group_by("event_type").aggregate([("event_type", "count")]).to_pylist()}
+        context.log.info(f"video_events: {events.num_rows} events {by_type} from {det.num_rows} detections")
+        return dg.MaterializeResult(metadata={**table_metadata(result, events.slice(0, 5)),
+                                              "by_type": dg.MetadataValue.json(by_type)})
+
+    return video_events
+
+
+def build_vision_assets(*, demo: bool = True) -> list[dg.AssetsDefinition]:
+    """The vision assets; ``demo`` adds ``demo_video`` (synthetic deployments) upstream of the detections."""
+    deps = ["cameras", *(["demo_video"] if demo else [])]
+    assets = [_detections_asset(deps), _video_events_asset()]
+    return [_demo_video_asset(), *assets] if demo else assets

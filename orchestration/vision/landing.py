@@ -1,0 +1,115 @@
+"""The video landing folder: ``<landing>/video/<camera_id>/<YYYY-MM-DD>/<files>``.
+
+A camera's recorder (or an operator) drops clips in the folder of the camera and
+the recording date. The time of a clip's first frame comes, in this order, from
+a sidecar ``<stem>.json`` (``{"start_time": "2024-05-01T22:00:00Z"}``), a stamp
+in the file name (``20240501T220000Z``), or the file's modification time.
+Everything else in the folder is taken for video; a file that is not (or is
+corrupt) is quarantined by the detections asset, and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+#: The landing sub-folder of camera video.
+VIDEO_FOLDER = "video"
+#: File name prefixes that are never data (editor and transfer leftovers), as in orchestration.ingest.landing.
+IGNORED = (".", "~", "_")
+#: Sidecar files that describe a clip; never video.
+SIDECAR_SUFFIX = ".json"
+_STAMP = re.compile(r"(\d{8}T\d{6}Z)")
+
+__all__ = ["VIDEO_FOLDER", "video_dir", "video_files", "new_video_files", "clip_start_time", "file_token",
+           "camera_of"]
+
+
+def video_dir(landing: Path, camera_id: str, day: str) -> Path:
+    """``<landing>/video/<camera_id>/<day>``."""
+    return Path(landing) / VIDEO_FOLDER / camera_id / day
+
+
+def _is_date(name: str) -> bool:
+    try:
+        dt.date.fromisoformat(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _clips(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and not p.name.startswith(IGNORED) and p.suffix.lower() != SIDECAR_SUFFIX)
+
+
+def video_files(landing: Path, day: str) -> list[Path]:
+    """Every clip dropped for ingest date ``day``, over all cameras, sorted by camera then name."""
+    root = Path(landing) / VIDEO_FOLDER
+    if not root.is_dir():
+        return []
+    out: list[Path] = []
+    for camera in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(IGNORED)):
+        folder = camera / day
+        if folder.is_dir():
+            out += _clips(folder)
+    return out
+
+
+def file_token(path: Path) -> str:
+    """``path:mtime_ns:size``: a file counts as new when any of these changes."""
+    st = path.stat()
+    return f"{path}:{st.st_mtime_ns}:{st.st_size}"
+
+
+def new_video_files(landing: Path, seen: set[str]) -> tuple[dict[str, list[Path]], list[str]]:
+    """Files (clips and sidecars) not in ``seen``, by ingest date; and folder names that are not dates."""
+    root = Path(landing) / VIDEO_FOLDER
+    found: dict[str, list[Path]] = {}
+    skipped: list[str] = []
+    if not root.is_dir():
+        return found, skipped
+    for camera in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(IGNORED)):
+        for day in sorted(p for p in camera.iterdir() if p.is_dir()):
+            if not _is_date(day.name):
+                skipped.append(str(day))
+                continue
+            for f in sorted(day.iterdir()):
+                if f.is_file() and not f.name.startswith(IGNORED) and file_token(f) not in seen:
+                    found.setdefault(day.name, []).append(f)
+    return found, skipped
+
+
+def camera_of(path: Path) -> str:
+    """The camera id of a landed clip: its grandparent folder's name."""
+    return Path(path).parent.parent.name
+
+
+def clip_start_time(path: Path) -> tuple[dt.datetime | None, str]:
+    """UTC time of the clip's first frame and where it came from (``sidecar``, ``file name``, ``mtime``).
+
+    ``None`` with ``mtime`` leaves the choice to the video source (the file's
+    modification time).
+
+    Raises
+    ------
+    ValueError
+        A sidecar exists but is not JSON, or its ``start_time`` is not an ISO time.
+    """
+    path = Path(path)
+    sidecar = path.with_suffix(SIDECAR_SUFFIX)
+    if sidecar.is_file():
+        try:
+            value = json.loads(sidecar.read_text()).get("start_time")
+            if value is not None:
+                t = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+                return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc), "sidecar"
+        except (json.JSONDecodeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"sidecar {sidecar}: expected JSON with an ISO 'start_time' "
+                             f"(e.g. 2024-05-01T22:00:00Z): {exc}") from None
+    m = _STAMP.search(path.stem)
+    if m:
+        return dt.datetime.strptime(m.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc), "file name"
+    return None, "mtime"

@@ -1,0 +1,169 @@
+"""The vision assets on the demo clip in a temporary lake: detections, quarantine, events, checks, sensor.
+
+One module-scoped run materialises ``demo_video`` -> ``detections``/``video_rejects``
+-> ``video_events`` with their checks for one ingest date, with the bundled demo
+model (data/vision/demo-yolo.onnx), after three more files were dropped in the
+landing folder: a corrupt ``.mp4``, a clip of a camera with two control points
+(uncalibrated) and a clip of a camera that is not in silver/cameras.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from jobs.schemas import CAMERAS, UTC_TS
+from orchestration.resources.lakehouse import LocalLakehouse
+from orchestration.resources.sources import SourceCatalog
+from orchestration.resources.tracking import default_tracking
+from orchestration.vision import checks as vision_checks
+from orchestration.vision.assets import build_vision_assets
+from orchestration.vision.landing import video_dir
+from orchestration.vision.sensors import video_sensor
+from vision.synthetic import render_clip, synthetic_camera
+
+DAY = "2026-11-28"
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+INCIDENT_AT = dt.datetime(2017, 12, 1, 20, 0, tzinfo=dt.timezone.utc)
+
+
+def _camera_1080p(camera_id: str, n_points: int = 6) -> dict:
+    """The synthetic camera calibrated in 1920x1080 pixels (its 640x360 control points times 3)."""
+    cam = synthetic_camera(camera_id, n_points=max(n_points, 4))
+    cps = [dict(p, u=p["u"] * 3, v=p["v"] * 3) for p in cam["control_points"]][:n_points]
+    return {**cam, "control_points": cps}
+
+
+@pytest.fixture(scope="module")
+def vision_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("vision")
+    lake = LocalLakehouse(root=str(base / "lake"))
+    landing = base / "landing"
+    cams = [_camera_1080p("CAM-A"), _camera_1080p("CAM-B", n_points=2)]
+    table = pa.Table.from_pylist(cams, schema=pa.schema([CAMERAS.field(c) for c in
+                                                         ("camera_id", "lon", "lat", "heading_deg", "control_points")]))
+    lake.overwrite("silver", "cameras", table)
+    lake.overwrite("silver", "incidents", pa.table({
+        "occurred_at": pa.array([INCIDENT_AT, INCIDENT_AT - dt.timedelta(days=3)], UTC_TS),
+        # ~35 m north of the camera: the middle of its view (it looks north, 6-70 m ahead); and 4 km east
+        "lon": [cams[0]["lon"], cams[0]["lon"] + 0.05], "lat": [cams[0]["lat"] + 0.0003, cams[0]["lat"]]}))
+    # the bad input, dropped before the run
+    a = video_dir(landing, "CAM-A", DAY)
+    a.mkdir(parents=True)
+    (a / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20)
+    b = render_clip(video_dir(landing, "CAM-B", DAY) / "cam_b_20240501T220000Z.avi", n_frames=10, seed=3)
+    x = render_clip(video_dir(landing, "CAM-X", DAY) / "clip.avi", n_frames=10, seed=4)
+    x.path.with_suffix(".json").write_text(json.dumps({"start_time": "2024-05-02T08:30:00Z"}))
+    resources = {"lakehouse": lake, "sources": SourceCatalog(spec_paths=[], landing=str(landing)),
+                 "mlflow": default_tracking(base / "home")}
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CRIMEFUSION_HOME", str(base / "home"))  # reports/vision goes here
+    mp.delenv("CRIMEFUSION_VISION_MODEL", raising=False)
+    assets = build_vision_assets(demo=True)
+    result = dg.materialize([*assets, vision_checks.detections_valid, vision_checks.detections_match_demo_truth],
+                            resources=resources, partition_key=DAY, run_config={
+                                **QUIET, "ops": {"demo_video": {"config": {"cameras": 2}}}},
+                            raise_on_error=False)
+    yield {"lake": lake, "landing": landing, "result": result, "resources": resources, "assets": assets,
+           "uncalibrated_clip": b.path, "unknown_clip": x.path, "base": base}
+    mp.undo()
+
+
+def test_run_succeeds_and_checks_pass(vision_run):
+    result = vision_run["result"]
+    failures = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert result.success, failures
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert evaluations["detections_valid"].passed
+    assert evaluations["detections_match_demo_truth"].passed
+    accuracy = evaluations["detections_match_demo_truth"].metadata
+    assert accuracy["median_ground_error_m"].value < 1.5
+
+
+def test_demo_clip_lands_for_the_calibrated_camera_only(vision_run):
+    landing = vision_run["landing"]
+    clip = video_dir(landing, "CAM-A", DAY) / "clip.mp4"
+    assert clip.is_file() and clip.stat().st_size > 10_000
+    side = json.loads(clip.with_suffix(".json").read_text())
+    # stamped at the incident in the camera's view, not the one 4 km away
+    start = dt.datetime.fromisoformat(side["start_time"].replace("Z", "+00:00"))
+    assert dt.timedelta(0) < INCIDENT_AT - start <= dt.timedelta(seconds=3)
+    assert not (video_dir(landing, "CAM-B", DAY) / "clip.mp4").exists()  # two control points: no demo clip
+    truth = vision_run["lake"].read("truth", "video_objects")
+    assert set(truth["camera_id"].to_pylist()) == {"CAM-A"} and truth.num_rows > 100
+
+
+def test_detections_are_located_and_timed(vision_run):
+    lake = vision_run["lake"]
+    det = lake.read("silver", "detections")
+    a = det.filter(pc.equal(det["camera_id"], "CAM-A"))
+    assert a.num_rows > 100
+    assert a["lon"].null_count == a["lat"].null_count == a["h3"].null_count == 0
+    assert set(a["class_name"].to_pylist()) == {"person", "vehicle"}
+    t0 = pc.min(a["frame_time"]).as_py()
+    assert dt.timedelta(0) < INCIDENT_AT - t0 <= dt.timedelta(seconds=3)
+    assert pc.max(a["frame_time"]).as_py() - t0 <= dt.timedelta(seconds=6)
+    cam = _camera_1080p("CAM-A")
+    assert abs(pc.mean(a["lon"]).as_py() - cam["lon"]) < 0.001  # within ~80 m of the camera
+    # the uncalibrated camera's detections are kept, without a ground point
+    b = det.filter(pc.equal(det["camera_id"], "CAM-B"))
+    assert b.num_rows > 0 and b["lon"].null_count == b.num_rows
+    assert pc.min(b["frame_time"]).as_py() == dt.datetime(2024, 5, 1, 22, 0, tzinfo=dt.timezone.utc)  # name stamp
+    x = det.filter(pc.equal(det["camera_id"], "CAM-X"))
+    assert pc.min(x["frame_time"]).as_py() == dt.datetime(2024, 5, 2, 8, 30, tzinfo=dt.timezone.utc)  # sidecar
+
+
+def test_bad_input_is_quarantined_and_the_batch_goes_on(vision_run):
+    rej = vision_run["lake"].read("quarantine", "video_rejects").to_pylist()
+    by_file = {(Path(r["source_file"]).name, r["rule"]) for r in rej}
+    assert ("broken.mp4", "video_unreadable") in by_file
+    assert (vision_run["uncalibrated_clip"].name, "camera_uncalibrated") in by_file
+    assert (vision_run["unknown_clip"].name, "camera_unknown") in by_file
+    assert len(rej) == 3
+    assert all(r["reason"] and r["source"] == "video" for r in rej)
+
+
+def test_video_events_count_tracks_at_the_camera_site(vision_run):
+    ev = vision_run["lake"].read("gold", "video_events")
+    counts = ev.filter(pc.equal(ev["event_type"], "class_count"))
+    assert counts.num_rows > 0
+    a = counts.filter(pc.equal(counts["camera_id"], "CAM-A"))
+    # 5 objects in the clip (1 loiterer + lanes); the tracker may split a few tracks, never fewer objects than classes
+    assert 2 <= pc.sum(a["value"]).as_py() <= 12
+    assert a["lon"].null_count == 0 and a["h3"].null_count == 0
+
+
+def test_rematerialising_a_date_replaces_its_rows(vision_run):
+    lake = vision_run["lake"]
+    before = (lake.count("silver", "detections"), lake.count("quarantine", "video_rejects"))
+    detect = next(a for a in vision_run["assets"] if "detections" in {k.to_user_string() for k in a.keys})
+    res = dg.materialize([detect], resources=vision_run["resources"], partition_key=DAY, run_config=QUIET,
+                         selection=[detect])
+    assert res.success
+    assert (lake.count("silver", "detections"), lake.count("quarantine", "video_rejects")) == before
+
+
+def test_video_sensor_requests_each_new_date_once(vision_run):
+    landing = vision_run["landing"]
+    resources = {"sources": vision_run["resources"]["sources"]}
+    instance = dg.DagsterInstance.ephemeral()
+    ctx = dg.build_sensor_context(instance=instance, resources=resources)
+    first = video_sensor(ctx)
+    assert [r.partition_key for r in first] == [DAY]
+    assert {k.to_user_string() for k in first[0].asset_selection} == {"detections", "video_rejects", "video_events"}
+    again = video_sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=ctx.cursor))
+    assert isinstance(again, dg.SkipReason)
+    new = video_dir(landing, "CAM-A", "2026-11-29")
+    new.mkdir(parents=True)
+    (new / "late.mp4").write_bytes((video_dir(landing, "CAM-A", DAY) / "clip.mp4").read_bytes())
+    (landing / "video" / "CAM-A" / "not-a-date").mkdir()
+    ctx2 = dg.build_sensor_context(instance=instance, resources=resources, cursor=ctx.cursor)
+    requests = video_sensor(ctx2)
+    assert [r.partition_key for r in requests] == ["2026-11-29"]
+    assert requests[0].tags["crimefusion/cameras"] == "CAM-A"
