@@ -9,6 +9,7 @@ PORT ?= 3000
 # optional extras installed with the project: vision-train brings torch and ultralytics (training YOLO);
 # inference needs only ONNX Runtime and OpenCV. CI (.ci/run) installs it to run the training tests.
 EXTRAS ?= vision-train
+comma := ,
 
 export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := false
@@ -25,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt infra/setup-system.sh
 		|| { echo "error: set PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[test,$(EXTRAS)]'
+	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[test$(if $(EXTRAS),$(comma)$(EXTRAS))]'
 	touch $(STAMP)
 
 run: install
