@@ -156,7 +156,9 @@ def register_model(
     import onnx
 
     previous = mlflow.get_tracking_uri()
+    previous_registry = mlflow.get_registry_uri()
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)  # another caller may have pointed the registry elsewhere in this process
     try:
         exp = mlflow.get_experiment_by_name(EXPERIMENT)
         if exp is None:
@@ -175,6 +177,7 @@ def register_model(
     finally:
         # leave the process's MLflow target as it was
         mlflow.set_tracking_uri(previous)
+        mlflow.set_registry_uri(previous_registry)
     return str(info.registered_model_version)
 
 

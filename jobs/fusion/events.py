@@ -148,13 +148,20 @@ def post_events(posts: pa.Table, *, boundaries: pa.Table | None, ctx, tolerance_
 
 
 def detection_ids(detections: pa.Table) -> pa.Array:
-    """A stable id per detection: ``<camera>:<video source>:<frame index>:<row within the frame>``."""
+    """A stable id per detection: ``<camera>:<video source>:<frame index>:t<track id>``.
+
+    The track id is unique within a frame and travels with the row, so the id
+    does not depend on which rows share a partition (Spark mode gives the same
+    ids). Untracked detections fall back to ``r<row within the frame>``.
+    """
     keys = [combined(detections[c]).cast(pa.string()) for c in ("camera_id", "source", "frame_index")]
     base = pc.binary_join_element_wise(*keys, ":")
-    # row number within (camera, source, frame): detections of one frame keep their order
     df = pa.table({"k": base}).to_pandas()
-    nth = df.groupby("k", sort=False).cumcount().to_numpy()
-    return pc.binary_join_element_wise(base, pa.array(nth.astype(str)), ":")
+    nth = pa.array(("r" + df.groupby("k", sort=False).cumcount().astype(str)).to_numpy())
+    if "track_id" in detections.column_names:
+        track = pc.binary_join_element_wise(pa.scalar("t"), combined(detections["track_id"]).cast(pa.string()), "")
+        nth = pc.coalesce(track, nth)
+    return pc.binary_join_element_wise(base, nth, ":")
 
 
 def detection_events(detections: pa.Table, *, boundaries: pa.Table | None, ctx, tolerance_m: float = 250.0) -> pa.Table:

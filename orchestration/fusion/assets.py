@@ -17,6 +17,7 @@ from pydantic import Field
 from orchestration.lakehouse.metadata import table_metadata
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import Lakehouse
+from orchestration.resources.sources import SourceCatalog
 
 OWNERS = ["team:fusion"]
 GROUP = "fusion"
@@ -205,6 +206,52 @@ def incident_context(context: dg.AssetExecutionContext, config: IncidentContextC
 
 class EntityConfig(dg.Config):
     same_as_threshold: float = Field(default=0.8, description="Person same-as links below this score are dropped.")
+    fuzzy_name_threshold: float = Field(default=0.85, description=(
+        "Same-as links from raw names in bronze (Jaro-Winkler + date of birth) below this score are dropped."))
+
+
+def fuzzy_name_links(lakehouse: Lakehouse, sources, threshold: float, known_ids: set[str]) -> tuple[pa.Table, int]:
+    """``same-as`` links from fuzzy raw-name matching on every bronze table of a ``persons`` spec.
+
+    Raw names are read in bronze only; the links carry person ids and scores. Pairs whose
+    ids are not in silver ``persons`` (rejected rows) are dropped. Returns the links and
+    the number of bronze rows read.
+    """
+    import pandas as pd
+
+    from jobs.fusion.names import fuzzy_person_matches
+    from jobs.fusion.schemas import ENTITY_LINKS
+    from orchestration.ingest.pipeline import bronze_table
+
+    frames, rows_read = [], 0
+    for spec in sources.specs("persons"):
+        name_f, dob_f = spec.fields.get("name"), spec.fields.get("date_of_birth")
+        id_cols = spec.id.columns or []
+        if name_f is None or dob_f is None or not name_f.column or not dob_f.column or len(id_cols) != 1:
+            continue
+        table = bronze_table(spec)
+        if not lakehouse.exists("bronze", table):
+            continue
+        raw = lakehouse.read("bronze", table, columns=[id_cols[0], name_f.column, dob_f.column])
+        rows_read += raw.num_rows
+        fmt = dob_f.format if dob_f.format and dob_f.format != "iso8601" else "%Y-%m-%d"
+        m = fuzzy_person_matches(raw, threshold=threshold, id_column=id_cols[0], name_column=name_f.column,
+                                 dob_column=dob_f.column, dob_format=fmt).to_pandas()
+        frames.append(m)
+    m = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["person_id_a", "person_id_b", "score", "evidence"])
+    m = m[m["person_id_a"].isin(known_ids) & m["person_id_b"].isin(known_ids)]
+    m = m.sort_values("score", ascending=False, kind="stable").drop_duplicates(["person_id_a", "person_id_b"])
+    n = len(m)
+    return pa.table({
+        "src": pa.array(("person:" + m["person_id_a"]).tolist(), pa.string()),
+        "dst": pa.array(("person:" + m["person_id_b"]).tolist(), pa.string()),
+        "link_type": pa.array(["same-as"] * n, pa.string()),
+        "n_evidence": pa.array([1] * n, pa.int64()),
+        "first_seen": pa.nulls(n, ENTITY_LINKS.field("first_seen").type),
+        "last_seen": pa.nulls(n, ENTITY_LINKS.field("last_seen").type),
+        "evidence": pa.array(m["evidence"].tolist(), pa.string()),
+        "confidence": pa.array(m["score"].astype("float64").tolist(), pa.float64()),
+    }, schema=ENTITY_LINKS), rows_read
 
 
 @dg.asset(
@@ -213,13 +260,28 @@ class EntityConfig(dg.Config):
     description=("Gold: typed links (same-as, uses, called, transacted-with, mentioned, seen-near) between "
                  "entities, with evidence and confidence (jobs/fusion/entities.py documents every rule)."),
 )
-def entity_links(context: dg.AssetExecutionContext, config: EntityConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
+def entity_links(context: dg.AssetExecutionContext, config: EntityConfig, lakehouse: Lakehouse,
+                 sources: SourceCatalog) -> dg.MaterializeResult:
     from jobs.fusion.entities import entity_links as build_links
 
     ctx_table = lakehouse.read("gold", "incident_context") if lakehouse.exists("gold", "incident_context") else None
-    links = build_links(cdr=_silver(lakehouse, "cdr_events"), persons=_silver(lakehouse, "persons"),
+    persons = _silver(lakehouse, "persons")
+    links = build_links(cdr=_silver(lakehouse, "cdr_events"), persons=persons,
                         transactions=_silver(lakehouse, "transactions"), posts=_silver(lakehouse, "osint_posts"),
                         context=ctx_table, same_as_threshold=config.same_as_threshold)
+    if persons is not None and persons.num_rows:
+        # Raw names exist only in bronze: fuzzy-match them there, keep ids and scores only.
+        fuzzy, n_raw = fuzzy_name_links(lakehouse, sources, config.fuzzy_name_threshold,
+                                        set(persons["person_id"].to_pylist()))
+        if fuzzy.num_rows:
+            have = {(s, d) for s, d, t in zip(links["src"].to_pylist(), links["dst"].to_pylist(),
+                                              links["link_type"].to_pylist()) if t == "same-as"}
+            new = pc.invert(pa.array([(s, d) in have for s, d in zip(fuzzy["src"].to_pylist(), fuzzy["dst"].to_pylist())],
+                                     pa.bool_()))
+            links = pa.concat_tables([links, fuzzy.filter(new)]).sort_by(
+                [("link_type", "ascending"), ("src", "ascending"), ("dst", "ascending")])
+        context.log.info(f"fuzzy raw-name matching: {n_raw:,} bronze person rows, {fuzzy.num_rows:,} pairs "
+                         f">= {config.fuzzy_name_threshold}")
     result = lakehouse.overwrite("gold", "entity_links", links)
     counts = {r["link_type"]: r["link_type_count"] for r in links.group_by("link_type").aggregate([("link_type", "count")]).to_pylist()}
     return dg.MaterializeResult(metadata={**table_metadata(result, links), "links_per_type": dg.MetadataValue.json(counts)})

@@ -110,12 +110,14 @@ def _week_key(ts: pd.Timestamp) -> str:
     description=(
         "Gold: one row per study-area H3 cell and week (the training window before the data's last week): "
         "lagged and rolling counts, k-ring and kernel-smoothed counts, decayed long-run rates, near-repeat "
-        "exposure, location-type mix, calendar; `target` is the week's count. Every feature reads only "
-        "incidents before the week's start. Default 78 weeks so `make run` stays fast."
+        "exposure, location-type mix, calendar, and (when gold events exists) lagged CDR activity, "
+        "transaction volume, OSINT volume and camera detections per cell; `target` is the week's count. "
+        "Every feature reads only records before the week's start. Default 78 weeks so `make run` stays fast."
     ),
 )
 def cell_features(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
                   sources: SourceCatalog) -> dg.MaterializeResult:
+    from jobs.grid.activity import ACTIVITY_ORIGINS, activity_counts
     from jobs.grid.cell_features import cell_features as build
 
     from models.hotspots.learned import DEFAULT_FEATURE_PARAMS
@@ -124,8 +126,18 @@ def cell_features(context: dg.AssetExecutionContext, config: HotspotConfig, lake
     origin = data_origin(incidents)
     first = origin - pd.Timedelta(weeks=config.train_weeks)
     params = dict(DEFAULT_FEATURE_PARAMS)
+    extra = None
+    if lakehouse.exists("gold", "events"):
+        # Other feeds' activity per cell and week; cell_features lags it (week p is first read by week p + 1).
+        ev = lakehouse.read("gold", "events", columns=["origin", "occurred_at", "h3"],
+                            filters=[("origin", "in", list(ACTIVITY_ORIGINS))])
+        extra = activity_counts(ev, resolution=config.resolution, freq="W")
+        context.log.info("activity features from gold/events: " +
+                         ", ".join(f"{k} {int(pc.sum(v['value']).as_py() or 0):,} events" for k, v in extra.items()))
+    else:
+        context.log.info("no gold/events yet: cell_features has no CDR/transaction/OSINT/camera activity columns")
     table = build(incidents, cells, resolution=config.resolution, freq="W", start=first,
-                  end=origin - pd.Timedelta(weeks=1), **params)
+                  end=origin - pd.Timedelta(weeks=1), extra_counts=extra, **params)
     result = lakehouse.overwrite("gold", "cell_features", table)
     context.log.info(f"{table.num_rows:,} cell-weeks ({cells.num_rows:,} cells x {config.train_weeks} weeks "
                      f"to {origin.date()}), {table.num_columns} columns")

@@ -83,7 +83,8 @@ def test_registered_champion_replaces_the_bundled_model(tmp_path, monkeypatch):
     tracking = _tracking(tmp_path)
     version = register_model(BUNDLED_MODEL, name=REGISTERED_MODEL, metrics={"mAP50": 0.8}, state=tmp_path)
     assert resolve_model("auto", tracking=tracking, cache_dir=tmp_path / "cache", env={}).origin == "bundled"
-    MlflowClient(tracking_uri=tracking.tracking_uri).set_registered_model_alias(REGISTERED_MODEL, "champion", version)
+    MlflowClient(tracking_uri=tracking.tracking_uri, registry_uri=tracking.tracking_uri).set_registered_model_alias(
+        REGISTERED_MODEL, "champion", version)
     got = resolve_model(None, tracking=tracking, cache_dir=tmp_path / "cache", env={})
     assert (got.origin, got.uri) == ("mlflow", f"models:/{REGISTERED_MODEL}/{version}")
     assert got.path.parent == tmp_path / "cache"
