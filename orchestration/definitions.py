@@ -95,6 +95,11 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         checks += dg.load_asset_checks_from_modules([vision_checks])
         sensors += VISION_SENSORS
     assets = with_automation(assets)
+    if any(k.to_user_string() == "events" for a in assets for k in a.keys):
+        # cell_features adds CDR/transaction/OSINT/detection activity from gold events when they exist
+        assets = list(dg.map_asset_specs(
+            lambda spec: spec.replace_attributes(deps=[*spec.deps, dg.AssetDep("events")])
+            if spec.key.to_user_string() == "cell_features" else spec, assets))
     asset_keys = {k.to_user_string() for a in assets for k in a.keys}
     extra_jobs, extra_schedules = build_jobs_and_schedules(asset_keys, INGEST_DATES)
     everything = dg.define_asset_job(
