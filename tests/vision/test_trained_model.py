@@ -136,7 +136,7 @@ def test_model_registered_in_mlflow(trained_model):
     assert trained_model.model_version == "1"
     for k in ("precision", "recall", "mAP50"):
         assert k in trained_model.metrics
-    client = mlflow.MlflowClient(tracking_uri=trained_model.tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri=trained_model.tracking_uri, registry_uri=trained_model.tracking_uri)
     mv = client.get_model_version("crimefusion-yolo-test", "1")
     run = client.get_run(mv.run_id)
     assert "mAP50" in run.data.metrics
