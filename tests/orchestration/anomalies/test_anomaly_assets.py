@@ -163,7 +163,8 @@ def test_entity_scores_beat_chance_and_come_from_the_champion(run):
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+                          registry_uri=f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
     for name in ("anomaly_phones", "anomaly_accounts"):
         assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
     runs = mlflow.search_runs(experiment_names=["anomalies"], output_format="list")
