@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 NAME = "chicago/aggravated_assaults_2010_2017.csv.gz"
 
 
