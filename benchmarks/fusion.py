@@ -1,9 +1,13 @@
-"""Fusion at scale: events and incident_context from ~10 M synthetic CDRs over the Chicago incidents.
+"""Fusion at scale: events, incident_context and cell_features from ~10 M synthetic CDRs over the Chicago incidents.
 
 Prints rows/s of the embedded (SedonaDB) kernels, the same context join done the
 usual way with geopandas (``sjoin`` within sector polygons + pandas merge on cell
-and time; ``sjoin`` ``dwithin`` for transactions), their ratio, and embedded vs
-Spark local[2] times on the same data (Spark reads Delta copies of the tables).
+and time; ``sjoin`` ``dwithin`` for transactions), the nearest police district of
+every cell site and in-scope incident by SedonaDB ``ST_KNN``
+(:func:`jobs.geo.areas.nearest_areas`) against geopandas ``sjoin_nearest``, each
+with its ratio, the weekly ``cell_features`` table (78 weeks, with the events'
+activity), and embedded vs Spark local[2] times on the same data (Spark reads
+Delta copies of the tables; ``cell_features`` has no Spark path).
 
     .venv/bin/python benchmarks/fusion.py --quick        # scale 2.5, ~1 M CDR rows
     .venv/bin/python benchmarks/fusion.py                # scale 26, ~10 M CDR rows
@@ -18,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
@@ -46,7 +51,31 @@ def silver_like(scale: float, seed: int):
     tx = feeds.transactions.rename_columns(["occurred_at" if c == "booked_at" else c for c in feeds.transactions.column_names])
     tx = tx.append_column("source", pa.array(np.full(tx.num_rows, "synthetic_transactions", dtype=object), pa.string()))
     incidents = incidents.append_column("source", pa.array(np.full(incidents.num_rows, "chicago", dtype=object), pa.string()))
+    incidents = incidents.append_column("h3", h3_cells(incidents["lon"].to_numpy(), incidents["lat"].to_numpy()))
     return incidents, cdr, cells, tx
+
+
+def districts_table() -> pa.Table:
+    """The 25 Chicago police districts as ``area_id, geometry`` (WKB, EPSG:4326)."""
+    from benchmarks.chicago_data import load_districts
+
+    geoms = load_districts()
+    return pa.table({"area_id": [f"district_{i:02d}" for i in range(len(geoms))], "geometry": geoms})
+
+
+def geopandas_nearest(lon, lat, districts: pa.Table, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """The usual way: geopandas ``sjoin_nearest`` of the points to the polygons in a metric CRS."""
+    import geopandas as gpd
+    import shapely
+
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs=4326).to_crs(crs)
+    polys = gpd.GeoDataFrame({"area_id": districts["area_id"].to_pylist()},
+                             geometry=shapely.from_wkb(districts["geometry"].to_numpy(zero_copy_only=False)),
+                             crs=4326).to_crs(crs)
+    j = gpd.sjoin_nearest(pts, polys, how="left", distance_col="d")
+    j = j.sort_values("area_id", kind="stable")
+    j = j[~j.index.duplicated(keep="first")].sort_index()  # equally near polygons: the smaller id, as ST_KNN's kernel
+    return j["area_id"].to_numpy(object), j["d"].to_numpy("float64")
 
 
 def geopandas_context(inc, cdr, cells, tx, s, crs):
@@ -87,6 +116,12 @@ def main() -> None:
     from jobs.fusion.context import (ContextSettings, default_metric_crs, incident_context, incidents_in_window,
                                      nearby_candidates, tower_candidates)
     from jobs.fusion.events import build_events
+    from jobs.geo.areas import nearest_areas
+    from jobs.geo.points import local_metric_crs
+    from jobs.grid.activity import activity_counts
+    from jobs.grid.cell_features import cell_features, period_grid, timestamps_ns
+    from jobs.grid.cells import study_area_cells
+    from models.hotspots.learned import DEFAULT_FEATURE_PARAMS
 
     t = time.perf_counter()
     inc_all, cdr, cells, tx = silver_like(scale, args.seed)
@@ -116,6 +151,42 @@ def main() -> None:
     same = (n_dump, n_near) == (per.get("tower_dump", 0), per.get("transaction", 0))
     print(f"peer geopandas sjoin + pandas merge: tower_dump {n_dump:,}, transaction {n_near:,} in {t_gpd:.2f} s = "
           f"{cdr.num_rows / t_gpd:,.0f} CDR rows/s; same counts: {same}; SedonaDB kernel is {t_gpd / t_ctx:.1f}x faster")
+
+    # the points events gives a district: every cell site, and the incidents in scope
+    districts = districts_table()
+    lon = np.concatenate([cells["lon"].to_numpy(zero_copy_only=False), inc["lon"].to_numpy(zero_copy_only=False)])
+    lat = np.concatenate([cells["lat"].to_numpy(zero_copy_only=False), inc["lat"].to_numpy(zero_copy_only=False)])
+    keep = ~np.isnan(lon) & ~np.isnan(lat)
+    lon, lat = lon[keep], lat[keep]
+    t = time.perf_counter()
+    knn_ids, knn_d = nearest_areas(lon, lat, districts, ctx=ctx)
+    t_knn = time.perf_counter() - t
+    import shapely
+
+    polys = shapely.from_wkb(districts["geometry"].to_numpy(zero_copy_only=False))
+    centre = shapely.centroid(shapely.union_all(polys))
+    t = time.perf_counter()
+    gpd_ids, gpd_d = geopandas_nearest(lon, lat, districts, local_metric_crs(centre.x, centre.y))
+    t_gpdn = time.perf_counter() - t
+    print(f"embedded nearest district (ST_KNN): {len(lon):,} points x {districts.num_rows} districts in {t_knn:.2f} s = "
+          f"{len(lon) / t_knn:,.0f} points/s; {int((knn_d > 0).sum()):,} outside every district")
+    print(f"peer geopandas sjoin_nearest: {t_gpdn:.2f} s = {len(lon) / t_gpdn:,.0f} points/s; same district: "
+          f"{(knn_ids == gpd_ids).mean():.4f}, max distance difference {np.abs(knn_d - gpd_d).max():.3g} m; "
+          f"time ratio geopandas / SedonaDB ST_KNN {t_gpdn / t_knn:.2f} (above 1: SedonaDB faster)")
+
+    # cell_features as the asset builds it (weekly, 78 weeks before the last incident's week, res 9)
+    pg = period_grid("W")
+    last = int(timestamps_ns(inc_all["occurred_at"]).max())
+    origin = pd.Timestamp(int(pg.start_ns(pg.index_of(np.array([last]))[0])), tz="UTC")
+    grid = study_area_cells(districts["geometry"], resolution=9)
+    t = time.perf_counter()
+    extra = activity_counts(ev.select(["origin", "occurred_at", "h3"]), resolution=9, freq="W")
+    feats = cell_features(inc_all, grid, resolution=9, freq="W", start=origin - pd.Timedelta(weeks=78),
+                          end=origin - pd.Timedelta(weeks=1), extra_counts=extra, **DEFAULT_FEATURE_PARAMS)
+    t_cf = time.perf_counter() - t
+    print(f"embedded cell_features: {feats.num_rows:,} cell-weeks ({grid.num_rows:,} cells x 78 weeks, "
+          f"{feats.num_columns} columns) from {inc_all.num_rows:,} incidents + {ev.num_rows:,} events in {t_cf:.2f} s "
+          f"= {(inc_all.num_rows + ev.num_rows) / t_cf:,.0f} input rows/s")
 
     if args.no_spark:
         return

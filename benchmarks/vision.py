@@ -13,11 +13,13 @@ Amazon EC2 P4d server CPU).
     .venv/bin/python benchmarks/vision.py            # 50 frames
     .venv/bin/python benchmarks/vision.py --quick    # 8 frames
     .venv/bin/python benchmarks/vision.py --model trained.onnx  # e2e with a trained model
+    .venv/bin/python benchmarks/vision.py --ort-threads 1 --torch-threads 1  # one core per engine
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -56,8 +58,13 @@ def main() -> None:
     ap.add_argument("--torch-threads", type=int, default=None,
                     help="torch intra-op threads (default: ultralytics' own choice, cpu_count - 1, i.e. 1 "
                          "on 2 cores; ONNX Runtime uses every core)")
+    ap.add_argument("--ort-threads", type=int, default=None,
+                    help="ONNX Runtime intra-op threads (default: its own choice, every core); "
+                         "--ort-threads 1 --torch-threads 1 compares the engines on one core each")
     args = ap.parse_args()
     n = args.frames or (8 if args.quick else 50)
+    # other work on the machine changes every figure: print the load beside them
+    load_before = os.getloadavg()[0]
 
     from vision.settings import configure_ultralytics_offline
 
@@ -79,7 +86,7 @@ def main() -> None:
     yolo = YOLO("yolo11n.yaml")
     onnx_path = Path(yolo.export(format="onnx", imgsz=640, simplify=False, dynamic=False, verbose=False))
     onnx_path = onnx_path.rename(work / "yolo11n-random.onnx")
-    onnx_model = OnnxYolo(onnx_path)
+    onnx_model = OnnxYolo(onnx_path, intra_op_threads=args.ort_threads)
     tensors = [to_tensor([letterbox(f, (640, 640))[0]]) for f in frames]
 
     # warm-up both engines; ultralytics sets torch threads to cpu_count - 1 on its first CPU predict
@@ -106,14 +113,16 @@ def main() -> None:
     pt_ms = 1000 * (time.perf_counter() - t) / n
 
     e2e_model = args.model or onnx_path
-    det = Detector(e2e_model, DetectorSettings())
+    det = Detector(e2e_model, DetectorSettings(), intra_op_threads=args.ort_threads)
     t = time.perf_counter()
     batch = det.run(clip.path, camera=clip.camera, start_time=clip.start_time)
     e2e_s = time.perf_counter() - t
     stages = batch.timer.ms_per_frame()
 
     print(f"# vision benchmark: {n} frames of 640x640, torch {torch.__version__}, onnxruntime {ort.__version__}, "
-          f"torch threads {torch.get_num_threads()}")
+          f"torch threads {torch.get_num_threads()}, ONNX Runtime threads {args.ort_threads or 'default (all cores)'}")
+    print(f"# {os.cpu_count()} CPUs; 1-min load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after "
+          f"(above the CPU count, other processes shared the cores)")
     print(f"{'engine':48s} {'ms/frame':>9s} {'FPS':>7s}")
     print(f"{'ONNX Runtime, yolo11n, graph only':48s} {ort_ms:9.1f} {1000 / ort_ms:7.2f}")
     print(f"{'ONNX Runtime, yolo11n, letterbox + graph':48s} {ort_pre_ms:9.1f} {1000 / ort_pre_ms:7.2f}")

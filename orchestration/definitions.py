@@ -23,12 +23,15 @@ from orchestration.ingest.sensors import build_landing_sensor
 from orchestration.lakehouse import assets as lakehouse_assets
 from orchestration.links import assets as links_assets
 from orchestration.links import checks as links_checks
-from orchestration.ops.automation import TRAINS_TAG, build_jobs_and_schedules, with_automation
+from orchestration.ops.automation import (TRAINS_TAG, build_jobs_and_schedules, with_automation, with_retries,
+                                          with_spark_kind)
 from orchestration.patterns import assets as pattern_assets
 from orchestration.quality.sensors import run_failure_notifier
 from orchestration.vision import checks as vision_checks
 from orchestration.vision.assets import build_vision_assets
+from orchestration.vision.sensors import JOBS as VISION_JOBS
 from orchestration.vision.sensors import SENSORS as VISION_SENSORS
+from orchestration.vision.sensors import TARGETS as PER_VIDEO
 from orchestration.patterns import checks as pattern_checks
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import LocalLakehouse, ObjectStoreLakehouse
@@ -86,6 +89,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
 
         assets += dg.load_assets_from_modules([synthetic_assets])
     sensors = [build_landing_sensor(tables), run_failure_notifier]
+    jobs = [hotspot_weekly_job]
+    daily = dg.AssetSelection.all() - WEEKLY
     if {"cdr_events", "transactions"} <= set(tables):
         assets += dg.load_assets_from_modules(FEED_ASSET_MODULES)
         checks += dg.load_asset_checks_from_modules(FEED_CHECK_MODULES)
@@ -94,25 +99,30 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         assets += build_vision_assets(demo="cameras" in synthetic_tables)
         checks += dg.load_asset_checks_from_modules([vision_checks])
         sensors += VISION_SENSORS
+        # per video file (dynamic partitions): their own job, one run per clip; a job holds one partition scheme
+        jobs += VISION_JOBS
+        daily -= dg.AssetSelection.assets(*PER_VIDEO)
     assets = with_automation(assets)
     if any(k.to_user_string() == "events" for a in assets for k in a.keys):
         # cell_features adds CDR/transaction/OSINT/detection activity from gold events when they exist
         assets = list(dg.map_asset_specs(
             lambda spec: spec.replace_attributes(deps=[*spec.deps, dg.AssetDep("events")])
             if spec.key.to_user_string() == "cell_features" else spec, assets))
+    assets = with_retries(with_spark_kind(assets))
     asset_keys = {k.to_user_string() for a in assets for k in a.keys}
     extra_jobs, extra_schedules = build_jobs_and_schedules(asset_keys, INGEST_DATES)
     everything = dg.define_asset_job(
         "crimefusion_all",
         tags=TRAINS_TAG,
-        selection=dg.AssetSelection.all() - WEEKLY,
+        selection=daily,
         description=("Materialise every asset for one ingest date: bronze -> silver -> gold, with the blocking "
-                     "checks (the weekly forecast has its own job, hotspot_forecast_weekly)."),
+                     "checks (the weekly forecast has its own job, hotspot_forecast_weekly; the per-file video "
+                     "assets theirs, video_detection: `crimefusion run` runs it between the feeds and fusion)."),
     )
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[everything, hotspot_weekly_job, *extra_jobs],
+        jobs=[everything, *jobs, *extra_jobs],
         schedules=[hotspot_weekly_schedule, *extra_schedules],
         sensors=sensors,
         resources=resources,

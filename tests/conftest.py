@@ -48,10 +48,14 @@ def lake(tmp_path):
 def full_run(tmp_path_factory):
     """The whole asset graph (every feed, synthetic data, every domain) materialised once per session.
 
-    Tests that need the complete lakehouse share it, so CI pays for one full run.
+    Tests that need the complete lakehouse share it, so CI pays for one full run. It
+    takes the runs of ``crimefusion run`` (``orchestration.cli.run.run_pipeline``: feeds,
+    one ``video_detection`` run per landed clip, fusion and analyses), read as one
+    result (``success``, ``all_events``).
     """
     import dagster as dg
 
+    from orchestration.cli.run import PipelineRun, run_pipeline
     from orchestration.definitions import build_definitions
     from orchestration.settings import load_settings
 
@@ -63,8 +67,12 @@ def full_run(tmp_path_factory):
         mp.setenv(k, v)  # assets read the settings (reports folder) when they run
     defs = build_definitions(load_settings(env))
     instance = dg.DagsterInstance.ephemeral()
-    result = defs.resolve_job_def("crimefusion_all").execute_in_process(
-        instance=instance, partition_key="2026-11-28", raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+
+    def execute(job, key, selection, label):
+        return job.execute_in_process(instance=instance, partition_key=key, asset_selection=selection,
+                                      raise_on_error=False,
+                                      run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+
+    result = PipelineRun(run_pipeline(defs, instance, "2026-11-28", execute))
     yield defs, instance, result, base
     mp.undo()

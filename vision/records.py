@@ -61,6 +61,7 @@ VIDEO_EVENTS = pa.schema(
         pa.field("lon", pa.float64()),
         pa.field("lat", pa.float64()),
         pa.field("h3", pa.string()),
+        pa.field("source", pa.string()),  # the clip they come from (gold/video_events' partition); kernels leave it null
     ],
     metadata={b"description": b"Gold: video events per camera (class counts, loitering, crowd surges)."},
 )

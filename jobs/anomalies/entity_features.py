@@ -19,7 +19,7 @@ PHONE_FEATURES = [
     "n_contacts",
     "new_contact_share",
     "night_share",
-    "n_cells",
+    "n_sites",
     "n_imeis",
     "imei_changes",
     "sims_per_imei",
@@ -59,6 +59,7 @@ def _night(hours: np.ndarray, start: int, end: int) -> np.ndarray:
 def phone_features(
     cdr_events: pa.Table,
     *,
+    cell_sites: pa.Table | None,
     tz: str = "UTC",
     night_start: int = 22,
     night_end: int = 6,
@@ -72,6 +73,12 @@ def phone_features(
         the caller when ``direction`` is ``out`` (or null), the callee when it is
         ``in``; ``cell_id``, ``imei`` and ``imsi`` belong to the served line, and
         the other number is its contact. Rows without a served number are skipped.
+    cell_sites : pyarrow.Table or None
+        ``cell_id, site_id`` (:data:`jobs.schemas.CELL_SITES`), to count the
+        distinct *sites* (masts) a line was served from: the three sectors of
+        one mast are one site. A cell missing from it, or without a site, counts
+        as its own site (the rule of the ``cell_calls`` spike series); ``None``
+        (no site register) counts every cell as its own site.
     tz : str
         Local time zone for night hours and active days.
     night_start, night_end : int
@@ -83,7 +90,7 @@ def phone_features(
         ``phone`` then :data:`PHONE_FEATURES` (float64):
         ``n_contacts`` distinct counterparts; ``new_contact_share`` share of
         events that were the first with their counterpart (1.0: every call to
-        a new number); ``night_share``; ``n_cells`` distinct cells;
+        a new number); ``night_share``; ``n_sites`` distinct cell sites;
         ``n_imeis`` distinct handsets of the SIM; ``imei_changes`` handset
         switches in time order; ``sims_per_imei`` most SIMs (IMSI, else number)
         seen on any handset this line used; ``lifetime_days`` first to last
@@ -111,6 +118,14 @@ def phone_features(
             "sim": df["imsi"].where(df["imsi"].notna(), pd.Series(subject, index=df.index)),
         }
     )
+    site = df["cell_id"]
+    if cell_sites is not None:
+        _require(cell_sites, ["cell_id", "site_id"], "phone_features cell_sites")
+        reg = cell_sites.select(["cell_id", "site_id"]).to_pandas().dropna(subset=["cell_id"])
+        reg = reg.drop_duplicates("cell_id").set_index("cell_id")["site_id"]
+        # a cell unknown to the register (or without a site) is its own site
+        site = df["cell_id"].map(reg).where(lambda s: s.notna(), df["cell_id"])
+    f["site"] = site.to_numpy(object)
     f = f[f["phone"].notna()].sort_values(["phone", "t"], kind="stable").reset_index(drop=True)
     if len(f) == 0:
         return pa.table({"phone": pa.array([], pa.string()), **{c: pa.array([], pa.float64()) for c in PHONE_FEATURES}})
@@ -131,7 +146,7 @@ def phone_features(
             "first": g["first_contact"].sum(),
             "with_contact": g["contact"].count(),
             "night_share": g["night"].mean(),
-            "n_cells": g["cell_id"].nunique(),
+            "n_sites": g["site"].nunique(),
             "n_imeis": g["imei"].nunique(),
             "imei_changes": g["imei_change"].sum(),
             "sims_per_imei": g["sims_on_imei"].max(),

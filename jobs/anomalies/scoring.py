@@ -97,7 +97,8 @@ def synth_to_silver(feeds) -> dict[str, pa.Table]:
     (``a_number``, ``b_number``, ``event_type``, ``cgi``, ``booked_at``); the
     ingestion layer maps those to :mod:`jobs.schemas`. This does just the
     renaming, for tests and benchmarks (identifiers stay raw, which the kernels
-    do not care about).
+    do not care about), and passes on the cell-site register (``cell_id,
+    site_id``).
     """
     cdr = feeds.cdr_events
     cdr = cdr.rename_columns(
@@ -106,7 +107,7 @@ def synth_to_silver(feeds) -> dict[str, pa.Table]:
     )
     tx = feeds.transactions
     tx = tx.rename_columns([{"booked_at": "occurred_at"}.get(c, c) for c in tx.column_names])
-    return {"cdr_events": cdr, "transactions": tx}
+    return {"cdr_events": cdr, "transactions": tx, "cell_sites": feeds.cell_sites.select(["cell_id", "site_id"])}
 
 
 def atm_truth_windows(truth_atm_spikes: pa.Table) -> pa.Table:

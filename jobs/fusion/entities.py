@@ -14,6 +14,8 @@ record is the same ``phone:`` entity). Links:
 | ``same-as`` | phone <-> phone | several SIMs seen in one handset (IMEI) | 0.6 |
 | ``same-as`` | person <-> person | person-record matching (below) | 0.5-0.99 |
 | ``seen-near`` | phone <-> phone | both in one incident's tower dump and in contact there | 0.8 |
+| ``seen-near`` | vehicle -> camera | the camera tracked the vehicle (one link per track) | 1.0 |
+| ``seen-near`` | phone <-> vehicle | the vehicle was detected near an incident (``camera_detection``) whose tower dump holds the phone, flagged (in contact with another dumped phone) | 0.5 |
 
 **Person matching.** Names are pseudonymised per whole name, so spelling variants
 ("Jon Smith", "SMITH, JON", a transposed letter) hash to unrelated values and no
@@ -45,6 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jobs.fusion._arrow import combined, entity_ref, require, served_party, ts_us, us_ts
+from jobs.fusion.events import detection_ids, vehicle_ids
 from jobs.fusion.schemas import ENTITIES, ENTITY_LINKS
 
 _LINK_COLS = ["src", "dst", "link_type", "n_evidence", "first_us", "last_us", "evidence", "confidence"]
@@ -54,8 +57,13 @@ def _ref(kind: str, col) -> np.ndarray:
     return entity_ref(kind, col).to_numpy(zero_copy_only=False)
 
 
-def _aggregate(df: pd.DataFrame, link_type: str, confidence: float, rule: str, *, undirected: bool = False) -> pd.DataFrame:
-    """Links from (src, dst, t_us, record) rows: counts, first/last time and a sample record as evidence."""
+def _us(times: pd.Series) -> np.ndarray:
+    """Microseconds since the epoch of a tz-aware pandas time column, whatever its unit (pandas keeps Arrow's us)."""
+    return times.astype("datetime64[us, UTC]").astype("int64").to_numpy()
+
+
+def _partial(df: pd.DataFrame, *, undirected: bool = False) -> pd.DataFrame:
+    """Per (src, dst) of (src, dst, t_us, record) rows: count, first/last time and the smallest record id."""
     df = df.dropna(subset=["src", "dst"])
     df = df[df["src"] != df["dst"]]
     if undirected:
@@ -63,14 +71,88 @@ def _aggregate(df: pd.DataFrame, link_type: str, confidence: float, rule: str, *
         swap = a > b
         df = df.assign(src=np.where(swap, b, a), dst=np.where(swap, a, b))
     if df.empty:
-        return pd.DataFrame(columns=_LINK_COLS)
+        return pd.DataFrame(columns=["src", "dst", "n_evidence", "first_us", "last_us", "sample"])
     g = df.sort_values("record", kind="stable").groupby(["src", "dst"], sort=True)
-    out = g.agg(n_evidence=("record", "size"), first_us=("t_us", "min"), last_us=("t_us", "max"),
-                sample=("record", "first")).reset_index()
-    out["link_type"] = link_type
-    out["evidence"] = rule + " n=" + out["n_evidence"].astype(str) + " e.g. " + out["sample"].astype(str)
-    out["confidence"] = confidence
+    return g.agg(n_evidence=("record", "size"), first_us=("t_us", "min"), last_us=("t_us", "max"),
+                 sample=("record", "first")).reset_index()
+
+
+def _finish(out: pd.DataFrame, link_type: str, confidence: float, rule: str) -> pd.DataFrame:
+    if out.empty:
+        return pd.DataFrame(columns=_LINK_COLS)
+    out = out.assign(link_type=link_type, confidence=confidence,
+                     evidence=rule + " n=" + out["n_evidence"].astype(str) + " e.g. " + out["sample"].astype(str))
     return out[_LINK_COLS]
+
+
+def _aggregate(df: pd.DataFrame, link_type: str, confidence: float, rule: str, *, undirected: bool = False) -> pd.DataFrame:
+    """Links from (src, dst, t_us, record) rows: counts, first/last time and a sample record as evidence."""
+    return _finish(_partial(df, undirected=undirected), link_type, confidence, rule)
+
+
+#: Map-side partial of the CDR links (``called``, ``uses`` phone -> device); see :func:`cdr_link_partials`.
+CDR_LINK_PARTIALS = pa.schema([("link_type", pa.string()), ("src", pa.string()), ("dst", pa.string()),
+                               ("n_evidence", pa.int64()), ("first_us", pa.int64()), ("last_us", pa.int64()),
+                               ("sample", pa.string())])
+_CDR_RULES = {"called": (1.0, "cdr"), "uses": (1.0, "cdr served party's IMEI")}
+
+
+def cdr_link_partials(cdr: pa.Table) -> pa.Table:
+    """``called`` and ``uses`` partials of CDR rows (:data:`CDR_LINK_PARTIALS`): count, first, last, smallest record.
+
+    Any split of the CDRs that keeps the rows of one (caller, callee) pair together
+    (the MO and MT records of a call are deduplicated within it) gives partials
+    whose sum, min, max and min equal the whole table's (Spark mode).
+    """
+    require(cdr, ["event_id", "caller", "callee", "start_time", "kind"], "cdr_events")
+    t_us = ts_us(cdr["start_time"])
+    record = combined(cdr["event_id"]).to_numpy(zero_copy_only=False)
+    calls = pd.DataFrame({"src": _ref("phone", cdr["caller"]), "dst": _ref("phone", cdr["callee"]), "t_us": t_us,
+                          "kind": combined(cdr["kind"]).to_numpy(zero_copy_only=False), "record": record})
+    # the MO and MT records of one call share parties, kind and start time
+    calls = calls.sort_values("record", kind="stable").drop_duplicates(["src", "dst", "kind", "t_us"])
+    parts = [_partial(calls).assign(link_type="called")]
+    if "imei" in cdr.column_names:
+        dev = pd.DataFrame({"src": _ref("phone", served_party(cdr)), "dst": _ref("device", cdr["imei"]), "t_us": t_us,
+                            "record": record})
+        parts.append(_partial(dev).assign(link_type="uses"))
+    df = pd.concat(parts, ignore_index=True)
+    return pa.table({
+        "link_type": pa.array(df["link_type"].astype(object), pa.string()),
+        "src": pa.array(df["src"].astype(object), pa.string()), "dst": pa.array(df["dst"].astype(object), pa.string()),
+        "n_evidence": pa.array(df["n_evidence"].astype("int64")),
+        "first_us": pa.array(df["first_us"].astype("Int64"), pa.int64()),
+        "last_us": pa.array(df["last_us"].astype("Int64"), pa.int64()),
+        "sample": pa.array(df["sample"].astype(object), pa.string())}, schema=CDR_LINK_PARTIALS)
+
+
+def _cdr_links(partials: pa.Table) -> list[pd.DataFrame]:
+    """``called``, ``uses`` and shared-handset ``same-as`` links from CDR partials (of all CDRs, or of any split)."""
+    p = partials.to_pandas()
+    p = p.groupby(["link_type", "src", "dst"], sort=True).agg(
+        n_evidence=("n_evidence", "sum"), first_us=("first_us", "min"), last_us=("last_us", "max"),
+        sample=("sample", "min")).reset_index()
+    frames = [_finish(p[p["link_type"] == t].drop(columns="link_type").reset_index(drop=True), t, *_CDR_RULES[t])
+              for t in ("called", "uses")]
+    uses = frames[1]
+    if uses.empty:
+        return frames
+    # several SIMs (phones) in one handset: link the phones pairwise through the device
+    per_dev = uses.groupby("dst")["src"].apply(sorted)
+    rows = []
+    for device, phones in per_dev.items():
+        if len(phones) < 2:
+            continue
+        u = uses[uses["dst"] == device].set_index("src")
+        for i, a in enumerate(phones):
+            for b in phones[i + 1:]:
+                rows.append({"src": a, "dst": b, "link_type": "same-as", "n_evidence": 1,
+                             "first_us": max(u.at[a, "first_us"], u.at[b, "first_us"]),
+                             "last_us": min(u.at[a, "last_us"], u.at[b, "last_us"]),
+                             "evidence": f"shared handset {device}", "confidence": 0.6})
+    if rows:
+        frames.append(pd.DataFrame(rows)[_LINK_COLS])
+    return frames
 
 
 def _dob_compatible(a, b) -> tuple[bool, bool]:
@@ -126,7 +208,8 @@ def person_matches(persons: pa.Table) -> pd.DataFrame:
 
 def entity_links(*, cdr: pa.Table | None = None, persons: pa.Table | None = None, transactions: pa.Table | None = None,
                  posts: pa.Table | None = None, context: pa.Table | None = None,
-                 same_as_threshold: float = 0.8) -> pa.Table:
+                 detections: pa.Table | None = None, same_as_threshold: float = 0.8,
+                 cdr_partials: pa.Table | None = None) -> pa.Table:
     """Typed links between entities (:data:`jobs.fusion.schemas.ENTITY_LINKS`), sorted by type, src, dst.
 
     Parameters
@@ -134,42 +217,22 @@ def entity_links(*, cdr: pa.Table | None = None, persons: pa.Table | None = None
     cdr, persons, transactions, posts
         Silver tables (any may be None).
     context
-        ``incident_context`` rows, for ``seen-near`` links between phones in contact inside one tower dump.
+        ``incident_context`` rows, for ``seen-near`` links between phones in contact inside one tower dump
+        (and, with ``detections``, between those phones and vehicles detected near the incident).
+    detections
+        Silver camera detections: ``seen-near`` links from each tracked vehicle to its camera.
     same_as_threshold
         Person same-as links scoring below it are dropped.
+    cdr_partials
+        :func:`cdr_link_partials` of the CDRs, computed elsewhere (Spark tasks); replaces ``cdr``.
     """
     if not 0.0 <= same_as_threshold <= 1.0:
         raise ValueError(f"same_as_threshold must be in [0, 1], got {same_as_threshold}")
     frames = []
-    if cdr is not None and cdr.num_rows:
-        require(cdr, ["event_id", "caller", "callee", "start_time", "kind"], "cdr_events")
-        t_us = ts_us(cdr["start_time"])
-        calls = pd.DataFrame({"src": _ref("phone", cdr["caller"]), "dst": _ref("phone", cdr["callee"]), "t_us": t_us,
-                              "kind": combined(cdr["kind"]).to_numpy(zero_copy_only=False),
-                              "record": combined(cdr["event_id"]).to_numpy(zero_copy_only=False)})
-        # the MO and MT records of one call share parties, kind and start time
-        calls = calls.sort_values("record", kind="stable").drop_duplicates(["src", "dst", "kind", "t_us"])
-        frames.append(_aggregate(calls, "called", 1.0, "cdr"))
-        if "imei" in cdr.column_names:
-            dev = pd.DataFrame({"src": _ref("phone", served_party(cdr)), "dst": _ref("device", cdr["imei"]), "t_us": t_us,
-                                "record": combined(cdr["event_id"]).to_numpy(zero_copy_only=False)})
-            uses = _aggregate(dev, "uses", 1.0, "cdr served party's IMEI")
-            frames.append(uses)
-            # several SIMs (phones) in one handset: link the phones pairwise through the device
-            per_dev = uses.groupby("dst")["src"].apply(sorted)
-            rows = []
-            for device, phones in per_dev.items():
-                if len(phones) < 2:
-                    continue
-                u = uses[uses["dst"] == device].set_index("src")
-                for i, a in enumerate(phones):
-                    for b in phones[i + 1:]:
-                        rows.append({"src": a, "dst": b, "link_type": "same-as", "n_evidence": 1,
-                                     "first_us": max(u.at[a, "first_us"], u.at[b, "first_us"]),
-                                     "last_us": min(u.at[a, "last_us"], u.at[b, "last_us"]),
-                                     "evidence": f"shared handset {device}", "confidence": 0.6})
-            if rows:
-                frames.append(pd.DataFrame(rows)[_LINK_COLS])
+    if cdr_partials is None and cdr is not None and cdr.num_rows:
+        cdr_partials = cdr_link_partials(cdr)
+    if cdr_partials is not None and cdr_partials.num_rows:
+        frames += _cdr_links(cdr_partials)
     if persons is not None and persons.num_rows:
         df = persons.to_pandas()
         for col, kind in (("phones", "phone"), ("accounts", "account")):
@@ -212,8 +275,10 @@ def entity_links(*, cdr: pa.Table | None = None, persons: pa.Table | None = None
             pairs = pairs[pairs["entity_id_x"] < pairs["entity_id_y"]]
             frames.append(_aggregate(pd.DataFrame({
                 "src": pairs["entity_id_x"], "dst": pairs["entity_id_y"],
-                "t_us": pairs[["occurred_at_x", "occurred_at_y"]].min(axis=1).astype("int64") // 1000,
+                "t_us": _us(pairs[["occurred_at_x", "occurred_at_y"]].min(axis=1)),
                 "record": pairs["incident_id"]}), "seen-near", 0.8, "tower dump of incident", undirected=True))
+    if detections is not None and detections.num_rows:
+        frames += _vehicle_links(detections, context)
     frames = [f for f in frames if len(f)]
     if not frames:
         return ENTITY_LINKS.empty_table()
@@ -231,6 +296,55 @@ def entity_links(*, cdr: pa.Table | None = None, persons: pa.Table | None = None
     }, schema=ENTITY_LINKS)
 
 
+def _vehicle_links(detections: pa.Table, context: pa.Table | None) -> list[pd.DataFrame]:
+    """``seen-near`` links of tracked vehicles: to their camera, and to flagged phones of the same incident."""
+    require(detections, ["camera_id", "source", "frame_time", "frame_index", "class_name"], "detections")
+    vid = entity_ref("vehicle", vehicle_ids(detections))
+    rec = pc.binary_join_element_wise(pa.scalar("detections:"), detection_ids(detections), "")
+    seen = pd.DataFrame({"src": vid.to_numpy(zero_copy_only=False), "dst": _ref("camera", detections["camera_id"]),
+                         "t_us": ts_us(detections["frame_time"]), "record": rec.to_numpy(zero_copy_only=False)})
+    seen = seen.dropna(subset=["src"])
+    out = [_aggregate(seen, "seen-near", 1.0, "camera track")]
+    if context is None or not context.num_rows or seen.empty:
+        return out
+    cam = context.filter(pc.equal(context["relation"], "camera_detection")).select(["incident_id", "record_id"]).to_pandas()
+    cam = cam.merge(seen[["record", "src"]].rename(columns={"record": "record_id", "src": "vehicle"}), on="record_id")
+    td = context.filter(pc.and_(pc.equal(context["relation"], "tower_dump"),
+                                pc.greater_equal(pc.fill_null(context["contacts_present"], 0), 1)))
+    if cam.empty or not td.num_rows:
+        return out
+    d = td.select(["incident_id", "entity_id", "occurred_at"]).to_pandas()
+    d = d.groupby(["incident_id", "entity_id"])["occurred_at"].min().reset_index()
+    pairs = cam[["incident_id", "vehicle"]].drop_duplicates().merge(d, on="incident_id")
+    out.append(_aggregate(pd.DataFrame({
+        "src": pairs["entity_id"], "dst": pairs["vehicle"], "t_us": _us(pairs["occurred_at"]),
+        "record": pairs["incident_id"]}), "seen-near", 0.5, "vehicle at incident and phone in its tower dump",
+        undirected=True))
+    return out
+
+
+#: Map-side partial of :func:`entities`: per (entity, origin) the events naming it, first and last time.
+ENTITY_STATS = pa.schema([("entity_id", pa.string()), ("origin", pa.string()), ("n_records", pa.int64()),
+                          ("first_us", pa.int64()), ("last_us", pa.int64())])
+
+
+def entity_stats(events: pa.Table) -> pa.Table:
+    """Per (entity, origin): events naming it and their first and last time (:data:`ENTITY_STATS`).
+
+    Any split of the events gives partials whose sum, min and max are the whole
+    table's (Spark mode runs this per partition, see :func:`entities_from_stats`).
+    """
+    require(events, ["event_id", "origin", "occurred_at", "entity_ids"], "events")
+    parent = pc.list_parent_indices(combined(events["entity_ids"]))
+    ev = pd.DataFrame({"entity_id": pc.list_flatten(combined(events["entity_ids"])).to_numpy(zero_copy_only=False),
+                       "origin": pc.take(combined(events["origin"]), parent).to_numpy(zero_copy_only=False),
+                       "t_us": pc.take(pa.array(ts_us(events["occurred_at"]), pa.int64()), parent).to_numpy()})
+    g = ev.groupby(["entity_id", "origin"], sort=True).agg(
+        n_records=("t_us", "size"), first_us=("t_us", "min"), last_us=("t_us", "max")).reset_index()
+    return pa.Table.from_pandas(g.astype({"n_records": "int64", "first_us": "int64", "last_us": "int64"}),
+                                schema=ENTITY_STATS, preserve_index=False)
+
+
 def entities(events: pa.Table, links: pa.Table, *, persons: pa.Table | None = None,
              cameras: pa.Table | None = None, same_as_threshold: float = 0.8) -> pa.Table:
     """Every entity named by an event, a link, a person or a camera record, with its resolved cluster.
@@ -239,11 +353,16 @@ def entities(events: pa.Table, links: pa.Table, *, persons: pa.Table | None = No
     entity; ``cluster_id`` is the smallest entity id of its connected component
     of ``same-as`` links at or above ``same_as_threshold`` (union-find).
     """
-    require(events, ["event_id", "origin", "occurred_at", "entity_ids"], "events")
-    parent = pc.list_parent_indices(combined(events["entity_ids"]))
-    ev = pd.DataFrame({"entity_id": pc.list_flatten(combined(events["entity_ids"])).to_numpy(zero_copy_only=False),
-                       "origin": pc.take(combined(events["origin"]), parent).to_numpy(zero_copy_only=False),
-                       "t_us": pc.take(pa.array(ts_us(events["occurred_at"])), parent).to_numpy()})
+    return entities_from_stats(entity_stats(events), links, persons=persons, cameras=cameras,
+                               same_as_threshold=same_as_threshold)
+
+
+def entities_from_stats(stats: pa.Table, links: pa.Table, *, persons: pa.Table | None = None,
+                        cameras: pa.Table | None = None, same_as_threshold: float = 0.8) -> pa.Table:
+    """:func:`entities` from :func:`entity_stats` partials (of the whole events table, or of any split of it)."""
+    st = stats.to_pandas()
+    st = st.groupby(["entity_id", "origin"], sort=True).agg(
+        n_records=("n_records", "sum"), first_us=("first_us", "min"), last_us=("last_us", "max")).reset_index()
     extra = [links["src"].to_numpy(zero_copy_only=False), links["dst"].to_numpy(zero_copy_only=False)]
     origins = [np.full(links.num_rows, "entity_links", dtype=object)] * 2
     if persons is not None and persons.num_rows:
@@ -255,8 +374,9 @@ def entities(events: pa.Table, links: pa.Table, *, persons: pa.Table | None = No
         extra.append(ids)
         origins.append(np.full(len(ids), "cameras", dtype=object))
     named = pd.DataFrame({"entity_id": np.concatenate(extra) if extra else [], "origin": np.concatenate(origins) if extra else []})
-    stats = ev.groupby("entity_id").agg(n_records=("t_us", "size"), first_us=("t_us", "min"), last_us=("t_us", "max"))
-    src = pd.concat([ev[["entity_id", "origin"]], named]).drop_duplicates().sort_values(["entity_id", "origin"])
+    stats = st.groupby("entity_id").agg(n_records=("n_records", "sum"), first_us=("first_us", "min"),
+                                        last_us=("last_us", "max"))
+    src = pd.concat([st[["entity_id", "origin"]], named]).drop_duplicates().sort_values(["entity_id", "origin"])
     srcs = src.groupby("entity_id")["origin"].apply(list)
     df = pd.DataFrame({"sources": srcs}).join(stats, how="left").reset_index()
     df["n_records"] = df["n_records"].fillna(0).astype("int64")

@@ -8,12 +8,12 @@ Each silver feed maps onto :data:`jobs.fusion.schemas.EVENTS`:
 | ``cdr_events`` | voice / sms / data | the **serving cell site** (``serving_cell``): the cell site's lon/lat, not the phone's | ``phone:`` served party, ``phone:`` other party, ``device:`` IMEI |
 | ``transactions`` | channel (card, atm) | the terminal or merchant (``terminal``) | ``account:`` account, ``account:`` counterparty |
 | ``osint_posts`` | ``post`` | the geotag (``geotag``); posts without one are not events | ``handle:`` author and mentions |
-| ``detections`` | detected class | the ground foot point (``camera``) | ``camera:`` camera |
+| ``detections`` | detected class | the ground foot point (``camera``) | ``camera:`` camera, ``vehicle:`` track of a vehicle class (:func:`vehicle_ids`) |
 
 Rows without a location (transfers, untagged posts, CDRs on unknown cells) are left
 out: they are still in silver and in ``entity_links``. Districts come from the
 incident itself, else from :func:`jobs.geo.areas.assign_areas` (SedonaDB
-``ST_Contains``, nearest polygon within ``tolerance_m``), computed once per cell site
+``ST_Contains``, nearest polygon within ``tolerance_m`` by ``ST_KNN``), computed once per cell site
 for CDRs.
 """
 
@@ -164,8 +164,29 @@ def detection_ids(detections: pa.Table) -> pa.Array:
     return pc.binary_join_element_wise(base, nth, ":")
 
 
+#: Detector classes that are vehicles: the demo model's ``vehicle`` and COCO's road vehicles (YOLO).
+VEHICLE_CLASSES = ("vehicle", "car", "truck", "bus", "motorcycle")
+
+
+def vehicle_ids(detections: pa.Table) -> pa.Array:
+    """Vehicle entity value of each detection: ``<camera>:<video source>:t<track id>``, null for other rows.
+
+    A vehicle is one **track** of a vehicle class (:data:`VEHICLE_CLASSES`): without
+    plates, the same car seen by two cameras, or in two clips, is two entities.
+    Untracked detections name no vehicle (one box is no identity).
+    """
+    n = detections.num_rows
+    if "track_id" not in detections.column_names:
+        return pa.nulls(n, pa.string())
+    keys = [combined(detections[c]).cast(pa.string()) for c in ("camera_id", "source")]
+    track = pc.binary_join_element_wise(pa.scalar("t"), combined(detections["track_id"]).cast(pa.string()), "")
+    ids = pc.binary_join_element_wise(*keys, track, ":")
+    is_vehicle = pc.is_in(pc.utf8_lower(combined(detections["class_name"])), value_set=pa.array(VEHICLE_CLASSES))
+    return pc.if_else(pc.fill_null(is_vehicle, False), ids, pa.scalar(None, pa.string()))
+
+
 def detection_events(detections: pa.Table, *, boundaries: pa.Table | None, ctx, tolerance_m: float = 250.0) -> pa.Table:
-    """Geolocated camera detections (``vision.records.DETECTIONS``) as events."""
+    """Geolocated camera detections (``vision.records.DETECTIONS``) as events, naming the camera and the vehicle track."""
     require(detections, ["camera_id", "source", "frame_time", "frame_index", "class_name", "lon", "lat"], "detections")
     ids = detection_ids(detections)
     t = detections.append_column("_id", ids)
@@ -173,7 +194,8 @@ def detection_events(detections: pa.Table, *, boundaries: pa.Table | None, ctx, 
     return _finish(t.num_rows, event_id=_prefixed("detections", t["_id"]), source=t["source"], origin="detections",
                    kind=t["class_name"], occurred_at=t["frame_time"], lon=t["lon"], lat=t["lat"],
                    h3=t["h3"] if "h3" in t.column_names else None, district=_districts(t, boundaries, ctx, tolerance_m),
-                   basis="camera", entity_ids=list_of(t.num_rows, [("camera", t["camera_id"])]))
+                   basis="camera",
+                   entity_ids=list_of(t.num_rows, [("camera", t["camera_id"]), ("vehicle", vehicle_ids(t))]))
 
 
 def events_from(origin: str, table: pa.Table, *, ctx, boundaries: pa.Table | None = None, cells: pa.Table | None = None,

@@ -1,7 +1,8 @@
 """Arrow schemas of the fusion tables (gold): events, entities, entity_links, incident_context.
 
 Entity ids are ``<kind>:<value>`` strings (``phone:<pseudonym>``, ``device:<pseudonym>``,
-``account:...``, ``handle:...``, ``person:<person_id>``, ``camera:<camera_id>``), so one
+``account:...``, ``handle:...``, ``person:<person_id>``, ``camera:<camera_id>``,
+``vehicle:<camera_id>:<video source>:t<track_id>``: one tracked vehicle), so one
 column can reference any kind and the pseudonymised values join across sources.
 """
 
@@ -11,7 +12,7 @@ import pyarrow as pa
 
 from jobs.schemas import UTC_TS
 
-ENTITY_KINDS = ("person", "phone", "device", "account", "handle", "camera")
+ENTITY_KINDS = ("person", "phone", "device", "account", "handle", "vehicle", "camera")
 LINK_TYPES = ("same-as", "uses", "called", "transacted-with", "mentioned", "seen-near")
 CONTEXT_RELATIONS = ("tower_dump", "transaction", "osint_post", "osint_place", "camera_detection")
 
@@ -45,7 +46,7 @@ ENTITIES = pa.schema(
         pa.field("sources", pa.list_(pa.string())),  # silver tables that name it
         pa.field("cluster_id", pa.string(), nullable=False),  # resolved identity (same-as components)
     ],
-    metadata={b"description": b"Gold: people, phones, devices, accounts, handles and cameras."},
+    metadata={b"description": b"Gold: people, phones, devices, accounts, handles, vehicles and cameras."},
 )
 
 ENTITY_LINKS = pa.schema(

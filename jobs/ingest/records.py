@@ -6,23 +6,28 @@ the rows into *accepted* (canonical schema) and *rejects* (the raw row, the
 first rule it broke, and a reason a person can act on). Every bronze row ends up
 in exactly one of the two, so ``rows_in == accepted + quarantined``.
 
-Row rules, in the order they are checked (the ``rule`` column of rejects):
+Row rules, in the order they are checked (the ``rule`` column of rejects); the
+field rules run field by field in the spec's order:
 
-=======================  =====================================================
-``malformed_row``        the reader could not split the line into the header's fields
-``invalid_encoding``     bytes that are not valid in the declared encoding
-``missing_value``        a required field is empty
-``unparseable_timestamp``  a timestamp does not match the declared format
-``future_timestamp``     a timestamp later than the ingestion time
-``timestamp_too_old``    a timestamp before ``min_time`` (1990-01-01)
-``missing_coordinates``  x or y empty
-``invalid_coordinates``  x or y not a number
-``null_island``          (0, 0): a placeholder, not a place
-``out_of_crs_bounds``    outside the valid range of the declared CRS
-``swapped_coordinates``  x and y exchanged (the swapped point is in the study area)
-``outside_study_area``   further than the tolerance from every boundary polygon
-``duplicate_id``         an id already seen earlier in the same batch
-=======================  =====================================================
+==========================  ==================================================
+``malformed_row``           the reader could not split the line into the header's fields
+``invalid_encoding``        bytes that are not valid in the declared encoding
+``missing_value``           a required field is empty
+``unparseable_timestamp``   a timestamp does not match the declared format
+``future_timestamp``        a timestamp later than the ingestion time
+``timestamp_too_old``       a timestamp before ``min_time`` (1990-01-01)
+``invalid_number``          a numeric field is not a number
+``invalid_value``           a list field is neither a JSON array nor ``;``-separated text
+``invalid_geometry``        a geometry field is neither WKT nor hex WKB
+``too_few_control_points``  a camera with fewer than four complete pixel-to-ground points
+``missing_coordinates``     x or y empty
+``invalid_coordinates``     x or y not a number
+``null_island``             (0, 0): a placeholder, not a place
+``out_of_crs_bounds``       outside the valid range of the declared CRS
+``swapped_coordinates``     x and y exchanged (the swapped point is in the study area, or in the spec's ``bounds``)
+``outside_study_area``      further than the tolerance from every boundary polygon, or outside the spec's ``bounds``
+``duplicate_id``            an id already seen earlier in the same batch (the latest receipt comes first)
+==========================  ==================================================
 
 An unknown source category is not a reject: it maps to ``other`` and
 ``category_mapped`` is false.
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -47,9 +53,13 @@ from jobs.ingest.taxonomy import OFFENSE_CATEGORIES
 from jobs.schemas import CANONICAL, ID_FIELD, PSEUDONYMISED, REJECTS
 
 #: Bronze columns that are lineage, not source data.
-LINEAGE = ("ingest_id", "source_file", "source_row", "read_rule", "read_error", "raw_line", "ingested_at")
+LINEAGE = ("ingest_id", "source_file", "source_row", "read_rule", "read_error", "raw_line", "ingested_at",
+           "ingest_partition")
 
 MIN_TIME = datetime(1990, 1, 1, tzinfo=timezone.utc)
+
+#: A camera's pixel-to-ground homography needs at least four point pairs.
+MIN_CONTROL_POINTS = 4
 
 
 
@@ -130,8 +140,12 @@ def parse_records(
     read_rule = bronze["read_rule"].to_numpy(zero_copy_only=False) if "read_rule" in bronze.column_names else np.full(n, None)
     read_error = bronze["read_error"].to_numpy(zero_copy_only=False) if "read_error" in bronze.column_names else np.full(n, None)
     has_read_error = read_rule != None  # noqa: E711
-    for rule in ("malformed_row", "invalid_encoding"):
-        v.flag(has_read_error & (read_rule == rule), rule, None, lambda i: read_error[i])
+    v.flag(has_read_error & (read_rule == "malformed_row"), "malformed_row", None, lambda i: read_error[i])
+    bad_text = has_read_error & (read_rule == "invalid_encoding")
+    v.flag(bad_text, "invalid_encoding", None, lambda i: read_error[i])
+    for i in np.flatnonzero(bad_text):  # the reader's message starts with the column it found the byte in
+        named = re.match(r"field '([^']+)'", str(read_error[i]))
+        v.field[i] = named.group(1) if named else None
     v.flag(has_read_error, "malformed_row", None, lambda i: read_error[i])
 
     out: dict[str, pa.Array] = {}
@@ -181,6 +195,15 @@ def parse_records(
         else:
             out[name] = pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), pc.utf8_trim_whitespace(raw))
 
+    # cameras: vision's geo-projection (a homography) needs four or more pixel-to-ground points
+    if spec.table == "cameras" and "control_points" in out:
+        complete = [sum(1 for p in (pts or []) if p and None not in (p.get("u"), p.get("v"), p.get("lon"), p.get("lat")))
+                    for pts in out["control_points"].to_pylist()]
+        count = np.array(complete)
+        v.flag(count < MIN_CONTROL_POINTS, "too_few_control_points", "control_points",
+               lambda i: f"camera has {count[i]} complete pixel-to-ground control point(s) "
+                         f"({{u, v, lon, lat}}); geo-projection needs at least {MIN_CONTROL_POINTS}")
+
     # 3. coordinates
     if spec.coordinates is not None:
         c = spec.coordinates
@@ -207,6 +230,8 @@ def parse_records(
         district = pa.nulls(n, pa.string())
         if spec.study_area is not None:
             lon, lat, district = _check_study_area(lon, lat, x, y, usable, c.crs, boundaries, ctx, spec, v)
+        elif spec.bounds is not None:
+            _check_bounds(lon, lat, x, y, usable, c.crs, spec, v)
         out["lon"] = pa.array(lon, from_pandas=True)
         out["lat"] = pa.array(lat, from_pandas=True)
         if "geometry" not in spec.fields:  # a declared geometry (cell sectors) wins over the point
@@ -239,6 +264,10 @@ def parse_records(
     # 5. ids, then duplicates among rows that passed every other rule
     id_field = ID_FIELD[spec.table]
     ids = _row_ids(bronze, spec)
+    if not spec.id.from_content:
+        no_id = np.logical_and.reduce([_is_empty(bronze[c].combine_chunks()) for c in spec.id.columns])
+        v.flag(no_id, "missing_value", id_field,
+               f"id column(s) {', '.join(repr(c) for c in spec.id.columns)} are empty: the row has no id")
     if not spec.id.from_content and "source_record_id" in schema.names:
         out["source_record_id"] = _field_values_arrow(bronze, spec.id.columns)
     ok = np.flatnonzero(v.ok)
@@ -286,6 +315,33 @@ def _check_study_area(lon, lat, x, y, usable, crs, boundaries, ctx, spec, v: _Ve
                lambda i: f"point ({lon[i]:.5f}, {lat[i]:.5f}) is more than {sa.tolerance_m:g} m outside "
                          f"every area of {sa.boundary}")
     return lon, lat, area
+
+
+def _check_bounds(lon, lat, x, y, usable, crs, spec, v: _Verdicts) -> None:
+    """Without a study area: points outside the spec's ``bounds``, or swapped into them."""
+    min_lon, min_lat, max_lon, max_lat = spec.bounds
+
+    def inside(lo, la):
+        return (lo >= min_lon) & (lo <= max_lon) & (la >= min_lat) & (la <= max_lat)
+
+    outside = usable & ~inside(lon, lat)
+    if not outside.any():
+        return
+    idx = np.flatnonzero(outside)
+    sx, sy = y[idx], x[idx]
+    xmin, ymin, xmax, ymax = crs_bounds(crs)
+    in_crs = (sx >= xmin) & (sx <= xmax) & (sy >= ymin) & (sy <= ymax)
+    swapped = np.zeros(len(lon), dtype=bool)
+    if in_crs.any():
+        slon, slat = to_wgs84(sx[in_crs], sy[in_crs], crs)
+        swapped[idx[in_crs][inside(slon, slat)]] = True
+    c = spec.coordinates
+    where = "geometry_x,geometry_y" if c.from_geometry else f"{c.x},{c.y}"
+    box = f"[{min_lon:g}, {min_lat:g}, {max_lon:g}, {max_lat:g}]"
+    v.flag(swapped, "swapped_coordinates", where,
+           lambda i: f"coordinates ({x[i]}, {y[i]}) look swapped: ({y[i]}, {x[i]}) lies in the feed's bounds {box}")
+    v.flag(outside, "outside_study_area", where,
+           lambda i: f"point ({lon[i]:.5f}, {lat[i]:.5f}) is outside the feed's bounds {box} (spec 'bounds')")
 
 
 def parse_timestamps(raw: np.ndarray, fmt: str | None, tz: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -420,10 +476,13 @@ def _parse_geometry(raw: np.ndarray, empty: np.ndarray) -> tuple[pa.Array, np.nd
 def _row_ids(bronze: pa.Table, spec: SourceSpec) -> np.ndarray:
     """``<source>:<id>`` from the id columns, or from the row's content when the source has no id.
 
-    Content ids hash every source column and count repeats of identical rows,
-    so two identical records stay two incidents and re-ingesting the same file
-    yields the same ids. With ``id.prefix: false`` the id columns are used as
-    they are (keys that refer to another table's ids).
+    Content ids hash every source column and count repeats of identical rows
+    within one receipt (``ingest_id``), so two identical records of a file stay
+    two incidents, re-ingesting the same file yields the same ids, and an
+    unchanged row of a corrected re-delivery gets the id it had in the earlier
+    receipt (the duplicate rule then keeps the latest receipt's row). With
+    ``id.prefix: false`` the id columns are used as they are (keys that refer
+    to another table's ids).
     """
     if not spec.id.from_content:
         ids = pc.utf8_trim_whitespace(_field_values_arrow(bronze, spec.id.columns))
@@ -435,7 +494,9 @@ def _row_ids(bronze: pa.Table, spec: SourceSpec) -> np.ndarray:
     joined = pc.binary_join_element_wise(*[pc.fill_null(bronze[c].combine_chunks(), "") for c in data_cols], "\x1f") \
         if data_cols else pa.array([""] * n)
     digests = [hashlib.blake2b(t.encode(), digest_size=8).hexdigest() for t in joined.to_numpy(zero_copy_only=False)]
-    occurrence = pd.Series(digests).groupby(digests).cumcount().to_numpy()
+    receipts = bronze["ingest_id"].to_numpy(zero_copy_only=False) if "ingest_id" in bronze.column_names \
+        else np.full(n, "", dtype=object)
+    occurrence = pd.DataFrame({"r": receipts, "d": digests}).groupby(["r", "d"], sort=False, dropna=False).cumcount().to_numpy()
     return np.array([f"{spec.name}:{d}" + (f"-{k}" if k else "") for d, k in zip(digests, occurrence)], dtype=object)
 
 

@@ -176,6 +176,9 @@ class SourceSpec(_Strict):
     fields: dict[str, FieldSpec]
     coordinates: CoordinateSpec | None = None
     study_area: StudyAreaSpec | None = None
+    #: ``[min_lon, min_lat, max_lon, max_lat]`` (EPSG:4326) where the feed's points can be, for
+    #: feeds without a study area: bounds the swapped- and outside-coordinates rules.
+    bounds: tuple[float, float, float, float] | None = None
     categories: CategorySpec = Field(default_factory=CategorySpec)
     #: Files the bundled demo and ``crimefusion run`` ingest (globs, relative to the spec file).
     files: list[str] = Field(default_factory=list)
@@ -200,6 +203,18 @@ class SourceSpec(_Strict):
             raise ValueError(f"unknown encoding {value!r}") from exc
         return value
 
+    @field_validator("bounds")
+    @classmethod
+    def _valid_bounds(cls, value):
+        if value is None:
+            return value
+        min_lon, min_lat, max_lon, max_lat = value
+        if not (-180 <= min_lon < max_lon <= 180 and -90 <= min_lat < max_lat <= 90):
+            raise ValueError(
+                f"must be [min_lon, min_lat, max_lon, max_lat] in degrees with min < max, got {list(value)}"
+            )
+        return value
+
     @model_validator(mode="after")
     def _fields_exist(self) -> "SourceSpec":
         schema = CANONICAL[self.table]
@@ -211,6 +226,8 @@ class SourceSpec(_Strict):
                 f"fields {unknown} are not settable fields of table {self.table!r} "
                 f"(settable: {', '.join(settable)})"
             )
+        if self.bounds is not None and self.coordinates is None:
+            raise ValueError("'bounds' limits coordinates: the spec declares no 'coordinates'")
         if self.table == "incidents":
             for required in ("occurred_at", "category"):
                 if required not in self.fields:

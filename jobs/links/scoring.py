@@ -1,4 +1,26 @@
-"""Scoring link analysis against planted truth: community agreement, detection precision/recall."""
+"""Scoring link analysis against planted truth: community agreement, detection precision/recall.
+
+Truth thresholds
+----------------
+The one set of thresholds the truth checks (``orchestration/links/checks.py``),
+the tests (``tests/jobs/links/test_synth_truth.py``,
+``tests/orchestration/links/test_link_assets.py``) and the benchmark
+(``benchmarks/links.py``) hold the link analysis to, on a ``jobs.synth`` world
+with planted groups, burners, transfer rings and mules:
+
+==========================================  ===========
+score                                        threshold
+==========================================  ===========
+communities vs planted groups: NMI           >= 0.80
+communities vs planted groups: ARI           >= 0.70
+burner phones: precision / recall            0.75 / 0.70
+cycle rings (Jaccard >= 0.5): P / R          0.80 / 0.75
+mule accounts: P / R                         0.80 / 0.80
+==========================================  ===========
+
+What they score is measured by ``benchmarks/links.py`` and recorded with its
+command in ``docs/links.md``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +29,17 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+COMMUNITY_MIN_NMI = 0.80
+COMMUNITY_MIN_ARI = 0.70
+BURNER_MIN_PRECISION = 0.75
+BURNER_MIN_RECALL = 0.70
+RING_MIN_PRECISION = 0.80
+RING_MIN_RECALL = 0.75
+MULE_MIN_PRECISION = 0.80
+MULE_MIN_RECALL = 0.80
+#: A detected ring matches a planted one when the Jaccard index of their accounts reaches this.
+RING_MIN_JACCARD = 0.5
 
 
 def labels_from_table(table: pa.Table, key: str, label: str) -> dict[str, Hashable]:

@@ -91,8 +91,7 @@ def power_law_cdr(
     about 50 phones), else anywhere with the same heavy-tailed popularity.
     """
     rng = np.random.default_rng(seed)
-    n_phones = n_phones or max(1000, n_rows // 25)
-    n_groups = n_groups or max(1, n_phones // 50)
+    n_phones, n_groups = _power_law_sizes(n_rows, n_phones, n_groups)
     w = (np.arange(1, n_phones + 1, dtype=float)) ** (-1.0 / (exponent - 1.0))
     w /= w.sum()
     perm = rng.permutation(n_phones)  # popularity independent of group
@@ -109,6 +108,17 @@ def power_law_cdr(
     dst = np.where(dst == src, (dst + 1) % n_phones, dst)
     t = _EPOCH_2024_US + rng.integers(0, days * 86_400_000_000, n_rows)
     return _cdr_table(phone_ids(n_phones, seed=seed + 1), src, dst, t, rng)
+
+
+def _power_law_sizes(n_rows: int, n_phones: int | None, n_groups: int | None) -> tuple[int, int]:
+    n_phones = n_phones or max(1000, n_rows // 25)
+    return n_phones, n_groups or max(1, n_phones // 50)
+
+
+def power_law_groups(n_rows: int, *, n_phones: int | None = None, n_groups: int | None = None, seed: int = 0) -> dict[str, int]:
+    """The planted groups ``{phone: group}`` of :func:`power_law_cdr` called with the same arguments."""
+    n_phones, n_groups = _power_law_sizes(n_rows, n_phones, n_groups)
+    return dict(zip(phone_ids(n_phones, seed=seed + 1).to_pylist(), (np.arange(n_phones) % n_groups).tolist()))
 
 
 #: Identifier columns of the synthetic truth tables and their pseudonym kinds (as silver's).

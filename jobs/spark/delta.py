@@ -40,9 +40,45 @@ def read_delta(spark, uri: str, *, columns: list[str] | None = None, storage_opt
 
         schema = pa.schema(DeltaTable(uri, storage_options=storage_options).schema().to_arrow())
         df = spark.createDataFrame([], from_arrow_schema(schema))
-    else:
+    elif "://" not in uri or uri.startswith("file://"):
         df = spark.read.parquet(*files)
+    else:
+        # Object storage: Spark's own readers need the hadoop-aws jars (Maven only), so each task
+        # reads its files with pyarrow's S3 client, configured from the lake's storage options.
+        from deltalake import DeltaTable
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        schema = pa.schema(DeltaTable(uri, storage_options=storage_options).schema().to_arrow())
+        options = dict(storage_options or {})
+
+        def read(batches):
+            import pyarrow.parquet as pq
+
+            for b in batches:
+                for path in b.column(0).to_pylist():
+                    fs, p = filesystem(path, options)
+                    yield from pq.read_table(p, filesystem=fs).select(schema.names).cast(schema).to_batches()
+
+        paths = spark.createDataFrame([(f,) for f in files], "path string").repartition(len(files))
+        df = paths.mapInArrow(read, from_arrow_schema(schema))
     return df.select(*columns) if columns else df
+
+
+def filesystem(uri: str, storage_options: dict | None = None):
+    """``(pyarrow FileSystem, path)`` of ``uri``; ``s3://`` takes the lake's storage options
+    (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``, ``AWS_ENDPOINT_URL``,
+    ``AWS_ALLOW_HTTP``), so tasks reach the same S3-compatible server as the driver."""
+    import pyarrow.fs as pafs
+
+    so = storage_options or {}
+    if uri.startswith("s3://") and so:
+        fs = pafs.S3FileSystem(
+            access_key=so.get("AWS_ACCESS_KEY_ID"), secret_key=so.get("AWS_SECRET_ACCESS_KEY"),
+            region=so.get("AWS_REGION", "us-east-1"), endpoint_override=so.get("AWS_ENDPOINT_URL"),
+            scheme="http" if str(so.get("AWS_ALLOW_HTTP", "")).lower() == "true" else "https",
+        )
+        return fs, uri[len("s3://"):]
+    return pafs.FileSystem.from_uri(uri)
 
 
 def write_task_files(batches, *, uri: str, schema: pa.Schema, storage_options: dict | None = None):
@@ -55,7 +91,7 @@ def write_task_files(batches, *, uri: str, schema: pa.Schema, storage_options: d
         return
     table = pa.concat_tables(tables).select(schema.names).cast(schema)
     name = f"part-{uuid.uuid4().hex}.parquet"
-    fs, root = pafs.FileSystem.from_uri(uri)
+    fs, root = filesystem(uri, storage_options)
     fs.create_dir(root, recursive=True)
     pq.write_table(table, f"{root}/{name}", filesystem=fs)
     size = fs.get_file_info(f"{root}/{name}").size

@@ -56,6 +56,48 @@ def stacked_model(seed: int = 0, **overrides) -> "LightGBMPoissonModel":
     """The default learned model: :class:`LightGBMPoissonModel` with ``STACK_MODEL_PARAMS``."""
     return LightGBMPoissonModel(**{**STACK_MODEL_PARAMS, "seed": seed, **overrides})
 
+
+def periods_per_week(freq: str | pd.Timedelta) -> int:
+    """Whole periods of ``freq`` in a week: 1 for "W", 7 for "D", 21 for "8h"."""
+    k = 7.0 / horizon_days(freq)
+    if k < 1 or abs(k - round(k)) > 1e-9:
+        raise ValueError(f"a week must hold a whole number of {freq!r} periods (got {k:g})")
+    return int(round(k))
+
+
+def default_feature_params(freq: str | pd.Timedelta = "W") -> dict:
+    """``DEFAULT_FEATURE_PARAMS`` with every window and half-life kept in weeks of time.
+
+    The defaults are counted in periods; for days or 8-hour shifts they are scaled so
+    that ``roll_52`` still means a year (``roll_364`` days, ``roll_1092`` shifts) and the
+    decay half-lives still mean 13, 52 and 104 weeks. Measured on the Chicago
+    backtest: period-counted windows (13 *days* of decay) made the daily and shift
+    models worse than plain counts (docs/forecasting.md, robustness).
+    """
+    k = periods_per_week(freq)
+    params = dict(DEFAULT_FEATURE_PARAMS)
+    if k == 1:
+        return params
+    params.update(
+        windows=tuple(int(w) * k for w in params["windows"]),
+        decay_half_lives=tuple(h * k for h in params["decay_half_lives"]),
+        kernel_window=13 * k, mix_window=52 * k, recency_cap=104 * k, category_windows=(4 * k, 52 * k),
+    )
+    return params
+
+
+def stack_features(freq: str | pd.Timedelta = "W") -> tuple[str, ...]:
+    """``STACK_FEATURES`` named for the windows of :func:`default_feature_params` at ``freq``."""
+    k = periods_per_week(freq)
+    if k == 1:
+        return STACK_FEATURES
+
+    def rename(name: str) -> str:
+        head, _, tail = name.rpartition("_")
+        return f"{head}_{int(tail) * k}" if tail.isdigit() and head in ("decay", "kde_decay", "roll", "ring_roll") else name
+
+    return tuple(rename(f) for f in STACK_FEATURES)
+
 #: Small default grid; every entry is tried, each with early stopping.
 DEFAULT_PARAM_GRID: tuple[dict, ...] = (
     {"num_leaves": 15, "min_child_samples": 200},
@@ -287,7 +329,8 @@ class LearnedForecaster(GridForecaster):
         Periods after the first incident left out of training, so that the
         trailing windows are filled.
     feature_params
-        Keyword arguments for :func:`jobs.grid.cell_features.cell_features`.
+        Keyword arguments for :func:`jobs.grid.cell_features.cell_features` (default
+        :func:`default_feature_params` of ``freq``: the same windows in weeks of time).
     model
         The estimator (default :func:`stacked_model` when ``feature_params`` is left
         at its default, else ``LightGBMPoissonModel()`` over every feature).
@@ -345,7 +388,7 @@ class LearnedForecaster(GridForecaster):
                 f"too little history before the origin for training: {last_p - first_p + 1} periods after the "
                 f"{self.burn_in_periods}-period burn-in; lower burn_in_periods or pass more events"
             )
-        params = dict(DEFAULT_FEATURE_PARAMS if self.feature_params is None else self.feature_params)
+        params = dict(default_feature_params(self.freq) if self.feature_params is None else self.feature_params)
         params.setdefault("resolution", self.grid_.resolution)
         if self.events_.category is not None:
             params.setdefault("categories", _vocab(self.events_.category, None, params.get("max_categories", 5)))
@@ -361,8 +404,12 @@ class LearnedForecaster(GridForecaster):
         )
         if self.model is not None:
             self.model_ = clone(self.model)
+            if self.feature_params is None and self.model_.features is not None \
+                    and tuple(self.model_.features) == STACK_FEATURES:
+                self.model_.set_params(features=stack_features(self.freq))  # the same stack, in this period's windows
         else:
-            self.model_ = stacked_model() if self.feature_params is None else LightGBMPoissonModel()
+            self.model_ = stacked_model(features=stack_features(self.freq)) if self.feature_params is None \
+                else LightGBMPoissonModel()
         self.model_.fit(feats)
         self.n_train_rows_ = feats.num_rows
         return self

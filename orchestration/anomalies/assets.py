@@ -13,7 +13,8 @@ Gold tables (Delta):
 - ``phone_features`` / ``account_features``: behavioural features per entity
   (:mod:`jobs.anomalies.entity_features`) over the whole silver window.
 - ``entity_anomaly_model``: Isolation Forest on phones and ECOD on accounts (the
-  pairing the detectors' benchmark recommends: ``benchmarks/anomaly.py``),
+  pairing ``benchmarks/anomaly.py`` measures best on the planted burners and
+  mules; figures in ``docs/anomalies.md``),
   exported to ONNX, scored against the planted truth when there is one, logged
   and registered in MLflow with alias ``challenger``; the blocking check
   ``entity_anomaly_model_onnx_parity`` (``checks.py``) compares the registered
@@ -395,10 +396,11 @@ class FeatureConfig(dg.Config):
     group_name=GROUP,
     kinds={"delta", "pandas"},
     owners=OWNERS,
-    deps=["cdr_events"],
+    deps=["cdr_events", "cell_sites"],
     description=(
         "Gold: behavioural features per (pseudonymised) phone from every silver CDR: events, contacts, share "
-        "of new contacts, night share, cells, handsets and IMEI changes, SIMs per handset, lifetime and "
+        "of new contacts, night share, distinct cell sites (sectors mapped to their site by silver "
+        "cell_sites), handsets and IMEI changes, SIMs per handset, lifetime and "
         "activity (jobs/anomalies/entity_features.py). The burner-phone profile."
     ),
 )
@@ -407,7 +409,11 @@ def phone_features(context: dg.AssetExecutionContext, config: FeatureConfig, lak
 
     cdr = lakehouse.read("silver", "cdr_events",
                          columns=["caller", "callee", "start_time", "direction", "cell_id", "imei", "imsi"])
-    table = features(cdr, tz=config.tz)
+    sites = (lakehouse.read("silver", "cell_sites", columns=["cell_id", "site_id"])
+             if lakehouse.exists("silver", "cell_sites") else None)
+    if sites is None:
+        context.log.warning("silver cell_sites missing: n_sites counts every cell as its own site")
+    table = features(cdr, cell_sites=sites, tz=config.tz)
     result = lakehouse.overwrite("gold", "phone_features", table)
     context.log.info(f"{table.num_rows:,} phones from {cdr.num_rows:,} CDR rows")
     return dg.MaterializeResult(metadata=table_metadata(result, table))

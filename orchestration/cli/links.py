@@ -1,13 +1,15 @@
 """``crimefusion links ...``: link-analysis commands on CDR and transaction tables.
 
 Mounted by the integrator as a Typer sub-app (``app``). Each command reads a
-Parquet file or a Delta table folder, runs one kernel of ``jobs.links``,
+Parquet file or a Delta table folder (``tower-dump --incident`` reads the
+lakehouse's silver tables instead), runs one kernel of ``jobs.links``,
 prints a rich table and can write JSON, GraphML, GEXF or HTML. Heavy imports
 happen inside the commands so that ``crimefusion --help`` stays fast.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -298,27 +300,113 @@ def co_travel_cmd(
     _write_json(out, json_path)
 
 
+def _lakehouse(lake: Optional[str]):
+    """The lakehouse at ``lake``, else the configured one (CRIMEFUSION_LAKE)."""
+    from orchestration.resources.lakehouse import LocalLakehouse
+
+    if lake:
+        return LocalLakehouse(root=lake)
+    from orchestration.definitions import build_resources
+    from orchestration.settings import load_settings
+
+    return build_resources(load_settings())["lakehouse"]
+
+
+def incident_point(lakehouse, incident_id: str) -> tuple[float, float, dt.datetime]:
+    """``(lon, lat, occurred_at)`` of one incident of silver/incidents; ValueError naming the table when it is not there."""
+    if not lakehouse.exists("silver", "incidents"):
+        raise ValueError(f"no silver/incidents under {lakehouse.root}: ingest incidents first (crimefusion run), "
+                         "or give --lon/--lat/--time")
+    rows = lakehouse.read("silver", "incidents", columns=["incident_id", "occurred_at", "lon", "lat"],
+                          filters=[("incident_id", "=", incident_id)])
+    if rows.num_rows == 0:
+        n = lakehouse.count("silver", "incidents")
+        example = lakehouse.read("silver", "incidents", columns=["incident_id"]).slice(0, 1)["incident_id"].to_pylist()
+        hint = f" (ids look like {example[0]!r})" if example else ""
+        raise ValueError(f"incident {incident_id!r} is not in silver/incidents under {lakehouse.root} "
+                         f"({n:,} incidents{hint})")
+    if rows.num_rows > 1:
+        raise ValueError(f"incident id {incident_id!r} is in silver/incidents {rows.num_rows} times; ids must be unique")
+    row = rows.to_pylist()[0]
+    if row["lon"] is None or row["lat"] is None:
+        raise ValueError(f"incident {incident_id!r} has no location in silver/incidents (lon/lat are null)")
+    return float(row["lon"]), float(row["lat"]), row["occurred_at"]
+
+
+def _fusion_dump_phones(lakehouse, incident_id: str) -> Optional[int]:
+    """Phones fusion's gold/incident_context lists in the incident's tower dump (None without that table)."""
+    import pyarrow.compute as pc
+
+    if not lakehouse.exists("gold", "incident_context"):
+        return None
+    ctx = lakehouse.read("gold", "incident_context", columns=["incident_id", "relation", "entity_id"],
+                         filters=[("incident_id", "=", incident_id), ("relation", "=", "tower_dump")])
+    return int(pc.count_distinct(ctx["entity_id"]).as_py() or 0) if ctx.num_rows else 0
+
+
 @app.command("tower-dump")
 def tower_dump_cmd(
-    cdr_path: CdrArg,
-    cells_path: CellsArg,
-    lon: Annotated[float, typer.Option(help="Incident longitude (EPSG:4326).")],
-    lat: Annotated[float, typer.Option(help="Incident latitude (EPSG:4326).")],
-    time: Annotated[str, typer.Option(help="Incident time (ISO 8601, UTC).")],
+    cdr_path: Annotated[Optional[Path], typer.Argument(
+        help="CDR_EVENTS as a Parquet file or a Delta table folder (default: silver/cdr_events of the lakehouse).")] = None,
+    cells_path: Annotated[Optional[Path], typer.Argument(
+        help="CELL_SITES as a Parquet file or a Delta table folder (default: silver/cell_sites of the lakehouse).")] = None,
+    incident: Annotated[Optional[str], typer.Option(
+        "--incident", help="Incident id of silver/incidents: its location and time are used (instead of --lon/--lat/--time).")] = None,
+    lon: Annotated[Optional[float], typer.Option(help="Incident longitude (EPSG:4326).")] = None,
+    lat: Annotated[Optional[float], typer.Option(help="Incident latitude (EPSG:4326).")] = None,
+    time: Annotated[Optional[str], typer.Option(help="Incident time (ISO 8601, UTC).")] = None,
+    lake: Annotated[Optional[str], typer.Option("--lake", help="Lakehouse root (default: CRIMEFUSION_LAKE).")] = None,
     before: Annotated[str, typer.Option(help="Window before the incident.")] = "1h",
     after: Annotated[str, typer.Option(help="Window after the incident.")] = "1h",
     json_path: JsonOpt = None,
     limit: LimitOpt = 30,
 ) -> None:
-    """Phones served by cells covering an incident point around its time."""
+    """Phones served by cells covering an incident point around its time.
+
+    Either name the incident (--incident ID, read from the lakehouse's silver
+    incidents) or give --lon, --lat and --time. Without CDR_PATH and
+    CELLS_PATH the lakehouse's silver cdr_events and cell_sites are read.
+    """
+    from jobs.links._util import to_timedelta, to_utc_timestamp
     from jobs.links.colocation import tower_dump
 
+    manual = [name for name, v in (("--lon", lon), ("--lat", lat), ("--time", time)) if v is not None]
+    lakehouse = None
+    fusion_phones = None
     try:
-        out = tower_dump(read_table(cdr_path), read_table(cells_path), lon=lon, lat=lat, time=time, before=before, after=after)
+        if incident is not None and manual:
+            raise ValueError(f"give either --incident or --lon/--lat/--time, not both (got --incident and {', '.join(manual)})")
+        if incident is None and len(manual) < 3:
+            raise ValueError("give --incident ID, or all of --lon, --lat and --time")
+        if (cdr_path is None) != (cells_path is None):
+            raise ValueError("give both CDR_PATH and CELLS_PATH, or neither to read silver/cdr_events and "
+                             "silver/cell_sites from the lakehouse")
+        if incident is not None or cdr_path is None:
+            lakehouse = _lakehouse(lake)
+        if incident is not None:
+            lon, lat, time = incident_point(lakehouse, incident)
+            fusion_phones = _fusion_dump_phones(lakehouse, incident)
+        t0 = to_utc_timestamp(time, "time")
+        if cdr_path is None:
+            for name in ("cdr_events", "cell_sites"):
+                if not lakehouse.exists("silver", name):
+                    raise ValueError(f"no silver/{name} under {lakehouse.root}: ingest it first, or give CDR_PATH and CELLS_PATH")
+            # only the window's rows: Delta file statistics skip the rest
+            start, end = t0 - to_timedelta(before, "before"), t0 + to_timedelta(after, "after")
+            cdr = lakehouse.read("silver", "cdr_events",
+                                 filters=[("start_time", ">=", start.to_pydatetime()), ("start_time", "<=", end.to_pydatetime())])
+            cells = lakehouse.read("silver", "cell_sites")
+        else:
+            cdr, cells = read_table(cdr_path), read_table(cells_path)
+        out = tower_dump(cdr, cells, lon=lon, lat=lat, time=t0, before=before, after=after)
     except (ValueError, TypeError) as exc:
         _fail(exc)
+    if incident is not None:
+        typer.echo(f"incident {incident}: lon {lon:.6f}, lat {lat:.6f}, {t0.isoformat()}")
     typer.echo(f"covering cells: {(out.schema.metadata or {}).get(b'cells', b'').decode() or 'none'}")
     _show(out, "tower dump", limit, ["phone", "n_events", "first_seen", "last_seen", "cells"])
+    if fusion_phones is not None:
+        typer.echo(f"gold/incident_context lists {fusion_phones} phone(s) in this incident's tower dump (fusion's own window)")
     _write_json(out, json_path)
 
 

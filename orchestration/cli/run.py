@@ -1,4 +1,11 @@
-"""``crimefusion run``: materialise every asset in-process, with progress, then say what was built."""
+"""``crimefusion run``: materialise every asset in-process, with progress, then say what was built.
+
+One ingest date takes several runs, because a Dagster job holds one partition
+scheme (:func:`run_pipeline`): the feeds and the demo clip (``crimefusion_all``,
+the assets upstream of the detections), one ``video_detection`` run per clip
+landed for the date (``videos`` partitions), then the rest of ``crimefusion_all``
+(fusion, analyses), so that ``gold/events`` sees the day's detections.
+"""
 
 from __future__ import annotations
 
@@ -47,10 +54,17 @@ def run(
     console.print(f"[bold]crimefusion run[/] - ingest date [cyan]{partition}[/], lakehouse [cyan]{settings.lake}[/], "
                   f"landing [cyan]{settings.landing}[/], Dagster home [cyan]{settings.home}[/]")
     start = time.time()
-    job = defs.resolve_job_def("crimefusion_all")
-    run_id, result = _execute(console, instance, job, partition, "ingest, fuse, analyse")
-    results = [result]
-    week = _forecast_week(defs) if result.success else None
+
+    def execute(job, key, selection, label):
+        run_ids.append(None)
+        run_ids[-1], result = _execute(console, instance, job, key, label, selection)
+        return result
+
+    run_ids: list = []
+    results = run_pipeline(defs, instance, partition, execute,
+                           warn=lambda msg: console.print(f"[yellow]skipped[/] {msg}"))
+    run_id = run_ids[0]
+    week = _forecast_week(defs) if all(r.success for r in results) else None
     if week is not None:
         console.print(f"Forecasting the week of [cyan]{week}[/] (the week after the latest incident) with the champion model")
         _, weekly = _execute(console, instance, defs.resolve_job_def("hotspot_forecast_weekly"), week, "forecast")
@@ -60,19 +74,83 @@ def run(
         raise typer.Exit(code=1)
 
 
-def _execute(console, instance, job, partition: str, label: str):
-    """Run ``job`` for ``partition`` in-process, with a progress bar fed from the run's event log."""
+class PipelineRun:
+    """The runs of one ingest date (:func:`run_pipeline`), read as one: ``success``, ``all_events``."""
+
+    def __init__(self, results: list) -> None:
+        self.results = list(results)
+
+    @property
+    def success(self) -> bool:
+        return bool(self.results) and all(r.success for r in self.results)
+
+    @property
+    def all_events(self) -> list:
+        return [e for r in self.results for e in r.all_events]
+
+
+def run_pipeline(defs, instance, partition: str, execute, *, warn=print) -> list:
+    """Materialise every daily asset and the day's video files, in the order their partitions allow.
+
+    ``execute(job, partition_key, asset_keys_or_None, label)`` runs one job and returns
+    its result. Without the vision assets this is one run of ``crimefusion_all``.
+    With them: (1) the part of ``crimefusion_all`` upstream of the per-file
+    vision assets (feeds, ``cameras``, ``demo_video`` landing the demo clip);
+    (2) each clip in ``<landing>/video/*/<partition>/`` is added as a ``videos``
+    partition and run through ``video_detection``, one run per file, as
+    ``video_sensor`` would; (3) the rest of ``crimefusion_all`` (fusion reads
+    ``silver/detections``), only when every earlier run succeeded (a failed
+    blocking check must stop what is downstream, as inside one run).
+    Returns the results, in order.
+    """
+    import dagster as dg
+
+    from orchestration.vision.landing import video_files, video_key
+    from orchestration.vision.partitions import VIDEOS
+    from orchestration.vision.sensors import TARGETS, VIDEO_JOB
+
+    job = defs.resolve_job_def("crimefusion_all")
+    if VIDEO_JOB not in {j.name for j in defs.resolve_all_job_defs()}:
+        return [execute(job, partition, None, "ingest, fuse, analyse")]
+    in_job = set(job.asset_layer.executable_asset_keys)
+    per_video = dg.AssetSelection.assets(*TARGETS)
+    # with the other outputs of their multi-assets (refine_incidents writes incidents and incident_rejects)
+    feeds = ((per_video.upstream() - per_video).required_multi_asset_neighbors()
+             .resolve(defs.resolve_asset_graph()) & in_job)
+    results = [execute(job, partition, sorted(feeds), "ingest")]
+    if not results[-1].success:
+        return results
+    landing = defs.resources["sources"].landing_path()
+    keys = []
+    for f in video_files(landing, partition):
+        try:
+            keys.append(video_key(landing, f))
+        except ValueError as exc:
+            warn(str(exc))
+    known = set(instance.get_dynamic_partitions(VIDEOS.name))
+    if set(keys) - known:
+        instance.add_dynamic_partitions(VIDEOS.name, sorted(set(keys) - known))
+    video = defs.resolve_job_def(VIDEO_JOB)
+    results += [execute(video, key, None, f"detect {key}") for key in keys]
+    if all(r.success for r in results):
+        results.append(execute(job, partition, sorted(in_job - feeds), "fuse, analyse"))
+    return results
+
+
+def _execute(console, instance, job, partition: str, label: str, asset_selection=None):
+    """Run ``job`` (or its ``asset_selection``) for ``partition`` in-process, with a progress bar fed from the run's event log."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     run_id = str(uuid.uuid4())
-    n_steps = len(job.asset_layer.executable_asset_keys) + len(job.asset_layer.asset_graph.asset_check_keys) \
-        if hasattr(job.asset_layer, "executable_asset_keys") else None
+    keys = set(asset_selection) if asset_selection is not None else set(job.asset_layer.executable_asset_keys)
+    n_steps = len(keys) + sum(1 for c in job.asset_layer.asset_graph.asset_check_keys if c.asset_key in keys)
     outcome: dict = {}
 
     def execute() -> None:
         try:
             outcome["result"] = job.execute_in_process(
                 instance=instance, run_id=run_id, partition_key=partition, raise_on_error=False,
+                asset_selection=asset_selection,
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
         except Exception as exc:  # surfaced below, with the run id to look it up in the UI
@@ -156,17 +234,9 @@ def _report(console, settings, instance, run_id: str, results: list, seconds: fl
     console.print(checks)
     for failure in failures:
         console.print(f"[red]failed[/] {failure}")
-    if lake.exists("gold", "spike_alerts"):
-        import pyarrow.compute as pc
-
-        alerts = lake.read("gold", "spike_alerts")
-        if "alert" in alerts.column_names:
-            alerts = alerts.filter(pc.equal(alerts["alert"], True))
-        by_severity = {}
-        for sev in alerts["severity"].to_pylist():
-            by_severity[sev] = by_severity.get(sev, 0) + 1
-        console.print(f"[bold]Spike alerts[/]: {alerts.num_rows} "
-                      f"({', '.join(f'{n} {s}' for s, n in sorted(by_severity.items())) or 'none'})")
+    line = spike_alert_summary(lake, results)
+    if line:
+        console.print(line)
     reports = Path(settings.home).resolve() / "reports"
     if reports.is_dir():
         console.print("[bold]Reports[/] (open in a browser or image viewer):")
@@ -177,8 +247,39 @@ def _report(console, settings, instance, run_id: str, results: list, seconds: fl
                 console.print(f"  {folder.name}: {f}")
     ok = all(r.success for r in results)
     status = "[green]succeeded[/]" if ok else "[red]failed[/]"
-    console.print(f"Run {run_id} {status} in {seconds:.1f} s.")
+    more = f" (and {len(results) - 1} more run(s): video files, fusion, forecast)" if len(results) > 1 else ""
+    console.print(f"Run {run_id}{more} {status} in {seconds:.1f} s.")
     console.print(
         "Next: [bold]make ui[/] opens the Dagster UI at http://127.0.0.1:3000 (runs, lineage, checks); "
         f"query the tables with DuckDB or deltalake, e.g. DeltaTable('{root / 'silver' / 'incidents'}')."
     )
+
+
+def spike_alert_summary(lake, results: list) -> str | None:
+    """The alert count line for the scoring day(s) these runs materialised, by severity.
+
+    ``gold/spike_alerts`` keeps one partition per scoring day (``as_of_date``),
+    so counting the whole table would add up every day ever run; this counts
+    only the partitions that the runs' ``spike_alerts`` materialisations wrote.
+    ``None`` when the table does not exist.
+    """
+    import datetime as dt
+
+    import pyarrow.compute as pc
+
+    if not lake.exists("gold", "spike_alerts"):
+        return None
+    days = sorted({e.event_specific_data.materialization.partition
+                   for r in results for e in r.all_events
+                   if e.event_type_value == "ASSET_MATERIALIZATION"
+                   and e.event_specific_data.materialization.asset_key.to_user_string() == "spike_alerts"
+                   and e.event_specific_data.materialization.partition})
+    if not days:
+        return "[bold]Spike alerts this run[/]: none scored (spike_alerts was not materialised)"
+    alerts = lake.read("gold", "spike_alerts", filters=[("as_of_date", "in", [dt.date.fromisoformat(d) for d in days])])
+    alerts = alerts.filter(pc.equal(alerts["alert"], True))
+    by_severity: dict[str, int] = {}
+    for sev in alerts["severity"].to_pylist():
+        by_severity[sev] = by_severity.get(sev, 0) + 1
+    return (f"[bold]Spike alerts this run[/] (scored as of {', '.join(days)}): {alerts.num_rows} "
+            f"({', '.join(f'{n} {s}' for s, n in sorted(by_severity.items())) or 'none'})")

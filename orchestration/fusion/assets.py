@@ -256,19 +256,30 @@ def fuzzy_name_links(lakehouse: Lakehouse, sources, threshold: float, known_ids:
 
 @dg.asset(
     key="entity_links", group_name=GROUP, kinds={"delta"}, owners=OWNERS,
-    deps=["cdr_events", "persons", "transactions", "osint_posts", "incident_context"],
+    deps=["cdr_events", "persons", "transactions", "osint_posts", "detections", "incident_context"],
     description=("Gold: typed links (same-as, uses, called, transacted-with, mentioned, seen-near) between "
-                 "entities, with evidence and confidence (jobs/fusion/entities.py documents every rule)."),
+                 "entities, with evidence and confidence (jobs/fusion/entities.py documents every rule); "
+                 "seen-near includes tracked vehicles -> their camera and vehicles near an incident <-> its "
+                 "flagged tower-dump phones."),
 )
 def entity_links(context: dg.AssetExecutionContext, config: EntityConfig, lakehouse: Lakehouse,
-                 sources: SourceCatalog) -> dg.MaterializeResult:
+                 sources: SourceCatalog, compute: Compute) -> dg.MaterializeResult:
     from jobs.fusion.entities import entity_links as build_links
 
     ctx_table = lakehouse.read("gold", "incident_context") if lakehouse.exists("gold", "incident_context") else None
     persons = _silver(lakehouse, "persons")
-    links = build_links(cdr=_silver(lakehouse, "cdr_events"), persons=persons,
-                        transactions=_silver(lakehouse, "transactions"), posts=_silver(lakehouse, "osint_posts"),
-                        context=ctx_table, same_as_threshold=config.same_as_threshold)
+    small = dict(persons=persons, transactions=_silver(lakehouse, "transactions"), posts=_silver(lakehouse, "osint_posts"),
+                 context=ctx_table, detections=_silver(lakehouse, "detections"),
+                 same_as_threshold=config.same_as_threshold)
+    if compute.engine == "spark":
+        from jobs.spark.entities import spark_entity_links
+
+        # the CDR links (the bulk) are reduced in the tasks; the smaller tables' links on the driver
+        cdr_uri = lakehouse.uri("silver", "cdr_events") if lakehouse.exists("silver", "cdr_events") else None
+        links = spark_entity_links(compute.spark(), cdr_uri, partitions=compute.spark_partitions,
+                                   storage_options=lakehouse.storage_options(), **small)
+    else:
+        links = build_links(cdr=_silver(lakehouse, "cdr_events"), **small)
     if persons is not None and persons.num_rows:
         # Raw names exist only in bronze: fuzzy-match them there, keep ids and scores only.
         fuzzy, n_raw = fuzzy_name_links(lakehouse, sources, config.fuzzy_name_threshold,
@@ -290,16 +301,31 @@ def entity_links(context: dg.AssetExecutionContext, config: EntityConfig, lakeho
 @dg.asset(
     key="entities", group_name=GROUP, kinds={"delta"}, owners=OWNERS,
     deps=["events", "entity_links", "persons", "cameras"],
-    description=("Gold: every person, phone, device, account, handle and camera, with its record count, first "
+    description=("Gold: every person, phone, device, account, handle, vehicle (a tracked vehicle in camera "
+                 "detections) and camera, with its record count, first "
                  "and last sighting, the tables naming it and its resolved identity (cluster of same-as links)."),
 )
-def entities(context: dg.AssetExecutionContext, config: EntityConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
+def entities(context: dg.AssetExecutionContext, config: EntityConfig, lakehouse: Lakehouse,
+             compute: Compute) -> dg.MaterializeResult:
+    import time
+
     from jobs.fusion.entities import entities as build_entities
 
-    table = build_entities(lakehouse.read("gold", "events", columns=["event_id", "origin", "occurred_at", "entity_ids"]),
-                           lakehouse.read("gold", "entity_links"), persons=_silver(lakehouse, "persons"),
-                           cameras=_silver(lakehouse, "cameras"), same_as_threshold=config.same_as_threshold)
+    t0 = time.perf_counter()
+    links, persons, cameras = (lakehouse.read("gold", "entity_links"), _silver(lakehouse, "persons"),
+                               _silver(lakehouse, "cameras"))
+    if compute.engine == "spark":
+        from jobs.spark.entities import spark_entities
+
+        # the events scan and per-entity reduction run in the tasks; clustering on the driver
+        table = spark_entities(compute.spark(), lakehouse.uri("gold", "events"), links, persons=persons,
+                               cameras=cameras, same_as_threshold=config.same_as_threshold,
+                               partitions=compute.spark_partitions, storage_options=lakehouse.storage_options())
+    else:
+        table = build_entities(lakehouse.read("gold", "events", columns=["event_id", "origin", "occurred_at", "entity_ids"]),
+                               links, persons=persons, cameras=cameras, same_as_threshold=config.same_as_threshold)
     result = lakehouse.overwrite("gold", "entities", table)
+    context.log.info(f"entities: {table.num_rows:,} rows ({compute.engine}) in {time.perf_counter() - t0:.1f} s")
     counts = {r["kind"]: r["kind_count"] for r in table.group_by("kind").aggregate([("kind", "count")]).to_pylist()}
     return dg.MaterializeResult(metadata={**table_metadata(result, table), "entities_per_kind": dg.MetadataValue.json(counts)})
 

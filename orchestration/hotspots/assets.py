@@ -8,6 +8,7 @@ Defaults are sized so that the whole group materialises in about 2-3 minutes on
 
 
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 import numpy as np
@@ -17,6 +18,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from orchestration.lakehouse.metadata import table_metadata
+from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration.resources.sources import SourceCatalog
 from orchestration.resources.tracking import MlflowTracking
@@ -45,6 +47,33 @@ class HotspotConfig(dg.Config):
     patrol_cells_per_shift: int = Field(10, description="Patrol capacity: cells covered per 8-hour shift.")
     top_share: float = Field(0.01, description="Share of the study area outlined as top cells on the maps.")
     seed: int = 0
+
+
+class CellFeaturesConfig(HotspotConfig):
+    """:class:`HotspotConfig` plus the period of the ``cell_features`` rows."""
+
+    period: Literal["week", "day"] = Field("week", description=(
+        "Period of the rows: `week` (Monday 00:00 UTC; what hotspot_model trains on) or `day` (00:00 UTC, "
+        "the same look-backs counted in days: roll_7, roll_28, roll_91, roll_364)."))
+    train_days: int = Field(28, ge=1, description="period: day only, days of rows before the origin.")
+
+
+def feature_params(period: str) -> dict:
+    """Settings of ``jobs.grid.cell_features`` per period: the weekly look-backs, counted in days for daily rows."""
+    from models.hotspots.learned import default_feature_params
+
+    freqs = {"week": "W", "day": "D"}
+    if period not in freqs:
+        raise ValueError(f"cell_features period must be 'week' or 'day', got {period!r}")
+    return default_feature_params(freqs[period])
+
+
+def require_weekly(feats: pa.Table) -> None:
+    """Refuse a ``cell_features`` table of daily rows where a weekly model is trained."""
+    days = pc.unique(pc.day_of_week(feats.column("period_start"))).to_pylist()
+    if feats.num_rows and days != [0]:
+        raise ValueError("gold/cell_features holds daily rows (period: day); hotspot_model trains on weekly "
+                         "features: materialise cell_features with period: week first")
 
 
 def reports_dir() -> Path:
@@ -108,41 +137,56 @@ def _week_key(ts: pd.Timestamp) -> str:
     owners=OWNERS,
     deps=["incidents", "police_districts"],
     description=(
-        "Gold: one row per study-area H3 cell and week (the training window before the data's last week): "
+        "Gold: one row per study-area H3 cell and week (the training window before the data's last week; "
+        "config `period: day` gives daily rows instead): "
         "lagged and rolling counts, k-ring and kernel-smoothed counts, decayed long-run rates, near-repeat "
         "exposure, location-type mix, calendar, and (when gold events exists) lagged CDR activity, "
-        "transaction volume, OSINT volume and camera detections per cell; `target` is the week's count. "
-        "Every feature reads only records before the week's start. Default 78 weeks so `make run` stays fast."
+        "transaction volume, OSINT volume and camera detections per cell; `target` is the period's count. "
+        "Every feature reads only records before the period's start. Default 78 weeks so `make run` stays fast."
     ),
 )
-def cell_features(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
-                  sources: SourceCatalog) -> dg.MaterializeResult:
+def cell_features(context: dg.AssetExecutionContext, config: CellFeaturesConfig, lakehouse: Lakehouse,
+                  sources: SourceCatalog, compute: Compute) -> dg.MaterializeResult:
     from jobs.grid.activity import ACTIVITY_ORIGINS, activity_counts
     from jobs.grid.cell_features import cell_features as build
 
-    from models.hotspots.learned import DEFAULT_FEATURE_PARAMS
-
     incidents, cells, _, _ = study_inputs(lakehouse, sources, config)
     origin = data_origin(incidents)
-    first = origin - pd.Timedelta(weeks=config.train_weeks)
-    params = dict(DEFAULT_FEATURE_PARAMS)
+    if config.period == "week":
+        freq, first, n_periods = "W", origin - pd.Timedelta(weeks=config.train_weeks), config.train_weeks
+    else:
+        freq, first, n_periods = "D", origin - pd.Timedelta(days=config.train_days), config.train_days
+    step = pd.Timedelta(weeks=1) if freq == "W" else pd.Timedelta(days=1)
+    params = feature_params(config.period)
     extra = None
     if lakehouse.exists("gold", "events"):
-        # Other feeds' activity per cell and week; cell_features lags it (week p is first read by week p + 1).
+        # Other feeds' activity per cell and period; cell_features lags it (period p is first read by p + 1).
         ev = lakehouse.read("gold", "events", columns=["origin", "occurred_at", "h3"],
                             filters=[("origin", "in", list(ACTIVITY_ORIGINS))])
-        extra = activity_counts(ev, resolution=config.resolution, freq="W")
+        extra = activity_counts(ev, resolution=config.resolution, freq=freq)
         context.log.info("activity features from gold/events: " +
                          ", ".join(f"{k} {int(pc.sum(v['value']).as_py() or 0):,} events" for k, v in extra.items()))
     else:
         context.log.info("no gold/events yet: cell_features has no CDR/transaction/OSINT/camera activity columns")
-    table = build(incidents, cells, resolution=config.resolution, freq="W", start=first,
-                  end=origin - pd.Timedelta(weeks=1), extra_counts=extra, **params)
-    result = lakehouse.overwrite("gold", "cell_features", table)
-    context.log.info(f"{table.num_rows:,} cell-weeks ({cells.num_rows:,} cells x {config.train_weeks} weeks "
-                     f"to {origin.date()}), {table.num_columns} columns")
+    if compute.engine == "spark":
+        # H3 parent groups with a halo ring, the same kernel per group (jobs/spark/cell_features.py)
+        from jobs.spark.cell_features import spark_cell_features
+
+        spark_cell_features(compute.spark(), incidents, cells, lakehouse.uri("gold", "cell_features"),
+                            resolution=config.resolution, freq=freq, start=first, end=origin - step,
+                            extra_counts=extra, partitions=compute.spark_partitions,
+                            storage_options=lakehouse.storage_options(), **params)
+        result = lakehouse.describe("gold", "cell_features", lakehouse.count("gold", "cell_features"))
+        table = lakehouse.read("gold", "cell_features").slice(0, 5)
+    else:
+        table = build(incidents, cells, resolution=config.resolution, freq=freq, start=first,
+                      end=origin - step, extra_counts=extra, **params)
+        result = lakehouse.overwrite("gold", "cell_features", table)
+    context.log.info(f"{result.rows_total:,} cell-{config.period}s ({cells.num_rows:,} cells x {n_periods} "
+                     f"{config.period}s to {origin.date()}), {table.num_columns} columns ({compute.engine})")
     return dg.MaterializeResult(metadata={**table_metadata(result, table.select(table.column_names[:8])),
                                           "origin": dg.MetadataValue.text(str(origin.date())),
+                                          "period": dg.MetadataValue.text(config.period),
                                           "n_cells": dg.MetadataValue.int(cells.num_rows)})
 
 
@@ -224,6 +268,7 @@ def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lake
     incidents, cells, _, _ = study_inputs(lakehouse, sources, config)
     origin = data_origin(incidents)
     feats = lakehouse.read("gold", "cell_features")
+    require_weekly(feats)
     model = stacked_model(config.seed, n_valid_periods=VALID_WEEKS).fit(feats)
     onnx_model = model.to_onnx()
     parity = model.check_onnx_parity(feats.slice(feats.num_rows - cells.num_rows))

@@ -19,7 +19,7 @@ import dagster as dg
 
 from jobs.schemas import CANONICAL, REJECTS
 from orchestration.ingest.landing import files_for
-from orchestration.ingest.pipeline import bronze_table, land, refine, rejects_table
+from orchestration.ingest.pipeline import bronze_table, land_files, refine, rejects_table
 from orchestration.lakehouse.metadata import column_schema, table_metadata
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import Lakehouse
@@ -81,7 +81,8 @@ def _bronze_asset(feed: Feed, upstream: list[str]) -> dg.AssetsDefinition:
             f"Bronze: every row of every {feed.what} file, as received (all values as text), with "
             f"ingest id, source file and row number, one table per source (bronze/raw_<source>). "
             f"Partition = ingest date: lands the files dropped in <landing>/<source>/<date>/ and the "
-            f"files a spec bundles. Re-landing a file replaces its rows (content-addressed ingest id)."
+            f"files a spec bundles. Re-materialising a partition replaces its rows (and those of any "
+            f"earlier receipt of the same content), so a corrected file replaces the one it corrects."
         ),
     )
     def bronze(context: dg.AssetExecutionContext, lakehouse: Lakehouse, sources: SourceCatalog) -> dg.MaterializeResult:
@@ -89,12 +90,14 @@ def _bronze_asset(feed: Feed, upstream: list[str]) -> dg.AssetsDefinition:
         partition = context.partition_key if context.has_partition_key else None
         landed, versions, total = [], {}, 0
         for spec in sources.specs(feed.table):
-            for path in files_for(sources.landing_path(), spec, partition):
-                ingest_id, result = land(lakehouse, spec, path, now=now)
-                context.log.info(f"{spec.name}: {result.rows_written:,} rows from {path.name} (ingest {ingest_id})")
-                landed.append(f"{spec.name}/{path.name}: {result.rows_written:,} rows")
+            files = files_for(sources.landing_path(), spec, partition)
+            receipts, result = land_files(lakehouse, spec, files, partition=partition, now=now)
+            for path, ingest_id, rows in receipts:
+                context.log.info(f"{spec.name}: {rows:,} rows from {path.name} (ingest {ingest_id})")
+                landed.append(f"{spec.name}/{path.name}: {rows:,} rows")
+                total += rows
+            if result is not None:
                 versions[bronze_table(spec)] = result.version
-                total += result.rows_written
         if not landed:
             context.log.warning(f"no {feed.what} file for ingest date {partition}: nothing landed")
         return dg.MaterializeResult(

@@ -2,8 +2,10 @@
 
 Layout: ``<landing>/<source name>/<YYYY-MM-DD>/<files>``. The bronze asset of a
 feed, materialised for partition ``D``, lands every file in ``<source>/D/`` of
-each of its sources, plus the files a spec bundles (``files:``). Landing is
-idempotent (content-addressed ingest ids), so a partition can be re-run, and a
+each of its sources, plus the files a spec bundles (``files:``). Landing a
+partition replaces that partition's bronze rows (``ingest_partition``) and any
+earlier receipt of the same content (content-addressed ingest ids), so a
+partition can be re-run, a corrected file replaces the one it corrects, and a
 file dropped twice is stored once.
 """
 

@@ -1,10 +1,15 @@
 """Ingestion steps shared by the Dagster assets and the CLI.
 
-``land`` writes one file's rows as received to bronze; ``refine`` parses bronze
-rows into the silver table and the quarantine. Both are idempotent: bronze rows
-are replaced per content-addressed ingest id, silver rows are upserted on their
-id (or replaced per source on a full refresh) and rejects are replaced per
-ingest, so running either twice leaves the same tables.
+``land`` writes files' rows as received to bronze; ``refine`` parses bronze
+rows into the silver table and the quarantine. Both are idempotent. Bronze rows
+carry the ingest partition they were landed for (``ingest_partition``, null for
+the CLI's one-file ingest): landing a partition replaces every row of that
+partition and of the receipts (content-addressed ingest ids) it lands, so a
+corrected file re-delivered for the same day replaces the earlier one and an
+identical file landed before under another partition is not stored twice.
+Silver rows are upserted on their id (or replaced per source on a full
+refresh) and rejects are replaced per ingest, so running either twice leaves
+the same tables.
 """
 
 from __future__ import annotations
@@ -52,11 +57,67 @@ class IngestSummary:
 
 
 def land(lake: Lakehouse, spec: SourceSpec, path: str | Path, *, now: datetime | None = None) -> tuple[str, WriteResult]:
-    """Write one file's rows, as received, to ``bronze/raw_<source>``; returns its ingest id."""
-    batch = read_source(spec, path, now=now)
-    result = lake.replace_where("bronze", bronze_table(spec), batch.table, f"ingest_id = '{batch.ingest_id}'",
-                                evolve_schema=True)
-    return batch.ingest_id, result
+    """Write one file's rows, as received, to ``bronze/raw_<source>``; returns its ingest id.
+
+    Replaces the rows of an earlier receipt of the same content, and nothing else
+    (no ingest partition: the CLI's one-file ingest).
+    """
+    landed, result = land_files(lake, spec, [path], now=now)
+    return landed[0][1], result
+
+
+def land_files(
+    lake: Lakehouse,
+    spec: SourceSpec,
+    paths: list[str | Path],
+    *,
+    partition: str | None = None,
+    now: datetime | None = None,
+) -> tuple[list[tuple[Path, str, int]], WriteResult | None]:
+    """Land files of one source; with ``partition``, the partition's earlier rows are replaced.
+
+    The first write removes every row of the partition and of an earlier receipt
+    of the same content; each later file replaces only earlier receipts of its
+    own content. Files are written one at a time, so memory holds one file
+    (a day of CDR parts can be tens of millions of rows). A file-level error
+    (missing column, empty file) stops the landing at that file, naming it;
+    landing the partition again once it is fixed gives the full partition. The
+    same content twice in one partition (a file dropped twice) is stored once.
+
+    Returns
+    -------
+    list of (path, ingest id, rows written) per file, and the last bronze write
+    (``None`` when there was nothing to write or delete).
+    """
+    name = bronze_table(spec)
+    partition_clause = None
+    if partition is not None and lake.exists("bronze", name) \
+            and "ingest_partition" in pa.schema(lake.table("bronze", name).schema().to_arrow()).names:
+        partition_clause = f"ingest_partition = '{_quote(partition)}'"
+    landed: list[tuple[Path, str, int]] = []
+    seen: set[str] = set()
+    result: WriteResult | None = None
+    for path in paths:
+        batch = read_source(spec, path, now=now)
+        if batch.ingest_id in seen:
+            landed.append((Path(path), batch.ingest_id, 0))
+            continue
+        seen.add(batch.ingest_id)
+        table = batch.table.append_column("ingest_partition", pa.array([partition] * batch.table.num_rows, pa.string()))
+        clauses = [f"ingest_id = '{batch.ingest_id}'"]
+        if partition_clause is not None:
+            clauses.append(partition_clause)
+            partition_clause = None  # the partition's earlier rows are gone after the first write
+        result = lake.replace_where("bronze", name, table, " OR ".join(clauses), evolve_schema=True)
+        landed.append((Path(path), batch.ingest_id, table.num_rows))
+    if partition_clause is not None:  # no file for the partition any more: it is emptied
+        lake.delete("bronze", name, partition_clause)
+        result = lake.describe("bronze", name)
+    return landed, result
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "''")
 
 
 def ensure_boundaries(lake: Lakehouse, spec: SourceSpec) -> pa.Table | None:

@@ -26,7 +26,8 @@ import pyarrow.csv as pcsv
 from jobs.ingest.spec import SourceSpec
 
 #: Columns the reader adds; a source column with one of these names is an error.
-BRONZE_COLUMNS = ("ingest_id", "source_file", "source_row", "read_rule", "read_error", "raw_line", "ingested_at")
+BRONZE_COLUMNS = ("ingest_id", "source_file", "source_row", "read_rule", "read_error", "raw_line", "ingested_at",
+                  "ingest_partition")
 
 
 class SourceFileError(ValueError):
@@ -134,9 +135,11 @@ def _read_csv(spec: SourceSpec, path: Path) -> pa.Table:
     data = _decompressed_bytes(path)
     if not data.strip():
         raise SourceFileError(f"{path}: file is empty: expected a header row and data rows")
-    if spec.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
-        # declared non-UTF-8 source: transcode once, so every value is valid text
-        data = data.decode(spec.encoding, errors="replace").encode("utf-8")
+    if not _is_utf8(spec.encoding):
+        # declared non-UTF-8 source: transcode once; bytes invalid in the declared
+        # encoding pass through unchanged, so they are invalid UTF-8 too and
+        # _decode_columns quarantines their rows (never a silent U+FFFD)
+        data = _decode(data, spec.encoding, path).encode("utf-8", errors="surrogateescape")
 
     if fmt.header:
         header_line = data.split(b"\n", 1)[0].rstrip(b"\r")
@@ -186,6 +189,34 @@ def _header_names(line: bytes, delimiter: str, quotechar: str, encoding: str) ->
     return [c.strip() for c in row]
 
 
+def _is_utf8(encoding: str) -> bool:
+    return encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+
+
+def _decode(data: bytes, encoding: str, path: Path) -> str:
+    """Bytes -> text; an invalid byte becomes a lone surrogate (``surrogateescape``) for the row to flag.
+
+    Only encodings in which an invalid byte cannot be escaped (UTF-16, for one)
+    fail as a whole file.
+    """
+    try:
+        return data.decode(encoding, errors="surrogateescape")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SourceFileError(
+            f"{path}: cannot be decoded as {encoding}: {exc.reason} at byte {exc.start} (line {line}); "
+            f"check 'encoding' in the spec"
+        ) from None
+
+
+def _bad_byte(text: str) -> tuple[int, int] | None:
+    """Position and value of the first byte that ``surrogateescape`` kept undecoded, if any."""
+    for i, ch in enumerate(text):
+        if "\udc80" <= ch <= "\udcff":
+            return i, ord(ch) - 0xDC00
+    return None
+
+
 def _decompressed_bytes(path: Path) -> bytes:
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
@@ -202,6 +233,8 @@ def _decode_columns(table: pa.Table, encoding: str) -> pa.Table:
     """Binary columns -> strings; rows with bytes invalid in the declared encoding get a read error."""
     n = table.num_rows
     bad_rows: dict[int, str] = {}
+    hint = "; if the file is Latin-1 or Windows-1252, set 'encoding' in the spec" if _is_utf8(encoding) \
+        else "; check 'encoding' in the spec"
     columns = []
     for name in table.column_names:
         col = table[name].combine_chunks()
@@ -222,7 +255,7 @@ def _decode_columns(table: pa.Table, encoding: str) -> pa.Table:
                 bad_rows.setdefault(
                     i,
                     f"field {name!r}: byte 0x{value[exc.start]:02x} at position {exc.start} is not valid "
-                    f"{encoding}; if the file is Latin-1 or Windows-1252, set 'encoding' in the spec",
+                    f"{encoding}{hint}",
                 )
         columns.append(pa.array(values, pa.string()))
     table = pa.table(columns, names=table.column_names)
@@ -253,17 +286,26 @@ def _insert_malformed(table: pa.Table, malformed: list, names: list[str], skip: 
 def _read_jsonl(spec: SourceSpec, path: Path) -> pa.Table:
     import json
 
-    text = _decompressed_bytes(path).decode(spec.encoding, errors="replace")
+    text = _decode(_decompressed_bytes(path), spec.encoding, path)
     records, keys = [], {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        bad = _bad_byte(line)
+        shown = line.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace") if bad else line
         try:
             value = json.loads(line)
             if not isinstance(value, dict):
                 raise ValueError(f"expected a JSON object, found {type(value).__name__}")
         except ValueError as exc:
-            records.append({"read_rule": "malformed_row", "read_error": f"line {number}: {exc}", "raw_line": line})
+            records.append({"read_rule": "malformed_row", "read_error": f"line {number}: {exc}", "raw_line": shown})
+            continue
+        if bad:
+            where = next((f"field {k!r}: " for k, v in value.items() if _bad_byte(json.dumps(v, ensure_ascii=False))), "")
+            records.append({"read_rule": "invalid_encoding", "raw_line": shown, "read_error":
+                            f"{where}byte 0x{bad[1]:02x} at character {bad[0]} of line {number} is not valid "
+                            f"{spec.encoding}" + ("; if the file is Latin-1 or Windows-1252, set 'encoding' in the spec"
+                                                  if _is_utf8(spec.encoding) else "; check 'encoding' in the spec")})
             continue
         flat = {k: (v if v is None or isinstance(v, str) else json.dumps(v) if isinstance(v, (list, dict)) else str(v))
                 for k, v in value.items()}

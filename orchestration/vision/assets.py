@@ -8,17 +8,24 @@
   control-point homography, go to ``truth/video_objects``. The clip is stamped at
   the latest silver incident near the camera, so fusion has a detection to join.
 - ``detections`` (``silver/detections``, ``vision.records.DETECTIONS``) and
-  ``video_rejects`` (``quarantine/video_rejects``): every clip landed for the
-  ingest date through the fixed sequence of ``vision.predictor.Detector``
+  ``video_rejects`` (``quarantine/video_rejects``): one landed clip (the
+  partition) through the fixed sequence of ``vision.predictor.Detector``
   (ONNX Runtime; no torch), geolocated with the camera's control points. A clip
   that cannot be read, or a camera that is unknown or uncalibrated, is
-  quarantined with its reason; the other clips go on.
+  quarantined with its reason.
 - ``video_events`` (``gold/video_events``): class counts per minute, crowd
-  surges and, with a zone, loitering (``vision.events``) over all detections.
+  surges and, with a zone, loitering (``vision.events``) over the clip's detections.
 
-Partitioned by ingest date (``INGEST_DATES``) like the feeds, so that ``crimefusion
-run`` materialises everything in one run and the ``video_sensor`` requests the
-date of each new clip. The model: see ``orchestration.vision.model``.
+``demo_video`` is partitioned by ingest date (it lands the day's clip with the
+feeds); the other three by video file (``orchestration.vision.partitions.VIDEOS``,
+key ``<camera_id>/<date>/<file>``), and every materialisation replaces the rows
+of its file only (``replace_where source = ...``), so re-running a file is
+idempotent and a bad file never blocks another. They run in the
+``video_detection`` job (``orchestration.vision.sensors``), one run per new
+file. Events are per file because a clip is one continuous recording: the
+tracker numbers tracks per clip, and a crowd-surge baseline taken across two
+clips would compare with a time the camera did not record. The model: see
+``orchestration.vision.model``.
 """
 
 
@@ -40,7 +47,8 @@ from orchestration.lakehouse.metadata import column_schema, table_metadata
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration.resources.sources import SourceCatalog
 from orchestration.resources.tracking import MlflowTracking
-from orchestration.vision.landing import camera_of, clip_start_time, video_dir, video_files
+from orchestration.vision.landing import camera_of, clip_start_time, video_dir, video_of_key
+from orchestration.vision.partitions import VIDEOS
 from orchestration.vision.model import resolve_model
 from vision.records import DETECTIONS, VIDEO_EVENTS
 from vision.synthetic import GROUND_TRUTH
@@ -240,16 +248,17 @@ def _example_png(detections: pa.Table, out: Path) -> str | None:
 def _detections_asset(deps: list[str]) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="detect_video",
-        partitions_def=INGEST_DATES,
+        partitions_def=VIDEOS,
         specs=[
             dg.AssetSpec(
                 "detections", group_name=GROUP, kinds={"delta", "onnx"}, owners=OWNERS, deps=deps,
                 description=(
-                    "Silver: one row per tracked object per frame of every clip landed in "
-                    "<landing>/video/<camera_id>/<date>/ (vision.records.DETECTIONS): YOLO on ONNX Runtime, "
+                    "Silver: one row per tracked object per frame of the clip landed at "
+                    "<landing>/video/<partition key> (key <camera_id>/<date>/<file>; vision.records.DETECTIONS): "
+                    "YOLO on ONNX Runtime, "
                     "ByteTrack ids, box x1/y1/x2/y2 in frame pixels, confidence, and the box's foot point on the "
                     "ground (lon/lat, WKB geometry, H3 res 12) through the camera's control points. "
-                    "Re-running a date replaces the rows of its clips. Model: config `model` / "
+                    "Re-running a file's partition replaces its rows. Model: config `model` / "
                     "CRIMEFUSION_VISION_MODEL / MLflow champion crimefusion-yolo / bundled demo model."
                 ),
                 metadata={"dagster/column_schema": column_schema(DETECTIONS)},
@@ -269,11 +278,11 @@ def _detections_asset(deps: list[str]) -> dg.AssetsDefinition:
                      sources: SourceCatalog, mlflow: MlflowTracking):
         from vision.predictor import Detector
 
-        day = context.partition_key
-        files = [p.resolve() for p in video_files(sources.landing_path(), day)]
+        key = context.partition_key
+        files = [video_of_key(sources.landing_path(), key)]
         model = resolve_model(config.model, tracking=mlflow, cache_dir=state.home_dir() / "models" / "vision")
         detector = Detector(model.path, detection_settings(config), intra_op_threads=config.intra_op_threads)
-        context.log.info(f"{len(files)} clip(s) for {day}; model {model.uri} ({model.origin}), "
+        context.log.info(f"clip {files[0]}; model {model.uri} ({model.origin}), "
                          f"classes {sorted(detector.names.values())}")
         cams = {r["camera_id"]: r for r in _cameras(lakehouse).to_pylist()}
         jobs, ids, starts, extra = [], [], [], []
@@ -296,18 +305,11 @@ def _detections_asset(deps: list[str]) -> dg.AssetsDefinition:
         batch = detector.run_batch(jobs, camera_ids=ids, start_times=starts)
         det = batch.detections
         rej = pa.concat_tables([batch.rejects, pa.Table.from_pylist(extra, schema=REJECTS)])
-        if files:
-            where = sql_in("source", [str(f) for f in files])
-            det_result = lakehouse.replace_where(DETECTIONS_LAYER, "detections", det, where)
-            rej_result = lakehouse.replace_where("quarantine", REJECTS_TABLE, rej,
-                                                 sql_in("source_file", [str(f) for f in files]))
-        else:
-            context.log.warning(f"no clip in <landing>/video/*/{day}/: nothing detected")
-            for layer, name, empty in ((DETECTIONS_LAYER, "detections", det), ("quarantine", REJECTS_TABLE, rej)):
-                if not lakehouse.exists(layer, name):
-                    lakehouse.overwrite(layer, name, empty)
-            det_result = lakehouse.describe(DETECTIONS_LAYER, "detections")
-            rej_result = lakehouse.describe("quarantine", REJECTS_TABLE)
+        # the file's rows only: another file's partition is never touched
+        det_result = lakehouse.replace_where(DETECTIONS_LAYER, "detections", det,
+                                             sql_in("source", [str(f) for f in files]))
+        rej_result = lakehouse.replace_where("quarantine", REJECTS_TABLE, rej,
+                                             sql_in("source_file", [str(f) for f in files]))
         by_class = {r["class_name"]: r["class_name_count"]
                     for r in det.group_by("class_name").aggregate([("class_name", "count")]).to_pylist()}
         by_rule = {r["rule"]: r["rule_count"] for r in rej.group_by("rule").aggregate([("rule", "count")]).to_pylist()}
@@ -324,7 +326,7 @@ def _detections_asset(deps: list[str]) -> dg.AssetsDefinition:
             "located": dg.MetadataValue.int(located),
             "ms_per_frame": dg.MetadataValue.json(ms),
         }
-        png = _example_png(det, _reports() / f"detections_{day}.png")
+        png = _example_png(det, _reports() / f"detections_{key.replace('/', '_')}.png")
         if png:
             meta["example_frame"] = dg.MetadataValue.md(png)
         yield dg.MaterializeResult(asset_key="detections", metadata=meta)
@@ -354,22 +356,25 @@ def _video_events_asset() -> dg.AssetsDefinition:
         group_name=GROUP,
         kinds={"delta", "python"},
         owners=OWNERS,
+        partitions_def=VIDEOS,
         deps=["detections"],
         metadata={"dagster/column_schema": column_schema(VIDEO_EVENTS)},
         description=(
-            "Gold: events from all camera detections (vision/events.py): distinct tracks per class per camera "
-            "per minute (class_count), crowd-size surges over the rolling median (crowd_surge) and, with a "
-            "zone configured, loitering. Rows without a ground point carry the camera's site."
+            "Gold: events from one clip's detections (partition: the video file; vision/events.py): distinct "
+            "tracks per class per camera per minute (class_count), crowd-size surges over the rolling median "
+            "within the clip (crowd_surge) and, with a zone configured, loitering. Rows without a ground point "
+            "carry the camera's site; `source` is the clip, whose rows a re-run replaces."
         ),
     )
     def video_events(context: dg.AssetExecutionContext, config: VideoEventsConfig,
-                     lakehouse: Lakehouse) -> dg.MaterializeResult:
+                     lakehouse: Lakehouse, sources: SourceCatalog) -> dg.MaterializeResult:
         import h3
 
         from vision.events import class_counts, crowd_surges, loitering
 
+        clip = str(video_of_key(sources.landing_path(), context.partition_key))
         columns = [f.name for f in DETECTIONS if f.name != "geometry"]
-        det = (lakehouse.read(DETECTIONS_LAYER, "detections", columns=columns)
+        det = (lakehouse.read(DETECTIONS_LAYER, "detections", columns=columns, filters=[("source", "=", clip)])
                if lakehouse.exists(DETECTIONS_LAYER, "detections") else DETECTIONS.empty_table().select(columns))
         parts = [class_counts(det, window_s=config.count_window_s),
                  crowd_surges(det, class_name=config.surge_class, window_s=config.surge_window_s,
@@ -389,11 +394,13 @@ def _video_events_asset() -> dg.AssetsDefinition:
             events = events.set_column(events.schema.get_field_index("lon"), "lon", pa.array(lon, pa.float64()))
             events = events.set_column(events.schema.get_field_index("lat"), "lat", pa.array(lat, pa.float64()))
             events = events.set_column(events.schema.get_field_index("h3"), "h3", pa.array(cells, pa.string()))
-        events = events.cast(VIDEO_EVENTS)
-        result = lakehouse.overwrite("gold", "video_events", events)
+        events = events.set_column(events.schema.get_field_index("source"), "source",
+                                   pa.array([clip] * events.num_rows, pa.string())).cast(VIDEO_EVENTS)
+        # evolve: lakes written before video_events had `source` gain the column
+        result = lakehouse.replace_where("gold", "video_events", events, sql_in("source", [clip]), evolve_schema=True)
         by_type = {r["event_type"]: r["event_type_count"]
                    for r in events.group_by("event_type").aggregate([("event_type", "count")]).to_pylist()}
-        context.log.info(f"video_events: {events.num_rows} events {by_type} from {det.num_rows} detections")
+        context.log.info(f"video_events: {events.num_rows} events {by_type} from {det.num_rows} detections of {clip}")
         return dg.MaterializeResult(metadata={**table_metadata(result, events.slice(0, 5)),
                                               "by_type": dg.MetadataValue.json(by_type)})
 

@@ -24,7 +24,7 @@ SIDECAR_SUFFIX = ".json"
 _STAMP = re.compile(r"(\d{8}T\d{6}Z)")
 
 __all__ = ["VIDEO_FOLDER", "video_dir", "video_files", "new_video_files", "clip_start_time", "file_token",
-           "camera_of"]
+           "camera_of", "video_key", "video_of_key", "clips_of"]
 
 
 def video_dir(landing: Path, camera_id: str, day: str) -> Path:
@@ -113,3 +113,49 @@ def clip_start_time(path: Path) -> tuple[dt.datetime | None, str]:
     if m:
         return dt.datetime.strptime(m.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc), "file name"
     return None, "mtime"
+
+
+def video_key(landing: Path, path: Path) -> str:
+    """The ``videos`` partition key of a landed clip: its path under ``<landing>/video/``, POSIX form.
+
+    Raises
+    ------
+    ValueError
+        The file is not under ``<landing>/video/<camera_id>/<date>/``, or its name holds what Dagster refuses
+        in a partition key (``...`` or control characters).
+    """
+    root = (Path(landing) / VIDEO_FOLDER).resolve()
+    try:
+        rel = Path(path).resolve().relative_to(root)
+    except ValueError:
+        raise ValueError(f"{path} is not under the video landing folder {root}") from None
+    if len(rel.parts) != 3:
+        raise ValueError(f"{path}: expected <landing>/video/<camera_id>/<YYYY-MM-DD>/<file>, found {rel.as_posix()}")
+    key = rel.as_posix()
+    if "..." in key or any(ord(c) < 32 for c in key):
+        raise ValueError(f"{path}: a video partition key cannot hold '...' or control characters; rename the file")
+    return key
+
+
+def video_of_key(landing: Path, key: str) -> Path:
+    """The landed file of a ``videos`` partition key (the inverse of :func:`video_key`)."""
+    parts = key.split("/")
+    if len(parts) != 3 or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"video partition key {key!r}: expected <camera_id>/<YYYY-MM-DD>/<file name>")
+    return (Path(landing) / VIDEO_FOLDER / Path(*parts)).resolve()
+
+
+def clips_of(paths: list[Path]) -> list[Path]:
+    """The clips that ``paths`` (new or changed files: clips and sidecars) concern, sorted and unique.
+
+    A sidecar ``<stem>.json`` stands for the clips of its folder with the same stem,
+    so a corrected start time re-runs its clip.
+    """
+    out: set[Path] = set()
+    for p in paths:
+        p = Path(p)
+        if p.suffix.lower() != SIDECAR_SUFFIX:
+            out.add(p)
+        elif p.parent.is_dir():
+            out.update(c for c in _clips(p.parent) if c.stem == p.stem)
+    return sorted(out)

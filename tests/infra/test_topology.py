@@ -13,7 +13,13 @@ Then it runs ``dagster asset materialize`` with ``CRIMEFUSION_DEPLOYMENT=cluster
 and the committed ``infra/dagster/dagster.yaml`` (runs and events in Postgres, the
 lakehouse in the S3 bucket), checks the run in Postgres and the Delta table in S3,
 and logs an MLflow run with an artifact. Every process is stopped at the end
-(checked). Spark standalone is covered by ``tests/jobs/spark/`` (fusion), not here.
+(checked).
+
+With a Spark standalone master and two workers on 127.0.0.1 added
+(``tests/spark_standalone.py``), it runs gold ``events`` under
+``CRIMEFUSION_COMPUTE_ENGINE=spark`` with the lake in S3 and compares the rows
+with the embedded kernel's (Spark tasks read and write the bucket through
+pyarrow: ``jobs/spark/delta.py``).
 """
 
 from __future__ import annotations
@@ -260,3 +266,96 @@ def test_mlflow_server_on_postgres_with_s3_artifacts(tmp_path, postgres, s3):
     finally:
         _stopped(server)
     assert not alive(server.pid)
+
+
+# -- Spark standalone on the S3 lake ------------------------------------------------------
+
+def small_silver() -> dict[str, pa.Table]:
+    """Silver incidents, CDRs, transactions and cell sites: the synthetic world of tests/jobs, smaller."""
+    import pyarrow.compute as pc
+    import pyarrow.csv as pv
+
+    from jobs.ingest.pseudonymise import DEMO_KEY
+    from jobs.links.synthetic import silver_from_synth
+    from jobs.synth import generate
+    from jobs.synth.incidents import from_crimemapping
+
+    name = "chicago/aggravated_assaults_2010_2017.csv.gz"
+    path = next((p for p in (ROOT / "data" / name, ROOT.parent / "shared" / "data" / name) if p.exists()), None)
+    if path is None:
+        pytest.skip(f"{name} not found under data/")
+    raw = pv.read_csv(path, convert_options=pv.ConvertOptions(column_types={"date": pa.string()}))
+    inc = from_crimemapping(raw)
+    inc = inc.slice(inc.num_rows - 3_000)
+    silver = silver_from_synth(generate(inc, seed=7, scale=0.2), key=DEMO_KEY)
+    span = pc.min_max(silver["cdr_events"]["start_time"]).as_py()
+    inside = inc.filter(pc.and_(pc.greater_equal(inc["occurred_at"], span["min"]),
+                                pc.less_equal(inc["occurred_at"], span["max"])))
+    incidents = inside.append_column("source", pa.array(["chicago"] * inside.num_rows))
+    return {"incidents": incidents, **{n: silver[n] for n in ("cdr_events", "transactions", "cell_sites")}}
+
+
+@pytest.fixture
+def spark_cluster(tmp_path):
+    from tests.spark_standalone import standalone_cluster
+
+    folder = tmp_path / "spark"
+    folder.mkdir()
+    with standalone_cluster(folder, workers=2) as (master, procs):
+        yield master, procs
+    assert all(p.poll() is not None for p in procs), "Spark daemons left running"
+
+
+def test_dagster_run_on_spark_standalone_writes_events_to_the_s3_lake(tmp_path, postgres, s3, spark_cluster):
+    """Dagster on PostgreSQL runs gold ``events`` with ``engine: spark`` on a master and two workers,
+    the lake on the S3 server; the rows in the bucket equal the embedded kernel's on the same inputs."""
+    import psycopg2
+
+    from jobs.fusion.events import build_events
+    from jobs.fusion.schemas import EVENTS
+    from orchestration.ops.lake import lakehouse_from_settings
+
+    master, procs = spark_cluster
+    con = psycopg2.connect(host=postgres["host"], port=postgres["port"], user=postgres["user"], dbname="postgres")
+    con.autocommit = True
+    with con.cursor() as cur:
+        cur.execute("CREATE DATABASE dagster_spark")  # its own run storage: the other tests count their runs
+    con.close()
+    env = cluster_env(tmp_path, postgres, s3) | {
+        "DAGSTER_PG_DB": "dagster_spark", "CRIMEFUSION_LAKE": "s3://crimefusion-lake/spark-lake",
+        "CRIMEFUSION_COMPUTE_ENGINE": "spark", "CRIMEFUSION_SPARK_MASTER": master,
+        # the fusion assets exist only where CDR and transaction feeds are configured
+        "CRIMEFUSION_SPECS": os.pathsep.join(str(ROOT / "specs" / f) for f in (
+            "chicago_aggravated_assaults.yaml", "synthetic/cdr.yaml", "synthetic/transactions.yaml",
+            "synthetic/cell_sites.yaml"))}
+    lake = lakehouse_from_settings(env=env)
+    silver = small_silver()
+    for name, table in silver.items():
+        lake.overwrite("silver", name, table)
+
+    out = subprocess.run([str(BIN / "dagster"), "asset", "materialize", "-m", "orchestration.definitions",
+                          "--select", "events"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=420)
+    log = out.stdout + out.stderr
+    con = psycopg2.connect(host=postgres["host"], port=postgres["port"], user=postgres["user"], dbname="dagster_spark")
+    with con.cursor() as cur:
+        cur.execute("SELECT status FROM runs")
+        statuses = [s for (s,) in cur.fetchall()]
+        cur.execute("SELECT event FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION' "
+                    "AND asset_key = %s", ('["events"]',))
+        materialisations = [e for (e,) in cur.fetchall()]
+    con.close()
+    assert all(p.poll() is None for p in procs), "a Spark daemon died during the run"
+    assert out.returncode == 0, log[-4000:]
+    assert statuses == ["SUCCESS"] and len(materialisations) == 1
+    assert f"spark ({master})" in materialisations[0]  # the engine metadata: the cluster ran it, not embedded
+
+    import sedonadb
+
+    embedded = build_events({o: silver[o] for o in ("incidents", "cdr_events", "transactions")},
+                            ctx=sedonadb.connect(), cell_sites=silver["cell_sites"]).cast(EVENTS)
+    landed = lake.read("gold", "events")
+    assert landed.num_rows == embedded.num_rows > 0
+    assert landed.sort_by("event_id").equals(embedded.sort_by("event_id"))
+    keys = [o["Key"] for o in s3["client"].list_objects_v2(Bucket="crimefusion-lake",
+                                                           Prefix="spark-lake/gold/events/")["Contents"]]
+    assert any(k.endswith(".parquet") and "/part-" in k for k in keys), keys  # files the executors wrote

@@ -15,7 +15,14 @@ from sklearn.exceptions import ConvergenceWarning
 
 from models.hotspots.baselines import NaiveCounts, ProspectiveHotspot, RetrospectiveKDE, SelfExcitingGrid
 from models.hotspots.forecast import FORECAST_SCHEMA, METHODS, forecast_periods
-from models.hotspots.learned import LearnedForecaster, LightGBMPoissonModel
+from models.hotspots.learned import (
+    STACK_FEATURES,
+    LearnedForecaster,
+    LightGBMPoissonModel,
+    default_feature_params,
+    stack_features,
+    stacked_model,
+)
 from models.onnx_export import OnnxParityError, check_parity
 
 CENTRE = h3.latlng_to_cell(41.85, -87.65, 9)
@@ -156,6 +163,28 @@ def test_learned_direction(learned):
     before = learned.predict(ORIGIN, "W")[7]
     after = clone(learned).fit(_weekly_history(), CELLS_T, origin=ORIGIN).update(extra).predict(ORIGIN, "W")[7]
     assert after >= before
+
+
+def test_windows_keep_their_meaning_in_weeks_of_time_for_days_and_shifts():
+    assert stack_features("W") == STACK_FEATURES
+    day, shift = default_feature_params("D"), default_feature_params("8h")
+    assert day["windows"] == (7, 28, 91, 364) and shift["windows"] == (21, 84, 273, 1092)
+    assert day["decay_half_lives"] == (91, 364, 728) and shift["kernel_window"] == 13 * 21
+    assert "roll_364" in stack_features("D") and "kde_decay_2184" in stack_features("8h")
+    assert "rate_all" in stack_features("D")
+    with pytest.raises(ValueError, match="whole number"):
+        default_feature_params(pd.Timedelta(hours=5))
+
+
+def test_daily_model_trains_on_the_stack_in_its_own_windows():
+    hist = _weekly_history(weeks=70)
+    model = stacked_model(n_valid_periods=14, max_estimators=20, n_jobs=1, zero_fraction=1.0)
+    fitted = LearnedForecaster(freq="D", burn_in_periods=56, train_periods=120, model=model).fit(
+        hist, CELLS_T, origin=ORIGIN)
+    assert tuple(fitted.model_.feature_names_) == stack_features("D")
+    assert fitted.model.features == STACK_FEATURES  # the given estimator is left as it was
+    s = fitted.predict_many([ORIGIN, ORIGIN + pd.Timedelta(days=1)], "D")
+    assert s.shape == (2, len(CELLS)) and np.all(np.isfinite(s)) and np.all(s >= 0)
 
 
 def test_onnx_parity_and_divergence_detected(learned):

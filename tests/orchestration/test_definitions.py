@@ -32,7 +32,7 @@ ASSETS = CORE | LINKS | ANOMALIES | FUSION | VISION | {"synthetic_feeds", "synth
     name for t in FEED_TABLES[1:] for name in (f"raw_{t}", t, f"{t}_rejects")}
 CHECKS = {(t, f"{t}_{kind}") for t in FEED_TABLES for kind in ("quality", "reconcile")} | PATTERN_CHECKS | LINK_CHECKS | ANOMALY_CHECKS | FUSION_CHECKS | VISION_CHECKS
 JOBS = {"crimefusion_all", "notify_critical_spikes", "hotspot_forecast_weekly", "nightly_ingest_and_fusion",
-        "weekly_retrain", "hourly_anomaly_scoring"}
+        "weekly_retrain", "hourly_anomaly_scoring", "video_detection"}
 SCHEDULES = {"hotspot_forecast_weekly_schedule", "nightly_ingest_schedule", "weekly_retrain_schedule",
              "hourly_anomaly_schedule"}
 
@@ -114,5 +114,5 @@ def test_retraining_runs_are_limited_to_one(tmp_path):
     limits = yaml.safe_load((home / "dagster.yaml").read_text())["concurrency"]["runs"]["tag_concurrency_limits"]
     assert {"key": "crimefusion/trains", "limit": 1} in limits
     defs = build_definitions(load_settings({}))
-    assert defs.resolve_job_def("weekly_retrain").tags["crimefusion/trains"] == "hotspot"
-    assert defs.resolve_job_def("crimefusion_all").tags["crimefusion/trains"] == "hotspot"
+    assert defs.resolve_job_def("weekly_retrain").tags["crimefusion/trains"] == "models"
+    assert defs.resolve_job_def("crimefusion_all").tags["crimefusion/trains"] == "models"

@@ -35,11 +35,14 @@ CDR = _cdr(
     ]
 )
 
+# c1 and c2 are two sectors of one mast; c3 is registered without a site; c9 is not registered
+SITES = pa.table({"cell_id": ["c1", "c2", "c3"], "site_id": ["S1", "S1", None]})
+
 
 @pytest.mark.parametrize(
     ("phone", "expected"),
     [
-        ("A", {"n_events": 4, "n_contacts": 3, "new_contact_share": 0.75, "night_share": 0.25, "n_cells": 3,
+        ("A", {"n_events": 4, "n_contacts": 3, "new_contact_share": 0.75, "night_share": 0.25, "n_sites": 2,
                "n_imeis": 2, "imei_changes": 2, "sims_per_imei": 2, "lifetime_days": 2 + 2 / 24,
                "active_days": 2, "events_per_active_day": 2.0}),
         ("B", {"n_events": 1, "n_contacts": 1, "new_contact_share": 1.0, "n_imeis": 1, "imei_changes": 0,
@@ -48,15 +51,36 @@ CDR = _cdr(
     ],
 )
 def test_phone_features_by_hand(phone, expected):
-    out = phone_features(CDR).to_pandas().set_index("phone")
+    out = phone_features(CDR, cell_sites=SITES).to_pandas().set_index("phone")
     assert set(out.columns) == set(PHONE_FEATURES)
     assert set(out.index) == {"A", "B", "E"}
     for k, v in expected.items():
         assert out.loc[phone, k] == pytest.approx(v), k
 
 
+@pytest.mark.parametrize(
+    ("sites", "expected"),
+    [
+        # c1, c2 -> S1; c3 has no site, so it is its own: two sites
+        (SITES, {"A": 2, "B": 1, "E": 1}),
+        # without a register every sector counts: c1, c2, c3
+        (None, {"A": 3, "B": 1, "E": 1}),
+        # every cell on one mast, the unregistered c9 on its own
+        (pa.table({"cell_id": ["c1", "c2", "c3"], "site_id": ["S1", "S1", "S1"]}), {"A": 1, "B": 1, "E": 1}),
+    ],
+)
+def test_phone_sites_count_masts_not_sectors(sites, expected):
+    out = phone_features(CDR, cell_sites=sites).to_pandas().set_index("phone")
+    assert out["n_sites"].to_dict() == expected
+
+
+def test_phone_sites_register_needs_its_columns():
+    with pytest.raises(ValueError, match="site_id"):
+        phone_features(CDR, cell_sites=pa.table({"cell_id": ["c1"]}))
+
+
 def test_phone_night_in_local_time():
-    out = phone_features(CDR, tz="America/Chicago").to_pandas().set_index("phone")
+    out = phone_features(CDR, cell_sites=SITES, tz="America/Chicago").to_pandas().set_index("phone")
     # 10:00 UTC = 04:00 Chicago (night), 23:30 UTC = 17:30, 12:00 UTC = 06:00 (day)
     assert out.loc["A", "night_share"] == pytest.approx(0.5)
 

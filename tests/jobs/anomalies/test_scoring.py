@@ -56,7 +56,7 @@ def test_synthetic_feed_end_to_end():
     ser = count_series(tx.filter(pc.equal(tx["channel"], "atm")), keys=["terminal_id"], time_col="occurred_at", freq="hour")
     q = spike_alert_quality(detect_spikes(ser, freq="hour", tz="America/Chicago"), atm_truth_windows(feeds.truth_atm_spikes))
     assert q["recall"] >= 0.8 and q["precision"] >= 0.6
-    ph = phone_features(silver["cdr_events"], tz="America/Chicago")
+    ph = phone_features(silver["cdr_events"], cell_sites=silver["cell_sites"], tz="America/Chicago")
     X = np.column_stack([ph[c].to_numpy() for c in PHONE_FEATURES])
     s = IsolationForestDetector(seed=0).fit(X).score_samples(X)
     assert entity_score_quality(ph["phone"].to_pylist(), s, feeds.truth_burners["msisdn"].to_pylist())["roc_auc"] > 0.9

@@ -172,3 +172,44 @@ def test_settings_are_validated():
         ContextSettings(txn_radius_m=-1)
     with pytest.raises(ValueError, match="same_as_threshold"):
         entity_links(same_as_threshold=2)
+
+
+def _detections():
+    """cam1 films the _tiny incident (vehicle track 1 in two frames, a person, an untracked vehicle);
+    cam2, 2 km away, a COCO ``car`` (track 3)."""
+    ts = lambda m: T0 + dt.timedelta(minutes=m)  # noqa: E731
+    return pa.table({
+        "camera_id": ["cam1", "cam1", "cam1", "cam1", "cam2"],
+        "source": ["clip.mp4"] * 4 + ["rtsp://x/1"],
+        "frame_time": pa.array([ts(5), ts(6), ts(5), ts(7), ts(5)], pa.timestamp("us", tz="UTC")),
+        "frame_index": pa.array([10, 40, 10, 70, 3], pa.int64()),
+        "track_id": pa.array([1, 1, 2, None, 3], pa.int64()),
+        "class_name": ["vehicle", "vehicle", "person", "vehicle", "car"],
+        "lon": [-87.6003, -87.6004, -87.6003, -87.6003, -87.624], "lat": [41.805] * 5})
+
+
+def test_vehicle_entities_and_seen_near_links(sd):
+    inc, cells, cdr, _ = _tiny()
+    det = _detections()
+    ev = build_events({"detections": det}, ctx=sd)
+    ids = {tuple(r["entity_ids"]) for r in ev.to_pylist()}
+    v1, v3 = "vehicle:cam1:clip.mp4:t1", "vehicle:cam2:rtsp://x/1:t3"
+    assert ids == {("camera:cam1", v1), ("camera:cam1",), ("camera:cam2", v3)}
+    ctx = incident_context(inc, tower=tower_candidates(cdr, cells), nearby=nearby_candidates(detections=det),
+                           cell_sites=cells, ctx=sd, settings=ContextSettings())
+    links = entity_links(cdr=cdr, context=ctx, detections=det)
+    near = {(r["src"], r["dst"]): r for r in links.filter(pc.equal(links["link_type"], "seen-near")).to_pylist()}
+    # every tracked vehicle -> its camera; the untracked box and the person name no vehicle
+    assert near[(v1, "camera:cam1")]["n_evidence"] == 2 and near[(v1, "camera:cam1")]["confidence"] == 1.0
+    assert near[(v3, "camera:cam2")]["n_evidence"] == 1
+    # v1 was filmed within 100 m / 30 min of i1, whose tower dump flags A, B and C (they called each other there);
+    # v3 is 2 km away
+    with_phones = {k for k in near if k[1] == v1 and k[0].startswith("phone:")}
+    assert with_phones == {("phone:A", v1), ("phone:B", v1), ("phone:C", v1)}
+    assert not any(k[1] == v3 and k[0].startswith("phone:") for k in near)
+    assert near[("phone:A", v1)]["confidence"] == 0.5
+    assert near[("phone:C", v1)]["first_seen"] == T0 - dt.timedelta(minutes=10)  # C's record e3 in the dump
+    assert near[("phone:A", "phone:B")]["first_seen"] == T0 - dt.timedelta(minutes=30)
+    ent = {r["entity_id"]: r for r in entities(ev, links).to_pylist()}
+    assert ent[v1]["kind"] == "vehicle" and ent[v1]["n_records"] == 2 and ent[v1]["sources"] == ["detections", "entity_links"]
+    assert {r["kind"] for r in ent.values()} == {"camera", "vehicle", "phone", "device"}

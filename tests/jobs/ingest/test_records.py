@@ -79,6 +79,21 @@ def test_identical_rows_are_two_incidents_with_stable_ids(chicago_spec, chicago_
     assert ids == b.accepted["incident_id"].to_pylist()
 
 
+def test_unchanged_row_of_a_redelivery_keeps_its_id(chicago_spec, chicago_districts, sd):
+    """Occurrences count within a receipt: a corrected re-delivery's unchanged rows are the same incidents."""
+    older = bronze([GOOD, GOOD, dict(GOOD, date="2016-05-02 12:30")])
+    newer = bronze([GOOD, GOOD, dict(GOOD, date="2016-05-02 13:30")])
+    newer = newer.set_column(newer.schema.get_field_index("ingest_id"), "ingest_id", pa.array(["i2"] * 3))
+    a = parse_records(older, chicago_spec, boundaries=chicago_districts, ctx=sd, now=NOW)
+    b = parse_records(newer, chicago_spec, boundaries=chicago_districts, ctx=sd, now=NOW)
+    assert a.accepted["incident_id"].to_pylist()[:2] == b.accepted["incident_id"].to_pylist()[:2]
+    both = parse_records(pa.concat_tables([newer, older]), chicago_spec, boundaries=chicago_districts, ctx=sd, now=NOW)
+    assert both.rows_in == 6 == both.accepted.num_rows + both.rejects.num_rows
+    assert both.rejects["rule"].to_pylist() == ["duplicate_id", "duplicate_id"]  # the older copies of the two
+    assert both.rejects["ingest_id"].to_pylist() == ["i1", "i1"]
+    assert both.accepted.num_rows == 4  # 2 unchanged + the corrected row + the older, different row
+
+
 def test_duplicate_source_id_is_quarantined(chicago_spec, chicago_districts, sd):
     spec = chicago_spec.model_copy(update={"id": chicago_spec.id.model_copy(update={"columns": ["district"]})})
     rows = [GOOD, dict(GOOD, loc_cat="park"), dict(GOOD, district="3")]

@@ -42,6 +42,9 @@ def test_valid_minimal(tmp_path):
         (("coordinates: {x: lon, y: lat}", "coordinates: {x: lon}"), "give both 'x' and 'y'"),
         (("name: demo", "name: Demo City"), "name"),
         (("category: {constant: robbery}", "colour: {constant: red}"), "not settable fields"),
+        (("coordinates: {x: lon, y: lat}", "coordinates: {x: lon, y: lat}\nbounds: [-87.5, 41.6, -88.0, 42.1]"),
+         "min < max"),
+        (("coordinates: {x: lon, y: lat}", "coordinates: {x: lon, y: lat}\nbounds: [-88.0, 41.6, -87.5]"), "bounds"),
     ],
 )
 def test_invalid_specs(tmp_path, change, message):

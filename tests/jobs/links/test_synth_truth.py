@@ -1,14 +1,16 @@
-"""Scoring against the planted truth of ``jobs.synth`` on the bundled Chicago incidents.
+"""Scoring the link kernels against the planted truth of ``jobs.synth`` on the bundled Chicago incidents.
 
-Thresholds (seed 1, scale 0.3, incidents from June 2017): planted groups are
-recovered by Leiden (NMI and ARI >= 0.9 on group members), burner phones are
-found with precision >= 0.8 and recall >= 0.7 (measured 0.94 / 0.85), and
-every planted transfer ring is matched (Jaccard >= 0.5) by a detected ring.
+The thresholds are those of :mod:`jobs.links.scoring`, the one set the truth
+checks and ``benchmarks/links.py`` use too; here the kernels run directly
+(one network over the whole window rather than per week) on a small world
+(seed 1, scale 0.3, incidents from June 2017). What they measure is printed by
+``benchmarks/links.py`` and recorded in ``docs/links.md``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,6 +24,7 @@ from jobs.links.edges import aggregate_edges  # noqa: E402
 from jobs.links.fraud import fraud_rings  # noqa: E402
 from jobs.links.graph import call_network  # noqa: E402
 from jobs.links.queries import burner_candidates  # noqa: E402
+from jobs.links import scoring as th  # noqa: E402
 from jobs.links.scoring import community_agreement, labels_from_table, precision_recall, ring_precision_recall  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -43,8 +46,7 @@ def feeds():
     # the raw feed's names -> silver names (ingest's mapping, kept minimal here)
     cdr = f.cdr_events.rename_columns([CDR_NAMES.get(n, n) for n in f.cdr_events.column_names])
     tx = f.transactions.rename_columns(["occurred_at" if n == "booked_at" else n for n in f.transactions.column_names])
-    if "direction" in tx.column_names:
-        tx = tx.filter(pc.equal(tx["direction"], "debit"))  # payer's side of each transfer
+    # both ledger rows, as silver holds them: mules are paid by victims at other banks (credit rows only)
     return f, cdr, tx
 
 
@@ -54,7 +56,7 @@ def test_groups_recovered(feeds):
     gm = f.truth_group_members
     truth = dict(zip(gm["msisdn"].to_pylist(), gm["group_id"].to_pylist()))
     s = community_agreement(labels_from_table(comms, "phone", "community"), truth)
-    assert s["coverage"] >= 0.95 and s["nmi"] >= 0.9 and s["ari"] >= 0.9, s
+    assert s["coverage"] >= 0.95 and s["nmi"] >= th.COMMUNITY_MIN_NMI and s["ari"] >= th.COMMUNITY_MIN_ARI, s
 
 
 def test_burners_detected(feeds):
@@ -62,13 +64,21 @@ def test_burners_detected(feeds):
     b = burner_candidates(cdr)
     detected = b.filter(b["is_burner"])["phone"].to_pylist()
     s = precision_recall(detected, f.truth_burners["msisdn"].to_pylist())
-    assert s["precision"] >= 0.8 and s["recall"] >= 0.7, s
+    assert s["precision"] >= th.BURNER_MIN_PRECISION and s["recall"] >= th.BURNER_MIN_RECALL, s
+    assert s["tp"] >= 5  # not vacuous
 
 
 def test_rings_detected(feeds):
     f, _, tx = feeds
-    rings = fraud_rings(tx)
+    # the fraud_rings asset's cycle lengths: 2-cycles are mostly loans paid back
+    rings = fraud_rings(tx, min_cycle_length=3, max_cycle_length=8)
     ta = f.truth_accounts.to_pandas()
-    truth = [set(g["account"]) for _, g in ta[ta["role"] == "ring"].groupby("ring_id")]
-    s = ring_precision_recall([set(m) for m in rings["core_members"].to_pylist()], truth)
-    assert s["recall"] == 1.0, s
+    planted = [set(g["account"]) for _, g in ta[ta["role"] == "ring"].groupby("ring_id")]
+    cycles = [set(m) for m, p in zip(rings["core_members"].to_pylist(), rings["patterns"].to_pylist()) if "cycle" in p]
+    s = ring_precision_recall(cycles, planted, min_jaccard=th.RING_MIN_JACCARD)
+    assert planted and s["precision"] >= th.RING_MIN_PRECISION and s["recall"] >= th.RING_MIN_RECALL, s
+    # the hub of each mule pattern in the evidence, against the planted mule accounts
+    hubs = {p["hub"] for ev in rings["evidence"].to_pylist() for p in json.loads(ev)["patterns"] if p["type"] == "mule"}
+    mules = set(ta.loc[ta["role"] == "mule", "account"])
+    m = precision_recall(hubs, mules)
+    assert len(mules) >= 2 and m["precision"] >= th.MULE_MIN_PRECISION and m["recall"] >= th.MULE_MIN_RECALL, m

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -89,6 +83,29 @@ def test_local_mode_rows_equal_embedded(lake, local_spark, sd, tmp_path):
     assert set(again.to_pyarrow_table()["relation"].to_pylist()) == {"tower_dump"}
 
 
+def test_local_mode_entities_and_links_equal_embedded(lake, local_spark, sd, tmp_path):
+    from jobs.fusion.entities import entities, entity_links
+    from jobs.spark.entities import spark_entities, spark_entity_links
+
+    root, w = lake
+    ev, ctx = _embedded(w, sd)
+    links = entity_links(cdr=w["cdr_events"], transactions=w["transactions"], context=ctx)
+    spark_links = spark_entity_links(local_spark, str(root / "cdr_events"), transactions=w["transactions"],
+                                     context=ctx, partitions=3)
+    assert spark_links.num_rows == links.num_rows > 0
+    assert spark_links.equals(links)
+    assert {"called", "uses", "same-as", "transacted-with", "seen-near"} <= set(links["link_type"].to_pylist())
+    write_deltalake(str(tmp_path / "events"), ev)
+    # 0.5 keeps the phones' shared-handset same-as links (0.6), so clusters are not all singletons
+    embedded = entities(ev, links, same_as_threshold=0.5)
+    spark = spark_entities(local_spark, str(tmp_path / "events"), links, same_as_threshold=0.5, partitions=3)
+    assert spark.num_rows == embedded.num_rows > 0
+    assert spark.equals(embedded)
+    assert pc.sum(pc.not_equal(embedded["cluster_id"], embedded["entity_id"])).as_py() > 0
+    with pytest.raises(ValueError, match="partitions"):
+        spark_entities(local_spark, str(tmp_path / "events"), links, partitions=0)
+
+
 def test_commit_files_is_one_transaction(tmp_path):
     import pyarrow.parquet as pq
 
@@ -113,57 +130,13 @@ def test_partition_resolution_covers_the_reach():
         partition_resolution(1e9)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, timeout: float = 90.0) -> None:
-    end = time.time() + timeout
-    while time.time() < end:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.5)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
-
-
 @pytest.fixture
 def standalone_cluster(tmp_path):
     """A Spark master and two workers on 127.0.0.1 (pyspark's own spark-class), stopped afterwards."""
-    import pyspark
+    from tests.spark_standalone import standalone_cluster as cluster
 
-    home = Path(pyspark.__file__).parent
-    env = {**os.environ, "SPARK_HOME": str(home), "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1",
-           "SPARK_LOG_DIR": str(tmp_path), "SPARK_WORKER_DIR": str(tmp_path / "work"),
-           "SPARK_DAEMON_JAVA_OPTS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
-    port = _free_port()
-    cls = str(home / "bin" / "spark-class")
-    procs = []
-
-    def start(*args):
-        log = open(tmp_path / f"daemon{len(procs)}.log", "w")
-        procs.append(subprocess.Popen([cls, *args], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                      start_new_session=True))
-
-    try:
-        start("org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port), "--webui-port", "0")
-        _wait_port(port)
-        for _ in range(2):
-            start("org.apache.spark.deploy.worker.Worker", f"spark://127.0.0.1:{port}", "--host", "127.0.0.1",
-                  "--cores", "1", "--memory", "1g", "--webui-port", "0")
-        yield f"spark://127.0.0.1:{port}", procs
-    finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(timeout=10)
+    with cluster(tmp_path, workers=2) as (master, procs):
+        yield master, procs
 
 
 def test_standalone_cluster_rows_equal_embedded(lake, sd, tmp_path, standalone_cluster):

@@ -267,3 +267,37 @@ def test_definitions_load_with_the_domain_modules(tmp_path):
         ("entity_anomalies", "entity_anomalies_complete")}
     assert {"all", "notify_critical_spikes"} <= {j.name for j in defs.resolve_all_job_defs()}
     assert defs.resolve_job_def("all") is not None
+
+
+def test_phone_sites_are_masts_from_the_site_register(run):
+    from jobs.anomalies.entity_features import phone_features
+
+    lh, _, _, _, _ = run
+    gold = lh.read("gold", "phone_features", columns=["phone", "n_sites"]).sort_by("phone")
+    cdr = lh.read("silver", "cdr_events", columns=["caller", "callee", "start_time", "direction", "cell_id", "imei", "imsi"])
+    sectors = phone_features(cdr, cell_sites=None).sort_by("phone")
+    assert gold["phone"].equals(sectors["phone"])
+    # the synthetic masts carry three sectors each: a phone seen on two sectors of one mast has one site
+    assert pc.all(pc.less_equal(gold["n_sites"], sectors["n_sites"])).as_py()
+    assert pc.sum(gold["n_sites"]).as_py() < pc.sum(sectors["n_sites"]).as_py()
+
+
+def test_run_prints_only_this_runs_alerts(run):
+    """``crimefusion run`` counts the scoring day it materialised, not every day kept in the table."""
+    from orchestration.cli.run import spike_alert_summary
+
+    lh, result, home, _, day = run
+    earlier = day - dt.timedelta(days=1)
+    other = dg.materialize([*ASSETS], resources={"lakehouse": lh, "mlflow": tracking(home)},
+                           partition_key=earlier.isoformat(), instance=dg.DagsterInstance.ephemeral(),
+                           run_config=QUIET, selection=["spike_alerts"])
+    assert other.success
+    alerts = lh.read("gold", "spike_alerts", columns=["as_of_date", "alert"]).filter(pc.field("alert"))
+    n_day = metadata(result, "spike_alerts")["alerts"].value
+    n_earlier = metadata(other, "spike_alerts")["alerts"].value
+    assert alerts.num_rows == n_day + n_earlier and n_day > 0 and n_earlier > 0
+    line = spike_alert_summary(lh, [result])
+    assert f"(scored as of {day.isoformat()}): {n_day} (" in line
+    assert f"{metadata(result, 'spike_alerts')['critical'].value} critical" in line
+    assert f"(scored as of {earlier.isoformat()}): {n_earlier} (" in spike_alert_summary(lh, [other])
+    assert f"{earlier.isoformat()}, {day.isoformat()}): {n_day + n_earlier} (" in spike_alert_summary(lh, [result, other])

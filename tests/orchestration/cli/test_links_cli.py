@@ -137,3 +137,130 @@ def test_errors_are_reported(cdr_file, tmp_path):
     assert runner.invoke(app, ["network", str(tmp_path / "missing.parquet")]).exit_code != 0
     res = runner.invoke(app, ["network", str(path), "--period", "fortnight"])
     assert res.exit_code == 2 and "period" in res.output
+
+
+# -- tower dump of a named incident, read from a small lakehouse --------------------------
+
+INCIDENT_TIME = dt.datetime(2024, 1, 3, 12, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def lake(cdr_file, cells_file, tmp_path_factory):
+    from orchestration.resources.lakehouse import LocalLakehouse
+
+    _, cdr = cdr_file
+    lh = LocalLakehouse(root=str(tmp_path_factory.mktemp("lake")))
+    lh.overwrite("silver", "cdr_events", cdr)
+    lh.overwrite("silver", "cell_sites", pq.read_table(cells_file))
+    lh.overwrite("silver", "incidents", pa.table({
+        "incident_id": ["INC-1", "INC-FAR", "INC-NOWHERE"],
+        "occurred_at": pa.array([INCIDENT_TIME] * 3, pa.timestamp("us", tz="UTC")),
+        "lon": pa.array([0.0, 50.0, None], pa.float64()),
+        "lat": pa.array([0.004, 50.0, None], pa.float64()),
+    }))
+    # fusion's context of INC-1: two phones in its tower dump, one transaction nearby
+    lh.overwrite("gold", "incident_context", pa.table({
+        "incident_id": ["INC-1", "INC-1", "INC-1", "INC-1"],
+        "relation": ["tower_dump", "tower_dump", "tower_dump", "transaction"],
+        "entity_id": ["phone:p1", "phone:p2", "phone:p1", "account:a1"],
+    }))
+    return lh
+
+
+def expected_dump(cdr: pa.Table, cell: str, t: dt.datetime, before: dt.timedelta, after: dt.timedelta) -> set[str]:
+    """Callers (every row is an outgoing one) of the cell's rows inside the window."""
+    return {r["caller"] for r in cdr.to_pylist()
+            if r["cell_id"] == cell and t - before <= r["start_time"] <= t + after}
+
+
+def test_tower_dump_of_an_incident_reads_the_lakehouse(cdr_file, cells_file, lake, tmp_path):
+    path, cdr = cdr_file
+    want = expected_dump(cdr, "c1", INCIDENT_TIME, dt.timedelta(days=1), dt.timedelta(days=1))
+    assert 0 < len(want) < 24  # the window and the cell both select
+    res = runner.invoke(app, ["tower-dump", "--incident", "INC-1", "--lake", lake.root, "--before", "1d", "--after", "1d",
+                              "--json", str(tmp_path / "lake.json")])
+    assert res.exit_code == 0, res.output
+    assert "incident INC-1: lon 0.000000, lat 0.004000, 2024-01-03T12:00:00+00:00" in res.output
+    assert "covering cells: c1" in res.output
+    assert "gold/incident_context lists 2 phone(s)" in res.output
+    assert {r["phone"] for r in json.loads((tmp_path / "lake.json").read_text())} == want
+    # the incident's point and time with the CDR and cells given as files: the same dump
+    res = runner.invoke(app, ["tower-dump", str(path), str(cells_file), "--incident", "INC-1", "--lake", lake.root,
+                              "--before", "1d", "--after", "1d", "--json", str(tmp_path / "files.json")])
+    assert res.exit_code == 0, res.output
+    assert {r["phone"] for r in json.loads((tmp_path / "files.json").read_text())} == want
+    # a narrower window keeps fewer phones
+    res = runner.invoke(app, ["tower-dump", "--incident", "INC-1", "--lake", lake.root, "--before", "2h", "--after", "2h",
+                              "--json", str(tmp_path / "narrow.json")])
+    assert res.exit_code == 0, res.output
+    narrow = {r["phone"] for r in json.loads((tmp_path / "narrow.json").read_text())}
+    assert narrow == expected_dump(cdr, "c1", INCIDENT_TIME, dt.timedelta(hours=2), dt.timedelta(hours=2)) and narrow < want
+
+
+def test_tower_dump_of_an_incident_no_cell_covers(lake, tmp_path):
+    res = runner.invoke(app, ["tower-dump", "--incident", "INC-FAR", "--lake", lake.root, "--json", str(tmp_path / "far.json")])
+    assert res.exit_code == 0, res.output
+    assert "covering cells: none" in res.output and json.loads((tmp_path / "far.json").read_text()) == []
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--incident", "INC-404"], "incident 'INC-404' is not in silver/incidents"),
+    (["--incident", "INC-NOWHERE"], "has no location"),
+    (["--incident", "INC-1", "--lon", "0.0"], "not both"),
+    (["--lon", "0.0", "--lat", "0.0"], "give --incident ID, or all of --lon, --lat and --time"),
+])
+def test_tower_dump_errors_name_the_problem(lake, args, message):
+    res = runner.invoke(app, ["tower-dump", *args, "--lake", lake.root])
+    assert res.exit_code == 2, res.output
+    assert message in res.output
+
+
+def test_tower_dump_of_an_incident_without_incidents_table(tmp_path):
+    res = runner.invoke(app, ["tower-dump", "--incident", "INC-1", "--lake", str(tmp_path)])
+    assert res.exit_code == 2 and "no silver/incidents" in res.output, res.output
+
+
+def test_tower_dump_needs_both_paths_or_neither(cdr_file, lake):
+    path, _ = cdr_file
+    res = runner.invoke(app, ["tower-dump", str(path), "--incident", "INC-1", "--lake", lake.root])
+    assert res.exit_code == 2 and "give both CDR_PATH and CELLS_PATH" in res.output, res.output
+
+
+# -- co-location on hand-placed sectors ------------------------------------------------------
+
+def test_colocation_command(tmp_path):
+    # c1 faces north from (0, 0); c4 ~556 m east faces west and overlaps c1; c3 is ~11 km away
+    cells = pa.table({
+        "cell_id": ["c1", "c3", "c4"], "site_id": ["S1", "S3", "S4"],
+        "lon": [0.0, 0.1, 0.005], "lat": [0.0, 0.0, 0.0],
+        "geometry": [shapely.to_wkb(sector_polygon(lon, 0.0, az, 120, 1000)) for lon, az in ((0.0, 0.0), (0.1, 0.0), (0.005, 270.0))],
+    })
+    t = dt.datetime(2024, 1, 2, 10, tzinfo=UTC)
+    rows = [  # (caller, cell, minutes after 10:00)
+        ("A", "c1", 0),
+        ("B", "c1", 5),   # same cell, 5 min later
+        ("E", "c4", 4),   # overlapping sector
+        ("C", "c3", 2),   # far away
+        ("D", "c1", 60),  # same cell, an hour later
+    ]
+    cdr = pa.table({
+        "event_id": [f"e{i}" for i in range(len(rows))],
+        "caller": [r[0] for r in rows], "callee": ["Z"] * len(rows),
+        "start_time": pa.array([t + dt.timedelta(minutes=r[2]) for r in rows], pa.timestamp("us", tz="UTC")),
+        "kind": ["voice"] * len(rows), "direction": ["out"] * len(rows), "cell_id": [r[1] for r in rows],
+    })
+    pq.write_table(cdr, tmp_path / "cdr.parquet")
+    pq.write_table(cells, tmp_path / "cells.parquet")
+    base = ["colocation", str(tmp_path / "cdr.parquet"), str(tmp_path / "cells.parquet"), "A", "--window", "15min"]
+
+    def met(mode: str) -> set[tuple[str, str]]:
+        out = tmp_path / f"{mode}.json"
+        res = runner.invoke(app, [*base, "--mode", mode, "--json", str(out)])
+        assert res.exit_code == 0, res.output
+        assert "co-location" in res.output
+        return {(r["phone_a"], r["phone_b"]) for r in json.loads(out.read_text())}
+
+    assert met("same_cell") == {("A", "B")}
+    assert met("overlap") == {("A", "B"), ("A", "E")}
+    res = runner.invoke(app, [*base, "--mode", "same_street"])
+    assert res.exit_code == 2 and "mode" in res.output, res.output

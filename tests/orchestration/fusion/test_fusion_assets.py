@@ -34,7 +34,7 @@ def test_fusion_tables_and_checks(fused):
     ctx = lh.read("gold", "incident_context", columns=["relation"])
     assert {"tower_dump", "transaction", "osint_post"} <= set(ctx["relation"].to_pylist())
     kinds = set(lh.read("gold", "entities", columns=["kind"])["kind"].to_pylist())
-    assert kinds == {"person", "phone", "device", "account", "handle", "camera"}
+    assert kinds == {"person", "phone", "device", "account", "handle", "vehicle", "camera"}
     links = set(lh.read("gold", "entity_links", columns=["link_type"])["link_type"].to_pylist())
     assert links == {"same-as", "uses", "called", "transacted-with", "mentioned", "seen-near"}
 
@@ -97,3 +97,20 @@ def test_spark_engine_gives_the_same_context(fused):
     # (incident, relation, record) is not unique for camera detections (one row per track point): sort by everything
     keys = [(c, "ascending") for c in embedded.column_names if not embedded.schema.field(c).type.equals(pa.binary())]
     assert spark.select(embedded.column_names).sort_by(keys).equals(embedded.sort_by(keys))
+
+
+def test_spark_engine_gives_the_same_links_and_entities(fused):
+    from orchestration.resources.compute import Compute
+
+    defs, *_ = fused
+    lh = defs.resources["lakehouse"]
+    embedded = {n: lh.read("gold", n) for n in ("entity_links", "entities")}
+    spark = Compute(engine="spark", spark_master="local[2]", spark_partitions=4)
+    result = dg.materialize([fusion_assets.entity_links, fusion_assets.entities],
+                            resources={**defs.resources, "lakehouse": lh, "compute": spark},
+                            run_config=QUIET, instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    for name, table in embedded.items():
+        again = lh.read("gold", name)
+        assert again.num_rows == table.num_rows > 0, name
+        assert again.equals(table), name

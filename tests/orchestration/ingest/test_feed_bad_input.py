@@ -78,6 +78,19 @@ def test_decimal_commas_and_pseudonyms(tmp_path):
     assert row["h3"]
 
 
+@pytest.mark.parametrize("lon,lat,rule", [("41,88", "-87,62", "swapped_coordinates"),
+                                           ("-74,006", "40,7128", "outside_study_area"),  # New York
+                                           ("-87,62", "41,88", None)])
+def test_transaction_bounds_without_study_area(tmp_path, lon, lat, rule):
+    """The synthetic specs have no study area; their ``bounds`` still catch swapped and stray points."""
+    row = TXN_ROW.replace("-87,62;41,88", f"{lon};{lat}")
+    result = parse("transactions.yaml", csv_file(tmp_path, "t.csv", TXN_HEADER, [row]))
+    assert result.rejects["rule"].to_pylist() == ([rule] if rule else [])
+    if rule:
+        reject = result.rejects.to_pylist()[0]
+        assert reject["field"] == "lon,lat" and "bounds [-88, 41.6, -87.45, 42.1]" in reject["reason"]
+
+
 def test_transfers_without_location_are_accepted(tmp_path):
     row = TXN_ROW.replace("atm;ATM1;-87,62;41,88", "transfer;;;")
     result = parse("transactions.yaml", csv_file(tmp_path, "t.csv", TXN_HEADER, [row]))
@@ -99,6 +112,45 @@ def test_non_utf8_text_is_quarantined(tmp_path):
     bad = CDR_ROW.replace("CDR1", "CDR2").replace("voice", "vo\u00efce")
     result = parse("cdr.yaml", _mixed(tmp_path, CDR_HEADER, CDR_ROW, bad))
     assert result.rejects["rule"].to_pylist() == ["invalid_encoding"]
+
+
+def test_non_utf8_jsonl_line_is_quarantined_not_replaced(tmp_path):
+    path = tmp_path / "p.jsonl"
+    bad = json.dumps({**POST, "post_id": "P2", "text": "caf\u00e9"}, ensure_ascii=False).encode("latin-1")
+    path.write_bytes(json.dumps(POST).encode() + b"\n" + bad + b"\n")
+    result = parse("osint.yaml", path)
+    assert result.accepted["post_id"].to_pylist() == ["synthetic_osint:P1"]
+    reject = result.rejects.to_pylist()[0]
+    assert (reject["rule"], reject["field"], reject["source_row"]) == ("invalid_encoding", "text", 2)
+    assert "byte 0xe9" in reject["reason"] and "utf-8" in reject["reason"] and "line 2" in reject["reason"]
+    assert "\ufffd" not in "".join(result.accepted["text"].to_pylist())
+
+
+def test_declared_encoding_csv_with_undecodable_byte_is_quarantined(tmp_path):
+    spec_path = tmp_path / "cdr_cp1252.yaml"
+    spec_path.write_text((SPECS / "cdr.yaml").read_text().replace("name: synthetic_cdr", "name: cdr_cp1252")
+                         + "encoding: cp1252\n")
+    spec = load_spec(spec_path)
+    path = tmp_path / "c.csv"
+    good = CDR_ROW.replace("310-260-1-1", "caf\u00e9").encode("cp1252")  # valid Windows-1252
+    bad = CDR_ROW.replace("CDR1", "CDR2").replace("voice", "vo\x81ce").encode("latin-1")  # 0x81: undefined in cp1252
+    path.write_bytes(CDR_HEADER.encode() + b"\n" + good + b"\n" + bad + b"\n")
+    raw = read_source(spec, path)
+    result = parse_records(raw.table, spec, now=NOW, pseudonym_key=KEY)
+    assert result.rows_in == 2 == result.accepted.num_rows + result.rejects.num_rows
+    assert result.accepted["cell_id"].to_pylist() == ["caf\u00e9"]
+    reject = result.rejects.to_pylist()[0]
+    assert (reject["rule"], reject["field"], reject["source_row"]) == ("invalid_encoding", "event_type", 2)
+    assert "byte 0x81" in reject["reason"] and "cp1252" in reject["reason"]
+
+
+def test_undecodable_file_is_a_clear_error(tmp_path):
+    spec_path = tmp_path / "osint16.yaml"
+    spec_path.write_text((SPECS / "osint.yaml").read_text() + "encoding: utf-16\n")
+    path = tmp_path / "p.jsonl"
+    path.write_bytes((json.dumps(POST) + "\n").encode("utf-16") + b"\x00")  # odd length: truncated
+    with pytest.raises(SourceFileError, match=r"p\.jsonl: cannot be decoded as utf-16"):
+        read_source(load_spec(spec_path), path)
 
 
 def _mixed(tmp_path, header, good, bad_latin1):
@@ -171,29 +223,34 @@ def test_unknown_category_is_flagged_not_rejected(tmp_path, chicago_spec, chicag
     assert [(r["category"], r["category_mapped"]) for r in rows] == [("robbery", True), ("other", False)]
 
 
-@pytest.mark.parametrize("driver,suffix", [("GeoJSON", ".geojson"), ("GPKG", ".gpkg"), ("ESRI Shapefile", ".shp")])
-def test_vector_formats_through_pyogrio(tmp_path, driver, suffix, chicago_districts, sd):
-    """Crime records exported as GeoJSON, GeoPackage or Shapefile: x/y from the point geometry, in a projected CRS."""
+@pytest.mark.parametrize("driver,suffix,kind,crs", [
+    ("GeoJSON", ".geojson", "geojson", "EPSG:26971"), ("GPKG", ".gpkg", "gpkg", "EPSG:26971"),
+    ("ESRI Shapefile", ".shp", "shp", "EPSG:26971"),
+    ("KML", ".kml", "kml", "EPSG:4326"),  # KML is always longitude/latitude
+])
+def test_vector_formats_through_pyogrio(tmp_path, driver, suffix, kind, crs, chicago_districts, sd):
+    """Crime records exported as GeoJSON, GeoPackage, Shapefile (Illinois East state plane, metres) or KML:
+    x/y from the point geometry."""
     import geopandas as gpd
     import shapely
 
     pts = gpd.GeoDataFrame(
         {"case_no": ["A1", "A2"], "occurred": ["2016-05-01 12:30", "2016-05-02 08:00"], "offence": ["BURGLARY", "X"]},
         geometry=[shapely.Point(-87.6277, 41.7922), shapely.Point(-87.6683, 41.7513)], crs="EPSG:4326",
-    ).to_crs("EPSG:26971")  # Illinois East state plane, metres
+    ).to_crs(crs)
     path = tmp_path / f"export{suffix}"
     pts.to_file(path, driver=driver)
     spec_path = tmp_path / "vector.yaml"
     spec_path.write_text(f"""
 name: vector_city
 table: incidents
-format: {{kind: {dict(GeoJSON='geojson', GPKG='gpkg')[driver] if driver != 'ESRI Shapefile' else 'shp'}}}
+format: {{kind: {kind}}}
 id: {{columns: [case_no]}}
 fields:
   occurred_at: {{column: occurred, format: "%Y-%m-%d %H:%M", timezone: America/Chicago}}
   category: {{column: offence}}
 categories: {{mapping: {{BURGLARY: burglary}}}}
-coordinates: {{from_geometry: true, crs: "EPSG:26971"}}
+coordinates: {{from_geometry: true, crs: "{crs}"}}
 study_area: {{boundary: {Path(__file__).resolve().parents[3] / 'data' / 'chicago' / 'police_districts.kml'}, id_field: Name}}
 """)
     spec = load_spec(spec_path)
@@ -203,3 +260,86 @@ study_area: {{boundary: {Path(__file__).resolve().parents[3] / 'data' / 'chicago
     assert [r["district"] for r in rows] == ["2", "6"]
     assert rows[0]["lon"] == pytest.approx(-87.6277, abs=1e-6) and rows[0]["lat"] == pytest.approx(41.7922, abs=1e-6)
     assert [(r["category"], r["category_mapped"]) for r in rows] == [("burglary", True), ("other", False)]
+
+
+CP = [{"u": 0.0, "v": 1080.0, "lon": -87.6001, "lat": 41.8001}, {"u": 1920.0, "v": 1080.0, "lon": -87.5999, "lat": 41.8001},
+      {"u": 0.0, "v": 600.0, "lon": -87.6003, "lat": 41.8006}, {"u": 1920.0, "v": 600.0, "lon": -87.5997, "lat": 41.8006}]
+CAMERA = {"camera_id": "CAM-1", "lon": -87.6, "lat": 41.8, "heading_deg": 0.0, "control_points": CP}
+PERSON = {"person_id": "P-1", "name": "Jane Roe", "date_of_birth": "1985-02-03", "role": "offender",
+          "phones": ["+13125550001"], "accounts": ["GB33BUKB20201555555555"]}
+
+
+def jsonl_file(tmp_path, rows: list[dict | str]) -> Path:
+    path = tmp_path / "feed.jsonl"
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+JSONL_CASES = [
+    # (spec, good record, bad record (or raw line), expected rule, expected field)
+    ("cameras.yaml", CAMERA, {**CAMERA, "camera_id": "CAM-2", "control_points": CP[:2]}, "too_few_control_points", "control_points"),
+    ("cameras.yaml", CAMERA, {**CAMERA, "camera_id": "CAM-2", "control_points": None}, "too_few_control_points", "control_points"),
+    ("cameras.yaml", CAMERA, {**CAMERA, "camera_id": "CAM-2", "control_points": [*CP[:3], {**CP[3], "lon": None}]},
+     "too_few_control_points", "control_points"),
+    ("cameras.yaml", CAMERA, {**CAMERA, "camera_id": "CAM-2", "control_points": "[{\"u\": 1,"}, "invalid_value", "control_points"),
+    ("cameras.yaml", CAMERA, {**CAMERA, "camera_id": "CAM-2", "lon": None}, "missing_coordinates", "lon,lat"),
+    ("cameras.yaml", CAMERA, {**CAMERA, "camera_id": "CAM-2", "heading_deg": "north"}, "invalid_number", "heading_deg"),
+    ("cameras.yaml", CAMERA, CAMERA, "duplicate_id", "camera_id"),
+    ("cameras.yaml", CAMERA, {**CAMERA, "camera_id": " "}, "missing_value", "camera_id"),
+    ("cameras.yaml", CAMERA, '{"camera_id": "CAM-2", "lon": -87.6,', "malformed_row", None),
+    ("persons.yaml", PERSON, {**PERSON, "person_id": "P-2", "date_of_birth": "1985-02-30"}, "unparseable_timestamp", "date_of_birth"),
+    ("persons.yaml", PERSON, {**PERSON, "person_id": "P-2", "date_of_birth": "2090-01-01"}, "future_timestamp", "date_of_birth"),
+    ("persons.yaml", PERSON, {**PERSON, "person_id": "P-2", "phones": "[+1312"}, "invalid_value", "phones"),
+    ("persons.yaml", PERSON, PERSON, "duplicate_id", "person_id"),
+    ("persons.yaml", PERSON, ["not", "an", "object"], "malformed_row", None),
+]
+
+
+@pytest.mark.parametrize("spec,good,bad,rule,field", JSONL_CASES, ids=[f"{c[0]}:{c[3]}" for c in JSONL_CASES])
+def test_jsonl_feed_cases(tmp_path, spec, good, bad, rule, field):
+    result = parse(spec, jsonl_file(tmp_path, [good, bad]))
+    assert result.accepted.num_rows == 1 and result.rejects.num_rows == 1
+    reject = result.rejects.to_pylist()[0]
+    assert (reject["rule"], reject["field"], reject["source_row"]) == (rule, field, 2)
+    assert reject["reason"] and reject["raw"]
+
+
+def test_camera_with_four_control_points_is_accepted(tmp_path):
+    result = parse("cameras.yaml", jsonl_file(tmp_path, [CAMERA, {**CAMERA, "camera_id": "CAM-2", "control_points": CP[:3]}]))
+    assert len(result.accepted["control_points"][0].as_py()) == 4
+    assert "has 3 complete" in result.rejects["reason"][0].as_py() and "at least 4" in result.rejects["reason"][0].as_py()
+
+
+def test_incident_enrichment_bad_rows(tmp_path):
+    table = pa.table({
+        "incident_id": ["chicago:1", "chicago:2", "chicago:1", "chicago:3"],
+        "offender_ids": ['["P-1"]', '["P-2", ', '["P-3"]', None],
+        "victim_ids": [None, None, None, '["P-4"]'],
+        "mo_text": ["forced rear door", "x", "y", "z"],
+        "weapon": ["knife", None, None, None],
+    })
+    path = tmp_path / "enrichment.parquet"
+    pq.write_table(table, path)
+    result = parse("incident_enrichment.yaml", path)
+    rejects = result.rejects.to_pylist()
+    assert [(r["rule"], r["field"], r["source_row"]) for r in rejects] == [
+        ("invalid_value", "offender_ids", 2), ("duplicate_id", "incident_id", 3)]
+    assert "already used by row 1" in rejects[1]["reason"]
+    assert result.accepted["incident_id"].to_pylist() == ["chicago:1", "chicago:3"]
+    assert result.accepted["offender_ids"].to_pylist() == [["P-1"], None]
+
+
+def test_person_record_ids_join_and_personal_identifiers_are_hashed(tmp_path):
+    """offender_ids / victim_ids are agency record numbers (persons.person_id), kept so they join;
+    what identifies a person outside the agency (name, phones, accounts) is pseudonymised."""
+    persons = parse("persons.yaml", jsonl_file(tmp_path, [PERSON])).accepted.to_pylist()[0]
+    path = tmp_path / "enrichment.parquet"
+    pq.write_table(pa.table({"incident_id": ["chicago:1"], "offender_ids": [["P-1"]], "victim_ids": [["P-9"]],
+                             "mo_text": ["x"], "weapon": [None]}, schema=pa.schema([
+        ("incident_id", pa.string()), ("offender_ids", pa.list_(pa.string())), ("victim_ids", pa.list_(pa.string())),
+        ("mo_text", pa.string()), ("weapon", pa.string())])), path)
+    case = parse("incident_enrichment.yaml", path).accepted.to_pylist()[0]
+    assert case["offender_ids"] == [persons["person_id"]] == ["P-1"]
+    assert case["victim_ids"] == ["P-9"]
+    assert persons["name"] != "Jane Roe" and len(persons["name"]) == 32
+    assert persons["phones"][0] != "+13125550001" and persons["accounts"][0] != "GB33BUKB20201555555555"

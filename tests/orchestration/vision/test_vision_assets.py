@@ -1,10 +1,12 @@
 """The vision assets on the demo clip in a temporary lake: detections, quarantine, events, checks, sensor.
 
-One module-scoped run materialises ``demo_video`` -> ``detections``/``video_rejects``
--> ``video_events`` with their checks for one ingest date, with the bundled demo
-model (data/vision/demo-yolo.onnx), after three more files were dropped in the
-landing folder: a corrupt ``.mp4``, a clip of a camera with two control points
-(uncalibrated) and a clip of a camera that is not in silver/cameras.
+A module-scoped fixture materialises ``demo_video`` for one ingest date, then
+``detections``/``video_rejects`` -> ``video_events`` with their checks once per
+landed file (``videos`` partitions, as ``video_sensor`` and ``crimefusion run``
+do), with the bundled demo model (data/vision/demo-yolo.onnx), after three more
+files were dropped in the landing folder: a corrupt ``.mp4``, a clip of a camera
+with two control points (uncalibrated) and a clip of a camera that is not in
+silver/cameras.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from orchestration.resources.sources import SourceCatalog
 from orchestration.resources.tracking import default_tracking
 from orchestration.vision import checks as vision_checks
 from orchestration.vision.assets import build_vision_assets
-from orchestration.vision.landing import video_dir
+from orchestration.vision.landing import video_dir, video_files, video_key
+from orchestration.vision.partitions import VIDEOS
 from orchestration.vision.sensors import video_sensor
 from vision.synthetic import render_clip, synthetic_camera
 
@@ -66,20 +69,35 @@ def vision_run(tmp_path_factory):
     mp.setenv("CRIMEFUSION_HOME", str(base / "home"))  # reports/vision goes here
     mp.delenv("CRIMEFUSION_VISION_MODEL", raising=False)
     assets = build_vision_assets(demo=True)
-    result = dg.materialize([*assets, vision_checks.detections_valid, vision_checks.detections_match_demo_truth],
-                            resources=resources, partition_key=DAY, run_config={
-                                **QUIET, "ops": {"demo_video": {"config": {"cameras": 2}}}},
-                            raise_on_error=False)
-    yield {"lake": lake, "landing": landing, "result": result, "resources": resources, "assets": assets,
-           "uncalibrated_clip": b.path, "unknown_clip": x.path, "base": base}
+    demo = [a for a in assets if dg.AssetKey("demo_video") in a.keys]
+    per_file = [a for a in assets if a not in demo]
+    instance = dg.DagsterInstance.ephemeral()
+    results = [dg.materialize(demo, resources=resources, instance=instance, partition_key=DAY, raise_on_error=False,
+                              run_config={**QUIET, "ops": {"demo_video": {"config": {"cameras": 2}}}})]
+    keys = [video_key(landing, f) for f in video_files(landing, DAY)]
+    instance.add_dynamic_partitions(VIDEOS.name, keys)
+    for key in keys:
+        results.append(dg.materialize(
+            [*per_file, vision_checks.detections_valid, vision_checks.detections_match_demo_truth],
+            resources=resources, instance=instance, partition_key=key, run_config=QUIET, raise_on_error=False))
+    yield {"lake": lake, "landing": landing, "results": results, "keys": keys, "resources": resources,
+           "assets": assets, "instance": instance, "uncalibrated_clip": b.path, "unknown_clip": x.path, "base": base}
     mp.undo()
 
 
-def test_run_succeeds_and_checks_pass(vision_run):
-    result = vision_run["result"]
-    failures = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert result.success, failures
-    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+def test_one_partition_per_landed_file(vision_run):
+    assert vision_run["keys"] == ["CAM-A/2026-11-28/broken.mp4", "CAM-A/2026-11-28/clip.mp4",
+                                  "CAM-B/2026-11-28/cam_b_20240501T220000Z.avi", "CAM-X/2026-11-28/clip.avi"]
+    runs = vision_run["results"][1:]
+    assert [r.dagster_run.tags["dagster/partition"] for r in runs] == vision_run["keys"]
+
+
+def test_runs_succeed_and_checks_pass(vision_run):
+    for result in vision_run["results"]:
+        failures = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+        assert result.success, failures
+    demo_clip = vision_run["results"][1 + vision_run["keys"].index("CAM-A/2026-11-28/clip.mp4")]
+    evaluations = {e.check_name: e for e in demo_clip.get_asset_check_evaluations()}
     assert evaluations["detections_valid"].passed
     assert evaluations["detections_match_demo_truth"].passed
     accuracy = evaluations["detections_match_demo_truth"].metadata
@@ -133,37 +151,59 @@ def test_video_events_count_tracks_at_the_camera_site(vision_run):
     ev = vision_run["lake"].read("gold", "video_events")
     counts = ev.filter(pc.equal(ev["event_type"], "class_count"))
     assert counts.num_rows > 0
+    # one source per clip with detections: the camera's clip that yields no tracks (broken.mp4) has none
+    det_sources = set(vision_run["lake"].read("silver", "detections", columns=["source"])["source"].to_pylist())
+    assert set(ev["source"].to_pylist()) == det_sources and len(det_sources) == 3
     a = counts.filter(pc.equal(counts["camera_id"], "CAM-A"))
     # 5 objects in the clip (1 loiterer + lanes); the tracker may split a few tracks, never fewer objects than classes
     assert 2 <= pc.sum(a["value"]).as_py() <= 12
     assert a["lon"].null_count == 0 and a["h3"].null_count == 0
 
 
-def test_rematerialising_a_date_replaces_its_rows(vision_run):
+def _by_source(lake, layer, name, column="source"):
+    t = lake.read(layer, name, columns=[column])
+    return {r[column]: r["count_all"] for r in t.group_by(column).aggregate([([], "count_all")]).to_pylist()}
+
+
+@pytest.mark.parametrize("key", ["CAM-A/2026-11-28/clip.mp4", "CAM-B/2026-11-28/cam_b_20240501T220000Z.avi"])
+def test_rematerialising_a_file_replaces_its_rows_only(vision_run, key):
     lake = vision_run["lake"]
-    before = (lake.count("silver", "detections"), lake.count("quarantine", "video_rejects"))
-    detect = next(a for a in vision_run["assets"] if "detections" in {k.to_user_string() for k in a.keys})
-    res = dg.materialize([detect], resources=vision_run["resources"], partition_key=DAY, run_config=QUIET,
-                         selection=[detect])
+    tables = [("silver", "detections", "source"), ("quarantine", "video_rejects", "source_file"),
+              ("gold", "video_events", "source")]
+    before = [_by_source(lake, *t) for t in tables]
+    clip = str((vision_run["landing"] / "video" / key).resolve())
+    assert before[0][clip] > 0
+    per_file = [a for a in vision_run["assets"] if dg.AssetKey("demo_video") not in a.keys]
+    version = lake.table("silver", "detections").version()
+    res = dg.materialize(per_file, resources=vision_run["resources"], instance=vision_run["instance"],
+                         partition_key=key, run_config=QUIET)
     assert res.success
-    assert (lake.count("silver", "detections"), lake.count("quarantine", "video_rejects")) == before
+    assert lake.table("silver", "detections").version() > version  # rewritten, not skipped
+    assert [_by_source(lake, *t) for t in tables] == before
 
 
-def test_video_sensor_requests_each_new_date_once(vision_run):
+def test_video_sensor_adds_and_requests_each_new_file_once(vision_run):
     landing = vision_run["landing"]
     resources = {"sources": vision_run["resources"]["sources"]}
     instance = dg.DagsterInstance.ephemeral()
-    ctx = dg.build_sensor_context(instance=instance, resources=resources)
-    first = video_sensor(ctx)
-    assert [r.partition_key for r in first] == [DAY]
-    assert {k.to_user_string() for k in first[0].asset_selection} == {"detections", "video_rejects", "video_events"}
-    again = video_sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=ctx.cursor))
-    assert isinstance(again, dg.SkipReason)
+    first = video_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+    # one run per clip; the sidecars (clip.json) stand for their clips
+    assert [r.partition_key for r in first.run_requests] == vision_run["keys"]
+    assert [req.partition_keys for req in first.dynamic_partitions_requests] == [vision_run["keys"]]
+    assert first.dynamic_partitions_requests[0].partitions_def_name == VIDEOS.name
+    assert len({r.run_key for r in first.run_requests}) == 4
+    instance.add_dynamic_partitions(VIDEOS.name, vision_run["keys"])  # what the daemon does with the request
+    again = video_sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=first.cursor))
+    assert not again.run_requests and again.skip_reason is not None
     new = video_dir(landing, "CAM-A", "2026-11-29")
     new.mkdir(parents=True)
     (new / "late.mp4").write_bytes((video_dir(landing, "CAM-A", DAY) / "clip.mp4").read_bytes())
     (landing / "video" / "CAM-A" / "not-a-date").mkdir()
-    ctx2 = dg.build_sensor_context(instance=instance, resources=resources, cursor=ctx.cursor)
-    requests = video_sensor(ctx2)
-    assert [r.partition_key for r in requests] == ["2026-11-29"]
-    assert requests[0].tags["crimefusion/cameras"] == "CAM-A"
+    sidecar = vision_run["unknown_clip"].with_suffix(".json")
+    sidecar.write_text(json.dumps({"start_time": "2024-05-02T08:31:00Z"}))  # a corrected start time
+    later = video_sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=first.cursor))
+    assert [r.partition_key for r in later.run_requests] == ["CAM-A/2026-11-29/late.mp4", "CAM-X/2026-11-28/clip.avi"]
+    assert later.run_requests[0].tags["crimefusion/camera"] == "CAM-A"
+    # only the new file is a new partition; the corrected clip re-runs its own under a new run key
+    assert [req.partition_keys for req in later.dynamic_partitions_requests] == [["CAM-A/2026-11-29/late.mp4"]]
+    assert later.run_requests[1].run_key not in {r.run_key for r in first.run_requests}
