@@ -265,6 +265,33 @@ def feature_columns(table: pa.Table | pd.DataFrame) -> list[str]:
     return [c for c in names if c not in KEY_COLUMNS and not c.startswith(TARGET_PREFIX)]
 
 
+def output_span(ev: Events, pg: PeriodGrid, start=None, end=None) -> tuple[int, int, int]:
+    """``(first output period, last output period, first history period)`` on ``pg``.
+
+    The output runs from ``start`` (default: the first incident's period) to ``end``
+    (default: the last incident's); history starts at the earliest incident up to the
+    last output period, or at the first output period if that is earlier.
+    """
+    if start is not None:
+        p_out0 = int(pg.index_of(np.array([_utc(start, "start").value]))[0])
+    elif len(ev.t_ns):
+        p_out0 = int(pg.index_of(ev.t_ns.min()))
+    else:
+        raise ValueError("incidents has no rows in the study area and no start was given")
+    if end is not None:
+        p_out1 = int(pg.index_of(np.array([_utc(end, "end").value]))[0])
+    elif len(ev.t_ns):
+        p_out1 = int(pg.index_of(ev.t_ns.max()))
+    else:
+        p_out1 = p_out0
+    if p_out1 < p_out0:
+        raise ValueError(f"end ({end}) is before start ({start})")
+    p_ev = pg.index_of(ev.t_ns)
+    in_hist = p_ev <= p_out1
+    p_lo = int(min(p_out0, p_ev[in_hist].min() if in_hist.any() else p_out0))
+    return p_out0, p_out1, p_lo
+
+
 def cell_features(
     incidents: pa.Table,
     cells: pa.Table | pa.Array | Sequence[str],
@@ -377,23 +404,9 @@ def cell_features(
     ev = resolve_events(incidents, grid)
     n = len(grid)
 
-    if start is not None:
-        p_out0 = int(pg.index_of(np.array([_utc(start, "start").value]))[0])
-    elif len(ev.t_ns):
-        p_out0 = int(pg.index_of(ev.t_ns.min()))
-    else:
-        raise ValueError("incidents has no rows in the study area and no start was given")
-    if end is not None:
-        p_out1 = int(pg.index_of(np.array([_utc(end, "end").value]))[0])
-    elif len(ev.t_ns):
-        p_out1 = int(pg.index_of(ev.t_ns.max()))
-    else:
-        p_out1 = p_out0
-    if p_out1 < p_out0:
-        raise ValueError(f"end ({end}) is before start ({start})")
+    p_out0, p_out1, p_lo = output_span(ev, pg, start, end)
     p_ev = pg.index_of(ev.t_ns)
     in_hist = p_ev <= p_out1
-    p_lo = int(min(p_out0, p_ev[in_hist].min() if in_hist.any() else p_out0))
     T = p_out1 - p_lo + 1
     pe = p_ev[in_hist] - p_lo
     ce = ev.cell[in_hist]

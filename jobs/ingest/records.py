@@ -299,22 +299,31 @@ def _check_study_area(lon, lat, x, y, usable, crs, boundaries, ctx, spec, v: _Ve
     outside = usable & (area_np == None)  # noqa: E711
     if outside.any():
         # swapped x/y: is the exchanged point in the study area?
-        idx = np.flatnonzero(outside)
-        sx, sy = y[idx], x[idx]
-        xmin, ymin, xmax, ymax = crs_bounds(crs)
-        in_crs = (sx >= xmin) & (sx <= xmax) & (sy >= ymin) & (sy <= ymax)
-        swapped = np.zeros(len(lon), dtype=bool)
-        if in_crs.any():
-            slon, slat = to_wgs84(sx[in_crs], sy[in_crs], crs)
+        def in_area(slon, slat):
             s_area, _ = assign_areas(slon, slat, boundaries, ctx=ctx, tolerance_m=sa.tolerance_m)
-            hit = s_area.to_numpy(zero_copy_only=False) != None  # noqa: E711
-            swapped[idx[in_crs][hit]] = True
+            return s_area.to_numpy(zero_copy_only=False) != None  # noqa: E711
+
+        swapped = _swapped_into(x, y, outside, crs, in_area)
         v.flag(swapped, "swapped_coordinates", f"{spec.coordinates.x},{spec.coordinates.y}",
                lambda i: f"coordinates ({x[i]}, {y[i]}) look swapped: ({y[i]}, {x[i]}) lies in the study area")
         v.flag(outside, "outside_study_area", f"{spec.coordinates.x},{spec.coordinates.y}",
                lambda i: f"point ({lon[i]:.5f}, {lat[i]:.5f}) is more than {sa.tolerance_m:g} m outside "
                          f"every area of {sa.boundary}")
     return lon, lat, area
+
+
+def _swapped_into(x, y, outside: np.ndarray, crs, accepts) -> np.ndarray:
+    """Rows of ``outside`` whose exchanged ``(y, x)``, valid in ``crs``, lands where ``accepts(lon, lat)``
+    (a boolean array per point) says the data belongs: swapped coordinates."""
+    idx = np.flatnonzero(outside)
+    sx, sy = y[idx], x[idx]
+    xmin, ymin, xmax, ymax = crs_bounds(crs)
+    in_crs = (sx >= xmin) & (sx <= xmax) & (sy >= ymin) & (sy <= ymax)
+    swapped = np.zeros(len(outside), dtype=bool)
+    if in_crs.any():
+        slon, slat = to_wgs84(sx[in_crs], sy[in_crs], crs)
+        swapped[idx[in_crs][np.asarray(accepts(slon, slat), dtype=bool)]] = True
+    return swapped
 
 
 def _check_bounds(lon, lat, x, y, usable, crs, spec, v: _Verdicts) -> None:
@@ -327,14 +336,7 @@ def _check_bounds(lon, lat, x, y, usable, crs, spec, v: _Verdicts) -> None:
     outside = usable & ~inside(lon, lat)
     if not outside.any():
         return
-    idx = np.flatnonzero(outside)
-    sx, sy = y[idx], x[idx]
-    xmin, ymin, xmax, ymax = crs_bounds(crs)
-    in_crs = (sx >= xmin) & (sx <= xmax) & (sy >= ymin) & (sy <= ymax)
-    swapped = np.zeros(len(lon), dtype=bool)
-    if in_crs.any():
-        slon, slat = to_wgs84(sx[in_crs], sy[in_crs], crs)
-        swapped[idx[in_crs][inside(slon, slat)]] = True
+    swapped = _swapped_into(x, y, outside, crs, inside)
     c = spec.coordinates
     where = "geometry_x,geometry_y" if c.from_geometry else f"{c.x},{c.y}"
     box = f"[{min_lon:g}, {min_lat:g}, {max_lon:g}, {max_lat:g}]"

@@ -40,7 +40,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.grid.cell_features import (_utc, _vocab, cell_features, period_grid, resolve_cells, resolve_events,
+from jobs.grid.cell_features import (_vocab, cell_features, output_span, period_grid, resolve_cells, resolve_events,
                                      timestamps_ns)
 from jobs.grid.cells import cells_to_uint64, parent_uint64
 from jobs.spark.delta import commit_files
@@ -151,22 +151,7 @@ def spark_cell_features(spark, incidents: pa.Table, cells: pa.Table | pa.Array |
     grid = resolve_cells(cells, resolution)
     pg = period_grid(freq, anchor)
     ev = resolve_events(incidents, grid)
-    if start is not None:
-        p_out0 = int(pg.index_of(np.array([_utc(start, "start").value]))[0])
-    elif len(ev.t_ns):
-        p_out0 = int(pg.index_of(ev.t_ns.min()))
-    else:
-        raise ValueError("incidents has no rows in the study area and no start was given")
-    if end is not None:
-        p_out1 = int(pg.index_of(np.array([_utc(end, "end").value]))[0])
-    elif len(ev.t_ns):
-        p_out1 = int(pg.index_of(ev.t_ns.max()))
-    else:
-        p_out1 = p_out0
-    if p_out1 < p_out0:
-        raise ValueError(f"end ({end}) is before start ({start})")
-    p_ev = pg.index_of(ev.t_ns)
-    p_lo = int(min(p_out0, p_ev[p_ev <= p_out1].min() if (p_ev <= p_out1).any() else p_out0))
+    p_out0, p_out1, p_lo = output_span(ev, pg, start, end)
     hist_start = pd.Timestamp(int(pg.start_ns(p_lo)), tz="UTC")
     out_start_us = int(pg.start_ns(p_out0)) // 1000
     end_ts = pd.Timestamp(int(pg.start_ns(p_out1)), tz="UTC")
