@@ -66,6 +66,9 @@ REJECTS = pa.schema(
         pa.field("field", pa.string()),
         pa.field("reason", pa.string(), nullable=False),
         pa.field("raw", pa.string(), nullable=False),
+        # the id the row would have had in silver (null when none could be made): a duplicate_id reject
+        # names the id it lost, so an incremental refine finds the losers of an id whose winner changes
+        pa.field("record_id", pa.string()),
     ],
     metadata={b"description": b"Quarantine: rejected rows with the rule they broke."},
 )

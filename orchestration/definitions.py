@@ -53,7 +53,8 @@ FEED_CHECK_MODULES = [links_checks, anomaly_checks, fusion_checks]
 
 def build_resources(settings: Settings) -> dict:
     """Resources for a deployment: the same keys, local or cluster implementations."""
-    sources = SourceCatalog(spec_paths=[str(p) for p in settings.spec_files()], landing=str(settings.landing))
+    sources = SourceCatalog(spec_paths=[str(p) for p in settings.spec_files()], landing=str(settings.landing),
+                            data_roots=[str(p) for p in settings.data_roots])
     pseudonymiser = Pseudonymiser(
         key=dg.EnvVar("CRIMEFUSION_PSEUDONYM_KEY") if settings.pseudonym_key else None,
         allow_demo_key=settings.deployment == "local",

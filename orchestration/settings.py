@@ -9,7 +9,8 @@ variable                   meaning                                     default
 ``CRIMEFUSION_SPECS``      source specs (files or folders, ``:``)      the bundled ``specs/``
 ``CRIMEFUSION_LANDING``    landing folder (``<source>/<date>/files``)  ``./landing``
 ``CRIMEFUSION_SYNTHETIC``  generate the synthetic demo feeds           ``true``
-``CRIMEFUSION_PSEUDONYM_KEY``  key of the identifier hash              demo key (local only)
+``CRIMEFUSION_DATA_ROOTS``  folders specs' paths may point into (``:``)  the bundled ``data/``
+``CRIMEFUSION_PSEUDONYM_KEY``  key of the identifier hash (>= 32 bytes)  demo key (local only)
 ``CRIMEFUSION_RAW_IDENTIFIERS``  keep raw identifiers in silver        ``false``
 ``CRIMEFUSION_COMPUTE_ENGINE``  ``embedded`` (SedonaDB) or ``spark``     ``embedded``
 ``CRIMEFUSION_SPARK_MASTER``   ``local[*]``, ``spark://host:7077``...   ``local[2]``
@@ -25,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 #: The repository root (the package is installed in editable mode by ``make``).
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -48,10 +49,22 @@ class Settings(BaseModel):
     s3_allow_http: bool = False
     landing: Path = Path("landing")
     synthetic: bool = True
+    #: Folders a spec's ``files`` and ``study_area.boundary`` may point into, besides the spec's own
+    #: folder and the bundled ``data/`` (docs/data-model.md, "Paths").
+    data_roots: tuple[Path, ...] = ()
     pseudonym_key: str | None = None
     raw_identifiers: bool = False
     compute_engine: Literal["embedded", "spark"] = "embedded"
     spark_master: str = "local[2]"
+
+    @model_validator(mode="after")
+    def _usable_key(self) -> "Settings":
+        from jobs.ingest.pseudonymise import key_problem
+
+        problem = key_problem(self.pseudonym_key, deployment=self.deployment, raw_identifiers=self.raw_identifiers)
+        if problem:
+            raise ValueError(problem)
+        return self
 
     def spec_files(self) -> list[Path]:
         """Every ``*.yaml`` spec named by ``specs`` (files, or folders searched recursively), sorted.
@@ -93,9 +106,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             values[key] = env[var]
     if env.get("CRIMEFUSION_SPECS"):
         values["specs"] = tuple(Path(p) for p in env["CRIMEFUSION_SPECS"].split(os.pathsep) if p)
+    if env.get("CRIMEFUSION_DATA_ROOTS"):
+        values["data_roots"] = tuple(Path(p).expanduser() for p in env["CRIMEFUSION_DATA_ROOTS"].split(os.pathsep) if p)
     try:
         return Settings(**values)
     except ValidationError as exc:
-        inverse = {v: k for k, v in mapping.items()} | {"specs": "CRIMEFUSION_SPECS"}
-        problems = "; ".join(f"{inverse.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors())
+        inverse = {v: k for k, v in mapping.items()} | {"specs": "CRIMEFUSION_SPECS",
+                                                         "data_roots": "CRIMEFUSION_DATA_ROOTS"}
+        problems = "; ".join(
+            (f"{inverse.get(str(e['loc'][0]), e['loc'][0])}: " if e["loc"] else "")
+            + e["msg"].removeprefix("Value error, ") for e in exc.errors())
         raise SettingsError(f"invalid crimefusion settings: {problems}") from None

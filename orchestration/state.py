@@ -17,6 +17,9 @@ concurrency:
     tag_concurrency_limits:
       - key: crimefusion/trains
         limit: 1
+  pools:
+    # one step at a time per pool: the writers of one ingest table (orchestration/ops/pools.py)
+    default_limit: 1
 """
 
 
@@ -29,7 +32,9 @@ def prepare_environment(settings: Settings) -> Path:
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
     cfg = dagster_home / "dagster.yaml"
-    if not cfg.exists():
+    # ours (its first line says so) is brought up to date; a file someone wrote by hand is left alone
+    current = cfg.read_text() if cfg.exists() else None
+    if current is None or (current.startswith(DAGSTER_YAML.splitlines()[0]) and current != DAGSTER_YAML):
         cfg.write_text(DAGSTER_YAML)
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

@@ -44,6 +44,35 @@ def lake(tmp_path):
     return LocalLakehouse(root=str(tmp_path / "lake"))
 
 
+def run_main_job(env: dict[str, str]):
+    """``crimefusion run``'s runs (``orchestration.cli.run.run_pipeline``) for the demo ingest date, with ``env``.
+
+    Returns ``(defs, instance, PipelineRun)``; the caller sets ``env`` in ``os.environ`` too (assets read
+    the settings, e.g. the reports folder, when they run).
+    """
+    import dagster as dg
+
+    from orchestration.cli.run import PipelineRun, run_pipeline
+    from orchestration.definitions import build_definitions
+    from orchestration.settings import load_settings
+
+    defs = build_definitions(load_settings(env))
+    instance = dg.DagsterInstance.ephemeral()
+
+    def execute(job, key, selection, label):
+        return job.execute_in_process(instance=instance, partition_key=key, asset_selection=selection,
+                                      raise_on_error=False,
+                                      run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+
+    return defs, instance, PipelineRun(run_pipeline(defs, instance, "2026-11-28", execute))
+
+
+@pytest.fixture(scope="session")
+def main_job():
+    """:func:`run_main_job`, for tests that run the main job with other settings (e.g. the Spark engine)."""
+    return run_main_job
+
+
 @pytest.fixture(scope="session")
 def full_run(tmp_path_factory):
     """The whole asset graph (every feed, synthetic data, every domain) materialised once per session.
@@ -53,26 +82,12 @@ def full_run(tmp_path_factory):
     one ``video_detection`` run per landed clip, fusion and analyses), read as one
     result (``success``, ``all_events``).
     """
-    import dagster as dg
-
-    from orchestration.cli.run import PipelineRun, run_pipeline
-    from orchestration.definitions import build_definitions
-    from orchestration.settings import load_settings
-
     base = tmp_path_factory.mktemp("full")
     env = {"CRIMEFUSION_LAKE": str(base / "lake"), "CRIMEFUSION_LANDING": str(base / "landing"),
            "CRIMEFUSION_HOME": str(base / "home")}
     mp = pytest.MonkeyPatch()
     for k, v in env.items():
         mp.setenv(k, v)  # assets read the settings (reports folder) when they run
-    defs = build_definitions(load_settings(env))
-    instance = dg.DagsterInstance.ephemeral()
-
-    def execute(job, key, selection, label):
-        return job.execute_in_process(instance=instance, partition_key=key, asset_selection=selection,
-                                      raise_on_error=False,
-                                      run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
-
-    result = PipelineRun(run_pipeline(defs, instance, "2026-11-28", execute))
+    defs, instance, result = run_main_job(env)
     yield defs, instance, result, base
     mp.undo()

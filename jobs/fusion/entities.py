@@ -97,6 +97,17 @@ CDR_LINK_PARTIALS = pa.schema([("link_type", pa.string()), ("src", pa.string()),
 _CDR_RULES = {"called": (1.0, "cdr"), "uses": (1.0, "cdr served party's IMEI")}
 
 
+def _partials_table(df: pd.DataFrame) -> pa.Table:
+    """A frame of (link_type, src, dst, n_evidence, first_us, last_us, sample) as :data:`CDR_LINK_PARTIALS`."""
+    return pa.table({
+        "link_type": pa.array(df["link_type"].astype(object), pa.string()),
+        "src": pa.array(df["src"].astype(object), pa.string()), "dst": pa.array(df["dst"].astype(object), pa.string()),
+        "n_evidence": pa.array(df["n_evidence"].astype("int64")),
+        "first_us": pa.array(df["first_us"].astype("Int64"), pa.int64()),
+        "last_us": pa.array(df["last_us"].astype("Int64"), pa.int64()),
+        "sample": pa.array(df["sample"].astype(object), pa.string())}, schema=CDR_LINK_PARTIALS)
+
+
 def cdr_link_partials(cdr: pa.Table) -> pa.Table:
     """``called`` and ``uses`` partials of CDR rows (:data:`CDR_LINK_PARTIALS`): count, first, last, smallest record.
 
@@ -117,21 +128,46 @@ def cdr_link_partials(cdr: pa.Table) -> pa.Table:
                             "record": record})
         parts.append(_partial(dev).assign(link_type="uses"))
     df = pd.concat(parts, ignore_index=True)
-    return pa.table({
-        "link_type": pa.array(df["link_type"].astype(object), pa.string()),
-        "src": pa.array(df["src"].astype(object), pa.string()), "dst": pa.array(df["dst"].astype(object), pa.string()),
-        "n_evidence": pa.array(df["n_evidence"].astype("int64")),
-        "first_us": pa.array(df["first_us"].astype("Int64"), pa.int64()),
-        "last_us": pa.array(df["last_us"].astype("Int64"), pa.int64()),
-        "sample": pa.array(df["sample"].astype(object), pa.string())}, schema=CDR_LINK_PARTIALS)
+    return _partials_table(df)
 
 
-def _cdr_links(partials: pa.Table) -> list[pd.DataFrame]:
-    """``called``, ``uses`` and shared-handset ``same-as`` links from CDR partials (of all CDRs, or of any split)."""
+def cdr_link_increment(new: pa.Table, overlap: pa.Table) -> pa.Table:
+    """Partials that ``new`` CDR rows add to those of rows already summarised, exactly as a full build counts.
+
+    ``overlap`` holds the rows already summarised that share a call key
+    (parties, kind, start time) with a row of ``new``: the MO or MT record of
+    the same call, or the same call delivered again under another record id.
+    A full build counts such a call once, so ``called`` evidence counts only
+    the calls that ``new`` adds; ``uses`` evidence counts every row and adds.
+    Merge the result with counts adding, least first, greatest last and
+    smallest sample.
+    """
+    def called(t: pa.Table) -> pd.DataFrame:
+        p = cdr_link_partials(t).to_pandas()
+        return p[p["link_type"] == "called"]
+
+    both = called(pa.concat_tables([new, overlap.select(new.column_names).cast(new.schema)]) if overlap.num_rows else new)
+    before = called(overlap) if overlap.num_rows else both.iloc[0:0]
+    both = both.merge(before[["src", "dst", "n_evidence"]], on=["src", "dst"], how="left", suffixes=("", "_before"))
+    both["n_evidence"] = both["n_evidence"] - both["n_evidence_before"].fillna(0).astype("int64")
+    uses = cdr_link_partials(new).to_pandas()
+    uses = uses[uses["link_type"] == "uses"]
+    df = pd.concat([both.drop(columns="n_evidence_before"), uses], ignore_index=True)
+    return _partials_table(df)
+
+
+def reduce_cdr_partials(partials: pa.Table) -> pa.Table:
+    """One partial per (link type, src, dst): counts add, first is the least, last the greatest, the smallest sample."""
     p = partials.to_pandas()
     p = p.groupby(["link_type", "src", "dst"], sort=True).agg(
         n_evidence=("n_evidence", "sum"), first_us=("first_us", "min"), last_us=("last_us", "max"),
         sample=("sample", "min")).reset_index()
+    return _partials_table(p)
+
+
+def _cdr_links(partials: pa.Table) -> list[pd.DataFrame]:
+    """``called``, ``uses`` and shared-handset ``same-as`` links from CDR partials (of all CDRs, or of any split)."""
+    p = reduce_cdr_partials(partials).to_pandas()
     frames = [_finish(p[p["link_type"] == t].drop(columns="link_type").reset_index(drop=True), t, *_CDR_RULES[t])
               for t in ("called", "uses")]
     uses = frames[1]
@@ -343,6 +379,17 @@ def entity_stats(events: pa.Table) -> pa.Table:
         n_records=("t_us", "size"), first_us=("t_us", "min"), last_us=("t_us", "max")).reset_index()
     return pa.Table.from_pandas(g.astype({"n_records": "int64", "first_us": "int64", "last_us": "int64"}),
                                 schema=ENTITY_STATS, preserve_index=False)
+
+
+def reduce_entity_stats(stats: pa.Table) -> pa.Table:
+    """One row per (entity, origin) of :func:`entity_stats` partials: counts add, first least, last greatest."""
+    if not stats.num_rows:
+        return ENTITY_STATS.empty_table()
+    g = stats.group_by(["entity_id", "origin"]).aggregate(
+        [("n_records", "sum"), ("first_us", "min"), ("last_us", "max")])
+    out = pa.table({"entity_id": g["entity_id"], "origin": g["origin"], "n_records": g["n_records_sum"],
+                    "first_us": g["first_us_min"], "last_us": g["last_us_max"]}, schema=ENTITY_STATS)
+    return out.sort_by([("entity_id", "ascending"), ("origin", "ascending")])
 
 
 def entities(events: pa.Table, links: pa.Table, *, persons: pa.Table | None = None,

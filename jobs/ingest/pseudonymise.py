@@ -32,6 +32,36 @@ KINDS: tuple[str, ...] = ("phone", "imei", "imsi", "account", "handle", "name", 
 _BLOCK = 64  # SHA-256 block size in bytes (RFC 2104)
 
 
+#: A key shorter than this is refused: HMAC-SHA256's security rests on the key (RFC 2104 section 3).
+MIN_KEY_BYTES = 32
+#: The placeholder shipped in ``infra/.env.example``: a deployment that kept it has no secret at all.
+PLACEHOLDER_PREFIX = "CHANGE_ME"
+
+
+def key_problem(key: str | None, *, deployment: str, raw_identifiers: bool = False) -> str | None:
+    """Why ``key`` cannot pseudonymise identifiers in this deployment, or ``None`` when it can.
+
+    Checked when settings load (so the Dagster code location and the CLI refuse to start), not only
+    when the silver step runs: a cluster deployment needs a key; any key given must be at least
+    :data:`MIN_KEY_BYTES` bytes and not the shipped placeholder.
+    """
+    if raw_identifiers:
+        return None
+    if not key:
+        if deployment == "cluster":
+            return ("no pseudonymisation key: set CRIMEFUSION_PSEUDONYM_KEY (a random secret of at least "
+                    f"{MIN_KEY_BYTES} bytes, e.g. `openssl rand -hex 32`) for a cluster deployment; "
+                    "see docs/operations.md")
+        return None
+    if key.strip().upper().startswith(PLACEHOLDER_PREFIX):
+        return ("CRIMEFUSION_PSEUDONYM_KEY is still the shipped placeholder (CHANGE_ME...): set a random secret "
+                f"of at least {MIN_KEY_BYTES} bytes (e.g. `openssl rand -hex 32`)")
+    if len(key.encode("utf-8")) < MIN_KEY_BYTES:
+        return (f"CRIMEFUSION_PSEUDONYM_KEY is {len(key.encode('utf-8'))} bytes; use a random secret of at least "
+                f"{MIN_KEY_BYTES} bytes (e.g. `openssl rand -hex 32`)")
+    return None
+
+
 def normalise(
     values: pa.Array | pa.ChunkedArray,
     *,

@@ -16,11 +16,12 @@ field rules run field by field in the spec's order:
 ``unparseable_timestamp``   a timestamp does not match the declared format
 ``future_timestamp``        a timestamp later than the ingestion time
 ``timestamp_too_old``       a timestamp before ``min_time`` (1990-01-01)
-``invalid_number``          a numeric field is not a number
-``invalid_value``           a list field is neither a JSON array nor ``;``-separated text
+``invalid_number``          a numeric field is not a number under the field's decimal/thousands convention, or an integer field holds a fraction
+``out_of_range``            a numeric field outside its valid range (table default or the spec's ``min``/``max``)
+``invalid_value``           a list field is neither a JSON array nor ``;``-separated text, or a JSON Lines value has the wrong JSON type for its field (flagged by the reader)
 ``invalid_geometry``        a geometry field is neither WKT nor hex WKB
 ``too_few_control_points``  a camera with fewer than four complete pixel-to-ground points
-``missing_coordinates``     x or y empty
+``missing_coordinates``     x or y empty (where coordinates are optional: one of the two empty)
 ``invalid_coordinates``     x or y not a number
 ``null_island``             (0, 0): a placeholder, not a place
 ``out_of_crs_bounds``       outside the valid range of the declared CRS
@@ -58,6 +59,11 @@ LINEAGE = ("ingest_id", "source_file", "source_row", "read_rule", "read_error", 
 
 MIN_TIME = datetime(1990, 1, 1, tzinfo=timezone.utc)
 
+#: What an identifier of each kind must contain, for reasons.
+_IDENTIFIER_WORDS = {"phone": "phone number (no digits)", "imei": "IMEI (no digits)", "imsi": "IMSI (no digits)",
+                     "account": "account number (no letters or digits)", "handle": "handle (empty after '@')",
+                     "name": "name", "email": "e-mail address"}
+
 #: A camera's pixel-to-ground homography needs at least four point pairs.
 MIN_CONTROL_POINTS = 4
 
@@ -73,6 +79,34 @@ class ParseResult:
     @property
     def rows_in(self) -> int:
         return self.accepted.num_rows + self.rejects.num_rows
+
+
+class ParseState:
+    """What a parse carries from one batch of bronze rows to the next, so that parsing a source's rows in
+    batches (in the refresh's order: latest receipt first, file order within one) gives the rows that one
+    call over all of them gives: the first accepted row of each id (later ones are ``duplicate_id``
+    rejects naming it), and, for sources without an id column, the count of identical rows seen so far
+    in each receipt.
+
+    Ids seen are kept as two independent 64-bit hashes (128 bits, as wide as the pseudonyms: a collision
+    among 10^9 ids has a chance of about 10^-21) with the row and file they came from: 28 bytes per
+    distinct id, not the ids themselves.
+    """
+
+    def __init__(self) -> None:
+        self.seen = None  # polars DataFrame: h1, h2, row, file
+        self.files: dict[str, int] = {}
+        self.occurrences = None  # polars DataFrame: r (receipt), d (content digest), n (rows seen)
+
+    def file_name(self, index: int) -> str:
+        return next(f for f, i in self.files.items() if i == index)
+
+
+def _id_hashes(ids: np.ndarray):
+    import polars as pl
+
+    s = pl.Series("id", ids, dtype=pl.String)
+    return s.hash(seed=0x5EED).to_numpy(), s.str.reverse().hash(seed=0xC0FFEE).to_numpy()
 
 
 class _Verdicts:
@@ -105,6 +139,8 @@ def parse_records(
     now: datetime | None = None,
     min_time: datetime = MIN_TIME,
     pseudonym_key: bytes | None = None,
+    prior: dict[str, tuple[int, str]] | None = None,
+    state: ParseState | None = None,
 ) -> ParseResult:
     """Turn bronze rows of one feed into canonical rows and quarantine rows.
 
@@ -128,6 +164,15 @@ def parse_records(
         Key of the keyed hash that replaces identifiers (phones, IMEIs, accounts,
         handles, names: :data:`jobs.schemas.PSEUDONYMISED`). ``None`` keeps raw
         identifiers, which only a deliberate setting allows.
+    prior
+        Ids already held in silver by rows of other receipts that outrank every
+        row of ``bronze`` (a later receipt), as ``{id: (source_row,
+        source_file)}``: rows of ``bronze`` with one of these ids are
+        ``duplicate_id`` rejects naming that row, exactly as if it had come
+        first in the batch (the incremental refine's view of a full refresh).
+    state
+        Carried between calls that parse one refresh's rows in batches (see
+        :class:`ParseState`); ``None`` for one call over all the rows.
     """
     if spec.study_area is not None and (boundaries is None or ctx is None):
         raise ValueError(f"spec {spec.name!r} declares a study area: pass its boundaries and a SedonaDB ctx")
@@ -146,6 +191,11 @@ def parse_records(
     for i in np.flatnonzero(bad_text):  # the reader's message starts with the column it found the byte in
         named = re.match(r"field '([^']+)'", str(read_error[i]))
         v.field[i] = named.group(1) if named else None
+    wrong_type = has_read_error & (read_rule == "invalid_value")  # JSON value of the wrong type for its field
+    v.flag(wrong_type, "invalid_value", None, lambda i: read_error[i])
+    for i in np.flatnonzero(wrong_type):
+        named = re.search(r"\(field '([^']+)'\)", str(read_error[i])) or re.search(r"key '([^']+)'", str(read_error[i]))
+        v.field[i] = named.group(1) if named else None
     v.flag(has_read_error, "malformed_row", None, lambda i: read_error[i])
 
     out: dict[str, pa.Array] = {}
@@ -159,7 +209,7 @@ def parse_records(
         if required:
             v.flag(empty, "missing_value", name, f"required field {name!r}{_from(fspec)} is empty")
         if pa.types.is_timestamp(ftype) or pa.types.is_date(ftype):
-            values, failed = parse_timestamps(_np(raw), fspec.format, fspec.timezone)
+            values, failed = parse_timestamps(raw, fspec.format, fspec.timezone)
             v.flag(failed, "unparseable_timestamp", name,
                    lambda i, raw=raw, f=fspec, nm=name: f"field {nm!r}{_from(f)}: {_py(raw, i)!r} does not match format {f.format or 'iso8601'!r}")
             epoch = values.astype("datetime64[us]").astype("int64")
@@ -173,13 +223,28 @@ def parse_records(
             else:
                 out[name] = pa.array(values.astype("datetime64[D]"), pa.date32())
         elif pa.types.is_floating(ftype) or pa.types.is_integer(ftype):
-            nums = _to_number(raw, spec.format.decimal)
+            rule = spec.number_rule(name)
+            nums = _to_number(raw, rule.decimal, rule.thousands)
+            what = _number_words(rule)
             v.flag(~empty & np.isnan(nums), "invalid_number", name,
-                   lambda i, raw=raw, nm=name: f"field {nm!r}{_from(fspec)}: {_py(raw, i)!r} is not a number")
-            arr = pa.array(nums, from_pandas=True)
-            if pa.types.is_integer(ftype):
-                arr = pc.cast(pc.round(arr), ftype, safe=False)
-            out[name] = arr.cast(ftype)
+                   lambda i, raw=raw, f=fspec, nm=name, w=what: f"field {nm!r}{_from(f)}: {_py(raw, i)!r} is not {w}")
+            finite = np.isfinite(nums)
+            if rule.integer:
+                whole = finite & (np.floor(np.where(finite, nums, 0)) == nums)
+                v.flag(finite & ~whole, "invalid_number", name,
+                       lambda i, raw=raw, f=fspec, nm=name: f"field {nm!r}{_from(f)}: {_py(raw, i)!r} is not an "
+                                                            f"integer (expected a whole number, never rounded)")
+            low = ~np.isnan(nums) & (nums < rule.min) if rule.min is not None else np.zeros(n, dtype=bool)
+            high = ~np.isnan(nums) & (nums > rule.max) if rule.max is not None else np.zeros(n, dtype=bool)
+            v.flag(low | high, "out_of_range", name,
+                   lambda i, raw=raw, f=fspec, nm=name, r=rule: f"field {nm!r}{_from(f)}: {_py(raw, i)!r} is outside "
+                                                                f"the valid range {_range_words(r)}")
+            valid = finite & ~low & ~high
+            if rule.integer:
+                valid &= np.floor(np.where(finite, nums, 0)) == nums
+            # rows that broke a rule are nulls here: nothing is wrapped or rounded into the type
+            arr = pa.array(np.where(valid, nums, np.nan), pa.float64(), from_pandas=True)
+            out[name] = arr.cast(ftype)  # safe cast: a whole number within the type's range
         elif pa.types.is_list(ftype):
             values, bad = _parse_lists(_np(raw), empty, ftype)
             v.flag(bad, "invalid_value", name, lambda i, raw=raw, nm=name: f"field {nm!r}: {_py(raw, i)!r} is not a list (JSON array or ';'-separated)")
@@ -210,12 +275,21 @@ def parse_records(
         xcol, ycol = ("geometry_x", "geometry_y") if c.from_geometry else (c.x, c.y)
         xs = bronze[xcol].combine_chunks()
         ys = bronze[ycol].combine_chunks()
-        x = _to_number(xs, spec.format.decimal)
-        y = _to_number(ys, spec.format.decimal)
-        missing = _is_empty(xs) | _is_empty(ys)
-        v.flag(missing if c.required else np.zeros(n, dtype=bool), "missing_coordinates", f"{xcol},{ycol}", lambda i: f"coordinates ({xcol}, {ycol}) are empty: ({_py(xs, i)!r}, {_py(ys, i)!r})")
-        v.flag(~missing & (np.isnan(x) | np.isnan(y)), "invalid_coordinates", f"{xcol},{ycol}",
-               lambda i: f"coordinates ({xcol}, {ycol}) = ({_py(xs, i)!r}, {_py(ys, i)!r}) are not numbers")
+        # typed formats (vector geometries, Parquet) give numbers with '.'; text formats the spec's decimal
+        decimal = "." if c.from_geometry or spec.format.kind not in ("csv", "jsonl") else spec.format.decimal
+        x = _to_number(xs, decimal)
+        y = _to_number(ys, decimal)
+        x_empty, y_empty = _is_empty(xs), _is_empty(ys)
+        missing = x_empty | y_empty
+        # half a pair is never "no location": even where coordinates are optional it is a broken one
+        v.flag((missing if c.required else x_empty ^ y_empty), "missing_coordinates", f"{xcol},{ycol}",
+               lambda i: f"coordinates ({xcol}, {ycol}) are empty: ({_py(xs, i)!r}, {_py(ys, i)!r})"
+                         + ("" if c.required else "; give both or neither"))
+        v.flag(~missing & ~(np.isfinite(x) & np.isfinite(y)), "invalid_coordinates", f"{xcol},{ycol}",
+               lambda i: f"coordinates ({xcol}, {ycol}) = ({_py(xs, i)!r}, {_py(ys, i)!r}) are not finite numbers "
+                         f"(decimal {decimal!r})")
+        x = np.where(np.isfinite(x), x, np.nan)
+        y = np.where(np.isfinite(y), y, np.nan)
         v.flag((x == 0) & (y == 0), "null_island", f"{xcol},{ycol}", "coordinates are (0, 0): a placeholder, not a location")
         xmin, ymin, xmax, ymax = crs_bounds(c.crs)
         in_crs = (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
@@ -253,17 +327,33 @@ def parse_records(
         out["category"] = pc.fill_null(mapped_values, spec.categories.default)
         out["category_mapped"] = pc.is_valid(idx)
 
+    # identifiers that hold no identifier once normalised ("N/A", "-" as a phone): a required one is
+    # missing (the row is quarantined, never a null in a non-nullable column), an optional one null
+    from jobs.ingest.pseudonymise import normalise, pseudonymise
+
+    for name, kind in PSEUDONYMISED.get(spec.table, {}).items():
+        if name not in out or not pa.types.is_string(out[name].type):
+            continue
+        given = out[name]
+        hollow = (pc.is_valid(given).to_numpy(zero_copy_only=False)
+                  & pc.is_null(normalise(given, kind=kind)).to_numpy(zero_copy_only=False))
+        if not hollow.any():
+            continue
+        if not schema.field(name).nullable:
+            v.flag(hollow, "missing_value", name,
+                   lambda i, g=given, nm=name, k=kind: f"required field {nm!r}{_from(spec.fields[nm])}: "
+                                                       f"{_py(g, i)!r} holds no {_IDENTIFIER_WORDS.get(k, k)}")
+        out[name] = pc.if_else(pa.array(hollow), pa.scalar(None, pa.string()), given)
+
     # pseudonymise identifiers before anything is written beyond bronze
     if pseudonym_key is not None:
-        from jobs.ingest.pseudonymise import pseudonymise
-
         for name, kind in PSEUDONYMISED.get(spec.table, {}).items():
             if name in out:
                 out[name] = pseudonymise(out[name], key=pseudonym_key, kind=kind)
 
     # 5. ids, then duplicates among rows that passed every other rule
     id_field = ID_FIELD[spec.table]
-    ids = _row_ids(bronze, spec)
+    ids = row_ids(bronze, spec, state)
     if not spec.id.from_content:
         no_id = np.logical_and.reduce([_is_empty(bronze[c].combine_chunks()) for c in spec.id.columns])
         v.flag(no_id, "missing_value", id_field,
@@ -274,9 +364,41 @@ def parse_records(
     src_row = bronze["source_row"].to_numpy()
     src_file = bronze["source_file"].to_numpy(zero_copy_only=False)
     ok_ids = pd.Series(ids[ok])
+    later = ok_ids.duplicated(keep="first").to_numpy()
     dup = np.zeros(n, dtype=bool)
-    dup[ok[ok_ids.duplicated(keep="first").to_numpy()]] = True
-    first_of = dict(zip(ok_ids[~ok_ids.duplicated(keep="first")], ok[~ok_ids.duplicated(keep="first").to_numpy()]))
+    dup[ok[later]] = True
+    first_of = dict(zip(ok_ids[~later], ok[~later]))
+    earlier: dict[str, tuple[int, str]] = {}  # ids whose first row came in an earlier batch
+    if state is not None and len(ok):
+        import polars as pl
+
+        h1, h2 = _id_hashes(ids[ok])
+        firsts = pl.DataFrame({"h1": h1[~later], "h2": h2[~later], "pos": ok[~later]})
+        if state.seen is not None:
+            hit = firsts.join(state.seen, on=["h1", "h2"], how="inner")
+            if hit.height:
+                pos = hit["pos"].to_numpy()
+                earlier = {ids[p]: (int(r), state.file_name(int(f)))
+                           for p, r, f in zip(pos, hit["row"].to_numpy(), hit["file"].to_numpy())}
+                firsts = firsts.filter(~pl.col("pos").is_in(pos))
+        for name in np.unique(src_file[firsts["pos"].to_numpy()]) if firsts.height else ():
+            state.files.setdefault(str(name), len(state.files))
+        pos = firsts["pos"].to_numpy()
+        fresh = pl.DataFrame({"h1": firsts["h1"], "h2": firsts["h2"], "row": src_row[pos].astype(np.int64),
+                              "file": np.array([state.files[str(f)] for f in src_file[pos]], dtype=np.uint32)
+                              if len(state.files) > 1 else np.zeros(len(pos), dtype=np.uint32)})
+        state.seen = fresh if state.seen is None else pl.concat([state.seen, fresh], rechunk=False)
+    held = dict(prior or {})
+    if held:  # rows already in silver that outrank this batch win their ids, before any row of it
+        prior_hit = np.zeros(n, dtype=bool)
+        prior_hit[ok[ok_ids.isin(held.keys()).to_numpy()]] = True
+        v.flag(prior_hit, "duplicate_id", id_field,
+               lambda i: f"id {ids[i]!r} already used by row {held[ids[i]][0]} of {held[ids[i]][1]}")
+    if earlier:  # after the prior rows, before this batch's own firsts: the order of one call over all rows
+        hit_earlier = np.zeros(n, dtype=bool)
+        hit_earlier[ok[ok_ids.isin(list(earlier)).to_numpy()]] = True
+        v.flag(hit_earlier, "duplicate_id", id_field,
+               lambda i: f"id {ids[i]!r} already used by row {earlier[ids[i]][0]} of {earlier[ids[i]][1]}")
     v.flag(dup, "duplicate_id", id_field,
            lambda i: f"id {ids[i]!r} already used by row {src_row[first_of[ids[i]]]} of {src_file[first_of[ids[i]]]}")
     out[id_field] = pa.array(ids, pa.string())
@@ -286,9 +408,15 @@ def parse_records(
         out[name] = bronze[name].combine_chunks()
 
     full = pa.table({name: out.get(name, pa.nulls(n, schema.field(name).type)) for name in schema.names})
+    # last guard: a required column still null in a row that passed (a canonical field no spec maps,
+    # a value a parser emptied) quarantines the row instead of failing the whole batch's cast
+    for f in schema:
+        if not f.nullable:
+            v.flag(pc.is_null(full[f.name]).to_numpy(zero_copy_only=False), "missing_value", f.name,
+                   lambda i, nm=f.name: f"required field {nm!r} has no value")
     keep = v.ok
     accepted = full.filter(pa.array(keep)).cast(schema)
-    rejects = _rejects(bronze, spec, v, ~keep)
+    rejects = _rejects(bronze, spec, v, ~keep, ids, pseudonym_key)
     return ParseResult(accepted=accepted, rejects=rejects)
 
 
@@ -355,27 +483,90 @@ def parse_timestamps(raw: np.ndarray, fmt: str | None, tz: str | None) -> tuple[
     skipped (02:30 becomes 03:30 daylight time): exports rarely say which
     was meant, and an hour's error is better than a lost row.
     """
-    s = pd.Series(raw, dtype="object")
+    fast = _iso_timestamps(raw, fmt, tz)
+    if fast is not None:
+        return fast
+    if isinstance(raw, (pa.Array, pa.ChunkedArray)):
+        raw = _np(raw)
+    n = len(raw)
     empty = _is_empty(raw)
-    s = s.where(~empty, None)
-    if fmt in (None, "iso8601"):
-        parsed = pd.to_datetime(s, format="ISO8601", errors="coerce", utc=False)
-    else:
-        parsed = pd.to_datetime(s, format=fmt, errors="coerce")
-        # typed date-times from Parquet or vector files arrive as ISO 8601 text: unambiguous, so accepted
-        retry = parsed.isna() & s.notna() & s.astype("string").str.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}").fillna(False)
-        if retry.any():
-            iso = pd.to_datetime(s[retry], format="ISO8601", errors="coerce")
-            if getattr(iso.dt, "tz", None) is None:
-                parsed = parsed.astype(iso.dtype)
-                parsed[retry] = iso
-    if getattr(parsed.dt, "tz", None) is None:
-        parsed = parsed.dt.tz_localize(tz or "UTC", ambiguous=np.ones(len(parsed), dtype=bool),
-                                       nonexistent=pd.Timedelta(hours=1))
-    parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    values = parsed.to_numpy(dtype="datetime64[us]")
+    text = pd.Series(raw, dtype="object").where(~empty, None).astype("string").str.strip()
+    # a UTC offset after a time (Z, +02:00, -0500, +01): such values are converted, naive ones localised;
+    # one file may mix offsets (daylight saving) and naive values, so each group is parsed on its own
+    aware = (text.str.contains(r"[:T]", regex=True) &
+             text.str.contains(r"\d(?:[zZ]|\s?[+-]\d{2}(?::?\d{2})?)$", regex=True)).fillna(False).to_numpy(dtype=bool)
+    iso_like = text.str.match(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}").fillna(False).to_numpy(dtype=bool)
+    values = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    for group, utc in ((~empty & ~aware, False), (~empty & aware, True)):
+        idx = np.flatnonzero(group)
+        if not len(idx):
+            continue
+        part = text.iloc[idx].astype(object)
+        got = np.full(len(idx), np.datetime64("NaT"), dtype="datetime64[us]")
+        formats = ["ISO8601"] if fmt in (None, "iso8601") else [fmt, "ISO8601"]
+        for k, f in enumerate(formats):
+            # typed date-times from Parquet or vector files arrive as ISO 8601 text: unambiguous, so accepted
+            todo = np.isnat(got) & (iso_like[idx] if k else True)
+            if not todo.any():
+                continue
+            got[todo] = _to_utc(part[todo], f, utc, tz)
+        values[idx] = got
     failed = ~empty & np.isnat(values)
     return values, failed
+
+
+_ISO_DATE = r"(?:1[7-9]\d{2}|2[01]\d{2}|22[0-5]\d)-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+_ISO_TIME = r"[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?"
+_ISO_AWARE = rf"^{_ISO_DATE}{_ISO_TIME}(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$"
+_ISO_NAIVE = rf"^{_ISO_DATE}{_ISO_TIME}$"
+
+
+def _iso_timestamps(raw, fmt: str | None, tz: str | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Column-wise fast path of :func:`parse_timestamps` for ISO 8601 text in the plain forms (``Z`` or a
+    ``+hh:mm`` offset; naive only where naive means UTC), years 1700-2259; ``None`` when any value is in
+    another form, so the general path, and its rules, decide the whole column."""
+    if fmt not in (None, "iso8601"):
+        return None
+    arr = raw if isinstance(raw, (pa.Array, pa.ChunkedArray)) else pa.array(raw, pa.string(), from_pandas=True)
+    if not pa.types.is_string(arr.type):
+        return None
+    text = pc.utf8_trim_whitespace(arr)
+    empty = pc.fill_null(pc.equal(text, ""), True)
+    aware = pc.fill_null(pc.match_substring_regex(text, _ISO_AWARE), False)
+    naive = pc.fill_null(pc.match_substring_regex(text, _ISO_NAIVE), False) if tz in (None, "UTC") \
+        else pa.repeat(pa.scalar(False), len(text))
+    if not pc.all(pc.or_(empty, pc.or_(aware, naive))).as_py():
+        return None
+    try:
+        a = pc.cast(pc.if_else(aware, text, pa.scalar(None, pa.string())), pa.timestamp("us", tz="UTC"))
+        b = pc.cast(pc.if_else(naive, text, pa.scalar(None, pa.string())), pa.timestamp("us"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # a day that does not exist (February 30th): the general path names it
+    us = pc.coalesce(a.cast(pa.int64()), b.cast(pa.int64()))
+    values = pc.fill_null(us, np.iinfo(np.int64).min).to_numpy(zero_copy_only=False).view("datetime64[us]")
+    return values, np.zeros(len(values), dtype=bool)
+
+
+def _to_utc(text: pd.Series, fmt: str, utc: bool, tz: str | None) -> np.ndarray:
+    """Parse one group of values (all with an offset, or all naive in ``tz``) into naive UTC ``datetime64[us]``."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=utc)
+        except (ValueError, TypeError, OverflowError):
+            return np.full(len(text), np.datetime64("NaT"), dtype="datetime64[us]")
+    if not pd.api.types.is_datetime64_any_dtype(parsed):  # e.g. a format with %z given naive text
+        return np.full(len(text), np.datetime64("NaT"), dtype="datetime64[us]")
+    if getattr(parsed.dt, "tz", None) is None:
+        try:
+            parsed = parsed.dt.tz_localize(tz or "UTC", ambiguous=np.ones(len(parsed), dtype=bool),
+                                           nonexistent=pd.Timedelta(hours=1))
+        except (ValueError, OverflowError):
+            return np.full(len(text), np.datetime64("NaT"), dtype="datetime64[us]")
+    parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed.to_numpy(dtype="datetime64[us]")
 
 
 def _us(t: datetime) -> int:
@@ -412,20 +603,51 @@ def _from(fspec: FieldSpec) -> str:
     return f" (column {', '.join(repr(c) for c in fspec.source_columns)})"
 
 
-def _is_empty(values: pa.Array) -> np.ndarray:
+def _is_empty(values: pa.Array | np.ndarray) -> np.ndarray:
+    if not isinstance(values, (pa.Array, pa.ChunkedArray)) or not pa.types.is_string(values.type):
+        values = pa.array(values, pa.string()) if not isinstance(values, (pa.Array, pa.ChunkedArray)) \
+            else pc.cast(values, pa.string())
     trimmed = pc.utf8_trim_whitespace(values)
     return pc.fill_null(pc.equal(trimmed, ""), True).to_numpy(zero_copy_only=False)
 
 
-def _to_number(values: pa.Array, decimal: str) -> np.ndarray:
-    text = pc.utf8_trim_whitespace(values)
+def _number_pattern(decimal: str, thousands: str | None) -> str:
+    """A number as text under one convention: sign, digits (grouped by threes when ``thousands`` is
+    set), optional decimal part, optional exponent. Nothing else: no ``inf``/``nan``, no guessed separator."""
+    d = re.escape(decimal)
+    whole = r"\d+" if thousands is None else rf"(?:\d+|\d{{1,3}}(?:{re.escape(thousands)}\d{{3}})+)"
+    return rf"^[+-]?(?:{whole}(?:{d}\d*)?|{d}\d+)(?:[eE][+-]?\d+)?$"
+
+
+def _to_number(values: pa.Array, decimal: str = ".", thousands: str | None = None) -> np.ndarray:
+    """Text -> float64 under the declared separators; NaN where the text is not such a number.
+
+    ``12.50`` is 12.5 under decimal ``.`` and not a number under decimal ``,``
+    (unless ``.`` is the declared thousands separator and the groups have three
+    digits): a separator is never guessed. A number too large for float64
+    (``1e400``) becomes infinite, so the range rule catches it.
+    """
+    text = pc.utf8_trim_whitespace(pc.cast(values, pa.string()))
+    ok = pc.fill_null(pc.match_substring_regex(text, _number_pattern(decimal, thousands)), False)
+    text = pc.if_else(ok, text, pa.scalar(None, pa.string()))
+    if thousands is not None:
+        text = pc.replace_substring(text, thousands, "")
     if decimal != ".":
-        text = pc.replace_substring(pc.replace_substring(text, ".", ""), decimal, ".")
-    try:
-        return pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False).astype("float64")
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return pd.to_numeric(pd.Series(text.to_numpy(zero_copy_only=False), dtype="object"),
-                             errors="coerce").to_numpy(dtype="float64")
+        text = pc.replace_substring(text, decimal, ".")
+    return pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False).astype("float64")
+
+
+def _number_words(rule) -> str:
+    kind = "an integer" if rule.integer else "a number"
+    sep = f"decimal {rule.decimal!r}" if not rule.integer else ""
+    group = f"thousands {rule.thousands!r}" if rule.thousands else "no digit grouping"
+    return f"{kind} ({', '.join(p for p in (sep, group) if p)})"
+
+
+def _range_words(rule) -> str:
+    lo = "-inf" if rule.min is None else f"{rule.min:g}"
+    hi = "inf" if rule.max is None else f"{rule.max:g}"
+    return f"{lo}..{hi}"
 
 
 def _parse_lists(raw: np.ndarray, empty: np.ndarray, ftype: pa.DataType) -> tuple[pa.Array, np.ndarray]:
@@ -475,7 +697,7 @@ def _parse_geometry(raw: np.ndarray, empty: np.ndarray) -> tuple[pa.Array, np.nd
     return pa.array(out, pa.binary()), bad
 
 
-def _row_ids(bronze: pa.Table, spec: SourceSpec) -> np.ndarray:
+def row_ids(bronze: pa.Table, spec: SourceSpec, state: ParseState | None = None) -> np.ndarray:
     """``<source>:<id>`` from the id columns, or from the row's content when the source has no id.
 
     Content ids hash every source column and count repeats of identical rows
@@ -499,10 +721,21 @@ def _row_ids(bronze: pa.Table, spec: SourceSpec) -> np.ndarray:
     receipts = bronze["ingest_id"].to_numpy(zero_copy_only=False) if "ingest_id" in bronze.column_names \
         else np.full(n, "", dtype=object)
     occurrence = pd.DataFrame({"r": receipts, "d": digests}).groupby(["r", "d"], sort=False, dropna=False).cumcount().to_numpy()
+    if state is not None:  # identical rows of the same receipt in earlier batches count too
+        import polars as pl
+
+        rows = pl.DataFrame({"r": receipts.astype(str), "d": digests, "k": occurrence.astype(np.int64)})
+        if state.occurrences is not None:
+            rows = rows.join(state.occurrences, on=["r", "d"], how="left", maintain_order="left")
+            occurrence = (rows["k"] + rows["n"].fill_null(0)).to_numpy()
+        seen = rows.group_by(["r", "d"]).agg(pl.len().cast(pl.Int64).alias("n"))
+        state.occurrences = seen if state.occurrences is None else pl.concat([state.occurrences, seen]).group_by(
+            ["r", "d"]).agg(pl.col("n").sum())
     return np.array([f"{spec.name}:{d}" + (f"-{k}" if k else "") for d, k in zip(digests, occurrence)], dtype=object)
 
 
-def _rejects(bronze: pa.Table, spec: SourceSpec, v: _Verdicts, mask: np.ndarray) -> pa.Table:
+def _rejects(bronze: pa.Table, spec: SourceSpec, v: _Verdicts, mask: np.ndarray, ids: np.ndarray,
+             pseudonym_key: bytes | None = None) -> pa.Table:
     idx = np.flatnonzero(mask)
     if not len(idx):
         return REJECTS.empty_table()
@@ -510,7 +743,13 @@ def _rejects(bronze: pa.Table, spec: SourceSpec, v: _Verdicts, mask: np.ndarray)
     data_cols = [c for c in sub.column_names if c not in LINEAGE]
     records = sub.select(data_cols).to_pylist()
     raw_line = sub["raw_line"].to_pylist() if "raw_line" in sub.column_names else [None] * len(idx)
-    raw = [line if line is not None else json.dumps(rec, ensure_ascii=False) for rec, line in zip(records, raw_line)]
+    secret = _identifier_columns(spec) if pseudonym_key is not None else {}
+    if secret:
+        # quarantine is read more widely than bronze: identifiers in it are hashed as in silver
+        raw = _hashed_raw(records, raw_line, data_cols, spec, secret, pseudonym_key,
+                          sub["source_row"].to_pylist(), sub["source_file"].to_pylist())
+    else:
+        raw = [line if line is not None else json.dumps(rec, ensure_ascii=False) for rec, line in zip(records, raw_line)]
     return pa.table(
         {
             "source": pa.array([spec.name] * len(idx), pa.string()),
@@ -521,5 +760,67 @@ def _rejects(bronze: pa.Table, spec: SourceSpec, v: _Verdicts, mask: np.ndarray)
             "field": pa.array(v.field[idx].tolist(), pa.string()),
             "reason": pa.array(v.reason[idx].tolist(), pa.string()),
             "raw": pa.array(raw, pa.string()),
+            "record_id": pa.array(ids[idx].tolist(), pa.string()),
         }
     ).cast(REJECTS)
+
+
+def _identifier_columns(spec: SourceSpec) -> dict[str, tuple[str, bool]]:
+    """Source column -> (identifier kind, is a list) for the feed's pseudonymised fields."""
+    schema = CANONICAL[spec.table]
+    out: dict[str, tuple[str, bool]] = {}
+    for name, kind in PSEUDONYMISED.get(spec.table, {}).items():
+        f = spec.fields.get(name)
+        if f is not None:
+            for col in f.source_columns:
+                out[col] = (kind, pa.types.is_list(schema.field(name).type))
+    return out
+
+
+def _hashed_raw(records: list[dict], raw_line: list, data_cols: list[str], spec: SourceSpec,
+                secret: dict[str, tuple[str, bool]], key: bytes, rows: list, files: list) -> list[str]:
+    """Each reject's fields as JSON with identifier columns pseudonymised; a raw line that cannot be
+    split into fields is withheld (bronze keeps it as received)."""
+    import csv
+
+    from jobs.ingest.pseudonymise import pseudonymise
+
+    def hashed(value, kind: str, is_list: bool):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return value
+        if is_list or isinstance(value, list):
+            items = value if isinstance(value, list) else None
+            if items is None:
+                text = str(value).strip()
+                try:
+                    items = json.loads(text) if text.startswith("[") else [p.strip() for p in text.split(";")]
+                except ValueError:
+                    items = [text]
+            flat = [json.dumps(x) if not isinstance(x, str) else x for x in items]
+            return pseudonymise(pa.array(flat, pa.string()), key=key, kind=kind).to_pylist()
+        text = value if isinstance(value, str) else json.dumps(value)
+        return pseudonymise(pa.array([text], pa.string()), key=key, kind=kind)[0].as_py()
+
+    out = []
+    for rec, line, row, file in zip(records, raw_line, rows, files):
+        if line is not None:
+            rec = None
+            if spec.format.kind == "jsonl":
+                try:
+                    parsed = json.loads(line)
+                    rec = parsed if isinstance(parsed, dict) else None
+                except (ValueError, RecursionError):
+                    rec = None
+            else:
+                try:
+                    parts = next(csv.reader([line], delimiter=spec.format.delimiter, quotechar=spec.format.quotechar))
+                    rec = dict(zip(data_cols, parts)) if len(parts) == len(data_cols) else None
+                except (csv.Error, StopIteration):
+                    rec = None
+            if rec is None:
+                out.append(f"(withheld: the line could not be split into the feed's fields, so its identifiers "
+                           f"could not be pseudonymised; bronze row {row} of {file} holds it as received)")
+                continue
+        rec = {k: (hashed(x, *secret[k]) if k in secret else x) for k, x in rec.items()}
+        out.append(json.dumps(rec, ensure_ascii=False, default=str))
+    return out

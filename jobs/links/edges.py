@@ -86,13 +86,7 @@ def aggregate_edges(
     partitioning merge exactly with :func:`merge_edges`.
     """
     require_columns(cdr, ["caller", "callee", "start_time", "duration_s", "kind"], "cdr")
-    if isinstance(kinds, str):
-        raise TypeError("kinds must be a sequence of kind names, e.g. ('voice', 'sms')")
-    keep = pc.and_(
-        pc.is_in(cdr.column("kind"), value_set=pa.array(list(kinds), pa.string())),
-        pc.and_(pc.is_valid(cdr.column("callee")), pc.not_equal(cdr.column("caller"), cdr.column("callee"))),
-    )
-    rows = cdr.filter(pc.fill_null(keep, False))
+    rows = edge_rows(cdr, kinds)
     if dedupe_mirrored and "direction" in rows.column_names:
         rows = drop_mirrored(rows)
     kind = rows.column("kind")
@@ -112,6 +106,63 @@ def aggregate_edges(
         }
     )
     return _reduce(unit)
+
+
+def edge_rows(cdr: pa.Table, kinds: Sequence[str] = ("voice", "sms")) -> pa.Table:
+    """The CDR rows that make an edge: a kind in ``kinds``, a callee, and a callee other than the caller."""
+    require_columns(cdr, ["caller", "callee", "kind"], "cdr")
+    if isinstance(kinds, str):
+        raise TypeError("kinds must be a sequence of kind names, e.g. ('voice', 'sms')")
+    keep = pc.and_(
+        pc.is_in(cdr.column("kind"), value_set=pa.array(list(kinds), pa.string())),
+        pc.and_(pc.is_valid(cdr.column("callee")), pc.not_equal(cdr.column("caller"), cdr.column("callee"))),
+    )
+    return cdr.filter(pc.fill_null(keep, False))
+
+
+#: Columns of :func:`edge_input_counts`.
+EDGE_INPUT_COUNTS = pa.schema([("period", UTC_TS), ("kind", pa.string()), ("rows", pa.int64()), ("out_rows", pa.int64())])
+
+
+def edge_input_counts(cdr: pa.Table, *, period: str = "week", kinds: Sequence[str] = ("voice", "sms")) -> pa.Table:
+    """How many edge-making CDR rows each (period, kind) has: the bounds of its edges' event count.
+
+    Parameters
+    ----------
+    cdr : pyarrow.Table
+        Rows with ``caller``, ``callee``, ``start_time``, ``kind`` and optionally ``direction``.
+    period, kinds
+        As in :func:`aggregate_edges`.
+
+    Returns
+    -------
+    pyarrow.Table
+        ``EDGE_INPUT_COUNTS``: ``rows`` counts every edge-making row, ``out_rows`` those whose
+        ``direction`` is not ``in``. :func:`drop_mirrored` removes only ``in`` rows, so the summed
+        ``n_<kind>`` of a period's edges lies in ``[out_rows, rows]``; sums of partial counts
+        (record batches of one table) add up.
+    """
+    require_columns(cdr, ["caller", "callee", "start_time", "kind"], "cdr")
+    rows = edge_rows(cdr, kinds)
+    is_in = (pc.fill_null(pc.equal(rows.column("direction"), "in"), False) if "direction" in rows.column_names
+             else pa.array(np.zeros(rows.num_rows, dtype=bool)))
+    unit = pa.table({
+        "period": period_start(rows.column("start_time"), period),
+        "kind": rows.column("kind").cast(pa.string()),
+        "rows": pa.array(np.ones(rows.num_rows, dtype=np.int64)),
+        "out_rows": pc.cast(pc.invert(is_in), pa.int64()),
+    })
+    return sum_edge_input_counts([unit])
+
+
+def sum_edge_input_counts(tables: Iterable[pa.Table]) -> pa.Table:
+    """Add up :func:`edge_input_counts` tables (computed on disjoint parts of the CDRs)."""
+    tables = [t.select(EDGE_INPUT_COUNTS.names).cast(EDGE_INPUT_COUNTS) for t in tables]
+    if not tables:
+        return EDGE_INPUT_COUNTS.empty_table()
+    grouped = pa.concat_tables(tables).group_by(["period", "kind"]).aggregate([("rows", "sum"), ("out_rows", "sum")])
+    out = grouped.rename_columns([{"rows_sum": "rows", "out_rows_sum": "out_rows"}.get(c, c) for c in grouped.column_names])
+    return out.select(EDGE_INPUT_COUNTS.names).cast(EDGE_INPUT_COUNTS).sort_by([("period", "ascending"), ("kind", "ascending")])
 
 
 def drop_mirrored(cdr: pa.Table) -> pa.Table:

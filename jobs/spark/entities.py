@@ -53,6 +53,12 @@ def spark_entities(spark, events_uri: str, links: pa.Table, *, persons: pa.Table
     storage_options : dict, optional
         Object-store options of the URI.
     """
+    stats = spark_entity_stats(spark, events_uri, partitions=partitions, storage_options=storage_options)
+    return entities_from_stats(stats, links, persons=persons, cameras=cameras, same_as_threshold=same_as_threshold)
+
+
+def spark_entity_stats(spark, events_uri: str, *, partitions: int = 4, storage_options: dict | None = None) -> pa.Table:
+    """:func:`jobs.fusion.entities.entity_stats` partials of gold ``events``, one set per Spark task (not reduced)."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
     from jobs.spark.delta import read_delta
@@ -66,8 +72,7 @@ def spark_entities(spark, events_uri: str, links: pa.Table, *, persons: pa.Table
             yield from entity_stats(pa.concat_tables(parts)).to_batches()
 
     partial = df.mapInArrow(kernel, from_arrow_schema(ENTITY_STATS)).toArrow()
-    stats = partial.cast(ENTITY_STATS) if partial.num_rows else ENTITY_STATS.empty_table()
-    return entities_from_stats(stats, links, persons=persons, cameras=cameras, same_as_threshold=same_as_threshold)
+    return partial.cast(ENTITY_STATS) if partial.num_rows else ENTITY_STATS.empty_table()
 
 
 def spark_entity_links(spark, cdr_uri: str | None, *, persons: pa.Table | None = None,
@@ -90,24 +95,34 @@ def spark_entity_links(spark, cdr_uri: str | None, *, persons: pa.Table | None =
     storage_options : dict, optional
         Object-store options of the URI.
     """
+    _check_partitions(partitions)
+    partials = spark_cdr_link_partials(spark, cdr_uri, partitions=partitions, storage_options=storage_options) \
+        if cdr_uri is not None else None
+    return entity_links(persons=persons, transactions=transactions, posts=posts, context=context,
+                        detections=detections, same_as_threshold=same_as_threshold, cdr_partials=partials)
+
+
+def spark_cdr_link_partials(spark, cdr_uri: str, *, partitions: int = 4, storage_options: dict | None = None) -> pa.Table:
+    """:func:`jobs.fusion.entities.cdr_link_partials` of a silver ``cdr_events`` Delta table, per Spark task.
+
+    Rows are hashed on (caller, callee), so the MO and MT records of one call
+    meet in one task; the partials of different tasks are reduced by
+    :func:`jobs.fusion.entities.reduce_cdr_partials` (or ``entity_links``).
+    """
     from pyspark.sql.pandas.types import from_arrow_schema
 
     from jobs.spark.delta import read_delta
 
     _check_partitions(partitions)
-    partials = None
-    if cdr_uri is not None:
-        df = read_delta(spark, cdr_uri, storage_options=storage_options)
-        missing = [c for c in CDR_COLUMNS[:5] if c not in df.columns]
-        if missing:
-            raise ValueError(f"{cdr_uri} lacks column(s) {missing}; found {df.columns}")
-        df = df.select(*[c for c in CDR_COLUMNS if c in df.columns]).repartition(partitions, "caller", "callee")
+    df = read_delta(spark, cdr_uri, storage_options=storage_options)
+    missing = [c for c in CDR_COLUMNS[:5] if c not in df.columns]
+    if missing:
+        raise ValueError(f"{cdr_uri} lacks column(s) {missing}; found {df.columns}")
+    df = df.select(*[c for c in CDR_COLUMNS if c in df.columns]).repartition(partitions, "caller", "callee")
 
-        def kernel(batches):
-            parts = [pa.Table.from_batches([b]) for b in batches if b.num_rows]
-            if parts:
-                yield from cdr_link_partials(pa.concat_tables(parts)).to_batches()
+    def kernel(batches):
+        parts = [pa.Table.from_batches([b]) for b in batches if b.num_rows]
+        if parts:
+            yield from cdr_link_partials(pa.concat_tables(parts)).to_batches()
 
-        partials = df.mapInArrow(kernel, from_arrow_schema(CDR_LINK_PARTIALS)).toArrow().cast(CDR_LINK_PARTIALS)
-    return entity_links(persons=persons, transactions=transactions, posts=posts, context=context,
-                        detections=detections, same_as_threshold=same_as_threshold, cdr_partials=partials)
+    return df.mapInArrow(kernel, from_arrow_schema(CDR_LINK_PARTIALS)).toArrow().cast(CDR_LINK_PARTIALS)

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from jobs.links.edges import PERIODS, aggregate_edges, merge_edges
 from jobs.links.tables import CALL_EDGES
+from jobs.spark.arrow import arrow_frame
 
 #: CDR columns the aggregation reads (``direction`` is optional: without it nothing is deduplicated).
 CDR_COLUMNS = ("caller", "callee", "start_time", "duration_s", "kind", "direction")
@@ -49,11 +50,8 @@ def _cdr_frame(spark, cdr, storage_options: dict | None):
     columns = [c for c in CDR_COLUMNS if c in present]
     if isinstance(cdr, str):
         return df.select(*columns)
-    table = cdr.select(columns)
-    # dictionary-encoded kinds (the synthetic generators, Parquet reads) have no Spark type: plain strings
-    table = pa.table({c: (table[c].cast(pa.string()) if pa.types.is_dictionary(table[c].type) else table[c])
-                      for c in columns})
-    return spark.createDataFrame(table)
+    # never spark.createDataFrame(table): it drops every row after a zero-row chunk (jobs/spark/arrow.py)
+    return arrow_frame(spark, cdr.select(columns))
 
 
 def spark_call_edges(

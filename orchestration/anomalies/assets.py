@@ -50,7 +50,7 @@ from jobs.anomalies.spikes import SPIKES
 from jobs.schemas import UTC_TS
 from orchestration.anomalies.partitions import SCORING_DAYS
 from orchestration.lakehouse.metadata import column_schema, preview_markdown, table_metadata
-from orchestration.resources.lakehouse import Lakehouse
+from orchestration.resources.lakehouse import Lakehouse, sql_literal
 from orchestration.resources.tracking import MlflowTracking
 from orchestration import state
 
@@ -327,7 +327,7 @@ def spike_alerts(context: dg.AssetExecutionContext, config: SpikeConfig, lakehou
     body = pa.concat_tables(parts) if parts else SPIKE_ALERTS.remove(0).empty_table()
     table = pa.table({"as_of_date": pa.array([day] * body.num_rows, pa.date32()),
                       **{n: body[n] for n in body.column_names}}, schema=SPIKE_ALERTS)
-    result = lakehouse.replace_where("gold", "spike_alerts", table, f"as_of_date = '{day.isoformat()}'",
+    result = lakehouse.replace_where("gold", "spike_alerts", table, f"as_of_date = {sql_literal(day.isoformat())}",
                                      partition_by=["as_of_date"])
     alerts = table.filter(table["alert"])
     df = alerts.to_pandas()
@@ -658,7 +658,7 @@ def entity_anomalies(context: dg.AssetExecutionContext, lakehouse: Lakehouse, ml
                           "score": scored["score"], "rank": scored["rank"], "flagged": scored["flagged"],
                           "top_features": scored["top_features"], "model_uri": pa.array([uri] * n, pa.string()),
                           "scored_at": pa.array([now.to_pydatetime()] * n, UTC_TS)}, schema=ENTITY_ANOMALIES)
-        result = lakehouse.replace_where("gold", "entity_anomalies", table, f"entity_type = '{spec.entity_type}'")
+        result = lakehouse.replace_where("gold", "entity_anomalies", table, f"entity_type = {sql_literal(spec.entity_type)}")
         written[spec.entity_type] = n
         flagged = int(pc.sum(table["flagged"]).as_py() or 0)
         context.log.info(f"{n:,} {spec.entity_type}s scored by {uri}; {flagged} flagged")

@@ -18,30 +18,34 @@ def ingest(
 
     Prints a JSON summary: {"rows_in", "accepted", "quarantined", "table_version"}. The
     counts always reconcile (rows_in == accepted + quarantined); re-ingesting the same
-    file replaces its rows instead of adding them again.
+    file replaces its rows instead of adding them again. A bad spec, settings or file
+    gives one line ``error: ...`` naming the file (and row, field, expected value) and
+    exit status 2; the file is read and checked before anything is written.
     """
     from jobs.ingest.spec import SpecError, load_spec
     from orchestration.ingest.pipeline import ingest_file
     from orchestration.ingest.readers import SourceFileError
-    from orchestration.resources.compute import Compute
-    from orchestration.resources.lakehouse import LocalLakehouse
-    from orchestration.resources.pseudonymiser import Pseudonymiser
-    from orchestration.settings import load_settings
+    from orchestration.settings import SettingsError, load_settings
 
     try:
-        source = load_spec(spec)
-    except SpecError as exc:
-        raise _fail(str(exc)) from None
-    if source.table != table:
-        raise _fail(f"{spec} describes table {source.table!r}, not {table!r}")
-    settings = load_settings()
-    lakehouse = LocalLakehouse(root=lake or settings.lake)
-    key = Pseudonymiser(key=settings.pseudonym_key, raw_identifiers=settings.raw_identifiers,
-                        allow_demo_key=settings.deployment == "local").key_bytes()
-    try:
+        settings = load_settings()
+        source = load_spec(spec, data_roots=settings.data_roots)
+        if source.table != table:
+            raise SpecError(f"{spec} describes table {source.table!r}, not {table!r}")
+        if file.is_dir():
+            raise SourceFileError(f"{file}: is a folder, not a file: give one file of the feed")
+        from orchestration.resources.compute import Compute
+        from orchestration.resources.lakehouse import LocalLakehouse
+        from orchestration.resources.pseudonymiser import Pseudonymiser
+
+        lakehouse = LocalLakehouse(root=lake or settings.lake)
+        key = Pseudonymiser(key=settings.pseudonym_key, raw_identifiers=settings.raw_identifiers,
+                            allow_demo_key=settings.deployment == "local").key_bytes()
         summary = ingest_file(lakehouse, source, file, ctx=Compute().sedona(), pseudonym_key=key)
-    except (SourceFileError, SpecError) as exc:
+    except (SourceFileError, SpecError, SettingsError) as exc:
         raise _fail(str(exc)) from None
+    except (ValueError, TypeError, OSError, KeyError, RuntimeError) as exc:  # anything else a user's input can provoke
+        raise _fail(f"cannot ingest {file} with spec {spec}: {type(exc).__name__}: {exc}") from None
     out = {
         "rows_in": summary.rows_in,
         "accepted": summary.accepted,
@@ -55,5 +59,5 @@ def ingest(
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
     return typer.Exit(code=2)

@@ -208,7 +208,7 @@ def _report(console, settings, instance, run_id: str, results: list, seconds: fl
     root = Path(lake.root_uri())
     for layer in LAYERS:
         for path in sorted((root / layer).glob("*")) if (root / layer).is_dir() else []:
-            if lake.exists(layer, path.name):
+            if path.is_dir() and lake.exists(layer, path.name):
                 t = lake.table(layer, path.name)
                 table.add_row(layer, path.name, f"{t.count():,}", str(t.version()))
     console.print(table)

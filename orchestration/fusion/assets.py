@@ -7,6 +7,7 @@ tasks' files in one Delta transaction.
 """
 
 
+import datetime as dt
 from pathlib import Path
 
 import dagster as dg
@@ -14,7 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from orchestration.lakehouse.metadata import table_metadata
+from orchestration.lakehouse import changes
+from orchestration.lakehouse.changes import save_watermarks
+from orchestration.lakehouse.metadata import column_range, head, table_metadata
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration.resources.sources import SourceCatalog
@@ -70,23 +73,55 @@ def _engine_meta(compute: Compute, seconds: float, rows_in: int, rows_out: int) 
     description=("Gold: every located, timed record of every source in one table (jobs/fusion/events.py): "
                  "incidents at their point, CDR rows at their serving cell site (not the phone), card/ATM "
                  "transactions at the terminal, geotagged posts, camera detections; district by ST_Contains "
-                 "on SedonaDB, H3 res 12, and the entity ids each record names."),
+                 "on SedonaDB, H3 res 12, and the entity ids each record names. Incremental: each run applies "
+                 "the silver rows changed since the last (change data feed; orchestration/fusion/incremental.py)."),
 )
 def events(context: dg.AssetExecutionContext, lakehouse: Lakehouse, compute: Compute) -> dg.MaterializeResult:
     import time
 
-    from jobs.fusion.events import ORIGINS, build_events, cell_locations
+    from jobs.fusion.events import ORIGINS, build_events, cell_locations, events_from
     from jobs.fusion.schemas import EVENTS
+    from orchestration.fusion import incremental
 
     t0 = time.perf_counter()
     boundaries = _boundaries(lakehouse)
     origins = [o for o in ORIGINS if lakehouse.exists("silver", o)]
-    rows_in = sum(lakehouse.count("silver", o) for o in origins)
     cell_sites = _silver(lakehouse, "cell_sites")
-    enrichment = _silver(lakehouse, "incident_enrichment")
     if "cdr_events" in origins and cell_sites is None:
         origins.remove("cdr_events")
         context.log.warning("cdr_events without cell_sites: CDR rows cannot be located and are left out of events")
+    plan = incremental.plan_events(lakehouse, origins)
+    if plan is not None:
+        if plan.empty:
+            incremental.changes.save_watermarks(lakehouse, incremental.CONSUMER, plan.versions)
+            context.log.info("events: no silver row changed since the last build; nothing to do")
+            counts = {"appended": 0, "deleted_keys": 0, "rebuilt_origins": 0}
+        else:
+            enrichment = _silver(lakehouse, "incident_enrichment")
+            cells = cell_locations(cell_sites, boundaries=boundaries, ctx=compute.sedona()) \
+                if cell_sites is not None and "cdr_events" in origins else None
+
+            def build(origin: str, rows: pa.Table | None) -> pa.Table:
+                rows = _silver(lakehouse, origin) if rows is None else rows
+                return events_from(origin, rows, ctx=compute.sedona(), boundaries=boundaries, cells=cells,
+                                   enrichment=enrichment).cast(EVENTS)
+
+            counts = incremental.apply_plan(lakehouse, plan, build)
+            context.log.info(f"events (incremental): {counts['appended']:,} events appended, "
+                             f"{counts['deleted_keys']:,} changed keys replaced, "
+                             f"{counts['rebuilt_origins']} origin slice(s) rebuilt")
+        result = lakehouse.describe("gold", "events", counts["appended"])
+        seconds = time.perf_counter() - t0
+        return dg.MaterializeResult(metadata={
+            **table_metadata(result, head(lakehouse, "gold", "events")),
+            "mode": dg.MetadataValue.text("incremental"),
+            **{k: dg.MetadataValue.int(v) for k, v in counts.items()},
+            **_engine_meta(compute, seconds, sum(t.num_rows for t in plan.rows.values()), counts["appended"]),
+        })
+
+    versions = incremental.input_versions(lakehouse, origins)
+    rows_in = sum(lakehouse.count("silver", o) for o in origins)
+    enrichment = _silver(lakehouse, "incident_enrichment")
     if compute.engine == "spark":
         from jobs.spark.fusion import spark_events
 
@@ -99,10 +134,11 @@ def events(context: dg.AssetExecutionContext, lakehouse: Lakehouse, compute: Com
         table = build_events({o: _silver(lakehouse, o) for o in origins}, ctx=compute.sedona(), boundaries=boundaries,
                              cell_sites=cell_sites, enrichment=enrichment)
         result = lakehouse.overwrite("gold", "events", table.cast(EVENTS))
+    incremental.after_full_build(lakehouse, origins, versions)
     seconds = time.perf_counter() - t0
-    sample = lakehouse.read("gold", "events").slice(0, 5)
-    context.log.info(f"events: {result.rows_total:,} rows from {rows_in:,} silver rows in {seconds:.1f} s")
-    return dg.MaterializeResult(metadata={**table_metadata(result, sample),
+    context.log.info(f"events (full build): {result.rows_total:,} rows from {rows_in:,} silver rows in {seconds:.1f} s")
+    return dg.MaterializeResult(metadata={**table_metadata(result, head(lakehouse, "gold", "events")),
+                                          "mode": dg.MetadataValue.text("full"),
                                           **_engine_meta(compute, seconds, rows_in, result.rows_total)})
 
 
@@ -136,15 +172,20 @@ class IncidentContextConfig(dg.Config):
 
 def scoped_incidents(lakehouse: Lakehouse, all_incidents: bool) -> pa.Table:
     """Incidents to build context for: all, or those inside the CDRs' time span."""
+    return _scope(lakehouse, all_incidents)[0]
+
+
+def _scope(lakehouse: Lakehouse, all_incidents: bool) -> tuple[pa.Table, tuple | None]:
+    """The incidents in scope and the CDR span that bounds them (``None`` when every incident is in scope)."""
     from jobs.fusion.context import incidents_in_window
 
     inc = lakehouse.read("silver", "incidents", columns=["incident_id", "occurred_at", "lon", "lat"])
     if all_incidents or not lakehouse.exists("silver", "cdr_events"):
-        return inc
-    span = pc.min_max(lakehouse.read("silver", "cdr_events", columns=["start_time"])["start_time"]).as_py()
-    if span["min"] is None:
-        return inc.slice(0, 0)
-    return incidents_in_window(inc, span["min"], span["max"])
+        return inc, None
+    lo, hi = column_range(lakehouse, "silver", "cdr_events", "start_time")
+    if lo is None:
+        return inc.slice(0, 0), None
+    return incidents_in_window(inc, lo, hi), (lo, hi)
 
 
 @dg.asset(
@@ -163,9 +204,13 @@ def incident_context(context: dg.AssetExecutionContext, config: IncidentContextC
                                      place_gazetteer, tower_candidates)
     from jobs.fusion.schemas import INCIDENT_CONTEXT
 
+    from orchestration.fusion import incremental
+
     t0 = time.perf_counter()
     s = config.settings()
-    inc = scoped_incidents(lakehouse, config.all_incidents)
+    versions = {f"silver/{n}": lakehouse.version("silver", n)
+                for n in ("incidents", "cell_sites", *incremental.CONTEXT_TIMES) if lakehouse.exists("silver", n)}
+    inc, span = _scope(lakehouse, config.all_incidents)
     inc = inc.filter(pc.and_(pc.is_valid(inc["lon"]), pc.is_valid(inc["lat"])))
     cell_sites = _silver(lakehouse, "cell_sites")
     posts_loc = _silver(lakehouse, "osint_posts", ["place_name", "lon", "lat"])
@@ -174,7 +219,33 @@ def incident_context(context: dg.AssetExecutionContext, config: IncidentContextC
     if not has["detections"]:
         context.log.info("no silver/detections table yet: camera detections are skipped")
     crs = default_metric_crs(inc) if inc.num_rows else "EPSG:4326"
-    if compute.engine == "spark" and inc.num_rows:
+    consumer = incremental.context_consumer(s, config.all_incidents, crs)
+    plan = incremental.plan_context(lakehouse, consumer, inc, span, s, incremental.changed_places(lakehouse, places))
+    if span is not None:
+        versions.update({"scope/start_us": incremental._us(span[0]), "scope/end_us": incremental._us(span[1])})
+    mode = "full" if plan is None else "incremental"
+    if plan is not None:
+        def window(name: str, lo, hi) -> pa.Table | None:
+            if not has.get(name):
+                return None
+            col = incremental.CONTEXT_TIMES[name]
+            return lakehouse.read("silver", name, filters=[(col, ">=", lo), (col, "<=", hi)])
+
+        parts = []
+        for group, lo, hi in incremental.context_windows(plan.incidents, s):
+            cdr = window("cdr_events", lo, hi)
+            tower = tower_candidates(cdr, cell_sites) if cdr is not None and cell_sites is not None else None
+            nearby = nearby_candidates(transactions=window("transactions", lo, hi), posts=window("osint_posts", lo, hi),
+                                       detections=window("detections", lo, hi), places=places)
+            parts.append(build_context(group, tower=tower, nearby=nearby, cell_sites=cell_sites, ctx=compute.sedona(),
+                                       settings=s, metric_crs=crs))
+        fresh = pa.concat_tables([p.cast(INCIDENT_CONTEXT) for p in parts]) if parts else INCIDENT_CONTEXT.empty_table()
+        incremental.replace_incident_rows(lakehouse, plan.removed, fresh)
+        result = lakehouse.describe("gold", "incident_context", fresh.num_rows)
+        context.log.info(f"incident_context (incremental): {plan.incidents.num_rows:,} incident(s) rebuilt, "
+                         f"{len(plan.removed):,} replaced or removed")
+        inc = plan.incidents
+    elif compute.engine == "spark" and inc.num_rows:
         from jobs.spark.fusion import spark_incident_context
 
         uri = lambda n: lakehouse.uri("silver", n) if has[n] else None  # noqa: E731
@@ -193,13 +264,22 @@ def incident_context(context: dg.AssetExecutionContext, config: IncidentContextC
         table = build_context(inc, tower=tower, nearby=nearby, cell_sites=cell_sites, ctx=compute.sedona(), settings=s,
                               metric_crs=crs) if inc.num_rows else INCIDENT_CONTEXT.empty_table()
         result = lakehouse.overwrite("gold", "incident_context", table.cast(INCIDENT_CONTEXT))
+    lakehouse.overwrite("gold", "place_gazetteer", places if places is not None else
+                        pa.table({"place_name": pa.array([], pa.string()), "lon": pa.array([], pa.float64()),
+                                  "lat": pa.array([], pa.float64())}))
+    changes.save_watermarks(lakehouse, consumer, versions)
+    for name in versions:
+        if name.startswith("silver/"):
+            changes.enable_change_feed(lakehouse, "silver", name.split("/", 1)[1])
     seconds = time.perf_counter() - t0
     full = lakehouse.read("gold", "incident_context", columns=["relation"])
     counts = {r["relation"]: r["relation_count"] for r in full.group_by("relation").aggregate([("relation", "count")]).to_pylist()}
-    context.log.info(f"incident_context: {inc.num_rows:,} incidents, {result.rows_total:,} rows {counts} in {seconds:.1f} s")
+    context.log.info(f"incident_context ({mode}): {inc.num_rows:,} incidents, {result.rows_total:,} rows {counts} "
+                     f"in {seconds:.1f} s")
     return dg.MaterializeResult(metadata={
-        **table_metadata(result, lakehouse.read("gold", "incident_context").slice(0, 5)),
+        **table_metadata(result, head(lakehouse, "gold", "incident_context")),
         **_engine_meta(compute, seconds, inc.num_rows, result.rows_total),
+        "mode": dg.MetadataValue.text(mode),
         "incidents": dg.MetadataValue.int(inc.num_rows), "metric_crs": dg.MetadataValue.text(crs),
         "rows_per_relation": dg.MetadataValue.json(counts)})
 
@@ -271,15 +351,21 @@ def entity_links(context: dg.AssetExecutionContext, config: EntityConfig, lakeho
     small = dict(persons=persons, transactions=_silver(lakehouse, "transactions"), posts=_silver(lakehouse, "osint_posts"),
                  context=ctx_table, detections=_silver(lakehouse, "detections"),
                  same_as_threshold=config.same_as_threshold)
-    if compute.engine == "spark":
-        from jobs.spark.entities import spark_entity_links
+    from orchestration.fusion import incremental
 
-        # the CDR links (the bulk) are reduced in the tasks; the smaller tables' links on the driver
-        cdr_uri = lakehouse.uri("silver", "cdr_events") if lakehouse.exists("silver", "cdr_events") else None
-        links = spark_entity_links(compute.spark(), cdr_uri, partitions=compute.spark_partitions,
-                                   storage_options=lakehouse.storage_options(), **small)
-    else:
-        links = build_links(cdr=_silver(lakehouse, "cdr_events"), **small)
+    spark_partials = None
+    if compute.engine == "spark":
+        from jobs.spark.entities import spark_cdr_link_partials
+
+        # a full rebuild of the CDR link evidence (the bulk) is reduced in Spark tasks
+        def spark_partials(uri):
+            return spark_cdr_link_partials(compute.spark(), uri, partitions=compute.spark_partitions,
+                                           storage_options=lakehouse.storage_options())
+
+    update = incremental.update_cdr_link_partials(lakehouse, spark_partials=spark_partials)
+    context.log.info(f"CDR link evidence ({update['mode']}): {update['rows']:,} rows summarised")
+    partials = lakehouse.read("gold", "cdr_link_partials") if lakehouse.exists("gold", "cdr_link_partials") else None
+    links = build_links(cdr_partials=partials, **small)
     if persons is not None and persons.num_rows:
         # Raw names exist only in bronze: fuzzy-match them there, keep ids and scores only.
         fuzzy, n_raw = fuzzy_name_links(lakehouse, sources, config.fuzzy_name_threshold,
@@ -295,7 +381,8 @@ def entity_links(context: dg.AssetExecutionContext, config: EntityConfig, lakeho
                          f">= {config.fuzzy_name_threshold}")
     result = lakehouse.overwrite("gold", "entity_links", links)
     counts = {r["link_type"]: r["link_type_count"] for r in links.group_by("link_type").aggregate([("link_type", "count")]).to_pylist()}
-    return dg.MaterializeResult(metadata={**table_metadata(result, links), "links_per_type": dg.MetadataValue.json(counts)})
+    return dg.MaterializeResult(metadata={**table_metadata(result, links), "links_per_type": dg.MetadataValue.json(counts),
+                                          "cdr_evidence": dg.MetadataValue.text(update["mode"])})
 
 
 @dg.asset(
@@ -303,29 +390,35 @@ def entity_links(context: dg.AssetExecutionContext, config: EntityConfig, lakeho
     deps=["events", "entity_links", "persons", "cameras"],
     description=("Gold: every person, phone, device, account, handle, vehicle (a tracked vehicle in camera "
                  "detections) and camera, with its record count, first "
-                 "and last sighting, the tables naming it and its resolved identity (cluster of same-as links)."),
+                 "and last sighting, the tables naming it and its resolved identity (cluster of same-as links). "
+                 "Its event statistics (gold/entity_stats) follow gold/events' changes "
+                 "(orchestration/fusion/incremental.py)."),
 )
 def entities(context: dg.AssetExecutionContext, config: EntityConfig, lakehouse: Lakehouse,
              compute: Compute) -> dg.MaterializeResult:
     import time
 
-    from jobs.fusion.entities import entities as build_entities
-
     t0 = time.perf_counter()
     links, persons, cameras = (lakehouse.read("gold", "entity_links"), _silver(lakehouse, "persons"),
                                _silver(lakehouse, "cameras"))
-    if compute.engine == "spark":
-        from jobs.spark.entities import spark_entities
+    from jobs.fusion.entities import entities_from_stats
+    from orchestration.fusion import incremental
 
-        # the events scan and per-entity reduction run in the tasks; clustering on the driver
-        table = spark_entities(compute.spark(), lakehouse.uri("gold", "events"), links, persons=persons,
-                               cameras=cameras, same_as_threshold=config.same_as_threshold,
-                               partitions=compute.spark_partitions, storage_options=lakehouse.storage_options())
-    else:
-        table = build_entities(lakehouse.read("gold", "events", columns=["event_id", "origin", "occurred_at", "entity_ids"]),
-                               links, persons=persons, cameras=cameras, same_as_threshold=config.same_as_threshold)
+    spark_stats = None
+    if compute.engine == "spark":
+        from jobs.spark.entities import spark_entity_stats
+
+        # a full rebuild of the event statistics scans events in Spark tasks; clustering runs on the driver
+        def spark_stats(uri):
+            return spark_entity_stats(compute.spark(), uri, partitions=compute.spark_partitions,
+                                      storage_options=lakehouse.storage_options())
+
+    update = incremental.update_entity_stats(lakehouse, spark_stats=spark_stats)
+    table = entities_from_stats(lakehouse.read("gold", "entity_stats"), links, persons=persons, cameras=cameras,
+                                same_as_threshold=config.same_as_threshold)
     result = lakehouse.overwrite("gold", "entities", table)
-    context.log.info(f"entities: {table.num_rows:,} rows ({compute.engine}) in {time.perf_counter() - t0:.1f} s")
+    context.log.info(f"entities: {table.num_rows:,} rows ({compute.engine}); event statistics {update['mode']} "
+                     f"({update['rows']:,}) in {time.perf_counter() - t0:.1f} s")
     counts = {r["kind"]: r["kind_count"] for r in table.group_by("kind").aggregate([("kind", "count")]).to_pylist()}
     return dg.MaterializeResult(metadata={**table_metadata(result, table), "entities_per_kind": dg.MetadataValue.json(counts)})
 
@@ -333,14 +426,40 @@ def entities(context: dg.AssetExecutionContext, config: EntityConfig, lakehouse:
 @dg.asset(
     key="fusion_map_layers", group_name=GROUP, kinds={"geoparquet"}, owners=OWNERS,
     deps=["events", "incident_context"],
-    description=("GeoParquet exports for GIS (QGIS, geopandas): events and incident_context points, EPSG:4326 "
-                 "in the GeoParquet metadata, under <CRIMEFUSION_HOME>/exports/fusion/."),
+    description=("GeoParquet exports for GIS (QGIS, geopandas), EPSG:4326 in the GeoParquet metadata, under "
+                 "<CRIMEFUSION_HOME>/exports/fusion/: events as one file per day (events/<YYYY-MM-DD>.parquet, "
+                 "UTC days; only the days whose events changed since the last export are rewritten) and "
+                 "incident_context.parquet."),
 )
 def fusion_map_layers(context: dg.AssetExecutionContext, lakehouse: Lakehouse) -> dg.MaterializeResult:
+    from orchestration.lakehouse.changes import changed_periods
+
     out = {}
-    for name in ("events", "incident_context"):
-        path = exports_dir() / f"{name}.parquet"
-        rows = write_geoparquet(lakehouse.read("gold", name), path)
-        out[name] = {"path": str(path), "rows": rows}
-        context.log.info(f"{name}: {rows:,} rows -> {path}")
+    folder = exports_dir() / "events"
+    consumer = "export/" + str(folder)
+    version = lakehouse.version("gold", "events")
+    days, mode = changed_periods(lakehouse, "gold", "events", "occurred_at", consumer, version, period="day",
+                                 existing=lambda: [_day_of(p) for p in folder.glob("*.parquet")] if folder.is_dir()
+                                 else None)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for day in days:
+        path = folder / f"{day.date().isoformat()}.parquet"
+        rows = lakehouse.read("gold", "events", filters=[("occurred_at", ">=", day),
+                                                         ("occurred_at", "<", day + dt.timedelta(days=1))])
+        if rows.num_rows:
+            written += write_geoparquet(rows, path)
+        else:
+            path.unlink(missing_ok=True)  # the day's events are gone
+    save_watermarks(lakehouse, consumer, {"gold/events": version})
+    out["events"] = {"path": str(folder), "days_rewritten": len(days), "rows": written, "mode": mode}
+    context.log.info(f"events ({mode}): {len(days):,} day file(s) rewritten, {written:,} rows -> {folder}")
+    path = exports_dir() / "incident_context.parquet"
+    rows = write_geoparquet(lakehouse.read("gold", "incident_context"), path)
+    out["incident_context"] = {"path": str(path), "rows": rows}
+    context.log.info(f"incident_context: {rows:,} rows -> {path}")
     return dg.MaterializeResult(metadata={"layers": dg.MetadataValue.json(out)})
+
+
+def _day_of(path: Path) -> dt.datetime:
+    return dt.datetime.fromisoformat(path.stem).replace(tzinfo=dt.timezone.utc)

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from orchestration.lakehouse.metadata import table_metadata
 from orchestration.resources.compute import Compute
-from orchestration.resources.lakehouse import Lakehouse
+from orchestration.resources.lakehouse import Lakehouse, sql_literal
 from orchestration.resources.sources import SourceCatalog
 from orchestration.resources.tracking import MlflowTracking
 from orchestration import state
@@ -360,7 +360,7 @@ def hotspot_forecast(context: dg.AssetExecutionContext, config: HotspotConfig, l
         raise ValueError(f"no incidents before {week.date()}: nothing to forecast the week from")
     expected = OnnxHotspotScorer(onnx_model, spec).predict_many(history, cells, [week])[0]
     table = forecast_table(cells, expected, week, config.top_share, version.version)
-    result = lakehouse.replace_where("gold", "hotspot_forecast", table, f"week = '{_week_key(week)}'")
+    result = lakehouse.replace_where("gold", "hotspot_forecast", table, f"week = {sql_literal(_week_key(week))}")
     out = reports_dir()
     key = _week_key(week)
     geo = write_geoparquet(table, out / f"forecast_{key}.parquet")
@@ -459,7 +459,7 @@ def patrol_plan(context: dg.AssetExecutionContext, config: HotspotConfig, lakeho
     profile = shift_profile(incidents, cells, before=week, timezone=tz)
     table = plan(h3, expected, profile, week_start=week, capacity=config.patrol_cells_per_shift, timezone=tz)
     table = table.append_column("week", pa.array([key] * table.num_rows, pa.string()))
-    result = lakehouse.replace_where("gold", "patrol_plan", table, f"week = '{key}'")
+    result = lakehouse.replace_where("gold", "patrol_plan", table, f"week = {sql_literal(key)}")
     shifts: dict[str, list[str]] = {}
     for label, cell in zip(table.column("shift_label").to_pylist(), table.column("h3").to_pylist()):
         shifts.setdefault(label, []).append(cell)

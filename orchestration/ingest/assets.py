@@ -18,9 +18,10 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from jobs.schemas import CANONICAL, REJECTS
-from orchestration.ingest.landing import files_for
+from orchestration.ingest.landing import dropped_files
 from orchestration.ingest.pipeline import bronze_table, land_files, refine, rejects_table
-from orchestration.lakehouse.metadata import column_schema, table_metadata
+from orchestration.lakehouse.metadata import column_schema, head, table_metadata
+from orchestration.ops.pools import table_pool
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration.resources.pseudonymiser import Pseudonymiser
@@ -76,13 +77,15 @@ def _bronze_asset(feed: Feed, upstream: list[str]) -> dg.AssetsDefinition:
         owners=OWNERS,
         partitions_def=INGEST_DATES,
         deps=upstream,
+        pool=table_pool("bronze", feed.bronze),  # one landing of this table at a time (orchestration/ops/pools.py)
         retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL),
         description=(
             f"Bronze: every row of every {feed.what} file, as received (all values as text), with "
             f"ingest id, source file and row number, one table per source (bronze/raw_<source>). "
             f"Partition = ingest date: lands the files dropped in <landing>/<source>/<date>/ and the "
-            f"files a spec bundles. Re-materialising a partition replaces its rows (and those of any "
-            f"earlier receipt of the same content), so a corrected file replaces the one it corrects."
+            f"files a spec bundles (once). Re-materialising a partition writes only what changed: a file "
+            f"already landed is skipped, a corrected file replaces the one it corrects, a file no longer "
+            f"in the folder leaves bronze."
         ),
     )
     def bronze(context: dg.AssetExecutionContext, lakehouse: Lakehouse, sources: SourceCatalog) -> dg.MaterializeResult:
@@ -90,14 +93,19 @@ def _bronze_asset(feed: Feed, upstream: list[str]) -> dg.AssetsDefinition:
         partition = context.partition_key if context.has_partition_key else None
         landed, versions, total = [], {}, 0
         for spec in sources.specs(feed.table):
-            files = files_for(sources.landing_path(), spec, partition)
-            receipts, result = land_files(lakehouse, spec, files, partition=partition, now=now)
-            for path, ingest_id, rows in receipts:
-                context.log.info(f"{spec.name}: {rows:,} rows from {path.name} (ingest {ingest_id})")
-                landed.append(f"{spec.name}/{path.name}: {rows:,} rows")
-                total += rows
-            if result is not None:
-                versions[bronze_table(spec)] = result.version
+            # bundled files belong to no ingest date: they land once; the day's drops land for the partition
+            batches = [(spec.resolve_files(), None)]
+            if partition is not None:
+                batches.append((dropped_files(sources.landing_path(), spec, partition), partition))
+            for files, part in batches:
+                receipts, result = land_files(lakehouse, spec, files, partition=part, now=now)
+                for path, ingest_id, rows in receipts:
+                    what = f"{rows:,} rows" if rows else "already landed"
+                    context.log.info(f"{spec.name}: {what} from {path.name} (ingest {ingest_id})")
+                    landed.append(f"{spec.name}/{path.name}: {what}")
+                    total += rows
+                if result is not None:
+                    versions[bronze_table(spec)] = result.version
         if not landed:
             context.log.warning(f"no {feed.what} file for ingest date {partition}: nothing landed")
         return dg.MaterializeResult(
@@ -116,6 +124,7 @@ def _silver_asset(feed: Feed) -> dg.AssetsDefinition:
 
     @dg.multi_asset(
         name=f"refine_{feed.table}",
+        pool=table_pool("silver", feed.table),  # one refine of this family at a time
         specs=[
             dg.AssetSpec(
                 feed.table,
@@ -126,7 +135,8 @@ def _silver_asset(feed: Feed) -> dg.AssetsDefinition:
                 description=(
                     f"Silver: {feed.what} in the canonical `{feed.table}` schema (jobs/schemas.py, "
                     f"docs/data-model.md): timestamps in UTC, coordinates in EPSG:4326 with WKB geometry "
-                    f"and H3 cells, identifiers pseudonymised. Rebuilt from every bronze receipt of each source."
+                    f"and H3 cells, identifiers pseudonymised. Incremental: each run refines only the bronze receipts "
+                    f"not refined yet (control/receipts) and removes the rows of receipts that left bronze."
                 ),
                 metadata={"dagster/column_schema": column_schema(CANONICAL[feed.table])},
             ),
@@ -154,24 +164,29 @@ def _silver_asset(feed: Feed) -> dg.AssetsDefinition:
             if not lakehouse.exists("bronze", bronze_table(spec)):
                 context.log.warning(f"{spec.name}: no bronze rows yet; skipped")
                 continue
-            summary = refine(lakehouse, spec, ctx=compute.sedona(), now=now, pseudonym_key=key)
+            summary = refine(lakehouse, spec, ctx=compute.sedona(), now=now, pseudonym_key=key,
+                             log=context.log.info)
             if summary.rows_in != summary.accepted + summary.quarantined:
                 raise RuntimeError(f"{spec.name}: rows do not reconcile: {summary}")
-            context.log.info(
-                f"{spec.name}: {summary.rows_in:,} rows in = {summary.accepted:,} accepted + "
-                f"{summary.quarantined:,} quarantined {dict(summary.rejects_by_rule) or ''}"
-            )
+            if summary.rows_in or summary.withdrawn:
+                context.log.info(
+                    f"{spec.name}: {len(summary.ingest_ids):,} receipt(s) refined: {summary.rows_in:,} rows in = "
+                    f"{summary.accepted:,} accepted + {summary.quarantined:,} quarantined "
+                    f"{dict(summary.rejects_by_rule) or ''}; {len(summary.withdrawn):,} withdrawn"
+                )
+            else:
+                context.log.info(f"{spec.name}: every receipt is refined already; nothing to do")
             summaries.append(summary)
         if not summaries:
             raise ValueError(f"no bronze {feed.what} to refine: materialise {feed.bronze} first")
-        silver = lakehouse.read("silver", feed.table)
-        reconciliation = {s.source: {"rows_in": s.rows_in, "accepted": s.accepted, "quarantined": s.quarantined}
+        reconciliation = {s.source: {"rows_in": s.rows_in, "accepted": s.accepted, "quarantined": s.quarantined,
+                                     "receipts_refined": len(s.ingest_ids), "receipts_withdrawn": len(s.withdrawn)}
                           for s in summaries}
         yield dg.MaterializeResult(
             asset_key=feed.table,
             metadata={
                 **table_metadata(lakehouse.describe("silver", feed.table, sum(s.accepted for s in summaries)),
-                                 silver.drop_columns([c for c in ("geometry",) if c in silver.column_names])),
+                                 head(lakehouse, "silver", feed.table)),
                 "reconciliation": dg.MetadataValue.json(reconciliation),
             },
         )
@@ -180,10 +195,10 @@ def _silver_asset(feed: Feed) -> dg.AssetsDefinition:
             for rule, count in s.rejects_by_rule:
                 by_rule[rule] = by_rule.get(rule, 0) + count
         name = rejects_table(sources.specs(feed.table)[0])
-        rejects = lakehouse.read("quarantine", name)
         yield dg.MaterializeResult(
             asset_key=feed.rejects,
-            metadata={**table_metadata(lakehouse.describe("quarantine", name, sum(by_rule.values())), rejects),
+            metadata={**table_metadata(lakehouse.describe("quarantine", name, sum(by_rule.values())),
+                                       head(lakehouse, "quarantine", name)),
                       "by_rule": dg.MetadataValue.json(by_rule)},
         )
 

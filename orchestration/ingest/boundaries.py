@@ -12,7 +12,8 @@ from jobs.ingest.spec import SourceSpec, SpecError
 
 def layer_name(spec: SourceSpec) -> str:
     sa = spec.study_area
-    assert sa is not None  # callers check spec.study_area first
+    if sa is None:
+        raise SpecError(f"spec {spec.name!r} has no study_area")
     return sa.layer_name or Path(sa.boundary).stem
 
 
@@ -23,13 +24,30 @@ def read_boundaries(spec: SourceSpec) -> pa.Table:
     sa = spec.study_area
     if sa is None:
         raise SpecError(f"spec {spec.name!r} has no study_area")
-    path = sa.resolve(spec.base_dir)
+    path = spec.boundary_path()
     if not path.is_file():
         raise SpecError(f"spec {spec.name!r}: study-area boundary file not found: {path}")
-    meta, table = pyogrio.read_arrow(path, layer=spec.format.layer if spec.format.kind in ("gpkg", "kml") and False else None)
+    try:
+        meta, table = pyogrio.read_arrow(path)
+    except Exception as exc:  # pyogrio's DataSourceError / DataLayerError, GDAL's own
+        raise SpecError(f"spec {spec.name!r}: study_area.boundary {path} is not a readable vector layer "
+                        f"(KML, GeoPackage, GeoJSON, Shapefile): {exc}") from None
+    if not meta.get("geometry_name") and "wkb_geometry" not in table.column_names:
+        raise SpecError(f"spec {spec.name!r}: study_area.boundary {path} has no geometry: a study area is a "
+                        f"layer of polygons")
     fields = [f for f in table.column_names]
     if sa.id_field not in fields:
         raise SpecError(f"{path}: no field {sa.id_field!r} for study_area.id_field; fields are {fields}")
+    if sa.name_field and sa.name_field not in fields:
+        raise SpecError(f"{path}: no field {sa.name_field!r} for study_area.name_field; fields are {fields}")
+    try:
+        return _rows(spec, meta, table)
+    except Exception as exc:  # a broken geometry, an unknown CRS: name the file, never a traceback
+        raise SpecError(f"spec {spec.name!r}: study_area.boundary {path}: cannot use its polygons: {exc}") from None
+
+
+def _rows(spec: SourceSpec, meta: dict, table: pa.Table) -> pa.Table:
+    sa = spec.study_area
     geom_name = meta["geometry_name"] or "wkb_geometry"
     wkb = table[geom_name].combine_chunks()
     if isinstance(wkb, pa.ExtensionArray):

@@ -8,7 +8,9 @@ import pyarrow.compute as pc
 
 from orchestration.ingest.assets import FEEDS
 from orchestration.ingest.boundaries import layer_name
+from jobs.schemas import ID_FIELD
 from orchestration.ingest.pipeline import bronze_table, rejects_table
+from orchestration.lakehouse import changes
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration.resources.sources import SourceCatalog
 from quality import canonical
@@ -54,20 +56,29 @@ def _quality_check(table: str) -> dg.AssetChecksDefinition:
                        f"not in the future nor before 1990, valid coordinates, allowed categorical values. "
                        f"Blocking: a failure stops every downstream asset.")
 
+    description += (" Incremental: validates the rows added or replaced since the last passing run (the table's "
+                    "change data feed), the whole table the first time.")
+
     @dg.asset_check(asset=table, name=f"{table}_quality", blocking=True, description=description)
     def quality(lakehouse: Lakehouse, sources: SourceCatalog) -> dg.AssetCheckResult:
         now = datetime.now(timezone.utc)
+        consumer = f"check/{table}_quality"
+        columns = INCIDENT_COLUMNS if table == "incidents" else canonical.columns_for(table)
+        rows, version, complete = changes.new_rows(lakehouse, "silver", table, consumer, ID_FIELD[table], columns)
+        df = rows.to_pandas()
         if table == "incidents":
-            df = lakehouse.read("silver", table, columns=INCIDENT_COLUMNS).to_pandas()
             report = check_incidents(df, bboxes=study_area_bboxes(lakehouse, sources), now=now)
         else:
-            df = lakehouse.read("silver", table, columns=canonical.columns_for(table)).to_pandas()
             report = canonical.check_table(table, df, now=now)
+        if report.success:  # a failed batch is validated again next time
+            changes.save_watermarks(lakehouse, consumer, {f"silver/{table}": version})
         return dg.AssetCheckResult(
             passed=report.success,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={
                 "rows": dg.MetadataValue.int(report.rows),
+                "scope": dg.MetadataValue.text("whole table" if complete else "rows changed since the last pass"),
+                "silver_version": dg.MetadataValue.int(version),
                 "failed_expectations": dg.MetadataValue.int(len(report.failed)),
                 "report": dg.MetadataValue.md(report.to_markdown()),
             },

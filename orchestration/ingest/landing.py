@@ -2,11 +2,11 @@
 
 Layout: ``<landing>/<source name>/<YYYY-MM-DD>/<files>``. The bronze asset of a
 feed, materialised for partition ``D``, lands every file in ``<source>/D/`` of
-each of its sources, plus the files a spec bundles (``files:``). Landing a
-partition replaces that partition's bronze rows (``ingest_partition``) and any
-earlier receipt of the same content (content-addressed ingest ids), so a
-partition can be re-run, a corrected file replaces the one it corrects, and a
-file dropped twice is stored once.
+each of its sources (partition ``D``), plus the files a spec bundles
+(``files:``, which belong to no ingest date and land once). Landing a
+partition again writes only what changed: a file already landed is skipped
+(content-addressed ingest ids), a corrected file replaces the one it corrects
+and a file no longer in the folder leaves bronze (``pipeline.land_files``).
 """
 
 from __future__ import annotations
@@ -23,14 +23,12 @@ def landing_dir(landing: Path, spec: SourceSpec, partition: str) -> Path:
     return Path(landing) / spec.name / partition
 
 
-def files_for(landing: Path, spec: SourceSpec, partition: str | None) -> list[Path]:
-    """Files to land for a source and ingest date: the bundled ones, then the day's drops."""
-    files = spec.resolve_files()
-    if partition is not None:
-        folder = landing_dir(landing, spec, partition)
-        if folder.is_dir():
-            files += sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(IGNORED))
-    return files
+def dropped_files(landing: Path, spec: SourceSpec, partition: str) -> list[Path]:
+    """The files dropped for a source and ingest date, in name order."""
+    folder = landing_dir(landing, spec, partition)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(IGNORED))
 
 
 def new_files(landing: Path, spec: SourceSpec, seen: set[str]) -> dict[str, list[Path]]:

@@ -14,6 +14,10 @@ the same tables.
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,12 +25,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.ingest.records import ParseResult, parse_records
-from jobs.schemas import ID_FIELD
+from jobs.ingest.records import ParseResult, ParseState, parse_records, row_ids
 from jobs.ingest.spec import SourceSpec
+from jobs.schemas import CANONICAL, ID_FIELD, REJECTS
+from orchestration.ingest import receipts
+from orchestration.lakehouse import changes
 from orchestration.ingest.boundaries import layer_name, read_boundaries
-from orchestration.ingest.readers import read_source
-from orchestration.resources.lakehouse import Lakehouse, WriteResult
+from orchestration.ingest.readers import file_digest, ingest_id_for, open_source
+from orchestration.resources.lakehouse import CommitConflictError, Lakehouse, WriteResult, in_list, sql_literal
 
 
 def bronze_table(spec: SourceSpec) -> str:
@@ -48,11 +54,13 @@ class IngestSummary:
     source: str = ""
     ingest_ids: tuple[str, ...] = ()
     rejects_by_rule: tuple[tuple[str, int], ...] = ()
+    withdrawn: tuple[str, ...] = ()
 
     def to_json_dict(self) -> dict:
         d = asdict(self)
         d["ingest_ids"] = list(self.ingest_ids)
         d["rejects_by_rule"] = dict(self.rejects_by_rule)
+        d["withdrawn"] = list(self.withdrawn)
         return d
 
 
@@ -74,15 +82,18 @@ def land_files(
     partition: str | None = None,
     now: datetime | None = None,
 ) -> tuple[list[tuple[Path, str, int]], WriteResult | None]:
-    """Land files of one source; with ``partition``, the partition's earlier rows are replaced.
+    """Land files of one source; with ``partition``, the partition's earlier receipts not among them leave.
 
-    The first write removes every row of the partition and of an earlier receipt
-    of the same content; each later file replaces only earlier receipts of its
-    own content. Files are written one at a time, so memory holds one file
-    (a day of CDR parts can be tens of millions of rows). A file-level error
-    (missing column, empty file) stops the landing at that file, naming it;
-    landing the partition again once it is fixed gives the full partition. The
-    same content twice in one partition (a file dropped twice) is stored once.
+    A file whose content is already landed for the same partition is not
+    written again (0 rows); a new receipt is appended (appends of different
+    receipts never conflict); a receipt landed before under another partition
+    is moved (its rows replaced in one commit). With ``partition``, the
+    receipts it held that are not among ``paths`` are deleted: a corrected
+    re-delivery replaces the file it corrects, an empty drop folder withdraws
+    the day. Files are streamed one at a time in bounded batches, each into
+    one commit, so memory does not grow with a file. A file-level error (missing column, empty file) stops the landing at
+    that file, naming it; landing the partition again once it is fixed gives
+    the full partition, and the receipts already written are not written twice.
 
     Returns
     -------
@@ -90,34 +101,39 @@ def land_files(
     (``None`` when there was nothing to write or delete).
     """
     name = bronze_table(spec)
-    partition_clause = None
-    if partition is not None and lake.exists("bronze", name) \
-            and "ingest_partition" in pa.schema(lake.table("bronze", name).schema().to_arrow()).names:
-        partition_clause = f"ingest_partition = '{_quote(partition)}'"
+    stored = receipts.bronze_receipts(lake, name)
+    shas = [file_digest(Path(p)) if Path(p).is_file() else None for p in paths]  # a first streaming pass
+    ids = [ingest_id_for(spec, s) if s else None for s in shas]
     landed: list[tuple[Path, str, int]] = []
-    seen: set[str] = set()
     result: WriteResult | None = None
-    for path in paths:
-        batch = read_source(spec, path, now=now)
-        if batch.ingest_id in seen:
-            landed.append((Path(path), batch.ingest_id, 0))
-            continue
-        seen.add(batch.ingest_id)
-        table = batch.table.append_column("ingest_partition", pa.array([partition] * batch.table.num_rows, pa.string()))
-        clauses = [f"ingest_id = '{batch.ingest_id}'"]
-        if partition_clause is not None:
-            clauses.append(partition_clause)
-            partition_clause = None  # the partition's earlier rows are gone after the first write
-        result = lake.replace_where("bronze", name, table, " OR ".join(clauses), evolve_schema=True)
-        landed.append((Path(path), batch.ingest_id, table.num_rows))
-    if partition_clause is not None:  # no file for the partition any more: it is emptied
-        lake.delete("bronze", name, partition_clause)
+    stale = sorted(i for i, r in stored.items() if partition is not None and r.partition == partition
+                   and i not in ids)
+    if stale:
+        lake.delete("bronze", name, in_list("ingest_id", stale))
         result = lake.describe("bronze", name)
+    written: set[str] = set()
+    for path, ingest_id, sha in zip(paths, ids, shas):
+        known = stored.get(ingest_id) if ingest_id else None
+        if (known is not None and known.partition == partition) or ingest_id in written:
+            landed.append((Path(path), ingest_id, 0))  # this content is landed for this partition already
+            continue
+        # streamed in bounded batches and written in one commit per receipt: memory does not grow with the
+        # file, and a crash never leaves half a receipt
+        stream = open_source(spec, path, now=now, sha256=sha)
+        extra = {"ingest_partition": (pa.string(), partition)}
+        try:
+            if known is not None:  # landed before under another partition: moved here
+                result = lake.replace_where("bronze", name, lambda: stream.reader(extra),
+                                            f"ingest_id = {sql_literal(stream.ingest_id)}", evolve_schema=True)
+            else:
+                result = lake.append("bronze", name, lambda: stream.reader(extra), evolve_schema=True)
+        except Exception:
+            if stream.error is not None:  # a file-level error found while streaming: nothing was committed
+                raise stream.error from None
+            raise
+        written.add(stream.ingest_id)
+        landed.append((Path(path), stream.ingest_id, result.rows_written))
     return landed, result
-
-
-def _quote(value: str) -> str:
-    return value.replace("'", "''")
 
 
 def ensure_boundaries(lake: Lakehouse, spec: SourceSpec) -> pa.Table | None:
@@ -130,8 +146,12 @@ def ensure_boundaries(lake: Lakehouse, spec: SourceSpec) -> pa.Table | None:
         if stored.num_rows:
             return stored
     rows = read_boundaries(spec)
-    lake.replace_where("reference", "police_districts", rows, f"layer = '{layer}'")
+    lake.replace_where("reference", "police_districts", rows, f"layer = {sql_literal(layer)}")
     return rows
+
+
+#: How often a refine starts over after losing a commit race to another writer of the same tables.
+REFINE_ATTEMPTS = 5
 
 
 def refine(
@@ -139,37 +159,341 @@ def refine(
     spec: SourceSpec,
     *,
     ctx,
-    ingest_ids: list[str] | None = None,
     now: datetime | None = None,
     pseudonym_key: bytes | None = None,
+    full: bool = False,
+    log=None,
 ) -> IngestSummary:
-    """Parse bronze rows of ``spec`` into silver and quarantine.
+    """Parse bronze receipts of ``spec`` into silver and quarantine.
 
-    With ``ingest_ids``, only those receipts are parsed and upserted (the CLI's
-    one-file ingest). Without, every receipt of the source is re-parsed and the
-    source's silver rows and rejects are replaced in one commit each (a full,
-    idempotent refresh: the latest receipt of a record wins).
+    Incremental (the default): only receipts the ledger (``receipts.py``) does
+    not hold as refined, under this spec and key, from the bronze rows landed
+    now, are parsed; receipts that left bronze lose their silver and
+    quarantine rows. Duplicate ids resolve exactly as a full refresh would
+    (the latest receipt wins; every other row of the id is a ``duplicate_id``
+    reject naming the winner): when a new receipt outranks a row already in
+    silver, or a winner leaves, the receipts holding the id's other rows are
+    re-parsed too. The silver and quarantine commits each replace the rows of
+    exactly the receipts re-parsed (``replace_where ingest_id IN (...)``).
+
+    ``full=True`` re-parses every receipt of the source and replaces the
+    source's rows in one commit each: the reference the incremental path is
+    tested against, and what a rebuild does.
     """
     now = now or datetime.now(timezone.utc)
-    bronze = lake.read("bronze", bronze_table(spec))
-    if ingest_ids is not None:
-        bronze = bronze.filter(pc.is_in(bronze["ingest_id"], pa.array(ingest_ids, pa.string())))
-    # latest receipt first, file order within a receipt: duplicates keep the newest delivery
-    bronze = bronze.sort_by([("ingested_at", "descending"), ("ingest_id", "ascending"), ("source_row", "ascending")])
+    if full:
+        return _refine_full(lake, spec, ctx=ctx, now=now, pseudonym_key=pseudonym_key)
+    with _source_lock(lake, spec):
+        for attempt in range(1, REFINE_ATTEMPTS + 1):
+            try:
+                return _refine_incremental(lake, spec, ctx=ctx, now=now, pseudonym_key=pseudonym_key, log=log)
+            except CommitConflictError:  # every retry of a write lost: re-read everything, start over
+                if attempt == REFINE_ATTEMPTS:
+                    raise
+                time.sleep(min(8.0, 0.2 * 2 ** attempt) * (0.5 + random.random()))
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _refine_full(lake: Lakehouse, spec: SourceSpec, *, ctx, now: datetime, pseudonym_key: bytes | None) -> IngestSummary:
+    landed = {i: r.ingested_at for i, r in receipts.bronze_receipts(lake, bronze_table(spec)).items()}
     boundaries = ensure_boundaries(lake, spec)
-    result: ParseResult = parse_records(bronze, spec, boundaries=boundaries, ctx=ctx, now=now,
-                                        pseudonym_key=pseudonym_key)
+    parse = _StreamedParse(lake, spec, sorted(landed), landed, boundaries=boundaries, ctx=ctx, now=now,
+                           pseudonym_key=pseudonym_key)
+    where = f"source = {sql_literal(spec.name)}"
+    silver = lake.replace_where("silver", spec.table, parse.reader, where)
+    lake.replace_where("quarantine", rejects_table(spec), parse.tally.rejects(), where, evolve_schema=True)
+    return parse.tally.summary(spec, silver.version)
+
+
+def _refine_incremental(lake: Lakehouse, spec: SourceSpec, *, ctx, now: datetime, pseudonym_key: bytes | None,
+                        log=None) -> IngestSummary:
+    say = log or (lambda message: None)
+    fingerprint = receipts.spec_fingerprint(spec, pseudonym_key)
+    in_bronze = receipts.bronze_receipts(lake, bronze_table(spec))
+    entries = receipts.latest(lake, spec.name)
+
+    def up_to_date(i: str) -> bool:
+        e = entries.get(i)
+        return (e is not None and e.state == receipts.REFINED and e.spec_fingerprint == fingerprint
+                and e.ingested_at == in_bronze[i].ingested_at)
+
+    dirty = {i for i in in_bronze if not up_to_date(i)}
+    gone = {i for i, e in entries.items() if i not in in_bronze and e.state != receipts.WITHDRAWN}
+    if not dirty and not gone:
+        return _summary(spec, None, None, lake.version("silver", spec.table), nothing=True)
+    say(f"{spec.name}: {len(dirty):,} receipt(s) to refine, {len(gone):,} withdrawn "
+        f"({len(in_bronze) - len(dirty):,} already refined)")
 
     id_field = ID_FIELD[spec.table]
-    quoted = ", ".join(f"'{i}'" for i in sorted(set(bronze["ingest_id"].to_pylist())))
-    if ingest_ids is None:
-        silver = lake.replace_where("silver", spec.table, result.accepted, f"source = '{spec.name}'")
-        lake.replace_where("quarantine", rejects_table(spec), result.rejects, f"source = '{spec.name}'")
-    else:
-        silver = lake.merge("silver", spec.table, result.accepted, [id_field])
-        if quoted:
-            lake.replace_where("quarantine", rejects_table(spec), result.rejects,
-                               f"source = '{spec.name}' AND ingest_id IN ({quoted})")
+    losers = _duplicate_losers(lake, spec)     # id -> receipts holding a duplicate_id reject of it
+    if losers is None:  # a quarantine table from before record_id: refine the source once in full
+        say(f"{spec.name}: quarantine has no record_id column yet; re-parsing every receipt once")
+        dirty, losers = set(in_bronze), {}
+    boundaries = ensure_boundaries(lake, spec)
+    landed = {i: r.ingested_at for i, r in in_bronze.items()}
+
+    def outranks(a: str, b: str) -> bool:
+        """Receipt ``a``'s rows win ids over receipt ``b``'s (the full refresh's order)."""
+        return (landed[a], _desc(a)) > (landed[b], _desc(b))
+
+    while True:
+        touched = dirty | gone
+        # ids whose current winner is re-parsed or gone: their losers resolve again
+        pull: set[str] = set()
+        if losers:
+            lost = _held_by(lake, spec, id_field, sorted(touched))
+            for k in lost:
+                pull |= losers.get(k, set())
+        # the ids these receipts' rows carry that silver already holds, with the receipt of the first such row in
+        # the refresh order: an id-only pass (no rule is run, so a row a rule will reject counts too; that only
+        # ever re-parses more) and a scan of silver's id column filtered to those ids
+        new, holders = _collisions(lake, spec, id_field, sorted(dirty), landed) if dirty else ({}, {})
+        for k, receipt in new.items():
+            holder = holders[k]
+            if holder not in touched and outranks(receipt, holder):
+                pull.add(holder)                 # the clean winner loses: it becomes a reject
+                pull |= losers.get(k, set())     # and its losers now name another row
+        pull = {i for i in pull - touched if i in in_bronze}
+        if not pull:
+            break
+        say(f"{spec.name}: {len(pull):,} earlier receipt(s) hold rows these receipts supersede; re-parsing them too")
+        dirty |= pull
+
+    prior_ids = {k for k in new if holders[k] not in touched}
+    # ids a clean, later receipt already holds: those rows win
+    prior = _prior_rows(lake, spec, id_field, prior_ids) if prior_ids else None
+    parse = _StreamedParse(lake, spec, sorted(dirty), landed, boundaries=boundaries, ctx=ctx, now=now,
+                           pseudonym_key=pseudonym_key, prior=prior)
+
+    refined_before = {i for i in dirty if i in entries and entries[i].state == receipts.REFINED}
+    receipts.record(lake, spec, [{"ingest_id": i, "state": receipts.PENDING} for i in sorted(refined_before)])
+    where = f"source = {sql_literal(spec.name)} AND {in_list('ingest_id', sorted(touched))}"
+    # accepted rows stream from bronze batches into one silver commit; rejects (few) are held for theirs
+    silver = lake.replace_where("silver", spec.table, parse.reader, where)
+    lake.replace_where("quarantine", rejects_table(spec), parse.tally.rejects(), where, evolve_schema=True)
+    # gold follows silver through its change feed (a metadata commit, the first time only)
+    version = silver.version if changes.enable_change_feed(lake, "silver", spec.table) \
+        else lake.version("silver", spec.table)
+
+    counts = parse.tally.per_receipt
+    receipts.record(lake, spec, [
+        *({"ingest_id": i, "state": receipts.REFINED, "ingested_at": landed[i], "spec_fingerprint": fingerprint,
+           **counts.get(i, {"rows_in": 0, "accepted": 0, "quarantined": 0})} for i in sorted(dirty)),
+        *({"ingest_id": i, "state": receipts.WITHDRAWN} for i in sorted(gone)),
+    ])
+    return parse.tally.summary(spec, version, withdrawn=tuple(sorted(gone)))
+
+
+#: Bronze rows a refine parses at once: its working memory, whatever the size of the receipts.
+REFINE_BATCH_ROWS = 256 * 1024
+
+
+def _bronze_batches(lake: Lakehouse, spec: SourceSpec, ingest_ids: list[str], landed: dict,
+                    columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """Bronze rows of the receipts in a full refresh's order (latest receipt first, ties by ingest id,
+    file order within one), in batches of about :data:`REFINE_BATCH_ROWS` rows (``columns``: only those).
+
+    A receipt's rows are written in file order in one commit, so its files are read in order; a receipt
+    whose files do not give its rows in order (compacted files that mix receipts) is sorted in memory.
+    """
+    import numpy as np
+
+    if not ingest_ids:
+        return
+    ds = lake.table("bronze", bronze_table(spec)).to_pyarrow_dataset()
+    for receipt in sorted(ingest_ids, key=lambda i: (landed[i], _desc(i)), reverse=True):
+        only = pc.field("ingest_id") == receipt
+        last, in_order = 0, True
+        for b in ds.to_batches(columns=["source_row"], filter=only, fragment_readahead=1, batch_readahead=2):
+            r = b.column(0).to_numpy()
+            if len(r) and (r[0] <= last or (np.diff(r) <= 0).any()):
+                in_order = False
+                break
+            last = r[-1] if len(r) else last
+        if not in_order:
+            rows = ds.to_table(filter=only, columns=columns).sort_by("source_row")
+            for k in range(0, rows.num_rows, REFINE_BATCH_ROWS):
+                yield rows.slice(k, REFINE_BATCH_ROWS)
+            continue
+        buf, n, last = [], 0, 0
+        # readahead of one file and two batches: the scanner's defaults (4 files, 16 batches) hold gigabytes
+        for b in ds.to_batches(filter=only, columns=columns, fragment_readahead=1, batch_readahead=2):
+            if not len(b):
+                continue
+            r = b.column("source_row")
+            if r[0].as_py() <= last:
+                raise RuntimeError(f"bronze/{bronze_table(spec)}: receipt {receipt} read out of order; refine again")
+            last = r[len(r) - 1].as_py()
+            buf.append(b)
+            n += len(b)
+            if n >= REFINE_BATCH_ROWS:
+                yield pa.Table.from_batches(buf)
+                buf, n = [], 0
+        if buf:
+            yield pa.Table.from_batches(buf)
+
+
+class _Tally:
+    """What a streamed parse counts and keeps: rows per receipt and the rejects."""
+
+    def __init__(self, id_field: str) -> None:
+        self.id_field = id_field
+        self.rows_in = self.accepted = 0
+        self.per_receipt: dict[str, dict[str, int]] = {}
+        self._rejects: list[pa.Table] = []
+
+    def add(self, bronze: pa.Table, result: ParseResult) -> None:
+        self.rows_in += bronze.num_rows
+        self.accepted += result.accepted.num_rows
+        if result.rejects.num_rows:
+            self._rejects.append(result.rejects)
+
+        def counts(t: pa.Table) -> dict[str, int]:
+            if not t.num_rows:
+                return {}
+            g = t.group_by("ingest_id").aggregate([("ingest_id", "count")])
+            return dict(zip(g["ingest_id"].to_pylist(), g["ingest_id_count"].to_pylist()))
+
+        n_ok, n_q = counts(result.accepted), counts(result.rejects)
+        for i, n in counts(bronze).items():
+            c = self.per_receipt.setdefault(i, {"rows_in": 0, "accepted": 0, "quarantined": 0})
+            c["rows_in"] += n
+            c["accepted"] += n_ok.get(i, 0)
+            c["quarantined"] += n_q.get(i, 0)
+
+    def rejects(self) -> pa.Table:
+        return pa.concat_tables(self._rejects) if self._rejects else REJECTS.empty_table()
+
+    def summary(self, spec: SourceSpec, version: int | None, *, withdrawn: tuple[str, ...] = ()) -> IngestSummary:
+        rejects = self.rejects()
+        by_rule = {}
+        if rejects.num_rows:
+            counts = rejects.group_by("rule").aggregate([("rule", "count")]).to_pylist()
+            by_rule = {c["rule"]: c["rule_count"] for c in counts}
+        return IngestSummary(rows_in=self.rows_in, accepted=self.accepted, quarantined=rejects.num_rows,
+                             table_version=version, source=spec.name, ingest_ids=tuple(sorted(self.per_receipt)),
+                             rejects_by_rule=tuple(sorted(by_rule.items())), withdrawn=withdrawn)
+
+
+class _StreamedParse:
+    """``parse_records`` over the bronze rows of some receipts, batch by batch, in a full refresh's order,
+    with a :class:`~jobs.ingest.records.ParseState` carried across batches: the same rows as one call over
+    them all, in memory bounded by a batch. :meth:`reader` opens the accepted rows afresh (a commit that
+    lost a race parses again); :attr:`tally` holds what the last pass counted."""
+
+    def __init__(self, lake: Lakehouse, spec: SourceSpec, ingest_ids: list[str], landed: dict, *, boundaries, ctx,
+                 now: datetime, pseudonym_key: bytes | None, prior=None) -> None:
+        self.lake, self.spec, self.ingest_ids, self.landed = lake, spec, ingest_ids, landed
+        self.kwargs = dict(boundaries=boundaries, ctx=ctx, now=now, pseudonym_key=pseudonym_key, prior=prior)
+        self.tally = _Tally(ID_FIELD[spec.table])
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        self.tally = _Tally(ID_FIELD[self.spec.table])
+        state = ParseState()
+        for bronze in _bronze_batches(self.lake, self.spec, self.ingest_ids, self.landed):
+            result = parse_records(bronze, self.spec, state=state, **self.kwargs)
+            self.tally.add(bronze, result)
+            yield from result.accepted.to_batches()
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(CANONICAL[self.spec.table], self.batches())
+
+
+def _desc(text: str) -> tuple[int, ...]:
+    """A key under which a smaller string sorts later (ties between receipts landed at the same instant)."""
+    return tuple(-ord(ch) for ch in text)
+
+
+def _sorted(bronze: pa.Table) -> pa.Table:
+    # latest receipt first, file order within a receipt: duplicates keep the newest delivery
+    return bronze.sort_by([("ingested_at", "descending"), ("ingest_id", "ascending"), ("source_row", "ascending")])
+
+
+def _held_by(lake: Lakehouse, spec: SourceSpec, id_field: str, ingest_ids: list[str]) -> set[str]:
+    """Ids of the silver rows these receipts hold (their files found by the Delta log's statistics)."""
+    if not ingest_ids or not lake.exists("silver", spec.table):
+        return set()
+    rows = lake.read("silver", spec.table, columns=[id_field],
+                     filters=[("source", "=", spec.name), ("ingest_id", "in", ingest_ids)])
+    return set(rows[id_field].to_pylist())
+
+
+def _collisions(lake: Lakehouse, spec: SourceSpec, id_field: str, ingest_ids: list[str],
+                landed: dict) -> tuple[dict[str, str], dict[str, str]]:
+    """Ids of these receipts' rows that silver already holds: ``({id: first receipt}, {id: silver's receipt})``.
+
+    The one read that grows with silver: a scan of its id column, filtered to the receipts' ids as it goes,
+    so only the colliding rows are materialised.
+    """
+    if not lake.exists("silver", spec.table):
+        return {}, {}
+    import pyarrow.dataset as pads
+
+    state, parts = ParseState(), []
+    for bronze in _bronze_batches(lake, spec, ingest_ids, landed, columns=_id_columns(spec)):
+        parts.append(pa.table({"id": pa.array(row_ids(bronze, spec, state), pa.string()),
+                               "receipt": bronze["ingest_id"].combine_chunks()}))
+    if not parts:
+        return {}, {}
+    mine = pa.concat_tables(parts)
+    ds = lake.table("silver", spec.table).to_pyarrow_dataset()
+    held = ds.to_table(columns=[id_field, "ingest_id"],
+                       filter=(pads.field("source") == spec.name) & pads.field(id_field).isin(pc.unique(mine["id"])))
+    if not held.num_rows:
+        return {}, {}
+    holders = dict(zip(held[id_field].to_pylist(), held["ingest_id"].to_pylist()))
+    hits = mine.filter(pc.is_in(mine["id"], value_set=held[id_field].combine_chunks()))
+    first: dict[str, str] = {}
+    for k, receipt in zip(hits["id"].to_pylist(), hits["receipt"].to_pylist()):  # refresh order: first wins
+        first.setdefault(k, receipt)
+    return first, holders
+
+
+def _id_columns(spec: SourceSpec) -> list[str] | None:
+    """The bronze columns a row's id is made of (``None``: every column, for ids made from the content)."""
+    if spec.id.from_content:
+        return None
+    return list(dict.fromkeys([*spec.id.columns, "ingest_id", "source_row"]))
+
+
+def _duplicate_losers(lake: Lakehouse, spec: SourceSpec) -> dict[str, set[str]] | None:
+    """``{id: receipts}`` holding a ``duplicate_id`` reject of the id (``None`` when the table cannot say)."""
+    name = rejects_table(spec)
+    if not lake.exists("quarantine", name):
+        return {}
+    if "record_id" not in pa.schema(lake.table("quarantine", name).schema().to_arrow()).names:
+        return None  # written before rejects named their id: which receipts lost an id is unknown
+    rows = lake.read("quarantine", name, columns=["record_id", "ingest_id"],
+                     filters=[("source", "=", spec.name), ("rule", "=", "duplicate_id")])
+    out: dict[str, set[str]] = {}
+    for k, i in zip(rows["record_id"].to_pylist(), rows["ingest_id"].to_pylist()):
+        out.setdefault(k, set()).add(i)
+    return out
+
+
+def _prior_rows(lake: Lakehouse, spec: SourceSpec, id_field: str, ids: set[str]) -> dict[str, tuple[int, str]]:
+    rows = lake.read("silver", spec.table, columns=[id_field, "source_row", "source_file"],
+                     filters=[("source", "=", spec.name), (id_field, "in", sorted(ids))])
+    return {k: (r, f) for k, r, f in zip(rows[id_field].to_pylist(), rows["source_row"].to_pylist(),
+                                          rows["source_file"].to_pylist())}
+
+
+def _per_receipt(bronze: pa.Table | None, accepted: pa.Table, rejects: pa.Table) -> dict[str, dict[str, int]]:
+    def counts(t: pa.Table | None) -> dict[str, int]:
+        if t is None or not t.num_rows:
+            return {}
+        g = t.group_by("ingest_id").aggregate([("ingest_id", "count")])
+        return dict(zip(g["ingest_id"].to_pylist(), g["ingest_id_count"].to_pylist()))
+
+    n_in, n_ok, n_q = counts(bronze), counts(accepted), counts(rejects)
+    return {i: {"rows_in": n, "accepted": n_ok.get(i, 0), "quarantined": n_q.get(i, 0)} for i, n in n_in.items()}
+
+
+def _summary(spec: SourceSpec, bronze: pa.Table | None, result: ParseResult | None, version: int | None, *,
+             nothing: bool = False, withdrawn: tuple[str, ...] = ()) -> IngestSummary:
+    if nothing or result is None:
+        return IngestSummary(rows_in=0, accepted=0, quarantined=0, table_version=version, source=spec.name,
+                             withdrawn=withdrawn)
     by_rule = {}
     if result.rejects.num_rows:
         counts = result.rejects.group_by("rule").aggregate([("rule", "count")]).to_pylist()
@@ -178,15 +502,68 @@ def refine(
         rows_in=bronze.num_rows,
         accepted=result.accepted.num_rows,
         quarantined=result.rejects.num_rows,
-        table_version=silver.version,
+        table_version=version,
         source=spec.name,
         ingest_ids=tuple(sorted(set(bronze["ingest_id"].to_pylist()))),
         rejects_by_rule=tuple(sorted(by_rule.items())),
+        withdrawn=withdrawn,
     )
+
+
+@contextmanager
+def _source_lock(lake: Lakehouse, spec: SourceSpec):
+    """One refine of a source at a time on this host (CLI ingests running side by side).
+
+    Refines on several hosts against an object store are serialised by
+    Dagster's concurrency pools instead; a refine that still loses a commit
+    race starts over from a fresh read.
+    """
+    root = lake.root_uri()
+    if "://" in root:
+        yield
+        return
+    import fcntl
+
+    folder = Path(root) / ".locks"  # beside the layers, never inside one (tools list a layer's folders as tables)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"refine-{spec.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def ingest_file(lake: Lakehouse, spec: SourceSpec, path: str | Path, *, ctx, now: datetime | None = None,
                 pseudonym_key: bytes | None = None) -> IngestSummary:
-    """Land one file in bronze and refine it into silver and quarantine (the CLI's ``ingest``)."""
-    ingest_id, _ = land(lake, spec, path, now=now)
-    return refine(lake, spec, ctx=ctx, ingest_ids=[ingest_id], now=now, pseudonym_key=pseudonym_key)
+    """Land one file in bronze and refine it into silver and quarantine (the CLI's ``ingest``).
+
+    The refine also finishes any receipt of the source that an earlier,
+    interrupted run landed but did not refine. The summary counts this file's
+    rows (from the ledger, so re-ingesting an unchanged file reports it again
+    without parsing it).
+    """
+    landed, _ = land_files(lake, spec, [path], now=now)
+    _, ingest_id, written = landed[0]
+    run = refine(lake, spec, ctx=ctx, now=now, pseudonym_key=pseudonym_key)
+    entry = receipts.latest(lake, spec.name).get(ingest_id)
+    if entry is None and written == 0 and ingest_id not in receipts.bronze_receipts(lake, bronze_table(spec)):
+        # a file with a header and no rows: nothing to land, nothing to refine, 0 = 0 + 0
+        return IngestSummary(rows_in=0, accepted=0, quarantined=0, table_version=run.table_version,
+                             source=spec.name, ingest_ids=(ingest_id,))
+    if entry is None or entry.state != receipts.REFINED:
+        raise RuntimeError(f"{path}: receipt {ingest_id} was landed but is not refined; run the ingest again")
+    return IngestSummary(rows_in=entry.rows_in or 0, accepted=entry.accepted or 0, quarantined=entry.quarantined or 0,
+                         table_version=run.table_version, source=spec.name, ingest_ids=(ingest_id,),
+                         rejects_by_rule=_rules_of(lake, spec, ingest_id))
+
+
+def _rules_of(lake: Lakehouse, spec: SourceSpec, ingest_id: str) -> tuple[tuple[str, int], ...]:
+    name = rejects_table(spec)
+    if not lake.exists("quarantine", name):
+        return ()
+    rows = lake.read("quarantine", name, columns=["rule"], filters=[("ingest_id", "=", ingest_id)])
+    if not rows.num_rows:
+        return ()
+    g = rows.group_by("rule").aggregate([("rule", "count")])
+    return tuple(sorted(zip(g["rule"].to_pylist(), g["rule_count"].to_pylist())))

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchestration.lakehouse.metadata import table_metadata
-from orchestration.resources.lakehouse import Lakehouse
+from orchestration.resources.lakehouse import Lakehouse, sql_literal
 from orchestration.resources.sources import SourceCatalog
 
 OWNERS = ["team:data-engineering"]
@@ -31,7 +31,12 @@ def police_districts(context: dg.AssetExecutionContext, lakehouse: Lakehouse, so
         if spec.study_area is None:
             continue
         rows = read_boundaries(spec)
-        result = lakehouse.replace_where("reference", "police_districts", rows, f"layer = '{layer_name(spec)}'")
+        if _stored_layer(lakehouse, layer_name(spec)) == _canonical(rows):
+            # the same polygons: no commit, so the tables that follow the districts see no change
+            result = lakehouse.describe("reference", "police_districts")
+            layers.append(f"{layer_name(spec)} ({rows.num_rows} areas, unchanged)")
+            continue
+        result = lakehouse.replace_where("reference", "police_districts", rows, f"layer = {sql_literal(layer_name(spec))}")
         layers.append(f"{layer_name(spec)} ({rows.num_rows} areas)")
         context.log.info(f"{spec.name}: {rows.num_rows} boundary polygons from {spec.study_area.boundary}")
     if not layers:
@@ -39,6 +44,17 @@ def police_districts(context: dg.AssetExecutionContext, lakehouse: Lakehouse, so
     table = lakehouse.read("reference", "police_districts")
     return dg.MaterializeResult(metadata={**table_metadata(result, table.drop_columns(["geometry"])),
                                           "layers": dg.MetadataValue.text(", ".join(layers))})
+
+
+def _stored_layer(lakehouse: Lakehouse, layer: str) -> list[dict] | None:
+    if not lakehouse.exists("reference", "police_districts"):
+        return None
+    return _canonical(lakehouse.read("reference", "police_districts", filters=[("layer", "=", layer)]))
+
+
+def _canonical(rows: pa.Table) -> list[dict]:
+    """A layer's rows in a fixed order, to compare a boundary file with what is stored."""
+    return sorted(rows.to_pylist(), key=lambda r: str(r.get("area_id")))
 
 
 @dg.asset(

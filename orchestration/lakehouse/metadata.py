@@ -42,3 +42,30 @@ def table_metadata(result: WriteResult, sample: pa.Table | None = None) -> dict:
         meta["dagster/column_schema"] = column_schema(sample.schema)
         meta["preview"] = dg.MetadataValue.md(preview_markdown(sample))
     return meta
+
+
+def head(lakehouse, layer: str, name: str, rows: int = 5) -> pa.Table | None:
+    """A few rows of a table for the UI's preview, from its first data file (never the whole table)."""
+    if not lakehouse.exists(layer, name):
+        return None
+    return lakehouse.table(layer, name).to_pyarrow_dataset().head(rows)
+
+
+def column_range(lakehouse, layer: str, name: str, column: str) -> tuple:
+    """``(min, max)`` of a column, from the Delta log's file statistics when every file has them (no data read).
+
+    ``(None, None)`` for an empty table.
+    """
+    import pyarrow.compute as pc
+
+    table = lakehouse.table(layer, name)
+    actions = pa.table(table.get_add_actions(flatten=True))
+    lo, hi = f"min.{column}", f"max.{column}"
+    if actions.num_rows and lo in actions.column_names and hi in actions.column_names \
+            and actions[lo].null_count == 0 and actions[hi].null_count == 0:
+        return pc.min(actions[lo]).as_py(), pc.max(actions[hi]).as_py()
+    col = table.to_pyarrow_table(columns=[column])[column]
+    if not len(col) or col.null_count == len(col):
+        return None, None
+    span = pc.min_max(col).as_py()
+    return span["min"], span["max"]

@@ -10,12 +10,14 @@ A call network is analysed per ISO week (Monday 00:00 UTC). The assets are
 *not* Dagster-partitioned by week: the silver tables are partitioned by ingest
 date, and a day's file can hold calls of any week, so a weekly partition would
 need a mapping from ingest dates to weeks that a plain ``crimefusion run``
-(one ingest date) could not materialise simply. Instead ``call_edges`` finds
-every week present in ``silver/cdr_events`` and rewrites each week's rows with
-``replace_where period = <week>`` (one commit per week), and
-``call_communities``/``key_players`` do the same for every week of
-``call_edges``. Re-running gives the same rows; weeks no longer in silver keep
-their rows. ``burner_phones`` and ``fraud_rings`` look at the whole window at
+(one ingest date) could not materialise simply. Instead ``call_edges`` rebuilds
+the weeks that rows changed since its last run touch (silver's change data
+feed, :func:`orchestration.lakehouse.changes.changed_periods`; every week the
+first time) and rewrites each
+week's rows with ``replace_where period = <week>`` (one commit per week), and
+``call_communities``/``key_players`` do the same for the weeks of
+``call_edges`` that changed. Re-running gives the same rows; a week no longer
+in silver is emptied. ``burner_phones`` and ``fraud_rings`` look at the whole window at
 once (a burner's life or a ring's cycle spans weeks) and are full refreshes in
 one commit: ring ids are positions in a ranking, not keys to merge on.
 """
@@ -30,9 +32,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from orchestration.lakehouse import changes
+from orchestration.lakehouse.changes import changed_periods
 from orchestration.lakehouse.metadata import table_metadata
 from orchestration.resources.compute import Compute
-from orchestration.resources.lakehouse import Lakehouse
+from orchestration.resources.lakehouse import Lakehouse, sql_literal
 from orchestration import state
 
 OWNERS = ["team:intelligence-analysis"]
@@ -51,13 +55,6 @@ def reports_dir() -> Path:
     return state.reports_dir("links")
 
 
-def ts_literal(value: dt.datetime) -> str:
-    """A UTC timestamp as a Delta predicate literal (``'2017-12-04T00:00:00Z'``)."""
-    if value.tzinfo is None:
-        raise ValueError(f"timestamp {value!r} has no time zone; periods are UTC")
-    return "'" + value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ") + "'"
-
-
 def periods_of(lakehouse: Lakehouse, name: str) -> list[dt.datetime]:
     """Distinct ``period`` values of a gold table, oldest first (empty when the table does not exist)."""
     if not lakehouse.exists("gold", name):
@@ -71,7 +68,7 @@ def _read_period(lakehouse: Lakehouse, name: str, period: dt.datetime) -> pa.Tab
 
 
 def _replace_period(lakehouse: Lakehouse, name: str, table: pa.Table, period: dt.datetime):
-    return lakehouse.replace_where("gold", name, table, f"period = {ts_literal(period)}")
+    return lakehouse.replace_where("gold", name, table, f"period = {sql_literal(period)}")
 
 
 def _require(lakehouse: Lakehouse, layer: str, name: str, asset: str) -> None:
@@ -97,8 +94,8 @@ class CallEdgesConfig(dg.Config):
     description=(
         "Gold: the call network per ISO week (Monday 00:00 UTC): one row per (week, caller, callee) with "
         "the number of calls and SMS, total duration and first/last contact. An operator's two rows of an "
-        "on-net call (out and in) count once. Every week present in silver/cdr_events is rebuilt and "
-        "replaced (replace_where on period), so re-running changes nothing."
+        "on-net call (out and in) count once. Incremental: the weeks that CDR rows changed since the last "
+        "run touch are rebuilt and replaced (replace_where on period); every week the first time."
     ),
 )
 def call_edges(context: dg.AssetExecutionContext, config: CallEdgesConfig, lakehouse: Lakehouse,
@@ -108,8 +105,11 @@ def call_edges(context: dg.AssetExecutionContext, config: CallEdgesConfig, lakeh
 
     _require(lakehouse, "silver", "cdr_events", "call_edges")
     version = lakehouse.version("silver", "cdr_events")
-    times = lakehouse.read("silver", "cdr_events", columns=["start_time"])["start_time"]
-    weeks = sorted(pc.unique(period_start(times, "week")).to_pylist()) if len(times) else []
+    consumer = changes.consumer_key("gold/call_edges", sorted(config.kinds))  # other kinds: every week again
+    weeks, mode = changed_periods(lakehouse, "silver", "cdr_events", "start_time", consumer, version,
+                                  existing=lambda: periods_of(lakehouse, "call_edges")
+                                  if lakehouse.exists("gold", "call_edges") else None)
+    context.log.info(f"call_edges ({mode}): {len(weeks)} week(s) to rebuild")
     per_week, result, sample = [], None, None
     for week in weeks:
         # one week of CDRs in memory at a time (Delta file statistics skip other weeks' files)
@@ -128,14 +128,18 @@ def call_edges(context: dg.AssetExecutionContext, config: CallEdgesConfig, lakeh
         per_week.append({"week": week.date().isoformat(), "cdr_rows": rows.num_rows, "edges": edges.num_rows, "phones": phones})
         context.log.info(f"call_edges week {week.date()}: {rows.num_rows:,} CDR rows -> {edges.num_rows:,} edges, {phones:,} phones")
     if result is None:
-        context.log.warning("silver/cdr_events is empty: call_edges has no week to build")
+        if mode == "full":
+            context.log.warning("silver/cdr_events is empty: call_edges has no week to build")
         if not lakehouse.exists("gold", "call_edges"):
             lakehouse.overwrite("gold", "call_edges", CALL_EDGES.empty_table())
         result, sample = lakehouse.describe("gold", "call_edges"), CALL_EDGES.empty_table()
+    changes.enable_change_feed(lakehouse, "gold", "call_edges")  # call_network follows the weeks rebuilt here
+    changes.save_watermarks(lakehouse, consumer, {"silver/cdr_events": version})
     return dg.MaterializeResult(metadata={
         **table_metadata(result, sample),
         "weeks": dg.MetadataValue.md(_md_rows(per_week)),
         "weeks_rebuilt": dg.MetadataValue.int(len(weeks)),
+        "mode": dg.MetadataValue.text(mode),
         "cdr_events_version": dg.MetadataValue.int(version or 0),
     })
 
@@ -169,8 +173,8 @@ class CallNetworkConfig(dg.Config):
             deps=["call_edges"],
             description=(
                 "Gold: the Leiden community (Traag et al. 2019, modularity) of every phone in each week's call "
-                "network, labelled 0.. by decreasing size. Every week of call_edges is recomputed and replaced "
-                "(replace_where on period)."
+                "network, labelled 0.. by decreasing size. The weeks of call_edges that changed since the last "
+                "run are recomputed and replaced (replace_where on period)."
             ),
         ),
         dg.AssetSpec(
@@ -192,7 +196,11 @@ def call_network(context: dg.AssetExecutionContext, config: CallNetworkConfig, l
 
     _require(lakehouse, "gold", "call_edges", "call_network")
     version = lakehouse.version("gold", "call_edges")
-    weeks = periods_of(lakehouse, "call_edges")
+    consumer = changes.consumer_key("gold/call_network", config.model_dump())  # other settings: every week again
+    weeks, mode = changed_periods(lakehouse, "gold", "call_edges", "period", consumer, version, period=None,
+                                  existing=lambda: periods_of(lakehouse, "call_communities")
+                                  if lakehouse.exists("gold", "call_communities") else None)
+    context.log.info(f"call_network ({mode}): {len(weeks)} week(s) to recompute")
     written: dict[str, object] = {}
     samples: dict[str, pa.Table] = {}
     per_week = []
@@ -212,7 +220,9 @@ def call_network(context: dg.AssetExecutionContext, config: CallNetworkConfig, l
             if not lakehouse.exists("gold", name):
                 lakehouse.overwrite("gold", name, schema.empty_table())
             written[name], samples[name] = lakehouse.describe("gold", name), schema.empty_table()
+    changes.save_watermarks(lakehouse, consumer, {"gold/call_edges": version})
     common = {"weeks": dg.MetadataValue.md(_md_rows(per_week)), "call_edges_version": dg.MetadataValue.int(version or 0),
+              "mode": dg.MetadataValue.text(mode),
               "seed": dg.MetadataValue.int(config.seed), "resolution": dg.MetadataValue.float(config.resolution)}
     yield dg.MaterializeResult(asset_key="call_communities",
                                metadata={**table_metadata(written["call_communities"], samples["call_communities"]), **common})

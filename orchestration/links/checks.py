@@ -1,4 +1,4 @@
-"""Checks on the link-analysis tables: coverage, and scores against the synthetic demo's planted truth.
+"""Checks on the link-analysis tables: coverage of their input, and scores against the demo's planted truth.
 
 Truth thresholds
 ----------------
@@ -68,6 +68,104 @@ def community_scores(communities: pa.Table, group_members: pa.Table) -> dict[str
     scores = community_agreement(predicted, planted)
     scores["coverage"] = len(seen) / len(truth)
     return scores
+
+
+def edge_coverage(counts: pa.Table, edges: pa.Table) -> tuple[list[str], dict[str, int]]:
+    """Problems of each period's call edges against its CDR input, and totals.
+
+    ``counts`` is :func:`jobs.links.edges.edge_input_counts` of the CDRs, ``edges`` has
+    ``period``, ``n_voice`` and ``n_sms``. A kind is checked when some edge counts it
+    (``call_edges`` may be configured without it; when no edge counts either kind, both are).
+    A period with input rows of a checked kind and no edge fails, and a checked kind's summed
+    count in a period must lie in ``[out_rows, rows]``: mirrored ``in`` rows are the only rows
+    the aggregation may drop.
+    """
+    have: dict = {}  # period -> summed counts of its edges
+    if edges.num_rows:
+        sums = edges.group_by("period").aggregate([("n_voice", "sum"), ("n_sms", "sum"), ("period", "count")])
+        for p, v, sm, n in zip(*(sums[c].to_pylist() for c in ("period", "n_voice_sum", "n_sms_sum", "period_count"))):
+            have[p] = {"voice": v, "sms": sm, "edges": n}
+    built = {k for k in ("voice", "sms") if any(h[k] for h in have.values())}
+    problems, periods = [], set()
+    n_rows = 0
+    for p, kind, rows, out_rows in zip(*(counts[c].to_pylist() for c in ("period", "kind", "rows", "out_rows"))):
+        if kind not in ("voice", "sms") or not rows:
+            continue
+        n_rows += rows
+        periods.add(p)
+        got = have.get(p, {"voice": 0, "sms": 0, "edges": 0})
+        if got["edges"] == 0 and (kind in built or not built):
+            problems.append(f"{p.date()}: {rows:,} {kind} CDR rows with a callee -> 0 edges")
+        elif kind in built and not out_rows <= got[kind] <= rows:
+            problems.append(f"{p.date()}: edges count {got[kind]:,} {kind} events, expected {out_rows:,} to "
+                            f"{rows:,} ({rows - out_rows:,} of the CDR rows are 'in' rows that may mirror an 'out' row)")
+    return problems, {"periods_with_input": len(periods), "input_rows": n_rows,
+                      "periods_without_edges": len(periods - {p for p, h in have.items() if h["edges"]})}
+
+
+@dg.asset_check(
+    asset="call_edges",
+    name="call_edges_cover_input",
+    blocking=True,
+    description=("Every week of silver/cdr_events with voice or SMS rows that have a callee has edges, and each "
+                 "week's summed n_voice and n_sms lie between the CDR rows that are not 'in' rows (never "
+                 "deduplicated) and all of them. Catches an engine that silently loses a week or part of it. "
+                 "Checks the weeks whose CDRs or edges changed since its last pass (every week the first time)."),
+)
+def call_edges_cover_input(lakehouse: Lakehouse) -> dg.AssetCheckResult:
+    from jobs.links.edges import edge_input_counts, sum_edge_input_counts
+
+    import datetime as dt
+
+    from orchestration.lakehouse import changes
+    from orchestration.lakehouse.changes import changed_periods
+    from orchestration.links.assets import periods_of
+
+    kinds = ("voice", "sms")
+    parts = []
+    consumer, weeks, mode = "check/call_edges_cover_input", None, "full"
+    if lakehouse.exists("silver", "cdr_events"):
+        version = lakehouse.version("silver", "cdr_events")
+        # the weeks CDR rows changed since the last passing run (all of them the first time): a week whose
+        # input changed and whose edges did not appear is exactly what this check exists to catch
+        edges = (lambda: periods_of(lakehouse, "call_edges")) if lakehouse.exists("gold", "call_edges") \
+            else (lambda: None)
+        weeks, mode = changed_periods(lakehouse, "silver", "cdr_events", "start_time", consumer, version,
+                                      existing=edges)
+        if lakehouse.exists("gold", "call_edges") and mode != "full":  # and the weeks whose edges changed
+            edges_version = lakehouse.version("gold", "call_edges")
+            more, mode = changed_periods(lakehouse, "gold", "call_edges", "period", consumer, edges_version,
+                                         period=None, existing=edges)
+            weeks = sorted(set(weeks) | set(more))
+        dataset = lakehouse.table("silver", "cdr_events", version).to_pyarrow_dataset()
+        columns = [c for c in ("caller", "callee", "start_time", "kind", "direction") if c in dataset.schema.names]
+        in_kinds = pc.field("kind").isin(list(kinds))
+        ranges = [in_kinds & (pc.field("start_time") >= w) & (pc.field("start_time") < w + dt.timedelta(days=7))
+                  for w in weeks] if mode != "full" else [in_kinds]
+        # streamed in record batches: per-batch counts add up (the whole table is never in memory)
+        for expr in ranges:
+            for batch in dataset.to_batches(columns=columns, filter=expr):
+                if batch.num_rows:
+                    parts.append(edge_input_counts(pa.Table.from_batches([batch]), period="week", kinds=kinds))
+    counts = sum_edge_input_counts(parts)
+    edges = (lakehouse.read("gold", "call_edges", columns=["period", "n_voice", "n_sms"],
+                            filters=[("period", "in", weeks)] if mode != "full" else None)
+             if lakehouse.exists("gold", "call_edges") and (mode == "full" or weeks)
+             else pa.table({"period": pa.array([], pa.timestamp("us", tz="UTC")), "n_voice": pa.array([], pa.int64()),
+                            "n_sms": pa.array([], pa.int64())}))
+    problems, totals = edge_coverage(counts, edges)
+    if not problems and lakehouse.exists("silver", "cdr_events"):
+        marks = {"silver/cdr_events": version}
+        if lakehouse.exists("gold", "call_edges"):
+            marks["gold/call_edges"] = lakehouse.version("gold", "call_edges")
+        changes.save_watermarks(lakehouse, consumer, marks)
+    return dg.AssetCheckResult(passed=not problems, metadata={
+        "scope": dg.MetadataValue.text("every week" if mode == "full" else
+                                       f"{len(weeks)} week(s) whose CDRs or edges changed"),
+        **{k: dg.MetadataValue.int(v) for k, v in totals.items()},
+        "problems": dg.MetadataValue.int(len(problems)),
+        "examples": dg.MetadataValue.json(problems[:10]),
+    }, description="; ".join(problems[:3]) if problems else None)
 
 
 @dg.asset_check(

@@ -18,6 +18,8 @@ import logging
 import dagster as dg
 from pydantic import Field
 
+from jobs.ingest.pseudonymise import key_problem
+
 log = logging.getLogger(__name__)
 
 
@@ -31,6 +33,9 @@ class Pseudonymiser(dg.ConfigurableResource):
         if self.raw_identifiers:
             return None
         if self.key:
+            problem = key_problem(self.key, deployment="local")
+            if problem:
+                raise ValueError(problem)
             return self.key.encode("utf-8")
         if not self.allow_demo_key:
             raise ValueError(

@@ -15,11 +15,14 @@ class SourceCatalog(dg.ConfigurableResource):
 
     spec_paths: list[str] = Field(description="YAML source spec files.")
     landing: str = Field(default="landing", description="Landing folder: <landing>/<source>/<YYYY-MM-DD>/files.")
+    data_roots: list[str] = Field(default_factory=list,
+                                  description="Folders specs' files and boundaries may point into (CRIMEFUSION_DATA_ROOTS).")
     _cache: dict = PrivateAttr(default_factory=dict)
 
     def specs(self, table: str | None = None) -> list[SourceSpec]:
         if "all" not in self._cache:
-            self._cache["all"] = [load_spec(p) for p in self.spec_paths]
+            roots = tuple(Path(r) for r in self.data_roots)
+            self._cache["all"] = [load_spec(p, data_roots=roots) for p in self.spec_paths]
         return [s for s in self._cache["all"] if table is None or s.table == table]
 
     def spec(self, name: str) -> SourceSpec:

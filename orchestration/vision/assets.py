@@ -44,7 +44,7 @@ from jobs.schemas import CAMERAS, H3_RESOLUTION, REJECTS
 from orchestration import state
 from orchestration.ingest.assets import INGEST_DATES
 from orchestration.lakehouse.metadata import column_schema, table_metadata
-from orchestration.resources.lakehouse import Lakehouse
+from orchestration.resources.lakehouse import Lakehouse, in_list
 from orchestration.resources.sources import SourceCatalog
 from orchestration.resources.tracking import MlflowTracking
 from orchestration.vision.landing import camera_of, clip_start_time, video_dir, video_of_key
@@ -66,12 +66,6 @@ TRUTH_TABLE = "video_objects"
 #: Ground truth of the demo clips: ``vision.synthetic.GROUND_TRUTH`` with camera and clip.
 VIDEO_TRUTH = pa.schema([pa.field("camera_id", pa.string(), nullable=False),
                          pa.field("source", pa.string(), nullable=False), *GROUND_TRUTH])
-
-
-def sql_in(column: str, values: list[str]) -> str:
-    """A Delta predicate ``column IN ('a', 'b')`` with quotes escaped."""
-    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
-    return f"{column} IN ({quoted})"
 
 
 def _reports() -> Path:
@@ -185,7 +179,7 @@ def _demo_video_asset() -> dg.AssetsDefinition:
             context.log.info(f"demo clip for {cam['camera_id']}: {path} ({t.num_rows} true boxes)")
         truth = pa.concat_tables(truths)
         sources_written = sorted(set(truth["source"].to_pylist()))
-        result = lakehouse.replace_where("truth", TRUTH_TABLE, truth, sql_in("source", sources_written))
+        result = lakehouse.replace_where("truth", TRUTH_TABLE, truth, in_list("source", sources_written))
         return dg.MaterializeResult(metadata={
             "clips": dg.MetadataValue.md("\n".join(written)),
             "truth": dg.MetadataValue.path(result.uri),
@@ -307,9 +301,9 @@ def _detections_asset(deps: list[str]) -> dg.AssetsDefinition:
         rej = pa.concat_tables([batch.rejects, pa.Table.from_pylist(extra, schema=REJECTS)])
         # the file's rows only: another file's partition is never touched
         det_result = lakehouse.replace_where(DETECTIONS_LAYER, "detections", det,
-                                             sql_in("source", [str(f) for f in files]))
+                                             in_list("source", [str(f) for f in files]))
         rej_result = lakehouse.replace_where("quarantine", REJECTS_TABLE, rej,
-                                             sql_in("source_file", [str(f) for f in files]))
+                                             in_list("source_file", [str(f) for f in files]))
         by_class = {r["class_name"]: r["class_name_count"]
                     for r in det.group_by("class_name").aggregate([("class_name", "count")]).to_pylist()}
         by_rule = {r["rule"]: r["rule_count"] for r in rej.group_by("rule").aggregate([("rule", "count")]).to_pylist()}
@@ -397,7 +391,7 @@ def _video_events_asset() -> dg.AssetsDefinition:
         events = events.set_column(events.schema.get_field_index("source"), "source",
                                    pa.array([clip] * events.num_rows, pa.string())).cast(VIDEO_EVENTS)
         # evolve: lakes written before video_events had `source` gain the column
-        result = lakehouse.replace_where("gold", "video_events", events, sql_in("source", [clip]), evolve_schema=True)
+        result = lakehouse.replace_where("gold", "video_events", events, in_list("source", [clip]), evolve_schema=True)
         by_type = {r["event_type"]: r["event_type_count"]
                    for r in events.group_by("event_type").aggregate([("event_type", "count")]).to_pylist()}
         context.log.info(f"video_events: {events.num_rows} events {by_type} from {det.num_rows} detections of {clip}")

@@ -195,7 +195,16 @@ def test_definitions_load_with_the_compose_environment(tmp_path):
                CRIMEFUSION_LANDING=str(tmp_path / "landing"), PATH=os.environ.get("PATH", ""))
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     dagster = Path(sys.executable).parent / "dagster"
-    out = subprocess.run([str(dagster), "definitions", "validate", "-m", "orchestration.definitions"], cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=300)
+
+    def validate(environment):
+        return subprocess.run([str(dagster), "definitions", "validate", "-m", "orchestration.definitions"], cwd=ROOT,
+                              env=environment, capture_output=True, text=True, timeout=300)
+
+    # the example's key is the shipped placeholder: the code location refuses to load until a real one is set
+    refused = validate(env)
+    assert refused.returncode != 0 and "CHANGE_ME" in refused.stdout + refused.stderr
+    import secrets
+
+    out = validate({**env, "CRIMEFUSION_PSEUDONYM_KEY": secrets.token_hex(32)})
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "Validation successful" in out.stdout + out.stderr

@@ -152,7 +152,7 @@ def cluster_env(tmp_path: Path, postgres: dict, s3: dict) -> dict[str, str]:
         DAGSTER_PG_DB="dagster", DAGSTER_PG_USER=postgres["user"], DAGSTER_PG_PASSWORD="",
         CRIMEFUSION_DEPLOYMENT="cluster", CRIMEFUSION_LAKE="s3://crimefusion-lake/lake",
         CRIMEFUSION_S3_ENDPOINT=s3["endpoint"], CRIMEFUSION_S3_ALLOW_HTTP="true", CRIMEFUSION_S3_REGION="us-east-1",
-        CRIMEFUSION_PSEUDONYM_KEY="topology-test-key-not-secret", CRIMEFUSION_SYNTHETIC="false",
+        CRIMEFUSION_PSEUDONYM_KEY="topology-test-key-not-secret-32-bytes-long", CRIMEFUSION_SYNTHETIC="false",
         CRIMEFUSION_SPECS=str(ROOT / "specs" / "nyc_shootings.yaml"),
         CRIMEFUSION_HOME=str(tmp_path / "home"), CRIMEFUSION_LANDING=str(tmp_path / "landing"),
         AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET, AWS_REGION="us-east-1",

@@ -16,7 +16,8 @@ PATTERN_CHECKS = {("hotspot_model", "beats_champion"),("near_repeat", "near_repe
 HOTSPOTS = {"cell_features", "hotspot_backtest", "hotspot_model", "hotspot_forecast", "patrol_plan"}
 CORE = {"police_districts", "raw_crime_records", "incidents", "incident_rejects", "district_daily_counts"} | PATTERNS | HOTSPOTS
 LINKS = {"call_edges", "call_communities", "key_players", "burner_phones", "fraud_rings", "link_charts"}
-LINK_CHECKS = {("call_communities", "call_communities_cover_edges"), ("call_communities", "call_communities_match_truth"),
+LINK_CHECKS = {("call_edges", "call_edges_cover_input"), ("call_communities", "call_communities_cover_edges"),
+               ("call_communities", "call_communities_match_truth"),
                ("burner_phones", "burner_phones_match_truth"), ("fraud_rings", "fraud_rings_match_truth")}
 ANOMALIES = {"spike_alerts", "phone_features", "account_features", "entity_anomaly_model", "entity_anomalies",
              "anomaly_report"}
@@ -69,7 +70,7 @@ def test_without_synthetic_feeds_only_incidents_remain(tmp_path):
 def test_cluster_definitions_use_object_store():
     defs = build_definitions(load_settings({"CRIMEFUSION_DEPLOYMENT": "cluster", "CRIMEFUSION_LAKE": "s3://lake",
                                             "CRIMEFUSION_S3_ENDPOINT": "http://127.0.0.1:9000",
-                                            "CRIMEFUSION_PSEUDONYM_KEY": "not-a-real-key"}))
+                                            "CRIMEFUSION_PSEUDONYM_KEY": "not-a-real-key-but-32-bytes-long-0123"}))
     assert snapshot(defs)[0] == ASSETS
     assert type(defs.resources["lakehouse"]).__name__ == "ObjectStoreLakehouse"
 

@@ -11,7 +11,9 @@ import pytest
 #: Training budget of the session model (CI: 2 cores): a YOLO11 at width 0.125 (a
 #: quarter of yolo11n's FLOPs) from scratch, 40 epochs on 80 images at 256 px.
 #: Measured: 180-195 s on 2 shared cores. Same recipe as ``vision.demo``.
-TRAIN = dict(n_train=80, n_val=16, epochs=40, imgsz=256, batch=16, seed=0, width=0.125)
+# 70 epochs: at 40 the model learnt vehicles but not persons on this CI machine's CPU (person AP 0.0 with seeds
+# 0 and 1; the same recipe reached 0.61 on the machine it was tuned on); at 70, person AP 0.92, mAP50 0.96
+TRAIN = dict(n_train=80, n_val=16, epochs=70, imgsz=256, batch=16, seed=0, width=0.125)
 
 
 def make_yolo_shaped_onnx(path: Path, *, names: dict | None = None, nc: int = 2, size: int = 64,

@@ -144,3 +144,27 @@ def test_parse_timestamps(raw, fmt, tz, expected):
     values, failed = parse_timestamps(np.array([raw], dtype=object), fmt, tz)
     assert not failed[0]
     assert values[0] == np.datetime64(expected, "us")
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+@pytest.mark.parametrize("content_ids", [True, False])
+def test_batches_with_state_equal_one_call(chicago_spec, chicago_districts, sd, size, content_ids):
+    """Parsing a refresh's rows in batches, carrying a ParseState, gives what one call over all gives:
+    duplicate ids across batches (first wins, naming its row and file), content-id occurrence counters."""
+    from jobs.ingest.records import ParseState
+
+    spec = chicago_spec if content_ids else chicago_spec.model_copy(
+        update={"id": chicago_spec.id.model_copy(update={"columns": ["district"]})})
+    rows = [GOOD, GOOD, dict(GOOD, loc_cat="park"), dict(GOOD, date=""), GOOD, dict(GOOD, district="3"),
+            dict(GOOD, district="3", loc_cat="park"), GOOD]
+    newer = bronze(rows[:5])
+    newer = newer.set_column(newer.schema.get_field_index("ingest_id"), "ingest_id", pa.array(["i2"] * 5))
+    newer = newer.set_column(newer.schema.get_field_index("source_file"), "source_file", pa.array(["g.csv"] * 5))
+    table = pa.concat_tables([newer, bronze(rows)])
+    whole = parse_records(table, spec, boundaries=chicago_districts, ctx=sd, now=NOW)
+    state = ParseState()
+    parts = [parse_records(table.slice(k, size), spec, boundaries=chicago_districts, ctx=sd, now=NOW, state=state)
+             for k in range(0, table.num_rows, size)]
+    assert pa.concat_tables([p.accepted for p in parts]).equals(whole.accepted)
+    assert pa.concat_tables([p.rejects for p in parts]).equals(whole.rejects)
+    assert whole.rejects.num_rows >= 3

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from jobs.links.edges import aggregate_edges, merge_edges
+from jobs.links.edges import aggregate_edges, edge_input_counts, merge_edges, sum_edge_input_counts
 from jobs.links.synthetic import planted_partition_cdr
 
 UTC = dt.timezone.utc
@@ -115,3 +115,20 @@ def test_mirrored_in_rows_are_dropped():
     assert edges == {("a", "b"): 1, ("x", "b"): 1}
     raw = {(r["caller"], r["callee"]): r["n_events"] for r in aggregate_edges(cdr, dedupe_mirrored=False).to_pylist()}
     assert raw[("a", "b")] == 2
+
+
+def test_edge_input_counts_bound_the_edges():
+    t = _t(2, 10)
+    cdr = _cdr(ROWS + [("a", "b", t, 30, "voice"), ("a", "b", t, 30, "voice"), ("x", "b", t, 5, "voice")])
+    cdr = cdr.append_column("direction", pa.array([None] * len(ROWS) + ["out", "in", "in"]))
+    counts = {(r["period"].date().isoformat(), r["kind"]): (r["rows"], r["out_rows"]) for r in edge_input_counts(cdr).to_pylist()}
+    # data rows, self-calls and rows without a callee make no edge; 'in' rows may be mirrors
+    assert counts == {("2024-01-01", "voice"): (6, 4), ("2024-01-01", "sms"): (1, 1), ("2024-01-08", "voice"): (1, 1)}
+    edges = aggregate_edges(cdr)
+    n_voice = {p.date().isoformat(): 0 for p in edges["period"].to_pylist()}
+    for r in edges.to_pylist():
+        n_voice[r["period"].date().isoformat()] += r["n_voice"]
+    assert 4 <= n_voice["2024-01-01"] <= 6 and n_voice["2024-01-08"] == 1
+    halves = sum_edge_input_counts([edge_input_counts(cdr.slice(0, 4)), edge_input_counts(cdr.slice(4))])
+    assert halves.equals(edge_input_counts(cdr))
+    assert edge_input_counts(cdr.drop_columns(["direction"]))["out_rows"].to_pylist() == [1, 6, 1]

@@ -106,3 +106,36 @@ def test_rejects_missing_columns_and_wrong_input(local_spark, cdr):
         spark_call_edges(local_spark, cdr.drop_columns(["kind"]))
     with pytest.raises(TypeError, match="pyarrow.Table or a Delta"):
         spark_call_edges(local_spark, cdr.to_pandas())
+
+
+def _with_empty_chunks(table: pa.Table, layout: str) -> pa.Table:
+    """``table`` re-chunked as ``layout`` (``e``: a zero-row chunk, ``a``/``b``: its first/second half)."""
+    half = table.num_rows // 2
+    parts = {"e": table.slice(0, 0), "a": table.slice(0, half), "b": table.slice(half)}
+    return pa.concat_tables([parts[p] for p in layout])
+
+
+@pytest.mark.parametrize("layout", ["eeab", "aeb", "aeeb", "abe"])
+def test_zero_row_chunks_lose_no_row(local_spark, cdr, layout):
+    """Regression (issue #13): a week read from silver with file skipping starts with empty chunks
+    (``[0, 0, 96233]`` rows); ``createDataFrame`` then dropped every row and the week got 0 edges."""
+    from jobs.spark.arrow import arrow_frame
+
+    table = _with_empty_chunks(cdr, layout)
+    assert table.num_rows == cdr.num_rows and 0 in [len(c) for c in table["caller"].chunks]
+    assert arrow_frame(local_spark, table).count() == cdr.num_rows
+    spark = spark_call_edges(local_spark, table, period="week", partitions=8)
+    assert spark.equals(aggregate_edges(cdr, period="week"))
+
+
+def test_arrow_frame_decodes_dictionaries_and_keeps_instants(local_spark):
+    from jobs.spark.arrow import arrow_frame
+
+    times = pa.array([0, 86_400_000_000 * 365 * 48], pa.timestamp("us", tz="UTC"))
+    table = pa.table({"kind": pa.array(["voice", "sms"]).dictionary_encode(), "t": times})
+    back = arrow_frame(local_spark, table).toArrow()
+    assert back["kind"].to_pylist() == ["voice", "sms"]
+    assert back["t"].cast(pa.int64()).to_pylist() == times.cast(pa.int64()).to_pylist()
+    assert arrow_frame(local_spark, table.slice(0, 0)).count() == 0
+    with pytest.raises(TypeError, match="pyarrow.Table"):
+        arrow_frame(local_spark, table.to_pandas())

@@ -72,13 +72,18 @@ def test_geoparquet_layers_keep_their_crs(fused):
 
     defs, *_ = fused
     lh = defs.resources["lakehouse"]
-    for name in ("events", "incident_context"):
-        gdf = gpd.read_parquet(exports_dir() / f"{name}.parquet")
-        assert gdf.crs.to_epsg() == 4326
-        assert len(gdf) == lh.count("gold", name)
+    days = sorted((exports_dir() / "events").glob("*.parquet"))  # one file per UTC day of events
+    assert days
+    layers = {"events": days, "incident_context": [exports_dir() / "incident_context.parquet"]}
+    for name, files in layers.items():
+        frames = [gpd.read_parquet(f) for f in files]
+        assert all(f.crs.to_epsg() == 4326 for f in frames)
+        assert sum(len(f) for f in frames) == lh.count("gold", name)
         again = exports_dir() / f"{name}_roundtrip.parquet"
-        gdf.to_parquet(again)
+        frames[0].to_parquet(again)
         assert gpd.read_parquet(again).crs.to_epsg() == 4326
+    first = gpd.read_parquet(days[0])
+    assert first["occurred_at"].dt.strftime("%Y-%m-%d").eq(days[0].stem).all()
 
 
 def test_spark_engine_gives_the_same_context(fused):

@@ -8,7 +8,7 @@ import json
 import pyarrow as pa
 import pytest
 
-from orchestration.links.assets import ts_literal
+from orchestration.resources.lakehouse import sql_literal
 from orchestration.links.checks import community_scores, ring_scores
 
 UTC = dt.timezone.utc
@@ -61,7 +61,7 @@ def test_ring_scores_split_cycles_and_mules():
     assert s["mule_precision"] == 1.0 and s["mule_recall"] == 0.5
 
 
-def test_ts_literal():
-    assert ts_literal(W1) == "'2024-01-01T00:00:00.000000Z'"
+def test_period_literal():
+    assert sql_literal(W1) == "'2024-01-01T00:00:00.000000Z'"
     with pytest.raises(ValueError, match="no time zone"):
-        ts_literal(dt.datetime(2024, 1, 1))
+        sql_literal(dt.datetime(2024, 1, 1))
