@@ -423,37 +423,60 @@ def entities(context: dg.AssetExecutionContext, config: EntityConfig, lakehouse:
     return dg.MaterializeResult(metadata={**table_metadata(result, table), "entities_per_kind": dg.MetadataValue.json(counts)})
 
 
+class MapLayersConfig(dg.Config):
+    days: int = Field(default=28, ge=1, le=3660, description=(
+        "Days of events the GIS export holds, counted back from the latest event: one GeoParquet file per "
+        "UTC day. History beyond them stays in gold/events (DuckDB, Spark, BI tools)."))
+
+
 @dg.asset(
     key="fusion_map_layers", group_name=GROUP, kinds={"geoparquet"}, owners=OWNERS,
     deps=["events", "incident_context"],
     description=("GeoParquet exports for GIS (QGIS, geopandas), EPSG:4326 in the GeoParquet metadata, under "
-                 "<CRIMEFUSION_HOME>/exports/fusion/: events as one file per day (events/<YYYY-MM-DD>.parquet, "
-                 "UTC days; only the days whose events changed since the last export are rewritten) and "
-                 "incident_context.parquet."),
+                 "<CRIMEFUSION_HOME>/exports/fusion/: the events of the last `days` (default 28) as one file "
+                 "per UTC day (events/<YYYY-MM-DD>.parquet; only the days whose events changed since the last "
+                 "export are rewritten, days that left the window are removed) and incident_context.parquet."),
 )
-def fusion_map_layers(context: dg.AssetExecutionContext, lakehouse: Lakehouse) -> dg.MaterializeResult:
+def fusion_map_layers(context: dg.AssetExecutionContext, config: MapLayersConfig,
+                      lakehouse: Lakehouse) -> dg.MaterializeResult:
     from orchestration.lakehouse.changes import changed_periods
 
     out = {}
     folder = exports_dir() / "events"
     consumer = "export/" + str(folder)
     version = lakehouse.version("gold", "events")
-    days, mode = changed_periods(lakehouse, "gold", "events", "occurred_at", consumer, version, period="day",
-                                 existing=lambda: [_day_of(p) for p in folder.glob("*.parquet")] if folder.is_dir()
-                                 else None)
+    latest = column_range(lakehouse, "gold", "events", "occurred_at")[1]
+    first = None if latest is None else \
+        dt.datetime.combine(latest.date(), dt.time(), tzinfo=dt.timezone.utc) - dt.timedelta(days=config.days - 1)
+    files = {_day_of(p): p for p in folder.glob("*.parquet")} if folder.is_dir() else None
+    if files is None or first is None:
+        days, mode = [], "full"
+    else:
+        days, mode = changed_periods(lakehouse, "gold", "events", "occurred_at", consumer, version, period="day",
+                                     existing=lambda: list(files))
+    if mode == "full" and first is not None:  # the window's days, read once
+        days = [first + dt.timedelta(days=k) for k in range(config.days)]
     folder.mkdir(parents=True, exist_ok=True)
-    written = 0
+    for day, path in (files or {}).items():
+        if first is None or day < first:
+            path.unlink(missing_ok=True)  # left the window
+    written, rewritten = 0, 0
     for day in days:
+        if first is None or day < first:
+            continue  # a late change to a day outside the window: it stays in gold/events only
         path = folder / f"{day.date().isoformat()}.parquet"
         rows = lakehouse.read("gold", "events", filters=[("occurred_at", ">=", day),
                                                          ("occurred_at", "<", day + dt.timedelta(days=1))])
+        rewritten += 1
         if rows.num_rows:
             written += write_geoparquet(rows, path)
         else:
             path.unlink(missing_ok=True)  # the day's events are gone
     save_watermarks(lakehouse, consumer, {"gold/events": version})
-    out["events"] = {"path": str(folder), "days_rewritten": len(days), "rows": written, "mode": mode}
-    context.log.info(f"events ({mode}): {len(days):,} day file(s) rewritten, {written:,} rows -> {folder}")
+    out["events"] = {"path": str(folder), "days_rewritten": rewritten, "rows": written, "mode": mode,
+                     "window_days": config.days}
+    context.log.info(f"events ({mode}): {rewritten:,} day file(s) of the last {config.days} rewritten, "
+                     f"{written:,} rows -> {folder}")
     path = exports_dir() / "incident_context.parquet"
     rows = write_geoparquet(lakehouse.read("gold", "incident_context"), path)
     out["incident_context"] = {"path": str(path), "rows": rows}

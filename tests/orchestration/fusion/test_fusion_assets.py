@@ -72,13 +72,21 @@ def test_geoparquet_layers_keep_their_crs(fused):
 
     defs, *_ = fused
     lh = defs.resources["lakehouse"]
-    days = sorted((exports_dir() / "events").glob("*.parquet"))  # one file per UTC day of events
-    assert days
+    import datetime as dt
+
+    from orchestration.lakehouse.metadata import column_range
+
+    days = sorted((exports_dir() / "events").glob("*.parquet"))  # one file per UTC day of the last 28
+    latest = column_range(lh, "gold", "events", "occurred_at")[1]
+    first = dt.datetime.combine(latest.date(), dt.time(), tzinfo=dt.timezone.utc) - dt.timedelta(days=27)
+    assert days and days[-1].stem == latest.date().isoformat() and days[0].stem >= first.date().isoformat()
+    expected = {"events": len(lh.read("gold", "events", columns=["occurred_at"], filters=[("occurred_at", ">=", first)])),
+                "incident_context": lh.count("gold", "incident_context")}
     layers = {"events": days, "incident_context": [exports_dir() / "incident_context.parquet"]}
     for name, files in layers.items():
         frames = [gpd.read_parquet(f) for f in files]
         assert all(f.crs.to_epsg() == 4326 for f in frames)
-        assert sum(len(f) for f in frames) == lh.count("gold", name)
+        assert sum(len(f) for f in frames) == expected[name]
         again = exports_dir() / f"{name}_roundtrip.parquet"
         frames[0].to_parquet(again)
         assert gpd.read_parquet(again).crs.to_epsg() == 4326
