@@ -43,4 +43,4 @@ lock: install
 	$(BIN)/pip freeze --exclude-editable | grep -v '^crimefusion' > constraints.txt
 
 clean:
-	rm -rf $(VENV) lake .crimefusion
+	rm -rf $(VENV) lake .crimefusion landing
