@@ -222,7 +222,7 @@ def incident_context(context: dg.AssetExecutionContext, config: IncidentContextC
     consumer = incremental.context_consumer(s, config.all_incidents, crs)
     plan = incremental.plan_context(lakehouse, consumer, inc, span, s, incremental.changed_places(lakehouse, places))
     if span is not None:
-        versions.update({"scope/start_us": incremental._us(span[0]), "scope/end_us": incremental._us(span[1])})
+        versions.update({"scope/start_us": incremental.epoch_us(span[0]), "scope/end_us": incremental.epoch_us(span[1])})
     mode = "full" if plan is None else "incremental"
     if plan is not None:
         def window(name: str, lo, hi) -> pa.Table | None:

@@ -369,7 +369,7 @@ def plan_context(lake, consumer: str, scope: pa.Table, span: tuple | None, setti
         return None
     versions = dict(now)
     if span is not None:
-        versions["scope/start_us"], versions["scope/end_us"] = (_us(span[0]), _us(span[1]))
+        versions["scope/start_us"], versions["scope/end_us"] = (epoch_us(span[0]), epoch_us(span[1]))
     old_span = (marks.get("scope/start_us"), marks.get("scope/end_us"))
     if span is not None and None not in old_span and (versions["scope/start_us"] > old_span[0]
                                                       or versions["scope/end_us"] < old_span[1]):
@@ -442,7 +442,8 @@ def context_windows(incidents: pa.Table, settings) -> list[tuple[pa.Table, objec
     return out
 
 
-def _us(value) -> int:
+def epoch_us(value) -> int:
+    """A time-zone-aware datetime as microseconds since the epoch (how scope bounds are stored as watermarks)."""
     import datetime as _dt
 
     return int((value - _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)) / _dt.timedelta(microseconds=1))

@@ -220,7 +220,7 @@ def _refine_incremental(lake: Lakehouse, spec: SourceSpec, *, ctx, now: datetime
     dirty = {i for i in in_bronze if not up_to_date(i)}
     gone = {i for i, e in entries.items() if i not in in_bronze and e.state != receipts.WITHDRAWN}
     if not dirty and not gone:
-        return _summary(spec, None, None, lake.version("silver", spec.table), nothing=True)
+        return _nothing(spec, lake.version("silver", spec.table))
     say(f"{spec.name}: {len(dirty):,} receipt(s) to refine, {len(gone):,} withdrawn "
         f"({len(in_bronze) - len(dirty):,} already refined)")
 
@@ -336,8 +336,7 @@ def _bronze_batches(lake: Lakehouse, spec: SourceSpec, ingest_ids: list[str], la
 class _Tally:
     """What a streamed parse counts and keeps: rows per receipt and the rejects."""
 
-    def __init__(self, id_field: str) -> None:
-        self.id_field = id_field
+    def __init__(self) -> None:
         self.rows_in = self.accepted = 0
         self.per_receipt: dict[str, dict[str, int]] = {}
         self._rejects: list[pa.Table] = []
@@ -385,10 +384,10 @@ class _StreamedParse:
                  now: datetime, pseudonym_key: bytes | None, prior=None) -> None:
         self.lake, self.spec, self.ingest_ids, self.landed = lake, spec, ingest_ids, landed
         self.kwargs = dict(boundaries=boundaries, ctx=ctx, now=now, pseudonym_key=pseudonym_key, prior=prior)
-        self.tally = _Tally(ID_FIELD[spec.table])
+        self.tally = _Tally()
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        self.tally = _Tally(ID_FIELD[self.spec.table])
+        self.tally = _Tally()
         state = ParseState()
         for bronze in _bronze_batches(self.lake, self.spec, self.ingest_ids, self.landed):
             result = parse_records(bronze, self.spec, state=state, **self.kwargs)
@@ -478,36 +477,9 @@ def _prior_rows(lake: Lakehouse, spec: SourceSpec, id_field: str, ids: set[str])
                                           rows["source_file"].to_pylist())}
 
 
-def _per_receipt(bronze: pa.Table | None, accepted: pa.Table, rejects: pa.Table) -> dict[str, dict[str, int]]:
-    def counts(t: pa.Table | None) -> dict[str, int]:
-        if t is None or not t.num_rows:
-            return {}
-        g = t.group_by("ingest_id").aggregate([("ingest_id", "count")])
-        return dict(zip(g["ingest_id"].to_pylist(), g["ingest_id_count"].to_pylist()))
-
-    n_in, n_ok, n_q = counts(bronze), counts(accepted), counts(rejects)
-    return {i: {"rows_in": n, "accepted": n_ok.get(i, 0), "quarantined": n_q.get(i, 0)} for i, n in n_in.items()}
-
-
-def _summary(spec: SourceSpec, bronze: pa.Table | None, result: ParseResult | None, version: int | None, *,
-             nothing: bool = False, withdrawn: tuple[str, ...] = ()) -> IngestSummary:
-    if nothing or result is None:
-        return IngestSummary(rows_in=0, accepted=0, quarantined=0, table_version=version, source=spec.name,
-                             withdrawn=withdrawn)
-    by_rule = {}
-    if result.rejects.num_rows:
-        counts = result.rejects.group_by("rule").aggregate([("rule", "count")]).to_pylist()
-        by_rule = {c["rule"]: c["rule_count"] for c in counts}
-    return IngestSummary(
-        rows_in=bronze.num_rows,
-        accepted=result.accepted.num_rows,
-        quarantined=result.rejects.num_rows,
-        table_version=version,
-        source=spec.name,
-        ingest_ids=tuple(sorted(set(bronze["ingest_id"].to_pylist()))),
-        rejects_by_rule=tuple(sorted(by_rule.items())),
-        withdrawn=withdrawn,
-    )
+def _nothing(spec: SourceSpec, version: int | None) -> IngestSummary:
+    """The summary of a refine with no receipt to parse or withdraw."""
+    return IngestSummary(rows_in=0, accepted=0, quarantined=0, table_version=version, source=spec.name)
 
 
 @contextmanager
