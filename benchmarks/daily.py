@@ -11,8 +11,10 @@ with 1 % of the rows changed and 1 % removed: a second run, for night 7's
 date), and a night with nothing new (night 10 reruns night 9's date).
 
 Prints, per night: wall time, rows landed, silver rows stored, peak RSS; then
-the last night / second night ratios (the target: at most 1.25x) and the time
-of a full rebuild (every receipt re-refined, gold rebuilt) of the final lake.
+the last night / second night ratios (the target: at most 1.25x), the slowest
+steps and the steps during which the process's memory peaked (RSS sampled
+every 20 ms and matched to each step's start and end), and the time of a full
+rebuild (every receipt re-refined, gold rebuilt) of the final lake.
 
     .venv/bin/python benchmarks/daily.py                    # 14 nights, scale 1
     .venv/bin/python benchmarks/daily.py --nights 5 --scale 0.3
@@ -32,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -145,6 +148,9 @@ def run_night(work: Path, dates: list[str], job: str) -> None:
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     steps: dict[str, float] = {}
     results = []
+    samples, stop = [], threading.Event()
+    sampler = threading.Thread(target=_sample_rss, args=(samples, stop), daemon=True)
+    sampler.start()
     for date in dates:
         if job == "crimefusion_all":
             from orchestration.cli.run import run_pipeline
@@ -157,22 +163,59 @@ def run_night(work: Path, dates: list[str], job: str) -> None:
         else:
             results.append(defs.resolve_job_def(job).execute_in_process(
                 instance=instance, partition_key=date, raise_on_error=True, run_config=quiet))
+    stop.set()
+    sampler.join()
     for result in results:  # seconds per step, summed over the night's runs
         for event in result.all_events:
             if event.event_type_value == "STEP_SUCCESS":
                 steps[event.step_key] = steps.get(event.step_key, 0.0) + event.event_specific_data.duration_ms / 1000
-    (work / "steps.json").write_text(json.dumps(steps))
+    (work / "steps.json").write_text(json.dumps({"seconds": steps, "peak_mb": _step_peaks(instance, results, samples)}))
 
 
-def child(work: Path, dates: list[str], job: str, env: dict) -> tuple[float, float, dict[str, float]]:
-    """Run one night in a fresh process; returns wall seconds, peak RSS in MB and seconds per step."""
+def _sample_rss(samples: list, stop: threading.Event, every_s: float = 0.02) -> None:
+    """Append (unix time, RSS bytes) of this process every ``every_s`` until ``stop`` is set."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    with open("/proc/self/statm") as f:
+        while True:
+            f.seek(0)
+            samples.append((time.time(), int(f.read().split()[1]) * page))
+            if stop.wait(every_s):
+                return
+
+
+def _step_peaks(instance, results, samples) -> dict[str, float]:
+    """Per step, the highest RSS (MB) sampled while it ran (steps run one at a time: in-process executor)."""
+    import numpy as np
+
+    t = np.array([s[0] for s in samples])
+    rss = np.array([s[1] for s in samples], dtype=np.float64) / 2**20
+    peaks: dict[str, float] = {}
+    for result in results:
+        start = {}
+        for entry in instance.all_logs(result.run_id):
+            ev = entry.dagster_event
+            if ev is None or not ev.step_key:
+                continue
+            if ev.event_type_value == "STEP_START":
+                start[ev.step_key] = entry.timestamp
+            elif ev.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and ev.step_key in start:
+                during = (t >= start[ev.step_key]) & (t <= entry.timestamp)
+                if during.any():
+                    peaks[ev.step_key] = max(peaks.get(ev.step_key, 0.0), round(float(rss[during].max()), 1))
+    return peaks
+
+
+def child(work: Path, dates: list[str], job: str, env: dict) -> tuple[float, float, dict]:
+    """Run one night in a fresh process; returns wall seconds, peak RSS in MB and, per step, seconds and peak MB."""
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, __file__, "--work", str(work), "--job", job, "--night-dates", *dates],
                             env=env, cwd=ROOT)
     _, status, usage = os.wait4(proc.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"night {dates} failed (exit {os.waitstatus_to_exitcode(status)})")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024, json.loads((work / "steps.json").read_text())
+    steps = json.loads((work / "steps.json").read_text())
+    steps["cpu_s"] = usage.ru_utime + usage.ru_stime  # less disturbed than wall time by other load on the host
+    return time.perf_counter() - start, usage.ru_maxrss / 1024, steps
 
 
 def silver_rows(work: Path) -> int:
@@ -210,7 +253,8 @@ def main() -> None:
     feeds = world(work, args.scale, args.seed)
     print(f"work folder {work}; a day = {feeds['cdr_events'].num_rows:,} CDRs, "
           f"{feeds['transactions'].num_rows:,} transactions, {feeds['osint_posts'].num_rows:,} posts; job {args.job}")
-    print(f"{'night':>5} {'dates':>23} {'rows landed':>12} {'silver rows':>12} {'wall s':>8} {'peak RSS MB':>12}  note")
+    print(f"{'night':>5} {'dates':>23} {'rows landed':>12} {'silver rows':>12} {'wall s':>8} {'CPU s':>7} "
+          f"{'peak RSS MB':>12}  note")
     nights = []
     for night in range(1, args.nights + 1):
         dates, note = [day_of(night).isoformat()], ""
@@ -226,15 +270,18 @@ def main() -> None:
         wall, rss, steps = child(work, dates, args.job, env)
         stored = silver_rows(work)
         nights.append({"night": night, "dates": dates, "rows_landed": landed, "silver_rows": stored,
-                       "wall_s": round(wall, 2), "peak_rss_mb": round(rss, 1), "note": note,
-                       "steps_s": {k: round(v, 2) for k, v in sorted(steps.items(), key=lambda kv: -kv[1])}})
-        print(f"{night:>5} {','.join(dates):>23} {landed:>12,} {stored:>12,} {wall:>8.1f} {rss:>12.0f}  {note}",
+                       "wall_s": round(wall, 2), "cpu_s": round(steps["cpu_s"], 2), "peak_rss_mb": round(rss, 1),
+                       "note": note,
+                       "steps_s": {k: round(v, 2) for k, v in sorted(steps["seconds"].items(), key=lambda kv: -kv[1])},
+                       "steps_peak_mb": dict(sorted(steps["peak_mb"].items(), key=lambda kv: -kv[1]))})
+        print(f"{night:>5} {','.join(dates):>23} {landed:>12,} {stored:>12,} {wall:>8.1f} {steps['cpu_s']:>7.1f} {rss:>12.0f}  {note}",
               flush=True)
 
     regular = [n for n in nights if n["night"] not in (1, LATE_NIGHT, CORRECTED_NIGHT, IDLE_NIGHT)]
     if len(nights) >= 2:
         second, last = nights[1], nights[-1]
         print(f"\nlast night / second night: wall {last['wall_s'] / second['wall_s']:.2f}x, "
+              f"CPU {last['cpu_s'] / second['cpu_s']:.2f}x, "
               f"peak RSS {last['peak_rss_mb'] / second['peak_rss_mb']:.2f}x (target: at most 1.25x each), "
               f"silver rows {last['silver_rows'] / max(second['silver_rows'], 1):.1f}x")
     if regular:
@@ -244,6 +291,10 @@ def main() -> None:
         print("\nseconds per step, second night -> last night (the ten slowest of the last night):")
         for step, secs in list(nights[-1]["steps_s"].items())[:10]:
             print(f"  {step:<40} {nights[1]['steps_s'].get(step, 0):>7.1f} -> {secs:>7.1f}")
+    if len(nights) >= 2:
+        print("\npeak RSS (MB) sampled during each step, second night -> last night (the five highest of the last):")
+        for step, mb in list(nights[-1]["steps_peak_mb"].items())[:5]:
+            print(f"  {step:<40} {nights[1]['steps_peak_mb'].get(step, 0):>7.0f} -> {mb:>7.0f}")
     idle = next((n for n in nights if n["night"] == IDLE_NIGHT), None)
     if idle:
         print(f"night with nothing new: {idle['wall_s']:.1f} s")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -49,8 +50,12 @@ def make_cdrs(rows: int, out: Path) -> tuple[Path, Path, int]:
 
 
 def crimefusion_ingest_child(spec_path: Path, data: Path, lake: Path) -> tuple[float, dict, float]:
-    """``crimefusion_ingest`` in a fresh process: seconds, summary and the process's peak RSS in MB
-    (``ru_maxrss`` from ``os.wait4``), so the figure is the ingest's own, not the generator's."""
+    """``crimefusion_ingest`` in a fresh process: seconds, summary and the process's peak RSS in MB.
+
+    The peak is the child's ``VmHWM`` (``/proc/self/status``), read by the child itself: ``ru_maxrss``
+    of a child on Linux starts from its parent's peak at the fork (kept across ``exec``), so it reported
+    this benchmark's own memory (the generator, pandas' copy of the previous file: 4 GB at 10 M rows),
+    not the ingest's."""
     import json
     import os
     import subprocess
@@ -63,8 +68,19 @@ def crimefusion_ingest_child(spec_path: Path, data: Path, lake: Path) -> tuple[f
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode:
         raise SystemExit(f"crimefusion ingest of {data} failed (exit {child.returncode})")
-    seconds, summary = json.loads(out.read_text())
-    return seconds, summary, usage.ru_maxrss / 1024
+    seconds, summary, peak_kb = json.loads(out.read_text())
+    return seconds, summary, (peak_kb or usage.ru_maxrss) / 1024
+
+
+def peak_rss_kb() -> int | None:
+    """This process's own peak resident set (``VmHWM``, kB), or ``None`` where /proc does not say."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 def crimefusion_ingest(spec_path: Path, data: Path, lake: Path) -> tuple[float, dict]:
@@ -99,8 +115,9 @@ def main() -> None:
         import json
 
         spec, data, lake, out = map(Path, args.child)
-        Path(out).write_text(json.dumps(crimefusion_ingest(spec, data, lake)))
+        Path(out).write_text(json.dumps([*crimefusion_ingest(spec, data, lake), peak_rss_kb()]))
         return
+    print("load average (1, 5, 15 min) at the start: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
     rows = 1_000_000 if args.quick else args.rows
     spec_dir = ROOT / "specs" / "synthetic"
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,8 +138,9 @@ def main() -> None:
             print(f"{label:8} {seconds:14.1f} {rows / seconds:12,.0f} {rss:12,.0f} {base:9.1f} {rows / base:12,.0f} "
                   f"{base / seconds:15.2f}x  {summary['accepted']:,}/{summary['quarantined']:,}")
     print("crimefusion: read, bronze (Delta), parse + 13 row rules, keyed-hash pseudonymisation of 4 identifier "
-          "columns, silver + quarantine (Delta), in a child process (peak RSS: its ru_maxrss); pandas: read + "
+          "columns, silver + quarantine (Delta), in a child process (peak RSS: its VmHWM); pandas: read + "
           "write Parquet only. Targets: speed vs pandas >= 1.0x; peak RSS <= 1,500 MB at 10 M rows.")
+    print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
 
 
 if __name__ == "__main__":

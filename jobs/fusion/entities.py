@@ -158,11 +158,64 @@ def cdr_link_increment(new: pa.Table, overlap: pa.Table) -> pa.Table:
 
 def reduce_cdr_partials(partials: pa.Table) -> pa.Table:
     """One partial per (link type, src, dst): counts add, first is the least, last the greatest, the smallest sample."""
-    p = partials.to_pandas()
-    p = p.groupby(["link_type", "src", "dst"], sort=True).agg(
-        n_evidence=("n_evidence", "sum"), first_us=("first_us", "min"), last_us=("last_us", "max"),
-        sample=("sample", "min")).reset_index()
-    return _partials_table(p)
+    keys = ["link_type", "src", "dst"]
+    t = partials.select([*keys, "n_evidence", "first_us", "last_us", "sample"]).cast(CDR_LINK_PARTIALS)
+    t = t.filter(pc.and_(pc.and_(pc.is_valid(t["link_type"]), pc.is_valid(t["src"])), pc.is_valid(t["dst"])))
+    # Arrow's hash aggregation: min and max skip nulls, strings compare by code point (as Python's do)
+    g = t.group_by(keys, use_threads=False).aggregate(
+        [("n_evidence", "sum"), ("first_us", "min"), ("last_us", "max"), ("sample", "min")])
+    out = pa.table({"link_type": g["link_type"], "src": g["src"], "dst": g["dst"],
+                    "n_evidence": pc.fill_null(g["n_evidence_sum"], 0), "first_us": g["first_us_min"],
+                    "last_us": g["last_us_max"], "sample": g["sample_min"]}, schema=CDR_LINK_PARTIALS)
+    return out.sort_by([(k, "ascending") for k in keys])
+
+
+#: Partials of the links of one record each (``transacted-with``, ``mentioned``): same columns as the CDR ones.
+LINK_PARTIALS = CDR_LINK_PARTIALS
+_RECORD_RULES = {"transacted-with": (1.0, "transactions"), "mentioned": (1.0, "osint post")}
+
+
+def transaction_link_partials(transactions: pa.Table) -> pa.Table:
+    """``transacted-with`` partials (:data:`LINK_PARTIALS`) of transactions: per account pair, count, first, last, smallest id.
+
+    Any split of the rows gives partials whose sum, min, max and min equal the
+    whole table's (each transaction is evidence once), so partials of new rows
+    merge into stored ones; a pair depends only on rows whose ``account`` is
+    its ``src``.
+    """
+    require(transactions, ["txn_id", "account", "counterparty", "occurred_at"], "transactions")
+    tx = pd.DataFrame({"src": _ref("account", transactions["account"]),
+                       "dst": _ref("account", transactions["counterparty"]),
+                       "t_us": ts_us(transactions["occurred_at"]),
+                       "record": combined(transactions["txn_id"]).to_numpy(zero_copy_only=False)})
+    return _partials_table(_partial(tx).assign(link_type="transacted-with"))
+
+
+def post_link_partials(posts: pa.Table) -> pa.Table:
+    """``mentioned`` partials (:data:`LINK_PARTIALS`) of posts: per (author, mentioned handle), as above.
+
+    A pair depends only on posts whose ``author`` is its ``src``.
+    """
+    if "mentions" not in posts.column_names or not posts.num_rows:
+        return LINK_PARTIALS.empty_table()
+    require(posts, ["post_id", "author", "posted_at"], "osint_posts")
+    m = posts.filter(pc.greater(pc.fill_null(pc.list_value_length(posts["mentions"]), 0), 0))
+    if not m.num_rows:
+        return LINK_PARTIALS.empty_table()
+    parent = pc.list_parent_indices(combined(m["mentions"]))
+    df = pd.DataFrame({
+        "src": pc.take(entity_ref("handle", m["author"]), parent).to_numpy(zero_copy_only=False),
+        "dst": _ref("handle", pc.list_flatten(combined(m["mentions"]))),
+        "t_us": pc.take(pa.array(ts_us(m["posted_at"])), parent).to_numpy(zero_copy_only=False),
+        "record": pc.take(combined(m["post_id"]), parent).to_numpy(zero_copy_only=False)})
+    return _partials_table(_partial(df).assign(link_type="mentioned"))
+
+
+def _record_links(partials: pa.Table) -> list[pd.DataFrame]:
+    """``transacted-with`` and ``mentioned`` links from their partials (of all rows, or of any split)."""
+    p = reduce_cdr_partials(partials).to_pandas()
+    return [_finish(p[p["link_type"] == t].drop(columns="link_type").reset_index(drop=True), t, *_RECORD_RULES[t])
+            for t in _RECORD_RULES if (p["link_type"] == t).any()]
 
 
 def _cdr_links(partials: pa.Table) -> list[pd.DataFrame]:
@@ -245,7 +298,7 @@ def person_matches(persons: pa.Table) -> pd.DataFrame:
 def entity_links(*, cdr: pa.Table | None = None, persons: pa.Table | None = None, transactions: pa.Table | None = None,
                  posts: pa.Table | None = None, context: pa.Table | None = None,
                  detections: pa.Table | None = None, same_as_threshold: float = 0.8,
-                 cdr_partials: pa.Table | None = None) -> pa.Table:
+                 cdr_partials: pa.Table | None = None, record_partials: pa.Table | None = None) -> pa.Table:
     """Typed links between entities (:data:`jobs.fusion.schemas.ENTITY_LINKS`), sorted by type, src, dst.
 
     Parameters
@@ -261,6 +314,9 @@ def entity_links(*, cdr: pa.Table | None = None, persons: pa.Table | None = None
         Person same-as links scoring below it are dropped.
     cdr_partials
         :func:`cdr_link_partials` of the CDRs, computed elsewhere (Spark tasks); replaces ``cdr``.
+    record_partials
+        :func:`transaction_link_partials` and :func:`post_link_partials`, kept elsewhere (merged night by
+        night from the change feeds); given, ``transactions`` and ``posts`` add no links of their own.
     """
     if not 0.0 <= same_as_threshold <= 1.0:
         raise ValueError(f"same_as_threshold must be in [0, 1], got {same_as_threshold}")
@@ -285,22 +341,15 @@ def entity_links(*, cdr: pa.Table | None = None, persons: pa.Table | None = None
             frames.append(pd.DataFrame({"src": m["src"], "dst": m["dst"], "link_type": "same-as", "n_evidence": 1,
                                         "first_us": np.nan, "last_us": np.nan, "evidence": m["evidence"],
                                         "confidence": m["score"]})[_LINK_COLS])
-    if transactions is not None and transactions.num_rows:
-        require(transactions, ["txn_id", "account", "counterparty", "occurred_at"], "transactions")
-        tx = pd.DataFrame({"src": _ref("account", transactions["account"]), "dst": _ref("account", transactions["counterparty"]),
-                           "t_us": ts_us(transactions["occurred_at"]),
-                           "record": combined(transactions["txn_id"]).to_numpy(zero_copy_only=False)})
-        frames.append(_aggregate(tx, "transacted-with", 1.0, "transactions"))
-    if posts is not None and posts.num_rows and "mentions" in posts.column_names:
-        m = posts.filter(pc.greater(pc.fill_null(pc.list_value_length(posts["mentions"]), 0), 0))
-        if m.num_rows:
-            parent = pc.list_parent_indices(combined(m["mentions"]))
-            frames.append(_aggregate(pd.DataFrame({
-                "src": pc.take(entity_ref("handle", m["author"]), parent).to_numpy(zero_copy_only=False),
-                "dst": _ref("handle", pc.list_flatten(combined(m["mentions"]))),
-                "t_us": pc.take(pa.array(ts_us(m["posted_at"])), parent).to_numpy(),
-                "record": pc.take(combined(m["post_id"]), parent).to_numpy(zero_copy_only=False)}),
-                "mentioned", 1.0, "osint post"))
+    if record_partials is None:
+        parts = []
+        if transactions is not None and transactions.num_rows:
+            parts.append(transaction_link_partials(transactions))
+        if posts is not None and posts.num_rows:
+            parts.append(post_link_partials(posts))
+        record_partials = pa.concat_tables(parts) if parts else None
+    if record_partials is not None and record_partials.num_rows:
+        frames += _record_links(record_partials)
     if context is not None and context.num_rows:
         td = context.filter(pc.and_(pc.equal(context["relation"], "tower_dump"),
                                     pc.greater_equal(pc.fill_null(context["contacts_present"], 0), 1)))

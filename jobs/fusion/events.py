@@ -59,10 +59,15 @@ def _finish(n: int, *, event_id, source, origin: str, kind, occurred_at, lon, la
     )
 
 
-def _located(table: pa.Table, lon: str = "lon", lat: str = "lat") -> pa.Table:
+def located_mask(table: pa.Table, lon: str = "lon", lat: str = "lat") -> pa.ChunkedArray:
+    """Rows with both coordinates present and not NaN: the rows that become events."""
     ok = pc.and_(pc.is_valid(table[lon]), pc.is_valid(table[lat]))
-    ok = pc.and_(ok, pc.invert(pc.or_(pc.is_nan(pc.fill_null(table[lon], 0.0)), pc.is_nan(pc.fill_null(table[lat], 0.0)))))
-    return table.filter(ok)
+    return pc.and_(ok, pc.invert(pc.or_(pc.is_nan(pc.fill_null(table[lon], 0.0)),
+                                        pc.is_nan(pc.fill_null(table[lat], 0.0)))))
+
+
+def _located(table: pa.Table, lon: str = "lon", lat: str = "lat") -> pa.Table:
+    return table.filter(located_mask(table, lon, lat))
 
 
 def _districts(table: pa.Table, boundaries: pa.Table | None, ctx, tolerance_m: float) -> pa.Array:

@@ -200,14 +200,7 @@ def pseudonymise(
     distinct values plus a vectorised ``take``; normalisation too runs on the
     distinct spellings only.
     """
-    if not isinstance(key, (bytes, bytearray)):
-        raise TypeError(f"key must be bytes, got {type(key).__name__}; encode the environment value first")
-    if len(key) < 16:
-        raise ValueError(f"key is {len(key)} bytes; use at least 16 random bytes (32 recommended)")
-    if kind not in KINDS:
-        raise ValueError(f"unknown identifier kind {kind!r}; expected one of {', '.join(KINDS)}")
-    if not 16 <= hex_chars <= 64:
-        raise ValueError(f"hex_chars must be between 16 and 64, got {hex_chars}")
+    _check(key, kind, hex_chars)
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
     if not isinstance(values, pa.Array):
@@ -229,6 +222,44 @@ def pseudonymise(
     spellings = encoded.dictionary
     if normalise_first:
         spellings = normalise(spellings, kind=kind, default_country_code=default_country_code)
+    return _expand(encoded, spellings, key=key, kind=kind, prefix=prefix, hex_chars=hex_chars)
+
+
+def pseudonymise_encoded(
+    encoded: pa.DictionaryArray,
+    normalised: pa.Array,
+    *,
+    key: bytes,
+    kind: Kind = "raw",
+    hex_chars: int = HEX_CHARS,
+) -> pa.Array:
+    """:func:`pseudonymise` of a dictionary-encoded string array whose dictionary the caller has already
+    normalised (``normalised[i]`` is :func:`normalise` of ``encoded.dictionary[i]``).
+
+    The same pseudonyms as ``pseudonymise(encoded.dictionary.take(encoded.indices), key=key, kind=kind)``,
+    without encoding and normalising the values a second time when the caller needed them too (ingestion
+    checks which identifiers normalise to nothing before it hashes them).
+    """
+    _check(key, kind, hex_chars)
+    if len(normalised) != len(encoded.dictionary):
+        raise ValueError(f"normalised has {len(normalised)} values for a dictionary of {len(encoded.dictionary)}")
+    return _expand(encoded, normalised, key=key, kind=kind, prefix=False, hex_chars=hex_chars)
+
+
+def _check(key, kind: str, hex_chars: int) -> None:
+    if not isinstance(key, (bytes, bytearray)):
+        raise TypeError(f"key must be bytes, got {type(key).__name__}; encode the environment value first")
+    if len(key) < 16:
+        raise ValueError(f"key is {len(key)} bytes; use at least 16 random bytes (32 recommended)")
+    if kind not in KINDS:
+        raise ValueError(f"unknown identifier kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if not 16 <= hex_chars <= 64:
+        raise ValueError(f"hex_chars must be between 16 and 64, got {hex_chars}")
+
+
+def _expand(encoded: pa.DictionaryArray, spellings: pa.Array, *, key: bytes, kind: str, prefix: bool,
+            hex_chars: int) -> pa.Array:
+    """Hash each distinct spelling once and give every value of ``encoded`` its spelling's pseudonym."""
     uniq = pc.dictionary_encode(spellings)
     hashed = _hmac_hex(
         [None if u is None else u.encode("utf-8") for u in uniq.dictionary.to_pylist()],
@@ -236,8 +267,8 @@ def pseudonymise(
     )
     if prefix:
         hashed = [None if h is None else f"{kind}:{h}" for h in hashed]
-    per_spelling = pa.array(hashed, pa.string()).take(uniq.indices)
-    return per_spelling.take(encoded.indices)
+    # one take of the strings: the two index arrays compose first
+    return pa.array(hashed, pa.string()).take(uniq.indices.take(encoded.indices))
 
 
 def pseudonymise_columns(

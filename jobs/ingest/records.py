@@ -90,11 +90,11 @@ class ParseState:
 
     Ids seen are kept as two independent 64-bit hashes (128 bits, as wide as the pseudonyms: a collision
     among 10^9 ids has a chance of about 10^-21) with the row and file they came from: 28 bytes per
-    distinct id, not the ids themselves.
+    distinct id, not the ids themselves (:class:`_SeenIds`).
     """
 
     def __init__(self) -> None:
-        self.seen = None  # polars DataFrame: h1, h2, row, file
+        self.seen = _SeenIds()
         self.files: dict[str, int] = {}
         self.occurrences = None  # polars DataFrame: r (receipt), d (content digest), n (rows seen)
 
@@ -102,11 +102,82 @@ class ParseState:
         return next(f for f, i in self.files.items() if i == index)
 
 
-def _id_hashes(ids: np.ndarray):
+class _SeenIds:
+    """Id hashes seen (``h1``, ``h2``) with their row and file index, in runs sorted by ``h1`` that merge
+    as a binary counter does (a run merges into the one before it once that is no more than twice its size).
+
+    A batch looks its ids up with a binary search per run (a few runs up to :attr:`LARGEST_RUN` ids, then
+    one per that many ids) and never touches every id seen, as a hash join against all of them would for
+    every batch (quadratic in the source's size); the memory is the 28 bytes per id, in numpy arrays, and
+    each id is copied a few times by merges.
+    """
+
+    #: Runs stop merging at this many ids: a merge holds both copies of a run for a moment (56 MB here).
+    LARGEST_RUN = 1 << 21
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def __len__(self) -> int:
+        return sum(len(r[0]) for r in self.runs)
+
+    def find(self, h1: np.ndarray, h2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Positions in ``h1``/``h2`` of the ids seen before, with the row and file index each was seen at."""
+        where, rows, files = [], [], []
+        # sorted probes: each search starts where the last ended (8x faster than probes in any order)
+        order = np.arange(len(h1)) if _ascending(h1) else np.argsort(h1, kind="stable")
+        h1, h2 = h1[order], h2[order]
+        for r1, r2, rr, rf in self.runs:
+            left = np.searchsorted(r1, h1, "left")
+            width = np.searchsorted(r1, h1, "right") - left
+            at = np.minimum(left, len(r1) - 1)
+            hit = (width == 1) & (r2[at] == h2)
+            for k in np.flatnonzero(width > 1):  # two ids sharing h1 (rare: 64 bits): look at h2
+                for j in range(left[k], left[k] + width[k]):
+                    if r2[j] == h2[k]:
+                        hit[k], at[k] = True, j
+                        break
+            k = np.flatnonzero(hit)
+            where.append(order[k])
+            rows.append(rr[at[k]])
+            files.append(rf[at[k]])
+        if not where:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.uint32)
+        return np.concatenate(where), np.concatenate(rows), np.concatenate(files)
+
+    def add(self, h1: np.ndarray, h2: np.ndarray, row: np.ndarray, file: np.ndarray) -> None:
+        """Ids not seen before (none of them in :meth:`find`)."""
+        if not len(h1):
+            return
+        order = slice(None) if _ascending(h1) else np.argsort(h1, kind="stable")
+        self.runs.append((h1[order], h2[order], row[order].astype(np.int64), file[order].astype(np.uint32)))
+        while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]) \
+                and len(self.runs[-2][0]) + len(self.runs[-1][0]) <= self.LARGEST_RUN:
+            b = self.runs.pop()
+            a = self.runs.pop()
+            at = np.searchsorted(a[0], b[0])  # one linear pass per column: both runs are sorted
+            self.runs.append(tuple(np.insert(x, at, y) for x, y in zip(a, b)))
+
+
+def _ascending(values: np.ndarray) -> bool:
+    return bool(len(values) < 2 or (values[1:] >= values[:-1]).all())
+
+
+def _id_hashes(ids):
+    """Two independent 64-bit hashes of each id (a polars String Series, or anything it takes).
+
+    The second hashes the id with a suffix under another seed: a different input and a different seed, as
+    independent as reversing the text, which polars does grapheme by grapheme (20x slower).
+    """
     import polars as pl
 
-    s = pl.Series("id", ids, dtype=pl.String)
-    return s.hash(seed=0x5EED).to_numpy(), s.str.reverse().hash(seed=0xC0FFEE).to_numpy()
+    s = ids if isinstance(ids, pl.Series) else pl.Series("id", ids, dtype=pl.String)
+    return s.hash(seed=0x5EED).to_numpy(), (s + "\x1f#").hash(seed=0xC0FFEE).to_numpy()
+
+
+def _at(values: pa.Array, i) -> object:
+    """One value of an Arrow array as a Python object (reasons name single rows)."""
+    return values[int(i)].as_py()
 
 
 class _Verdicts:
@@ -116,18 +187,25 @@ class _Verdicts:
         self.rule = np.full(n, None, dtype=object)
         self.field = np.full(n, None, dtype=object)
         self.reason = np.full(n, None, dtype=object)
+        self._ok = np.ones(n, dtype=bool)  # kept beside ``rule``: comparing an object array to None per rule is slow
 
     @property
     def ok(self) -> np.ndarray:
-        return self.rule == None  # noqa: E711
+        return self._ok.copy()
 
     def flag(self, mask: np.ndarray, rule: str, field: str | None, reason) -> None:
         """Flag rows in ``mask`` not yet rejected; ``reason`` is a string or a function of the row index."""
-        rows = np.flatnonzero(np.asarray(mask, dtype=bool) & self.ok)
-        for i in rows:
-            self.rule[i] = rule
-            self.field[i] = field
-            self.reason[i] = reason(i) if callable(reason) else reason
+        rows = np.flatnonzero(np.asarray(mask, dtype=bool) & self._ok)
+        if not len(rows):
+            return
+        self._ok[rows] = False
+        self.rule[rows] = rule
+        self.field[rows] = field
+        if callable(reason):
+            for i in rows:
+                self.reason[i] = reason(i)
+        else:
+            self.reason[rows] = reason
 
 
 def parse_records(
@@ -181,10 +259,12 @@ def parse_records(
     n = bronze.num_rows
     v = _Verdicts(n)
 
-    # 1. what the reader already found
-    read_rule = bronze["read_rule"].to_numpy(zero_copy_only=False) if "read_rule" in bronze.column_names else np.full(n, None)
-    read_error = bronze["read_error"].to_numpy(zero_copy_only=False) if "read_error" in bronze.column_names else np.full(n, None)
-    has_read_error = read_rule != None  # noqa: E711
+    # 1. what the reader already found (nothing, in most batches: then the object arrays below are skipped)
+    found = "read_rule" in bronze.column_names and bronze["read_rule"].null_count < n
+    read_rule = bronze["read_rule"].to_numpy(zero_copy_only=False) if found else np.full(n, None)
+    read_error = bronze["read_error"].to_numpy(zero_copy_only=False) \
+        if found and "read_error" in bronze.column_names else np.full(n, None)
+    has_read_error = (read_rule != None) if found else np.zeros(n, dtype=bool)  # noqa: E711
     v.flag(has_read_error & (read_rule == "malformed_row"), "malformed_row", None, lambda i: read_error[i])
     bad_text = has_read_error & (read_rule == "invalid_encoding")
     v.flag(bad_text, "invalid_encoding", None, lambda i: read_error[i])
@@ -258,7 +338,8 @@ def parse_records(
             v.flag(bad, "invalid_geometry", name, lambda i, raw=raw, nm=name: f"field {nm!r}: {str(_py(raw, i))[:60]!r} is not WKT or hex WKB")
             out[name] = values
         else:
-            out[name] = pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), pc.utf8_trim_whitespace(raw))
+            trimmed = pc.utf8_trim_whitespace(raw)
+            out[name] = pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), trimmed) if empty.any() else trimmed
 
     # cameras: vision's geo-projection (a homography) needs four or more pixel-to-ground points
     if spec.table == "cameras" and "control_points" in out:
@@ -329,14 +410,20 @@ def parse_records(
 
     # identifiers that hold no identifier once normalised ("N/A", "-" as a phone): a required one is
     # missing (the row is quarantined, never a null in a non-nullable column), an optional one null
-    from jobs.ingest.pseudonymise import normalise, pseudonymise
+    from jobs.ingest.pseudonymise import normalise, pseudonymise, pseudonymise_encoded
 
+    hashed: dict[str, pa.Array] = {}
     for name, kind in PSEUDONYMISED.get(spec.table, {}).items():
         if name not in out or not pa.types.is_string(out[name].type):
             continue
         given = out[name]
-        hollow = (pc.is_valid(given).to_numpy(zero_copy_only=False)
-                  & pc.is_null(normalise(given, kind=kind)).to_numpy(zero_copy_only=False))
+        # each distinct spelling is normalised once (identifier columns repeat heavily), for this check and
+        # for the pseudonyms: a hollow spelling normalises to null, so its pseudonym is null either way
+        encoded = pc.dictionary_encode(given.combine_chunks() if isinstance(given, pa.ChunkedArray) else given)
+        normalised = normalise(encoded.dictionary, kind=kind)
+        if pseudonym_key is not None:
+            hashed[name] = pseudonymise_encoded(encoded, normalised, key=pseudonym_key, kind=kind)
+        hollow = pc.fill_null(pc.take(pc.is_null(normalised), encoded.indices), False).to_numpy(zero_copy_only=False)
         if not hollow.any():
             continue
         if not schema.field(name).nullable:
@@ -349,11 +436,13 @@ def parse_records(
     if pseudonym_key is not None:
         for name, kind in PSEUDONYMISED.get(spec.table, {}).items():
             if name in out:
-                out[name] = pseudonymise(out[name], key=pseudonym_key, kind=kind)
+                out[name] = hashed[name] if name in hashed else pseudonymise(out[name], key=pseudonym_key, kind=kind)
 
     # 5. ids, then duplicates among rows that passed every other rule
+    import polars as pl
+
     id_field = ID_FIELD[spec.table]
-    ids = row_ids(bronze, spec, state)
+    ids = _row_ids(bronze, spec, state)  # Arrow strings, never null; Python strings only for the rows named
     if not spec.id.from_content:
         no_id = np.logical_and.reduce([_is_empty(bronze[c].combine_chunks()) for c in spec.id.columns])
         v.flag(no_id, "missing_value", id_field,
@@ -362,48 +451,57 @@ def parse_records(
         out["source_record_id"] = _field_values_arrow(bronze, spec.id.columns)
     ok = np.flatnonzero(v.ok)
     src_row = bronze["source_row"].to_numpy()
-    src_file = bronze["source_file"].to_numpy(zero_copy_only=False)
-    ok_ids = pd.Series(ids[ok])
-    later = ok_ids.duplicated(keep="first").to_numpy()
+    src_file = bronze["source_file"].combine_chunks()
+    ok_ids = pl.Series("id", ids.take(pa.array(ok, pa.int64())))
+    # equal ids have equal hashes: when no two hashes meet, no id repeats (the text is compared otherwise);
+    # the hashes sorted once serve this check and the ParseState's lookups
+    h1_all, h2_all = _id_hashes(ok_ids) if state is not None else (ok_ids.hash(seed=0x5EED).to_numpy(), None)
+    by_hash = np.argsort(h1_all, kind="stable")
+    later = np.zeros(len(ok), dtype=bool)
+    if len(ok) > 1 and (np.diff(h1_all[by_hash]) == 0).any():
+        later = ~ok_ids.is_first_distinct().to_numpy()
     dup = np.zeros(n, dtype=bool)
     dup[ok[later]] = True
-    first_of = dict(zip(ok_ids[~later], ok[~later]))
     earlier: dict[str, tuple[int, str]] = {}  # ids whose first row came in an earlier batch
     if state is not None and len(ok):
-        import polars as pl
-
-        h1, h2 = _id_hashes(ids[ok])
-        firsts = pl.DataFrame({"h1": h1[~later], "h2": h2[~later], "pos": ok[~later]})
-        if state.seen is not None:
-            hit = firsts.join(state.seen, on=["h1", "h2"], how="inner")
-            if hit.height:
-                pos = hit["pos"].to_numpy()
-                earlier = {ids[p]: (int(r), state.file_name(int(f)))
-                           for p, r, f in zip(pos, hit["row"].to_numpy(), hit["file"].to_numpy())}
-                firsts = firsts.filter(~pl.col("pos").is_in(pos))
-        for name in np.unique(src_file[firsts["pos"].to_numpy()]) if firsts.height else ():
+        firsts = by_hash[~later[by_hash]]  # the first row of each id, in hash order
+        h1, h2, pos = h1_all[firsts], h2_all[firsts], ok[firsts]
+        found, rows, files_at = state.seen.find(h1, h2)
+        if len(found):
+            earlier = {_at(ids, pos[k]): (int(r), state.file_name(int(f))) for k, r, f in zip(found, rows, files_at)}
+            fresh = np.ones(len(pos), dtype=bool)
+            fresh[found] = False
+            h1, h2, pos = h1[fresh], h2[fresh], pos[fresh]
+        files = src_file.take(pa.array(pos, pa.int64()))
+        # files numbered in the order their first rows come (row order, as before)
+        for name in pc.unique(src_file.take(pa.array(np.sort(pos), pa.int64()))).to_pylist() if len(pos) else ():
             state.files.setdefault(str(name), len(state.files))
-        pos = firsts["pos"].to_numpy()
-        fresh = pl.DataFrame({"h1": firsts["h1"], "h2": firsts["h2"], "row": src_row[pos].astype(np.int64),
-                              "file": np.array([state.files[str(f)] for f in src_file[pos]], dtype=np.uint32)
-                              if len(state.files) > 1 else np.zeros(len(pos), dtype=np.uint32)})
-        state.seen = fresh if state.seen is None else pl.concat([state.seen, fresh], rechunk=False)
+        state.seen.add(h1, h2, src_row[pos], pc.index_in(files, value_set=pa.array(list(state.files), pa.string()))
+                       .to_numpy(zero_copy_only=False).astype(np.uint32) if len(state.files) > 1
+                       else np.zeros(len(pos), dtype=np.uint32))
     held = dict(prior or {})
     if held:  # rows already in silver that outrank this batch win their ids, before any row of it
         prior_hit = np.zeros(n, dtype=bool)
-        prior_hit[ok[ok_ids.isin(held.keys()).to_numpy()]] = True
+        prior_hit[ok[ok_ids.is_in(list(held)).to_numpy()]] = True
         v.flag(prior_hit, "duplicate_id", id_field,
-               lambda i: f"id {ids[i]!r} already used by row {held[ids[i]][0]} of {held[ids[i]][1]}")
+               lambda i: f"id {_at(ids, i)!r} already used by row {held[_at(ids, i)][0]} of {held[_at(ids, i)][1]}")
     if earlier:  # after the prior rows, before this batch's own firsts: the order of one call over all rows
         hit_earlier = np.zeros(n, dtype=bool)
-        hit_earlier[ok[ok_ids.isin(list(earlier)).to_numpy()]] = True
+        hit_earlier[ok[ok_ids.is_in(list(earlier)).to_numpy()]] = True
         v.flag(hit_earlier, "duplicate_id", id_field,
-               lambda i: f"id {ids[i]!r} already used by row {earlier[ids[i]][0]} of {earlier[ids[i]][1]}")
-    v.flag(dup, "duplicate_id", id_field,
-           lambda i: f"id {ids[i]!r} already used by row {src_row[first_of[ids[i]]]} of {src_file[first_of[ids[i]]]}")
-    out[id_field] = pa.array(ids, pa.string())
+               lambda i: f"id {_at(ids, i)!r} already used by row {earlier[_at(ids, i)][0]} of "
+                         f"{earlier[_at(ids, i)][1]}")
+    if dup.any():
+        # the first row of each id repeated in this batch (only those ids: building it for every id is slow)
+        again = ok_ids.filter(pl.Series(later)).unique()
+        among = ok_ids.is_in(again).to_numpy() & ~later
+        first_of = dict(zip(ok_ids.filter(pl.Series(among)).to_list(), ok[among].tolist()))
+        v.flag(dup, "duplicate_id", id_field,
+               lambda i: f"id {_at(ids, i)!r} already used by row {src_row[first_of[_at(ids, i)]]} of "
+                         f"{src_file[first_of[_at(ids, i)]].as_py()}")
+    out[id_field] = ids
     if "source" in schema.names:
-        out["source"] = pa.array([spec.name] * n, pa.string())
+        out["source"] = pa.repeat(pa.scalar(spec.name, pa.string()), n)
     for name in ("ingest_id", "source_file", "source_row"):
         out[name] = bronze[name].combine_chunks()
 
@@ -411,11 +509,11 @@ def parse_records(
     # last guard: a required column still null in a row that passed (a canonical field no spec maps,
     # a value a parser emptied) quarantines the row instead of failing the whole batch's cast
     for f in schema:
-        if not f.nullable:
+        if not f.nullable and full[f.name].null_count:
             v.flag(pc.is_null(full[f.name]).to_numpy(zero_copy_only=False), "missing_value", f.name,
                    lambda i, nm=f.name: f"required field {nm!r} has no value")
     keep = v.ok
-    accepted = full.filter(pa.array(keep)).cast(schema)
+    accepted = (full if keep.all() else full.filter(pa.array(keep))).cast(schema)
     rejects = _rejects(bronze, spec, v, ~keep, ids, pseudonym_key)
     return ParseResult(accepted=accepted, rejects=rejects)
 
@@ -517,7 +615,7 @@ def parse_timestamps(raw: np.ndarray, fmt: str | None, tz: str | None) -> tuple[
 
 _ISO_DATE = r"(?:1[7-9]\d{2}|2[01]\d{2}|22[0-5]\d)-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
 _ISO_TIME = r"[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?"
-_ISO_AWARE = rf"^{_ISO_DATE}{_ISO_TIME}(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$"
+_ISO_AWARE = rf"^{_ISO_DATE}{_ISO_TIME}(?:Z|[+-](?:[01]\d|2[0-3]):?[0-5]\d)$"  # +hh:mm or +hhmm (Parquet times as text)
 _ISO_NAIVE = rf"^{_ISO_DATE}{_ISO_TIME}$"
 
 
@@ -533,16 +631,18 @@ def _iso_timestamps(raw, fmt: str | None, tz: str | None) -> tuple[np.ndarray, n
     text = pc.utf8_trim_whitespace(arr)
     empty = pc.fill_null(pc.equal(text, ""), True)
     aware = pc.fill_null(pc.match_substring_regex(text, _ISO_AWARE), False)
-    naive = pc.fill_null(pc.match_substring_regex(text, _ISO_NAIVE), False) if tz in (None, "UTC") \
-        else pa.repeat(pa.scalar(False), len(text))
-    if not pc.all(pc.or_(empty, pc.or_(aware, naive))).as_py():
+    # the two forms exclude each other: a column of aware values (and empties) needs no second pass
+    all_aware = pc.all(pc.or_(empty, aware)).as_py()
+    naive = None if all_aware else pc.fill_null(pc.match_substring_regex(text, _ISO_NAIVE), False) \
+        if tz in (None, "UTC") else pa.repeat(pa.scalar(False), len(text))
+    if not all_aware and not pc.all(pc.or_(empty, pc.or_(aware, naive))).as_py():
         return None
     try:
         a = pc.cast(pc.if_else(aware, text, pa.scalar(None, pa.string())), pa.timestamp("us", tz="UTC"))
-        b = pc.cast(pc.if_else(naive, text, pa.scalar(None, pa.string())), pa.timestamp("us"))
+        b = None if all_aware else pc.cast(pc.if_else(naive, text, pa.scalar(None, pa.string())), pa.timestamp("us"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None  # a day that does not exist (February 30th): the general path names it
-    us = pc.coalesce(a.cast(pa.int64()), b.cast(pa.int64()))
+    us = a.cast(pa.int64()) if b is None else pc.coalesce(a.cast(pa.int64()), b.cast(pa.int64()))
     values = pc.fill_null(us, np.iinfo(np.int64).min).to_numpy(zero_copy_only=False).view("datetime64[us]")
     return values, np.zeros(len(values), dtype=bool)
 
@@ -607,8 +707,10 @@ def _is_empty(values: pa.Array | np.ndarray) -> np.ndarray:
     if not isinstance(values, (pa.Array, pa.ChunkedArray)) or not pa.types.is_string(values.type):
         values = pa.array(values, pa.string()) if not isinstance(values, (pa.Array, pa.ChunkedArray)) \
             else pc.cast(values, pa.string())
-    trimmed = pc.utf8_trim_whitespace(values)
-    return pc.fill_null(pc.equal(trimmed, ""), True).to_numpy(zero_copy_only=False)
+    # empty after trimming whitespace: utf8_is_space is false for "" and uses trim's Unicode whitespace (the
+    # test compares the two on every code point), without trimming's copy of every value
+    return pc.fill_null(pc.or_(pc.equal(pc.binary_length(values), 0), pc.utf8_is_space(values)),
+                        True).to_numpy(zero_copy_only=False)
 
 
 def _number_pattern(decimal: str, thousands: str | None) -> str:
@@ -708,11 +810,16 @@ def row_ids(bronze: pa.Table, spec: SourceSpec, state: ParseState | None = None)
     ``id.prefix: false`` the id columns are used as they are (keys that refer
     to another table's ids).
     """
+    return _row_ids(bronze, spec, state).to_numpy(zero_copy_only=False)
+
+
+def _row_ids(bronze: pa.Table, spec: SourceSpec, state: ParseState | None = None) -> pa.Array:
+    """:func:`row_ids` as an Arrow string array."""
     if not spec.id.from_content:
         ids = pc.utf8_trim_whitespace(_field_values_arrow(bronze, spec.id.columns))
         if spec.id.prefix:
             ids = pc.binary_join_element_wise(pa.scalar(spec.name), ids, ":")
-        return ids.to_numpy(zero_copy_only=False)
+        return ids.cast(pa.string())
     n = bronze.num_rows
     data_cols = [c for c in bronze.column_names if c not in LINEAGE] + (["raw_line"] if "raw_line" in bronze.column_names else [])
     joined = pc.binary_join_element_wise(*[pc.fill_null(bronze[c].combine_chunks(), "") for c in data_cols], "\x1f") \
@@ -731,10 +838,10 @@ def row_ids(bronze: pa.Table, spec: SourceSpec, state: ParseState | None = None)
         seen = rows.group_by(["r", "d"]).agg(pl.len().cast(pl.Int64).alias("n"))
         state.occurrences = seen if state.occurrences is None else pl.concat([state.occurrences, seen]).group_by(
             ["r", "d"]).agg(pl.col("n").sum())
-    return np.array([f"{spec.name}:{d}" + (f"-{k}" if k else "") for d, k in zip(digests, occurrence)], dtype=object)
+    return pa.array([f"{spec.name}:{d}" + (f"-{k}" if k else "") for d, k in zip(digests, occurrence)], pa.string())
 
 
-def _rejects(bronze: pa.Table, spec: SourceSpec, v: _Verdicts, mask: np.ndarray, ids: np.ndarray,
+def _rejects(bronze: pa.Table, spec: SourceSpec, v: _Verdicts, mask: np.ndarray, ids: pa.Array,
              pseudonym_key: bytes | None = None) -> pa.Table:
     idx = np.flatnonzero(mask)
     if not len(idx):
@@ -760,7 +867,7 @@ def _rejects(bronze: pa.Table, spec: SourceSpec, v: _Verdicts, mask: np.ndarray,
             "field": pa.array(v.field[idx].tolist(), pa.string()),
             "reason": pa.array(v.reason[idx].tolist(), pa.string()),
             "raw": pa.array(raw, pa.string()),
-            "record_id": pa.array(ids[idx].tolist(), pa.string()),
+            "record_id": ids.take(pa.array(idx, pa.int64())),
         }
     ).cast(REJECTS)
 

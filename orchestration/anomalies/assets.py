@@ -53,6 +53,7 @@ from orchestration.lakehouse.metadata import column_schema, preview_markdown, ta
 from orchestration.resources.lakehouse import Lakehouse, sql_literal
 from orchestration.resources.tracking import MlflowTracking
 from orchestration import state
+from orchestration.lakehouse.freshness import skip_unchanged
 
 OWNERS = ["team:intelligence-analysis"]
 GROUP = "anomalies"
@@ -143,6 +144,20 @@ def _clip(table: pa.Table, time_col: str, as_of_end: pd.Timestamp, days: int, fr
     return table.filter(pc.greater_equal(table[time_col], _ts(start))), start, end
 
 
+def _window(lakehouse: Lakehouse, name: str, time_col: str, columns: list[str], as_of_end: pd.Timestamp,
+            days: int) -> pa.Table | None:
+    """The rows of silver ``name`` that :func:`_clip` keeps, read through a pushed-down time window: one pass over
+    the time column finds the last row before ``as_of_end``, a second reads only the window's rows and columns, so
+    memory follows the window, not the stored history."""
+    times = lakehouse.read("silver", name, columns=[time_col], filters=[(time_col, "<", as_of_end.to_pydatetime())])
+    last = pc.max(times[time_col]).as_py()
+    if last is None:
+        return None
+    start = pd.Timestamp(last) - pd.Timedelta(days=days + 1)  # a day's margin; _clip cuts the exact span
+    window = [(time_col, ">=", start.to_pydatetime()), (time_col, "<", as_of_end.to_pydatetime())]
+    return lakehouse.read("silver", name, columns=columns, filters=window)
+
+
 def family_series(lakehouse: Lakehouse, family: SeriesFamily, as_of_end: pd.Timestamp, config: SpikeConfig):
     """The count series of one family up to ``as_of_end``: ``(series, tz, start, end)``, or None without data."""
     from jobs.anomalies.series import count_series
@@ -151,7 +166,10 @@ def family_series(lakehouse: Lakehouse, family: SeriesFamily, as_of_end: pd.Time
     if family.feed == "atm_withdrawals":
         if not lakehouse.exists("silver", "transactions"):
             return None
-        tx = lakehouse.read("silver", "transactions", columns=["terminal_id", "occurred_at", "channel", "direction"])
+        tx = _window(lakehouse, "transactions", "occurred_at", ["terminal_id", "occurred_at", "channel", "direction"],
+                     as_of_end, days)
+        if tx is None:
+            return None
         debit = pc.fill_null(pc.not_equal(tx["direction"], "credit"), True)
         tx = tx.filter(pc.and_(pc.equal(tx["channel"], "atm"), debit))
         clipped = _clip(tx, "occurred_at", as_of_end, days, "hour", config.tz)
@@ -163,7 +181,9 @@ def family_series(lakehouse: Lakehouse, family: SeriesFamily, as_of_end: pd.Time
     if family.feed == "cell_calls":
         if not lakehouse.exists("silver", "cdr_events"):
             return None
-        cdr = lakehouse.read("silver", "cdr_events", columns=["cell_id", "start_time", "kind"])
+        cdr = _window(lakehouse, "cdr_events", "start_time", ["cell_id", "start_time", "kind"], as_of_end, days)
+        if cdr is None:
+            return None
         cdr = cdr.filter(pc.equal(cdr["kind"], "voice"))
         clipped = _clip(cdr, "start_time", as_of_end, days, "hour", config.tz)
         if clipped is None:
@@ -198,7 +218,9 @@ def family_series(lakehouse: Lakehouse, family: SeriesFamily, as_of_end: pd.Time
     if family.feed == "osint_posts":
         if not lakehouse.exists("silver", "osint_posts"):
             return None
-        posts = lakehouse.read("silver", "osint_posts", columns=["place_name", "h3", "posted_at"])
+        posts = _window(lakehouse, "osint_posts", "posted_at", ["place_name", "h3", "posted_at"], as_of_end, days)
+        if posts is None:
+            return None
         clipped = _clip(posts, "posted_at", as_of_end, days, "day", config.tz)
         if clipped is None:
             return None
@@ -305,6 +327,7 @@ def new_critical_alerts(lakehouse: Lakehouse, day: dt.date) -> tuple[pd.DataFram
                      "previous scoring day had not, listing each; critical_spike_sensor notifies the same alerts."),
     )],
 )
+@skip_unchanged(checks=lambda context, kw: no_new_critical(context, kw))
 def spike_alerts(context: dg.AssetExecutionContext, config: SpikeConfig, lakehouse: Lakehouse,
                  mlflow: MlflowTracking) -> dg.MaterializeResult:
     day = dt.date.fromisoformat(context.partition_key)
@@ -356,16 +379,20 @@ def spike_alerts(context: dg.AssetExecutionContext, config: SpikeConfig, lakehou
                            "daily_days": config.daily_days, "fdr_alpha": config.fdr_alpha, "tz": config.tz})
             ml.log_metrics({f"atm_spike_{k}": float(v) for k, v in quality.items()})
     context.log.info(f"{alerts.num_rows} alerts as of {day}: {counts['all']}")
-    new, previous = new_critical_alerts(lakehouse, day)
-    check = dg.AssetCheckResult(
+    return dg.MaterializeResult(metadata=meta, check_results=no_new_critical(context, {"lakehouse": lakehouse}))
+
+
+def no_new_critical(context, resources: dict) -> list[dg.AssetCheckResult]:
+    """The ``spike_alerts_no_new_critical`` check of the partition's scoring day (also when the scoring skips)."""
+    new, previous = new_critical_alerts(resources["lakehouse"], dt.date.fromisoformat(context.partition_key))
+    return [dg.AssetCheckResult(
         check_name="spike_alerts_no_new_critical",
         passed=new.empty,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"new_critical": dg.MetadataValue.int(len(new)),
                   "compared_with": dg.MetadataValue.text(str(previous) if previous else "(first scoring day)"),
                   "alerts": dg.MetadataValue.md(alerts_markdown(new, limit=25) if len(new) else "None.")},
-    )
-    return dg.MaterializeResult(metadata=meta, check_results=[check])
+    )]
 
 
 # ---------------------------------------------------------------------------------------------- entities
@@ -404,6 +431,7 @@ class FeatureConfig(dg.Config):
         "activity (jobs/anomalies/entity_features.py). The burner-phone profile."
     ),
 )
+@skip_unchanged()
 def phone_features(context: dg.AssetExecutionContext, config: FeatureConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
     from jobs.anomalies.entity_features import phone_features as features
 
@@ -431,6 +459,7 @@ def phone_features(context: dg.AssetExecutionContext, config: FeatureConfig, lak
         "(jobs/anomalies/entity_features.py). The money-mule profile."
     ),
 )
+@skip_unchanged()
 def account_features(context: dg.AssetExecutionContext, lakehouse: Lakehouse) -> dg.MaterializeResult:
     from jobs.anomalies.entity_features import account_features as features
 
@@ -531,6 +560,7 @@ def _finite(d: dict) -> dict[str, float]:
         "check `entity_anomaly_model_onnx_parity` moves `champion` to them."
     ),
 )
+@skip_unchanged(models=lambda kw: [(spec.model_name, None) for spec in ENTITY_MODELS])
 def entity_anomaly_model(context: dg.AssetExecutionContext, config: ModelConfig, lakehouse: Lakehouse,
                          mlflow: MlflowTracking) -> dg.MaterializeResult:
     from mlflow.tracking import MlflowClient
@@ -636,6 +666,7 @@ def load_scorer(mlflow: MlflowTracking, spec: EntityModel, alias: str = CHAMPION
         "(above the training threshold) and the three features that drove the score."
     ),
 )
+@skip_unchanged(models=lambda kw: [(spec.model_name, CHAMPION) for spec in ENTITY_MODELS])
 def entity_anomalies(context: dg.AssetExecutionContext, lakehouse: Lakehouse, mlflow: MlflowTracking) -> dg.MaterializeResult:
     now = pd.Timestamp.now(tz="UTC")
     written, meta = {}, {}
@@ -734,6 +765,7 @@ def write_anomaly_report(lakehouse: Lakehouse, out: Path, *, as_of: dt.date | No
         "behind their scores, in <CRIMEFUSION_HOME>/reports/anomalies/."
     ),
 )
+@skip_unchanged()
 def anomaly_report(context: dg.AssetExecutionContext, lakehouse: Lakehouse) -> dg.MaterializeResult:
     written = write_anomaly_report(lakehouse, reports_dir())
     context.log.info(f"anomaly report: {written['html']} ({len(written['pngs'])} plots, {written['alerts']} alerts)")

@@ -16,14 +16,16 @@ def rebuild(
     refined yet (docs/architecture.md, "Incremental data path"). A rebuild
     marks every receipt of the named tables' sources unrefined in the ledger
     (control/receipts) and runs the main job, which re-parses them all and
-    recomputes the gold tables from the result: the state a fresh lake would
-    reach from the same bronze. Use it after changing a rule in code (a spec or
+    recomputes the gold tables from the result, every one of them (the
+    fingerprints that let an asset with unchanged inputs skip its work are
+    forgotten): the state a fresh lake would reach from the same bronze. Use it after changing a rule in code (a spec or
     key change is noticed by itself).
     """
     from rich.console import Console
 
     from orchestration.cli.run import run
     from orchestration.ingest import receipts
+    from orchestration.lakehouse import freshness
     from orchestration.ingest.assets import FEEDS
     from orchestration.ingest.pipeline import bronze_table
     from orchestration.ops.lake import lakehouse_from_settings
@@ -41,6 +43,7 @@ def rebuild(
     lakehouse = lakehouse_from_settings(settings)
     catalog = SourceCatalog(spec_paths=[str(p) for p in settings.spec_files()], landing=str(settings.landing),
                             data_roots=[str(p) for p in settings.data_roots])
+    freshness.forget(lakehouse)  # every asset recomputes, even one whose inputs come out the same
     for table in tables or list(FEEDS):
         for spec in catalog.specs(table):
             if lakehouse.exists("bronze", bronze_table(spec)):

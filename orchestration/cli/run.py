@@ -216,7 +216,7 @@ def _report(console, settings, instance, run_id: str, results: list, seconds: fl
     checks = Table(title="Asset checks")
     for col in ("asset", "check", "result"):
         checks.add_column(col)
-    failures = []
+    failures, skipped = [], []
     for event in (e for r in results for e in r.all_events):
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             ev = event.event_specific_data
@@ -227,11 +227,16 @@ def _report(console, settings, instance, run_id: str, results: list, seconds: fl
             failures.append(f"{event.step_key}: {event.event_specific_data.error.message.strip()}")
         elif event.event_type_value == "ASSET_MATERIALIZATION":
             md = event.event_specific_data.materialization.metadata
+            if "skipped" in md:
+                skipped.append(event.asset_key.to_user_string())
             if "reconciliation" in md:
                 for source, r in md["reconciliation"].value.items():
                     console.print(f"[bold]{source}[/]: {r['rows_in']:,} rows in = {r['accepted']:,} accepted + "
                                   f"{r['quarantined']:,} quarantined")
     console.print(checks)
+    if skipped:
+        console.print(f"{len(set(skipped))} asset(s) skipped, their inputs unchanged since their last run "
+                      f"(crimefusion rebuild recomputes everything): {', '.join(sorted(set(skipped)))}")
     for failure in failures:
         console.print(f"[red]failed[/] {failure}")
     line = spike_alert_summary(lake, results)

@@ -220,7 +220,8 @@ def incident_context(context: dg.AssetExecutionContext, config: IncidentContextC
         context.log.info("no silver/detections table yet: camera detections are skipped")
     crs = default_metric_crs(inc) if inc.num_rows else "EPSG:4326"
     consumer = incremental.context_consumer(s, config.all_incidents, crs)
-    plan = incremental.plan_context(lakehouse, consumer, inc, span, s, incremental.changed_places(lakehouse, places))
+    moved_places = incremental.changed_places(lakehouse, places)
+    plan = incremental.plan_context(lakehouse, consumer, inc, span, s, moved_places)
     if span is not None:
         versions.update({"scope/start_us": incremental.epoch_us(span[0]), "scope/end_us": incremental.epoch_us(span[1])})
     mode = "full" if plan is None else "incremental"
@@ -240,6 +241,11 @@ def incident_context(context: dg.AssetExecutionContext, config: IncidentContextC
             parts.append(build_context(group, tower=tower, nearby=nearby, cell_sites=cell_sites, ctx=compute.sedona(),
                                        settings=s, metric_crs=crs))
         fresh = pa.concat_tables([p.cast(INCIDENT_CONTEXT) for p in parts]) if parts else INCIDENT_CONTEXT.empty_table()
+        if not fresh.num_rows and not plan.removed and not moved_places:
+            changes.save_watermarks(lakehouse, consumer, versions)  # no commit unless an input moved
+            context.log.info("incident_context: no incident's context changed")
+            return dg.MaterializeResult(metadata={"mode": dg.MetadataValue.text("unchanged"),
+                                                  "metric_crs": dg.MetadataValue.text(crs)})
         incremental.replace_incident_rows(lakehouse, plan.removed, fresh)
         result = lakehouse.describe("gold", "incident_context", fresh.num_rows)
         context.log.info(f"incident_context (incremental): {plan.incidents.num_rows:,} incident(s) rebuilt, "
@@ -264,9 +270,10 @@ def incident_context(context: dg.AssetExecutionContext, config: IncidentContextC
         table = build_context(inc, tower=tower, nearby=nearby, cell_sites=cell_sites, ctx=compute.sedona(), settings=s,
                               metric_crs=crs) if inc.num_rows else INCIDENT_CONTEXT.empty_table()
         result = lakehouse.overwrite("gold", "incident_context", table.cast(INCIDENT_CONTEXT))
-    lakehouse.overwrite("gold", "place_gazetteer", places if places is not None else
-                        pa.table({"place_name": pa.array([], pa.string()), "lon": pa.array([], pa.float64()),
-                                  "lat": pa.array([], pa.float64())}))
+    if moved_places is None or moved_places:  # the gazetteer is new or a place moved
+        lakehouse.overwrite("gold", "place_gazetteer", places if places is not None else
+                            pa.table({"place_name": pa.array([], pa.string()), "lon": pa.array([], pa.float64()),
+                                      "lat": pa.array([], pa.float64())}))
     changes.save_watermarks(lakehouse, consumer, versions)
     for name in versions:
         if name.startswith("silver/"):
@@ -345,12 +352,6 @@ def fuzzy_name_links(lakehouse: Lakehouse, sources, threshold: float, known_ids:
 def entity_links(context: dg.AssetExecutionContext, config: EntityConfig, lakehouse: Lakehouse,
                  sources: SourceCatalog, compute: Compute) -> dg.MaterializeResult:
     from jobs.fusion.entities import entity_links as build_links
-
-    ctx_table = lakehouse.read("gold", "incident_context") if lakehouse.exists("gold", "incident_context") else None
-    persons = _silver(lakehouse, "persons")
-    small = dict(persons=persons, transactions=_silver(lakehouse, "transactions"), posts=_silver(lakehouse, "osint_posts"),
-                 context=ctx_table, detections=_silver(lakehouse, "detections"),
-                 same_as_threshold=config.same_as_threshold)
     from orchestration.fusion import incremental
 
     spark_partials = None
@@ -364,8 +365,27 @@ def entity_links(context: dg.AssetExecutionContext, config: EntityConfig, lakeho
 
     update = incremental.update_cdr_link_partials(lakehouse, spark_partials=spark_partials)
     context.log.info(f"CDR link evidence ({update['mode']}): {update['rows']:,} rows summarised")
+    record_updates = {s: incremental.update_record_link_partials(lakehouse, s) for s in incremental.RECORD_LINKS}
+    for s, u in record_updates.items():
+        context.log.info(f"{s} link evidence ({u['mode']}): {u['rows']:,} rows summarised")
+    # the links are a function of these tables alone: when none moved, the stored links stand
+    consumer = changes.consumer_key("gold/entity_links", [config.same_as_threshold, config.fuzzy_name_threshold])
+    versions = _versions(lakehouse, [("gold", "cdr_link_partials"), ("silver", "persons"), ("silver", "detections"),
+                                     ("gold", "incident_context"), *[("gold", v[0]) for v in incremental.RECORD_LINKS.values()],
+                                     *_person_bronze(sources)])
+    modes = {"cdr": update["mode"], **{s: u["mode"] for s, u in record_updates.items()}}
+    if lakehouse.exists("gold", "entity_links") and changes.watermarks(lakehouse, consumer) == versions:
+        context.log.info("entity_links: no input changed since the last build; the links stand")
+        return dg.MaterializeResult(metadata={"mode": dg.MetadataValue.text("unchanged"),
+                                              "evidence": dg.MetadataValue.json(modes)})
+    ctx_table = lakehouse.read("gold", "incident_context") if lakehouse.exists("gold", "incident_context") else None
+    persons = _silver(lakehouse, "persons")
+    record_partials = [lakehouse.read("gold", v[0]) for v in incremental.RECORD_LINKS.values()
+                       if lakehouse.exists("gold", v[0])]
     partials = lakehouse.read("gold", "cdr_link_partials") if lakehouse.exists("gold", "cdr_link_partials") else None
-    links = build_links(cdr_partials=partials, **small)
+    links = build_links(cdr_partials=partials, persons=persons, context=ctx_table,
+                        detections=_silver(lakehouse, "detections"), same_as_threshold=config.same_as_threshold,
+                        record_partials=pa.concat_tables(record_partials) if record_partials else None)
     if persons is not None and persons.num_rows:
         # Raw names exist only in bronze: fuzzy-match them there, keep ids and scores only.
         fuzzy, n_raw = fuzzy_name_links(lakehouse, sources, config.fuzzy_name_threshold,
@@ -380,9 +400,23 @@ def entity_links(context: dg.AssetExecutionContext, config: EntityConfig, lakeho
         context.log.info(f"fuzzy raw-name matching: {n_raw:,} bronze person rows, {fuzzy.num_rows:,} pairs "
                          f">= {config.fuzzy_name_threshold}")
     result = lakehouse.overwrite("gold", "entity_links", links)
+    changes.save_watermarks(lakehouse, consumer, versions)
     counts = {r["link_type"]: r["link_type_count"] for r in links.group_by("link_type").aggregate([("link_type", "count")]).to_pylist()}
     return dg.MaterializeResult(metadata={**table_metadata(result, links), "links_per_type": dg.MetadataValue.json(counts),
+                                          "mode": dg.MetadataValue.text("rebuilt"),
+                                          "evidence": dg.MetadataValue.json(modes),
                                           "cdr_evidence": dg.MetadataValue.text(update["mode"])})
+
+
+def _versions(lakehouse: Lakehouse, tables: list[tuple[str, str]]) -> dict[str, int]:
+    """``{"layer/name": version}`` of the tables that exist (the inputs a derived table was built from)."""
+    return {f"{layer}/{name}": lakehouse.version(layer, name) for layer, name in tables if lakehouse.exists(layer, name)}
+
+
+def _person_bronze(sources: SourceCatalog) -> list[tuple[str, str]]:
+    from orchestration.ingest.pipeline import bronze_table
+
+    return [("bronze", bronze_table(spec)) for spec in sources.specs("persons")]
 
 
 @dg.asset(
@@ -399,8 +433,6 @@ def entities(context: dg.AssetExecutionContext, config: EntityConfig, lakehouse:
     import time
 
     t0 = time.perf_counter()
-    links, persons, cameras = (lakehouse.read("gold", "entity_links"), _silver(lakehouse, "persons"),
-                               _silver(lakehouse, "cameras"))
     from jobs.fusion.entities import entities_from_stats
     from orchestration.fusion import incremental
 
@@ -414,9 +446,18 @@ def entities(context: dg.AssetExecutionContext, config: EntityConfig, lakehouse:
                                       storage_options=lakehouse.storage_options())
 
     update = incremental.update_entity_stats(lakehouse, spark_stats=spark_stats)
+    consumer = changes.consumer_key("gold/entities", [config.same_as_threshold])
+    versions = _versions(lakehouse, [("gold", "entity_stats"), ("gold", "entity_links"), ("silver", "persons"),
+                                     ("silver", "cameras")])
+    if lakehouse.exists("gold", "entities") and changes.watermarks(lakehouse, consumer) == versions:
+        context.log.info("entities: no input changed since the last build; the table stands")
+        return dg.MaterializeResult(metadata={"mode": dg.MetadataValue.text("unchanged")})
+    links, persons, cameras = (lakehouse.read("gold", "entity_links"), _silver(lakehouse, "persons"),
+                               _silver(lakehouse, "cameras"))
     table = entities_from_stats(lakehouse.read("gold", "entity_stats"), links, persons=persons, cameras=cameras,
                                 same_as_threshold=config.same_as_threshold)
     result = lakehouse.overwrite("gold", "entities", table)
+    changes.save_watermarks(lakehouse, consumer, versions)
     context.log.info(f"entities: {table.num_rows:,} rows ({compute.engine}); event statistics {update['mode']} "
                      f"({update['rows']:,}) in {time.perf_counter() - t0:.1f} s")
     counts = {r["kind"]: r["kind_count"] for r in table.group_by("kind").aggregate([("kind", "count")]).to_pylist()}
@@ -472,15 +513,22 @@ def fusion_map_layers(context: dg.AssetExecutionContext, config: MapLayersConfig
             written += write_geoparquet(rows, path)
         else:
             path.unlink(missing_ok=True)  # the day's events are gone
-    save_watermarks(lakehouse, consumer, {"gold/events": version})
     out["events"] = {"path": str(folder), "days_rewritten": rewritten, "rows": written, "mode": mode,
                      "window_days": config.days}
     context.log.info(f"events ({mode}): {rewritten:,} day file(s) of the last {config.days} rewritten, "
                      f"{written:,} rows -> {folder}")
     path = exports_dir() / "incident_context.parquet"
-    rows = write_geoparquet(lakehouse.read("gold", "incident_context"), path)
-    out["incident_context"] = {"path": str(path), "rows": rows}
-    context.log.info(f"incident_context: {rows:,} rows -> {path}")
+    versions = {"gold/events": version}
+    if lakehouse.exists("gold", "incident_context"):
+        versions["gold/incident_context"] = lakehouse.version("gold", "incident_context")
+        if path.exists() and changes.watermarks(lakehouse, consumer).get("gold/incident_context") == \
+                versions["gold/incident_context"]:
+            out["incident_context"] = {"path": str(path), "rows": None, "mode": "unchanged"}
+        else:  # the whole table: it is rewritten per incident, so its changes are not per day
+            rows = write_geoparquet(lakehouse.read("gold", "incident_context"), path)
+            out["incident_context"] = {"path": str(path), "rows": rows, "mode": "rewritten"}
+            context.log.info(f"incident_context: {rows:,} rows -> {path}")
+    save_watermarks(lakehouse, consumer, versions)
     return dg.MaterializeResult(metadata={"layers": dg.MetadataValue.json(out)})
 
 

@@ -138,11 +138,13 @@ def after_full_build(lake, origins: list[str], versions: dict[str, int]) -> None
     incremental build reads from the version after ``versions`` without
     missing anything.
     """
-    for origin in origins:
-        changes.enable_change_feed(lake, "silver", origin)
-    for layer, name in CONTEXT:
-        if layer == "silver":
-            changes.enable_change_feed(lake, layer, name)
+    versions = dict(versions)
+    inputs = [("silver", o) for o in origins] + [(layer, name) for layer, name in CONTEXT if layer == "silver"]
+    for layer, name in inputs:
+        key = f"{layer}/{name}"
+        if not changes.enable_change_feed(lake, layer, name) and key in versions \
+                and lake.version(layer, name) == versions[key] + 1:
+            versions[key] += 1  # the enabling commit alone came after the build: it changed no row
     changes.save_watermarks(lake, CONSUMER, versions)
 
 
@@ -167,7 +169,8 @@ def update_entity_stats(lake, *, spark_stats=None) -> dict:
     """
     from jobs.fusion.entities import entity_stats, reduce_entity_stats
 
-    version, feed = changes.follow(lake, STATS_CONSUMER, "gold", "events", ("gold", "entity_stats"))
+    version, feed = changes.follow(lake, STATS_CONSUMER, "gold", "events", ("gold", "entity_stats"),
+                                   columns=EVENT_COLUMNS)
     if feed is None:
         stats = spark_stats(lake.uri("gold", "events")) if spark_stats is not None else \
             entity_stats(lake.read("gold", "events", columns=EVENT_COLUMNS, version=version))
@@ -178,7 +181,7 @@ def update_entity_stats(lake, *, spark_stats=None) -> dict:
     elif not changes.has_removals(feed):
         present, _ = changes.net_changes(feed, "event_id")
         _merge_add(lake, "entity_stats", entity_stats(present.select(EVENT_COLUMNS)), ["entity_id", "origin"],
-                   count="n_records")
+                   count="n_records", applied=changes.applied_marker(STATS_CONSUMER, "gold/events", version))
         mode, n = "merged", present.num_rows
     else:
         affected = pc.unique(pc.list_flatten(feed["entity_ids"]))
@@ -206,7 +209,8 @@ def update_cdr_link_partials(lake, *, spark_partials=None) -> dict:
 
     if not lake.exists("silver", "cdr_events"):
         return {"mode": "none", "rows": 0}
-    version, feed = changes.follow(lake, LINKS_CONSUMER, "silver", "cdr_events", ("gold", "cdr_link_partials"))
+    version, feed = changes.follow(lake, LINKS_CONSUMER, "silver", "cdr_events", ("gold", "cdr_link_partials"),
+                                   columns=_present(lake, CDR_COLUMNS))
     if feed is None:
         if spark_partials is not None:
             partials = spark_partials(lake.uri("silver", "cdr_events"))
@@ -222,7 +226,8 @@ def update_cdr_link_partials(lake, *, spark_partials=None) -> dict:
         rows = present.select(_present(lake, CDR_COLUMNS))
         increment = cdr_link_increment(rows, _same_calls(lake, rows, version))
         _merge_add(lake, "cdr_link_partials", reduce_cdr_partials(increment), ["link_type", "src", "dst"],
-                   count="n_evidence", sample="sample")
+                   count="n_evidence", sample="sample",
+                   applied=changes.applied_marker(LINKS_CONSUMER, "silver/cdr_events", version))
         mode, n = "merged", present.num_rows
     else:
         phones = pc.unique(pa.concat_arrays([pc.drop_null(feed["caller"].combine_chunks()),
@@ -238,6 +243,60 @@ def update_cdr_link_partials(lake, *, spark_partials=None) -> dict:
         _replace_pairs(lake, refs, fresh.filter(mine))
         mode, n = "recomputed", len(phones)
     changes.save_watermarks(lake, LINKS_CONSUMER, {"silver/cdr_events": version})
+    return {"mode": mode, "rows": n}
+
+
+#: Links of one record each, kept as mergeable partials (:data:`jobs.fusion.entities.LINK_PARTIALS`):
+#: silver table -> (gold partials table, key, the column a pair's ``src`` comes from, its entity kind,
+#: the columns read, the kernel in :mod:`jobs.fusion.entities`).
+RECORD_LINKS = {
+    "transactions": ("transaction_link_partials", "txn_id", "account", "account",
+                     ["txn_id", "account", "counterparty", "occurred_at"], "transaction_link_partials"),
+    "osint_posts": ("post_link_partials", "post_id", "author", "handle",
+                    ["post_id", "author", "mentions", "posted_at"], "post_link_partials"),
+}
+
+
+def update_record_link_partials(lake, source: str) -> dict:
+    """Keep ``gold/<source's partials>`` (per pair: count, first, last, smallest record) in step with silver.
+
+    Rule: rows only added since the last run are summarised and merged in
+    (counts add, least first, greatest last, smallest sample), so the cost
+    follows the new rows; when rows were removed or replaced (a corrected
+    receipt, a withdrawn day), every pair whose ``src`` is the account
+    (transactions) or author (posts) of a changed row is recomputed from
+    those entities' silver rows and replaced: a pair depends only on the
+    rows of its ``src``. No watermark, or a feed that cannot say: rebuilt.
+    """
+    from jobs.fusion import entities as kernels
+    from jobs.fusion._arrow import entity_ref
+
+    table, key, src_column, kind, columns, kernel_name = RECORD_LINKS[source]
+    if not lake.exists("silver", source):
+        return {"mode": "none", "rows": 0}
+    kernel = getattr(kernels, kernel_name)
+    consumer = f"gold/{table}"
+    cols = _present(lake, columns, source)
+    version, feed = changes.follow(lake, consumer, "silver", source, ("gold", table), columns=cols)
+    if feed is None:
+        rows = lake.read("silver", source, columns=cols, version=version)
+        lake.overwrite("gold", table, kernel(rows).cast(kernels.LINK_PARTIALS))
+        mode, n = "full", rows.num_rows
+    elif not feed.num_rows:
+        mode, n = "unchanged", 0
+    elif not changes.has_removals(feed):
+        present, _ = changes.net_changes(feed, key)
+        _merge_add(lake, table, kernel(present.select(cols)), ["link_type", "src", "dst"], count="n_evidence",
+                   sample="sample", applied=changes.applied_marker(consumer, f"silver/{source}", version))
+        mode, n = "merged", present.num_rows
+    else:
+        values = pc.unique(pc.drop_null(feed[src_column].combine_chunks()))
+        rows = _rows_with(lake, source, version, src_column, values, cols) if len(values) else None
+        fresh = kernel(rows) if rows is not None and rows.num_rows else kernels.LINK_PARTIALS.empty_table()
+        refs = pc.drop_null(entity_ref(kind, values))
+        _replace_pairs(lake, refs, fresh.cast(kernels.LINK_PARTIALS), table=table, sides=("src",))
+        mode, n = "recomputed", len(values)
+    changes.save_watermarks(lake, consumer, {f"silver/{source}": version})
     return {"mode": mode, "rows": n}
 
 
@@ -259,8 +318,25 @@ def _same_calls(lake, rows: pa.Table, version: int) -> pa.Table:
     return near.join(mine, keys=keys, join_type="left semi")
 
 
-def _present(lake, columns: list[str]) -> list[str]:
-    have = set(pa.schema(lake.table("silver", "cdr_events").schema().to_arrow()).names)
+def _rows_with(lake, name: str, version: int, column: str, values: pa.Array, columns: list[str]) -> pa.Table:
+    """Silver rows whose ``column`` is one of ``values``, filtered batch by batch as they are read.
+
+    Not a scan filter: files rewritten by a merge may store a column as
+    ``string_view`` and Arrow's statistics pruning then fails to compare it.
+    """
+    ds = lake.table("silver", name, version).to_pyarrow_dataset()
+    value_set = values.cast(pa.string())
+    parts = []
+    for batch in ds.to_batches(columns=columns):
+        keep = pc.fill_null(pc.is_in(batch[column].cast(pa.string()), value_set=value_set), False)
+        if pc.any(keep).as_py():
+            parts.append(pa.Table.from_batches([batch.filter(keep)]))
+    schema = pa.schema([ds.schema.field(c) for c in columns])
+    return pa.concat_tables([p.cast(schema) for p in parts]) if parts else schema.empty_table()
+
+
+def _present(lake, columns: list[str], name: str = "cdr_events") -> list[str]:
+    have = set(pa.schema(lake.table("silver", name).schema().to_arrow()).names)
     return [c for c in columns if c in have]
 
 
@@ -273,10 +349,21 @@ def _events_naming(lake, entities: pa.Array, version: int) -> pa.Table:
     return events.take(rows)
 
 
-def _merge_add(lake, name: str, partial: pa.Table, keys: list[str], *, count: str, sample: str | None = None) -> None:
-    """MERGE mergeable partials into a gold table: counts add, first is the least, last the greatest."""
+def _merge_add(lake, name: str, partial: pa.Table, keys: list[str], *, count: str, sample: str | None = None,
+               applied: dict[str, str]) -> None:
+    """MERGE mergeable partials into a gold table: counts add, first is the least, last the greatest.
+
+    Adding is not idempotent, so the commit carries ``applied``
+    (:func:`~orchestration.lakehouse.changes.applied_marker`): a run killed
+    before its watermark moves does not add the same changes again.
+    """
+    from deltalake.transaction import CommitProperties
+
+    from orchestration.resources.lakehouse import plain_types
+
     if not partial.num_rows:
         return
+    partial = plain_types(partial)
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
     update = {
         count: f"t.{count} + s.{count}",
@@ -285,7 +372,8 @@ def _merge_add(lake, name: str, partial: pa.Table, keys: list[str], *, count: st
     }
     if sample:
         update[sample] = f"CASE WHEN s.{sample} < t.{sample} THEN s.{sample} ELSE t.{sample} END"
-    (lake.table("gold", name).merge(partial, predicate=on, source_alias="s", target_alias="t")
+    (lake.table("gold", name).merge(partial, predicate=on, source_alias="s", target_alias="t",
+                                    commit_properties=CommitProperties(custom_metadata=applied))
      .when_matched_update(update).when_not_matched_insert_all().execute())
 
 
@@ -298,14 +386,16 @@ def _replace_keys(lake, name: str, key: str, values: pa.Array, fresh: pa.Table) 
         lake.append("gold", name, fresh)
 
 
-def _replace_pairs(lake, refs: pa.Array, fresh: pa.Table) -> None:
-    """Drop every partial touching one of ``refs`` (as src or dst), then append the recomputed ones."""
-    doomed = pa.table({"ref": refs})
-    for side in ("src", "dst"):
-        (lake.table("gold", "cdr_link_partials").merge(doomed, predicate=f"t.{side} = s.ref", source_alias="s",
-                                                       target_alias="t").when_matched_delete().execute())
+def _replace_pairs(lake, refs: pa.Array, fresh: pa.Table, *, table: str = "cdr_link_partials",
+                   sides: tuple[str, ...] = ("src", "dst")) -> None:
+    """Drop every partial touching one of ``refs`` (on ``sides``), then append the recomputed ones."""
+    if len(refs):
+        doomed = pa.table({"ref": refs.cast(pa.string())})
+        for side in sides:
+            (lake.table("gold", table).merge(doomed, predicate=f"t.{side} = s.ref", source_alias="s",
+                                             target_alias="t").when_matched_delete().execute())
     if fresh.num_rows:
-        lake.append("gold", "cdr_link_partials", fresh)
+        lake.append("gold", table, fresh)
 
 
 # -- incident context: incidents whose windows the changes reach --------------------------------------
@@ -386,7 +476,8 @@ def plan_context(lake, consumer: str, scope: pa.Table, span: tuple | None, setti
         key = f"silver/{name}"
         if key not in now or now[key] == marks[key]:
             continue
-        feed = changes.changes(lake, "silver", name, marks[key], now[key])
+        feed = changes.changes(lake, "silver", name, marks[key], now[key],
+                               columns=["incident_id"] if name == "incidents" else [CONTEXT_TIMES[name]])
         if feed is None:
             return None
         if name == "incidents":
@@ -480,3 +571,141 @@ def replace_incident_rows(lake, incident_ids: list[str], fresh: pa.Table) -> Non
          .when_matched_delete().execute())
     if fresh.num_rows:
         lake.append("gold", "incident_context", fresh)
+
+
+# -- events_reconcile: running tallies of the event ids silver implies and of those gold/events holds ---
+
+RECONCILE_CONSUMER = "check/events_reconcile"
+#: Origins the check reconciles and the silver columns that decide whether a row is an event.
+RECONCILED = {"incidents": ["incident_id", "lon", "lat"], "transactions": ["txn_id", "lon", "lat"],
+              "osint_posts": ["post_id", "lon", "lat"], "cdr_events": ["event_id", "cell_id"]}
+_SIGN = {"insert": 1, "update_postimage": 1, "delete": -1, "update_preimage": -1}
+
+
+@dataclass
+class Reconciliation:
+    """Per origin, the tally (:func:`jobs.fusion.tally.tally`) of the events silver implies and of those present."""
+
+    expected: dict[str, tuple[int, int]]
+    present: dict[str, tuple[int, int]]
+    duplicates: int        # event ids seen more than once (full: in the table; incremental: among the changes)
+    modes: dict[str, str]  # input -> full | incremental | unchanged
+
+    @property
+    def unique(self) -> bool:
+        return self.duplicates == 0
+
+    def reconciles(self, origin: str) -> bool:
+        return self.expected.get(origin, (0, 0)) == self.present.get(origin, (0, 0))
+
+
+def reconcile_events(lake) -> Reconciliation:
+    """Tallies of the event ids located silver rows imply and of the ids ``gold/events`` holds, per origin.
+
+    Rule: each side's tally is kept in ``control/watermarks`` (consumer
+    ``check/events_reconcile``) with the versions it describes, in one
+    append, so state and versions never disagree. A run adds the signed
+    tally of what each input's change feed recorded since (inserted rows
+    add, deleted rows subtract), so its cost follows the changes; without a
+    tally, a feed that cannot say, or (for CDRs) other cell sites, that
+    side is recounted from its table. Silver is read at the versions
+    ``gold/events`` was last built from (its watermarks), so a refine
+    committing meanwhile is not a false alarm. Equal tallies mean equal
+    multisets of ids (up to a 2**-64 chance): no event missing, none twice,
+    none extra. Nothing is written when no version moved.
+    """
+    from jobs.fusion.events import located_mask
+    from jobs.fusion.tally import combine, tally
+
+    changes.enable_change_feed(lake, "gold", "events")
+    origins = [o for o in RECONCILED if lake.exists("silver", o)
+               and (o != "cdr_events" or lake.exists("silver", "cell_sites"))]
+    built = changes.watermarks(lake, CONSUMER)
+    target = {f"silver/{o}": built.get(f"silver/{o}", lake.version("silver", o)) for o in origins}
+    if "cdr_events" in origins:
+        target["silver/cell_sites"] = built.get("silver/cell_sites", lake.version("silver", "cell_sites"))
+    target["gold/events"] = lake.version("gold", "events")
+    # a re-created table restarts its versions: its id tells it from the table the tallies describe
+    target["gold/events#table"] = _table_id(lake, "gold", "events")
+    state = changes.watermarks(lake, RECONCILE_CONSUMER)
+    cells = None
+    if "cdr_events" in origins:
+        sites = lake.read("silver", "cell_sites", columns=["cell_id", "lon", "lat"], version=target["silver/cell_sites"])
+        cells = sites.filter(located_mask(sites))["cell_id"].combine_chunks()
+
+    def event_keys(origin: str, rows: pa.Table) -> tuple[pa.Array, pa.Array]:
+        ok = pc.is_in(rows["cell_id"], value_set=cells) if origin == "cdr_events" else located_mask(rows)
+        ok = pc.fill_null(ok, False)
+        return event_ids(origin, pc.filter(rows[ID_FIELD[origin]], ok)), ok
+
+    expected, present, modes, out = {}, {}, {}, dict(target)
+    for origin in origins:
+        key, mark = f"silver/{origin}", state.get(f"silver/{origin}")
+        old = _stored_tally(state, "silver", origin)
+        usable = old is not None and mark is not None and \
+            (origin != "cdr_events" or state.get("silver/cell_sites") == target["silver/cell_sites"])
+        feed = None
+        if usable and mark == target[key]:
+            expected[origin], modes[key] = old, "unchanged"
+        else:
+            if usable:
+                feed = changes.changes(lake, "silver", origin, mark, target[key], columns=RECONCILED[origin])
+            if feed is None:
+                rows = lake.read("silver", origin, columns=RECONCILED[origin], version=target[key])
+                expected[origin], modes[key] = tally(event_keys(origin, rows)[0]), "full"
+            else:
+                ids, ok = event_keys(origin, feed)
+                signs = pc.filter(_signs(feed), ok).to_numpy(zero_copy_only=False)
+                expected[origin], modes[key] = combine(old, tally(ids, signs)), "incremental"
+        out.update(_tally_entries("silver", origin, expected[origin]))
+
+    mark = state.get("gold/events")
+    old = {o: _stored_tally(state, "events", o) for o in origins}
+    usable = mark is not None and all(v is not None for v in old.values()) \
+        and state.get("gold/events#table") == target["gold/events#table"]
+    feed = None
+    if usable and mark == target["gold/events"]:
+        present, duplicates, modes["gold/events"] = old, 0, "unchanged"
+    else:
+        if usable:
+            feed = changes.changes(lake, "gold", "events", mark, target["gold/events"], columns=["event_id", "origin"])
+        if feed is None:
+            ev = lake.read("gold", "events", columns=["event_id", "origin"], version=target["gold/events"])
+            duplicates = ev.num_rows - pc.count_distinct(ev["event_id"]).as_py()
+            for origin in origins:
+                present[origin] = tally(pc.filter(ev["event_id"], pc.equal(ev["origin"], origin)))
+            modes["gold/events"] = "full"
+        else:
+            signs = _signs(feed)
+            net = pa.table({"event_id": feed["event_id"], "sign": signs}).group_by("event_id").aggregate(
+                [("sign", "sum")])
+            duplicates = int(pc.sum(pc.greater(net["sign_sum"], 1)).as_py() or 0)
+            for origin in origins:
+                mine = pc.equal(feed["origin"], origin)
+                present[origin] = combine(old[origin], tally(pc.filter(feed["event_id"], mine),
+                                                             pc.filter(signs, mine).to_numpy(zero_copy_only=False)))
+            modes["gold/events"] = "incremental"
+    for origin in origins:
+        out.update(_tally_entries("events", origin, present[origin]))
+    changes.save_watermarks(lake, RECONCILE_CONSUMER, out)
+    return Reconciliation(expected=expected, present=present, duplicates=duplicates, modes=modes)
+
+
+def _table_id(lake, layer: str, name: str) -> int:
+    """The table's Delta id (a UUID set when it is created) as a non-negative int64."""
+    return int(lake.table(layer, name).metadata().id.replace("-", "")[:15], 16)
+
+
+def _signs(feed: pa.Table) -> pa.Array:
+    kinds = list(_SIGN)
+    idx = pc.index_in(feed["_change_type"], value_set=pa.array(kinds))
+    return pa.array([_SIGN[k] for k in kinds], pa.int64()).take(idx)
+
+
+def _stored_tally(state: dict[str, int], side: str, origin: str) -> tuple[int, int] | None:
+    n, d = state.get(f"tally/{side}/{origin}/n"), state.get(f"tally/{side}/{origin}/digest")
+    return None if n is None or d is None else (n, d)
+
+
+def _tally_entries(side: str, origin: str, value: tuple[int, int]) -> dict[str, int]:
+    return {f"tally/{side}/{origin}/n": value[0], f"tally/{side}/{origin}/digest": value[1]}

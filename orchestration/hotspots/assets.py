@@ -23,6 +23,7 @@ from orchestration.resources.lakehouse import Lakehouse, sql_literal
 from orchestration.resources.sources import SourceCatalog
 from orchestration.resources.tracking import MlflowTracking
 from orchestration import state
+from orchestration.lakehouse.freshness import skip_unchanged
 
 OWNERS = ["team:crime-analysis"]
 GROUP = "hotspots"
@@ -145,6 +146,7 @@ def _week_key(ts: pd.Timestamp) -> str:
         "Every feature reads only records before the period's start. Default 78 weeks so `make run` stays fast."
     ),
 )
+@skip_unchanged()
 def cell_features(context: dg.AssetExecutionContext, config: CellFeaturesConfig, lakehouse: Lakehouse,
                   sources: SourceCatalog, compute: Compute) -> dg.MaterializeResult:
     from jobs.grid.activity import ACTIVITY_ORIGINS, activity_counts
@@ -204,6 +206,7 @@ def cell_features(context: dg.AssetExecutionContext, config: CellFeaturesConfig,
         "benchmarks/forecast.py."
     ),
 )
+@skip_unchanged()
 def hotspot_backtest(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
                      sources: SourceCatalog) -> dg.MaterializeResult:
     from models.evaluation.backtest import plot_backtest, rolling_origin_backtest
@@ -258,6 +261,7 @@ def backtest_pai(lakehouse: Lakehouse, method: str = "learned", coverage: float 
         "`hotspot_lgbm` (alias `challenger`). The blocking check `beats_champion` moves `champion`."
     ),
 )
+@skip_unchanged(models=lambda kw: [(kw['config'].model_name, None)])
 def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
                   sources: SourceCatalog, mlflow: MlflowTracking) -> dg.MaterializeResult:
     from models.evaluation.backtest import plot_backtest, summarise
@@ -345,6 +349,7 @@ def _vocabularies(incidents: pa.Table, origin: pd.Timestamp, cat_slugs: list[str
         "HTML map and a PNG in reports/hotspots/. Partitions: weeks from Monday 00:00 UTC."
     ),
 )
+@skip_unchanged(models=lambda kw: [(kw['config'].model_name, 'champion')])
 def hotspot_forecast(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
                      sources: SourceCatalog, mlflow: MlflowTracking) -> dg.MaterializeResult:
     from models.hotspots.serving import OnnxHotspotScorer
@@ -441,6 +446,7 @@ def write_geoparquet(table: pa.Table, path: Path) -> Path:
         "a shift selector (reports/hotspots/patrol_<week>.html)."
     ),
 )
+@skip_unchanged(models=lambda kw: [(kw['config'].model_name, 'champion')])
 def patrol_plan(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
                 sources: SourceCatalog) -> dg.MaterializeResult:
     from jobs.grid.patrol import patrol_plan as plan

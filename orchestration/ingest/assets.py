@@ -165,7 +165,7 @@ def _silver_asset(feed: Feed) -> dg.AssetsDefinition:
                 context.log.warning(f"{spec.name}: no bronze rows yet; skipped")
                 continue
             summary = refine(lakehouse, spec, ctx=compute.sedona(), now=now, pseudonym_key=key,
-                             log=context.log.info)
+                             log=context.log.info, compute=compute)
             if summary.rows_in != summary.accepted + summary.quarantined:
                 raise RuntimeError(f"{spec.name}: rows do not reconcile: {summary}")
             if summary.rows_in or summary.withdrawn:

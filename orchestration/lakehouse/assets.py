@@ -8,6 +8,7 @@ import pyarrow.compute as pc
 from orchestration.lakehouse.metadata import table_metadata
 from orchestration.resources.lakehouse import Lakehouse, sql_literal
 from orchestration.resources.sources import SourceCatalog
+from orchestration.lakehouse.freshness import skip_unchanged
 
 OWNERS = ["team:data-engineering"]
 
@@ -68,6 +69,7 @@ def _canonical(rows: pa.Table) -> list[dict]:
         "spike detection and the simplest view a BI tool can chart."
     ),
 )
+@skip_unchanged()
 def district_daily_counts(context: dg.AssetExecutionContext, lakehouse: Lakehouse) -> dg.MaterializeResult:
     incidents = lakehouse.read("silver", "incidents", columns=["source", "district", "category", "occurred_at"])
     day = pc.cast(pc.floor_temporal(incidents["occurred_at"], unit="day"), pa.timestamp("us", tz="UTC"))

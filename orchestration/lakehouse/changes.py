@@ -23,6 +23,7 @@ overwrites, deletes and merges.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timezone
 
@@ -76,21 +77,50 @@ def watermarks(lake, consumer: str) -> dict[str, int]:
     return out
 
 
-def save_watermarks(lake, consumer: str, versions: dict[str, int]) -> None:
-    """Record the input versions a consumer has now consumed (after its writes committed)."""
-    if not versions:
-        return
+def save_watermarks(lake, consumer: str, versions: dict[str, int]) -> bool:
+    """Record the input versions a consumer has now consumed (after its writes committed).
+
+    Only the entries that moved are appended, and nothing is committed when
+    none did: a run that found nothing new leaves no trace in the lake.
+    Returns whether a row was written. Every :data:`COMPACT_AT` files the
+    table's small files are merged into one (rows unchanged), so reading the
+    watermarks does not slow down as nights accumulate.
+    """
+    marks = watermarks(lake, consumer) if versions else {}
+    moved = {k: int(v) for k, v in versions.items() if marks.get(k) != int(v)}
+    if not moved:
+        return False
     now, base = datetime.now(timezone.utc), time.time_ns()
-    rows = [{"consumer": consumer, "input": k, "version": int(v), "recorded_at": now, "seq": base + i}
-            for i, (k, v) in enumerate(sorted(versions.items()))]
+    rows = [{"consumer": consumer, "input": k, "version": v, "recorded_at": now, "seq": base + i}
+            for i, (k, v) in enumerate(sorted(moved.items()))]
     lake.append(LAYER, TABLE, pa.Table.from_pylist(rows, schema=WATERMARKS))
+    _compact(lake)
+    return True
 
 
-def changes(lake, layer: str, name: str, since: int | None, until: int | None = None) -> pa.Table | None:
+#: Files of ``control/watermarks`` at which its small files are merged (one append per consumer and run).
+COMPACT_AT = 64
+
+
+def _compact(lake) -> None:
+    # OPTIMIZE rewrites files without changing rows, so it does not conflict with concurrent appends;
+    # losing a race to another compaction is harmless (the next save tries again)
+    dt = lake.table(LAYER, TABLE)
+    if len(dt.file_uris()) < COMPACT_AT:
+        return
+    try:
+        dt.optimize.compact()
+    except Exception:  # noqa: BLE001 - a concurrent compaction won: the files are merged either way
+        pass
+
+
+def changes(lake, layer: str, name: str, since: int | None, until: int | None = None, *,
+            columns: list[str] | None = None) -> pa.Table | None:
     """Rows changed in versions ``since + 1 .. until`` (default: now), or ``None`` when the feed cannot say.
 
-    An empty table means nothing changed. Columns: the table's, plus
-    ``_change_type`` and ``_commit_version``.
+    An empty table means nothing changed. Columns: the table's (or
+    ``columns``, read alone from the change files), plus ``_change_type`` and
+    ``_commit_version``.
     """
     if since is None or not lake.exists(layer, name):
         return None
@@ -99,9 +129,10 @@ def changes(lake, layer: str, name: str, since: int | None, until: int | None = 
     if until < since:
         return None  # the table was re-created: versions went back
     if until == since:
-        return None if dt.metadata().configuration.get(CHANGE_FEED) != "true" else _empty(dt)
+        return None if dt.metadata().configuration.get(CHANGE_FEED) != "true" else _empty(dt, columns)
+    meta = None if columns is None else [*columns, "_change_type", "_commit_version"]
     try:
-        reader = dt.load_cdf(starting_version=since + 1, ending_version=until)
+        reader = dt.load_cdf(starting_version=since + 1, ending_version=until, columns=meta)
         table = pa.table(reader.read_all())
     except Exception:  # noqa: BLE001 - delta-rs raises several kinds for "no change data for that range"
         return None
@@ -152,9 +183,10 @@ def _plain(table: pa.Table) -> pa.Table:
     return pa.table(cols, names=table.column_names)
 
 
-def _empty(dt) -> pa.Table:
+def _empty(dt, columns: list[str] | None = None) -> pa.Table:
     schema = pa.schema(dt.schema().to_arrow())
-    return pa.table({**{f.name: pa.array([], f.type) for f in schema},
+    fields = [f for f in schema if columns is None or f.name in columns]
+    return pa.table({**{f.name: pa.array([], f.type) for f in fields},
                      "_change_type": pa.array([], pa.string()), "_commit_version": pa.array([], pa.int64())})
 
 
@@ -177,18 +209,51 @@ def _has_data_commits_without_cdc(dt, start: int, end: int, feed: pa.Table) -> b
     return False
 
 
-def follow(lake, consumer: str, layer: str, name: str, target: tuple[str, str]) -> tuple[int, pa.Table | None]:
+def follow(lake, consumer: str, layer: str, name: str, target: tuple[str, str], *,
+           columns: list[str] | None = None) -> tuple[int, pa.Table | None]:
     """An input's version now and its changes since ``consumer``'s watermark (``None``: rebuild ``target``).
 
     Turns the input's change feed on first (a no-op once on). ``target`` is
     the consumer's output table (``(layer, name)``); while it does not exist
-    there is nothing to update, so the answer is ``None``.
+    there is nothing to update, so the answer is ``None``. ``columns``: read
+    only these from the change files.
     """
     enable_change_feed(lake, layer, name)
     version = lake.version(layer, name)
-    marks = watermarks(lake, consumer)
-    feed = changes(lake, layer, name, marks.get(f"{layer}/{name}"), version) if lake.exists(*target) else None
+    since = watermarks(lake, consumer).get(f"{layer}/{name}")
+    if since is not None and lake.exists(*target):
+        # a run killed between its MERGE into the target and its watermark: the merge already holds those changes
+        done = applied_through(lake, target, consumer, f"{layer}/{name}")
+        since = max(since, done) if done is not None else since
+    feed = changes(lake, layer, name, since, version, columns=columns) if lake.exists(*target) else None
     return version, feed
+
+
+#: Commit-info key of a follower's MERGE: which input version its changes run through (``applied_marker``).
+APPLIED = "crimefusion.applied"
+#: Commits of a follower's target looked at for its marker (one merge per run; other commits are its own).
+APPLIED_LOOKBACK = 20
+
+
+def applied_marker(consumer: str, input_key: str, version: int) -> dict[str, str]:
+    """Custom commit metadata saying this commit applies ``input_key``'s changes through ``version``.
+
+    A non-idempotent update (a MERGE that adds counts) carries it, so a run
+    killed after that commit and before :func:`save_watermarks` does not add
+    the same changes twice: :func:`follow` starts after the marked version.
+    """
+    return {APPLIED: json.dumps({"consumer": consumer, "input": input_key, "version": int(version)})}
+
+
+def applied_through(lake, target: tuple[str, str], consumer: str, input_key: str) -> int | None:
+    """The input version the latest marked commit of ``consumer`` on ``target`` applied through, if any."""
+    for commit in lake.table(*target).history(APPLIED_LOOKBACK):
+        raw = commit.get(APPLIED)
+        if raw:
+            mark = json.loads(raw)
+            if mark.get("consumer") == consumer and mark.get("input") == input_key:
+                return int(mark["version"])
+    return None
 
 
 def new_rows(lake, layer: str, name: str, consumer: str, key: str,
@@ -232,7 +297,8 @@ def changed_periods(lake, layer: str, name: str, time_column: str, consumer: str
     enable_change_feed(lake, layer, name)
     feed = None
     if held is not None:
-        feed = changes(lake, layer, name, watermarks(lake, consumer).get(f"{layer}/{name}"), version)
+        feed = changes(lake, layer, name, watermarks(lake, consumer).get(f"{layer}/{name}"), version,
+                       columns=[time_column])
     if feed is not None:
         times = feed[time_column] if feed.num_rows else pa.array([], pa.timestamp("us", tz="UTC"))
         found = period_start(times, period) if period else times

@@ -38,6 +38,7 @@ from orchestration.lakehouse.metadata import table_metadata
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import Lakehouse, sql_literal
 from orchestration import state
+from orchestration.lakehouse.freshness import skip_unchanged
 
 OWNERS = ["team:intelligence-analysis"]
 GROUP = "links"
@@ -258,6 +259,7 @@ class BurnerPhonesConfig(dg.Config):
         "two hold. A full refresh over all of silver/cdr_events (a burner's life spans weeks)."
     ),
 )
+@skip_unchanged()
 def burner_phones(context: dg.AssetExecutionContext, config: BurnerPhonesConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
     from jobs.links.queries import burner_candidates
 
@@ -308,6 +310,7 @@ class FraudRingsConfig(dg.Config):
         "one new transfer can join two rings, so ring ids are ranks (by total amount), not merge keys."
     ),
 )
+@skip_unchanged()
 def fraud_rings(context: dg.AssetExecutionContext, config: FraudRingsConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
     from jobs.links.fraud import fraud_rings as find_rings
 
@@ -387,6 +390,7 @@ def chart_week(lakehouse: Lakehouse, week: str | None) -> dt.datetime:
         "view for each of the largest communities, with centralities as node attributes."
     ),
 )
+@skip_unchanged()
 def link_charts(context: dg.AssetExecutionContext, config: LinkChartsConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
     from jobs.links.export import community_edges, to_gexf, to_graphml, to_html
 

@@ -22,6 +22,7 @@ from orchestration.lakehouse.metadata import table_metadata
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration.resources.sources import SourceCatalog
 from orchestration import state
+from orchestration.lakehouse.freshness import skip_unchanged
 
 OWNERS = ["team:crime-analysis"]
 GROUP = "patterns"
@@ -136,6 +137,7 @@ def _local_days(ts: pa.ChunkedArray, tz: str) -> np.ndarray:
         "category is written to <CRIMEFUSION_HOME>/reports/patterns/."
     ),
 )
+@skip_unchanged()
 def near_repeat(context: dg.AssetExecutionContext, config: NearRepeatConfig, lakehouse: Lakehouse,
                 sources: SourceCatalog) -> dg.MaterializeResult:
     from jobs.patterns.near_repeat import knox_test, parse_band_edges
@@ -282,6 +284,7 @@ def hotspot_map(cells: list[str], classes: np.ndarray, boundaries: pa.Table, tit
         "to <CRIMEFUSION_HOME>/reports/patterns/."
     ),
 )
+@skip_unchanged()
 def hotspots_gi(context: dg.AssetExecutionContext, config: HotspotsGiConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
     import geopandas as gpd
     import shapely
@@ -409,6 +412,7 @@ def load_linkage_model():
         "components). Needs MO narratives: silver/incident_enrichment or incidents.mo_text."
     ),
 )
+@skip_unchanged()
 def crime_series(context: dg.AssetExecutionContext, config: CrimeSeriesConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
     import joblib
     from sklearn.metrics import roc_auc_score
@@ -496,6 +500,7 @@ class RepeatsConfig(dg.Config):
         "365 days of each source: count, first and last time, shortest and median gap between consecutive incidents."
     ),
 )
+@skip_unchanged()
 def repeats(context: dg.AssetExecutionContext, config: RepeatsConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
     from jobs.patterns.repeats import REPEATS_SCHEMA, repeats as find_repeats
     from models.series.linkage import enrich

@@ -10,6 +10,7 @@ from orchestration.resources.lakehouse import Lakehouse
 from orchestration.resources.pseudonymiser import Pseudonymiser
 from orchestration.resources.sources import SourceCatalog
 from orchestration.synthetic.files import LAYOUT, pseudonymise_truth, write_feed
+from orchestration.lakehouse.freshness import skip_unchanged
 
 OWNERS = ["team:data-engineering"]
 
@@ -53,6 +54,7 @@ class SyntheticConfig(dg.Config):
         ),
     ],
 )
+@skip_unchanged()
 def generate_synthetic_feeds(context: dg.AssetExecutionContext, config: SyntheticConfig, lakehouse: Lakehouse,
                              sources: SourceCatalog, pseudonymiser: Pseudonymiser):
     from jobs.synth import generate
@@ -64,17 +66,19 @@ def generate_synthetic_feeds(context: dg.AssetExecutionContext, config: Syntheti
         raise ValueError(f"no silver incidents from source {config.source!r} to lay the synthetic feeds over")
     feeds = generate(incidents, seed=config.seed, scale=config.scale)
     partition = context.partition_key
-    written = []
+    written, paths = [], []
     for name, table in feeds.feeds().items():
         if name not in LAYOUT:
             continue  # e.g. atm_terminals: the terminals' places travel with each transaction
         spec_name, _ = LAYOUT[name]
         path = write_feed(name, table, landing_dir(sources.landing_path(), sources.spec(spec_name), partition))
         written.append(f"- {spec_name}: {table.num_rows:,} rows -> {path}")
+        paths.append(str(path))
         context.log.info(f"{spec_name}: {table.num_rows:,} rows written to {path}")
     yield dg.MaterializeResult(
         asset_key=SYNTHETIC_UPSTREAM,
-        metadata={"files": dg.MetadataValue.md("\n".join(written)), "seed": config.seed, "scale": config.scale},
+        metadata={"files": dg.MetadataValue.md("\n".join(written)), "output_files": dg.MetadataValue.json(paths),
+                  "seed": config.seed, "scale": config.scale},
     )
     key = pseudonymiser.key_bytes()
     counts = {}

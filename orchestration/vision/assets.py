@@ -32,6 +32,7 @@ clips would compare with a time the camera did not record. The model: see
 import base64
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -43,13 +44,14 @@ from pydantic import Field
 from jobs.schemas import CAMERAS, H3_RESOLUTION, REJECTS
 from orchestration import state
 from orchestration.ingest.assets import INGEST_DATES
+from orchestration.lakehouse.freshness import skip_unchanged
 from orchestration.lakehouse.metadata import column_schema, table_metadata
 from orchestration.resources.lakehouse import Lakehouse, in_list
 from orchestration.resources.sources import SourceCatalog
 from orchestration.resources.tracking import MlflowTracking
 from orchestration.vision.landing import camera_of, clip_start_time, video_dir, video_of_key
 from orchestration.vision.partitions import VIDEOS
-from orchestration.vision.model import resolve_model
+from orchestration.vision.model import BUNDLED_MODEL, CHAMPION, MODEL_ENV, REGISTERED_MODEL, resolve_model
 from vision.records import DETECTIONS, VIDEO_EVENTS
 from vision.synthetic import GROUND_TRUTH
 
@@ -138,6 +140,7 @@ def _demo_video_asset() -> dg.AssetsDefinition:
             "camera's control-point homography go to truth/video_objects. Synthetic deployments only."
         ),
     )
+    @skip_unchanged()
     def demo_video(context: dg.AssetExecutionContext, config: DemoVideoConfig, lakehouse: Lakehouse,
                    sources: SourceCatalog) -> dg.MaterializeResult:
         from vision.synthetic import render_clip
@@ -158,7 +161,7 @@ def _demo_video_asset() -> dg.AssetsDefinition:
         never = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
         rows.sort(key=lambda r: latest[r["camera_id"]] or never, reverse=True)  # stable: ties stay by camera id
         size = _calibration_size()
-        truths, written = [], []
+        truths, written, paths = [], [], []
         for i, cam in enumerate(rows[: config.cameras]):
             near = latest[cam["camera_id"]]
             start = ((near - dt.timedelta(seconds=config.n_frames / config.fps / 2)) if near is not None else
@@ -171,6 +174,7 @@ def _demo_video_asset() -> dg.AssetsDefinition:
                 "start_time": start.isoformat().replace("+00:00", "Z"), "camera_id": cam["camera_id"],
                 "generated_by": "vision.synthetic.render_clip", "seed": config.seed + i,
                 "frame_size": list(size), "fps": config.fps}, indent=2) + "\n")
+            paths += [str(path), str(path.with_suffix(".json"))]
             t = clip.truth
             truths.append(pa.table({"camera_id": [cam["camera_id"]] * t.num_rows, "source": [str(path)] * t.num_rows,
                                     **{n: t[n] for n in t.column_names}}, schema=VIDEO_TRUTH))
@@ -182,6 +186,7 @@ def _demo_video_asset() -> dg.AssetsDefinition:
         result = lakehouse.replace_where("truth", TRUTH_TABLE, truth, in_list("source", sources_written))
         return dg.MaterializeResult(metadata={
             "clips": dg.MetadataValue.md("\n".join(written)),
+            "output_files": dg.MetadataValue.json(paths),
             "truth": dg.MetadataValue.path(result.uri),
             "true_boxes": dg.MetadataValue.int(truth.num_rows),
             "frame_size": dg.MetadataValue.text(f"{size[0]}x{size[1]}"),
@@ -239,6 +244,14 @@ def _example_png(detections: pa.Table, out: Path) -> str | None:
     return f"![detections](data:image/png;base64,{data})\n\n`{out}`"
 
 
+def _clip_and_model(context, kwargs) -> list[Path]:
+    """The files a detection run reads: the clip, its sidecar and a model given as a local file."""
+    clip = video_of_key(kwargs["sources"].landing_path(), context.partition_key)
+    model = kwargs["config"].model or os.environ.get(MODEL_ENV) or "auto"
+    local = [Path(model)] if "://" not in model and model != "auto" else [BUNDLED_MODEL]
+    return [clip, clip.with_suffix(".json"), *local]
+
+
 def _detections_asset(deps: list[str]) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="detect_video",
@@ -268,6 +281,7 @@ def _detections_asset(deps: list[str]) -> dg.AssetsDefinition:
             ),
         ],
     )
+    @skip_unchanged(models=lambda kw: [(REGISTERED_MODEL, CHAMPION)], files=_clip_and_model)
     def detect_video(context: dg.AssetExecutionContext, config: VisionConfig, lakehouse: Lakehouse,
                      sources: SourceCatalog, mlflow: MlflowTracking):
         from vision.predictor import Detector
@@ -360,6 +374,7 @@ def _video_events_asset() -> dg.AssetsDefinition:
             "carry the camera's site; `source` is the clip, whose rows a re-run replaces."
         ),
     )
+    @skip_unchanged()
     def video_events(context: dg.AssetExecutionContext, config: VideoEventsConfig,
                      lakehouse: Lakehouse, sources: SourceCatalog) -> dg.MaterializeResult:
         import h3

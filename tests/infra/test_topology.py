@@ -19,7 +19,9 @@ With a Spark standalone master and two workers on 127.0.0.1 added
 (``tests/spark_standalone.py``), it runs gold ``events`` under
 ``CRIMEFUSION_COMPUTE_ENGINE=spark`` with the lake in S3 and compares the rows
 with the embedded kernel's (Spark tasks read and write the bucket through
-pyarrow: ``jobs/spark/delta.py``).
+pyarrow: ``jobs/spark/delta.py``); it also refines bronze rows in the bucket
+into silver and quarantine with the parse in Spark tasks (``jobs/spark/ingest.py``)
+and compares both tables with the embedded engine's, row for row.
 """
 
 from __future__ import annotations
@@ -359,3 +361,86 @@ def test_dagster_run_on_spark_standalone_writes_events_to_the_s3_lake(tmp_path, 
     keys = [o["Key"] for o in s3["client"].list_objects_v2(Bucket="crimefusion-lake",
                                                            Prefix="spark-lake/gold/events/")["Contents"]]
     assert any(k.endswith(".parquet") and "/part-" in k for k in keys), keys  # files the executors wrote
+
+
+def test_dagster_run_on_spark_standalone_refines_bronze_in_spark_tasks(tmp_path, postgres, s3, spark_cluster):
+    """Silver ``incidents`` and its quarantine with ``engine: spark``: the bronze rows in the S3 lake are parsed
+    and validated in Spark tasks on the master and two workers (duplicate ids across and within receipts, a
+    study area checked by SedonaDB in the tasks); the tables equal the embedded engine's, row for row."""
+    from datetime import datetime, timedelta, timezone
+
+    import psycopg2
+
+    from jobs.ingest.spec import load_spec
+    from orchestration.ingest.pipeline import land_files, refine, rejects_table
+    from orchestration.ops.lake import lakehouse_from_settings
+    from orchestration.resources.compute import Compute
+    from orchestration.resources.lakehouse import LocalLakehouse
+
+    boundary = next((p for p in (ROOT / "data" / "chicago" / "police_districts.kml",
+                                 ROOT.parent / "shared" / "data" / "chicago" / "police_districts.kml") if p.exists()),
+                    None)
+    if boundary is None:
+        pytest.skip("data/chicago/police_districts.kml not found")
+    spec_path = tmp_path / "inc_area.yaml"
+    spec_path.write_text(
+        "name: inc_area\ntable: incidents\nformat: {kind: csv}\nid: {columns: [case_id]}\nfields:\n"
+        "  occurred_at: {column: date, format: \"%Y-%m-%d %H:%M\", timezone: America/Chicago}\n"
+        "  category: {constant: aggravated_assault}\n  location_type: {column: loc_cat}\n"
+        "coordinates: {x: longitude, y: latitude, crs: \"EPSG:4326\"}\n"
+        f"study_area: {{boundary: {boundary}, id_field: Name, tolerance_m: 250}}\n")
+    spec = load_spec(spec_path)
+    header = "case_id,date,loc_cat,longitude,latitude"
+    days = [  # id 3 twice in one receipt; ids 1 and 2 delivered again by a later receipt; one outside, one swapped
+        ("2016-05-02", ["1,2016-05-01 12:30,street,-87.6277,41.7922", "2,2016-05-01 09:30,park,-87.65,41.88",
+                        "3,2016-05-01 10:30,street,-87.7,41.9", "3,2016-05-01 11:30,street,-87.7,41.9",
+                        "4,2016-05-01 12:30,street,-87.9,41.5", "5,2016-05-01 12:30,street,41.7922,-87.6277"]),
+        ("2016-05-03", ["1,2016-05-02 15:30,street,-87.6277,41.7922", "6,2016-05-02 08:30,alley,-87.62,41.8",
+                        "2,2016-05-02 09:30,park,-87.65,41.88", "7,2016-05-02 09:30,street,,41.88"]),
+    ]
+    master, _ = spark_cluster
+    con = psycopg2.connect(host=postgres["host"], port=postgres["port"], user=postgres["user"], dbname="postgres")
+    con.autocommit = True
+    with con.cursor() as cur:
+        cur.execute("CREATE DATABASE dagster_spark_ingest")
+    con.close()
+    env = cluster_env(tmp_path, postgres, s3) | {
+        "DAGSTER_PG_DB": "dagster_spark_ingest", "CRIMEFUSION_LAKE": "s3://crimefusion-lake/spark-ingest",
+        "CRIMEFUSION_COMPUTE_ENGINE": "spark", "CRIMEFUSION_SPARK_MASTER": master, "CRIMEFUSION_SPECS": str(spec_path)}
+    lake = lakehouse_from_settings(env=env)
+    embedded = LocalLakehouse(root=str(tmp_path / "embedded"))
+    for k, (date, rows) in enumerate(days):
+        path = tmp_path / "landing" / date / "export.csv"
+        path.parent.mkdir(parents=True)
+        path.write_text("\n".join([header, *rows]) + "\n")
+        for target in (lake, embedded):
+            land_files(target, spec, [path], partition=date,
+                       now=datetime(2026, 11, 1, tzinfo=timezone.utc) + timedelta(days=k))
+
+    out = subprocess.run([str(BIN / "dagster"), "asset", "materialize", "-m", "orchestration.definitions",
+                          "--select", "incidents,incident_rejects"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=420)
+    con = psycopg2.connect(host=postgres["host"], port=postgres["port"], user=postgres["user"],
+                           dbname="dagster_spark_ingest")
+    with con.cursor() as cur:
+        cur.execute("SELECT status FROM runs")
+        statuses = [s for (s,) in cur.fetchall()]
+        cur.execute("SELECT event FROM event_logs WHERE event LIKE %s", ("%parsed in Spark tasks%",))
+        said = [e for (e,) in cur.fetchall()]
+    con.close()
+    assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    assert statuses == ["SUCCESS"]
+    assert len(said) == 1 and f"({master})" in said[0] and "2 file task(s)" in said[0], said  # the cluster parsed
+
+    refine(embedded, spec, ctx=Compute().sedona(), now=datetime.now(timezone.utc),
+           pseudonym_key=env["CRIMEFUSION_PSEUDONYM_KEY"].encode("utf-8"))
+    for layer, name in (("silver", "incidents"), ("quarantine", rejects_table(spec))):
+        keys = [("ingest_id", "ascending"), ("source_row", "ascending")]
+        ours, theirs = lake.read(layer, name).sort_by(keys), embedded.read(layer, name).sort_by(keys)
+        assert ours.num_rows == theirs.num_rows > 0, f"{layer}/{name}"
+        assert ours.select(theirs.column_names).equals(theirs), f"{layer}/{name}"
+    rejects = embedded.read("quarantine", rejects_table(spec)).to_pylist()
+    assert {r["rule"] for r in rejects} == {"duplicate_id", "outside_study_area", "swapped_coordinates",
+                                           "missing_coordinates"}
+    assert sorted(r["record_id"] for r in rejects if r["rule"] == "duplicate_id") == \
+        ["inc_area:1", "inc_area:2", "inc_area:3"]

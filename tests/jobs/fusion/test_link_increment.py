@@ -49,3 +49,25 @@ def test_increment_merges_to_the_full_partials(name):
     full = sorted(reduce_cdr_partials(cdr_link_partials(pa.concat_tables([old, new]))).to_pylist(),
                   key=lambda r: (r["link_type"], r["src"], r["dst"]))
     assert merged(old, cdr_link_increment(new, overlap)) == full
+
+
+def test_record_link_partials_merge_to_the_full_partials():
+    from jobs.fusion.entities import post_link_partials, reduce_cdr_partials, transaction_link_partials
+
+    t = [T0 + dt.timedelta(minutes=m) for m in range(6)]
+    txn = pa.table({"txn_id": ["t3", "t1", "t2", "t4", "t5", "t6"], "account": ["a", "a", "b", "a", "a", ""],
+                    "counterparty": ["b", "b", "a", "a", None, "b"],
+                    "occurred_at": pa.array(t, pa.timestamp("us", tz="UTC"))})
+    posts = pa.table({"post_id": ["p2", "p1", "p3"], "author": ["h1", "h1", "h2"],
+                      "mentions": pa.array([["h2", "h3"], ["h2"], None], pa.list_(pa.string())),
+                      "posted_at": pa.array(t[:3], pa.timestamp("us", tz="UTC"))})
+    for kernel, table in ((transaction_link_partials, txn), (post_link_partials, posts)):
+        full = kernel(table)
+        split = reduce_cdr_partials(pa.concat_tables([kernel(table.slice(0, 1)), kernel(table.slice(1))]))
+        assert split.to_pylist() == full.to_pylist()
+    rows = {(r["src"], r["dst"]): r for r in transaction_link_partials(txn).to_pylist()}
+    # self-links, empty and missing parties are no evidence; the smallest record id is the sample
+    assert set(rows) == {("account:a", "account:b"), ("account:b", "account:a")}
+    assert rows[("account:a", "account:b")]["n_evidence"] == 2 and rows[("account:a", "account:b")]["sample"] == "t1"
+    mentioned = {(r["src"], r["dst"]): r["n_evidence"] for r in post_link_partials(posts).to_pylist()}
+    assert mentioned == {("handle:h1", "handle:h2"): 2, ("handle:h1", "handle:h3"): 1}

@@ -168,3 +168,62 @@ def test_batches_with_state_equal_one_call(chicago_spec, chicago_districts, sd, 
     assert pa.concat_tables([p.accepted for p in parts]).equals(whole.accepted)
     assert pa.concat_tables([p.rejects for p in parts]).equals(whole.rejects)
     assert whole.rejects.num_rows >= 3
+
+
+def test_seen_ids_find_what_a_dict_finds():
+    """The sorted runs of id hashes a ParseState keeps answer as a dict of every (h1, h2) would, across
+    merges and with ids sharing h1."""
+    import numpy as np
+
+    from jobs.ingest.records import _SeenIds
+
+    rng = np.random.default_rng(3)
+    seen, ref = _SeenIds(), {}
+    seen.LARGEST_RUN = 300  # runs merge, then stop merging, within the test
+    for batch in range(40):
+        h1 = rng.integers(0, 50, 64).astype(np.uint64)  # few h1 values: many ids share one
+        h2 = rng.integers(0, 2**63, 64, dtype=np.int64).astype(np.uint64)
+        if batch:  # some ids come again
+            again = rng.choice(len(ref), 8, replace=False)
+            keys = list(ref)
+            for k, j in enumerate(again):
+                h1[k], h2[k] = keys[j]
+        pos, rows, files = seen.find(h1, h2)
+        want = {k: ref[(h1[k], h2[k])] for k in range(64) if (h1[k], h2[k]) in ref}
+        assert dict(zip(pos.tolist(), zip(rows.tolist(), files.tolist()))) == want
+        fresh = np.ones(64, dtype=bool)
+        fresh[pos] = False
+        _, first = np.unique(np.stack([h1, h2]), axis=1, return_index=True)  # one entry per new pair
+        fresh &= np.isin(np.arange(64), first)
+        row = np.arange(64, dtype=np.int64) + 1000 * batch
+        file = np.full(64, batch % 3, dtype=np.uint32)
+        seen.add(h1[fresh], h2[fresh], row[fresh], file[fresh])
+        ref.update({(h1[k], h2[k]): (int(row[k]), int(file[k])) for k in np.flatnonzero(fresh)})
+    assert len(seen) == len(ref)
+    assert len(seen.runs) > 1
+
+
+def test_empty_check_matches_trimming_on_every_code_point():
+    """``_is_empty`` (length 0 or all Unicode whitespace) says what trimming then comparing with "" says."""
+    import pyarrow.compute as pc
+
+    from jobs.ingest.records import _is_empty
+
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    values = pa.array(chars + [c * 2 for c in chars] + [" " + c + " " for c in chars] + ["", None, " a "])
+    trimmed = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(values), ""), True).to_numpy(zero_copy_only=False)
+    assert (_is_empty(values) == trimmed).all()
+
+
+def test_iso_fast_path_takes_offsets_without_colon():
+    """Parquet timestamps reach bronze as ``...+0000``: the column-wise path reads them as the general one."""
+    import numpy as np
+
+    from jobs.ingest.records import _iso_timestamps
+
+    raw = ["2017-12-04T06:00:27.000000+0000", "2017-12-04 06:00:27-0530", "2017-12-04T06:00:27Z", ""]
+    fast = _iso_timestamps(pa.array(raw), "iso8601", None)
+    assert fast is not None
+    slow, failed = parse_timestamps(np.array(raw[:3] + ["2017-12-04T06:00:27+00:00x"], dtype=object), "%Y", None)
+    assert fast[0][:3].tolist() == slow[:3].tolist()
+    assert np.isnat(fast[0][3]) and not fast[1].any()

@@ -2,8 +2,12 @@
 
 A copy of the full run's silver tables changes in every way a night can change
 them (a late file, a corrected receipt, withdrawn rows, a changed enrichment
-row); the fusion assets then run incrementally, and again from scratch (their
-derived tables and watermarks removed): the tables must be identical.
+row, new and withdrawn posts); the fusion assets then run incrementally, and
+again from scratch (their derived tables and watermarks removed): the tables
+must be identical. A night of new rows only (the merge paths) is compared
+with a rebuild in a copy of the lake. ``events_reconcile`` follows the same
+changes and must fail when ``gold/events`` is corrupted; a run where nothing
+changed must commit nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import pytest
 
 from jobs.fusion.events import build_events
 from orchestration.fusion import assets as fusion_assets
+from orchestration.fusion import checks as fusion_checks
+from orchestration.fusion.incremental import reconcile_events
 from orchestration.lakehouse import changes
 from orchestration.resources.lakehouse import LocalLakehouse, in_list
 
@@ -50,10 +56,16 @@ def materialise_events(defs, lh, keys=("events",)):
     return {k: v.value for k, v in res.asset_materializations_for_node("events")[0].metadata.items()}
 
 
+DERIVED = (("gold", "events"), ("gold", "entity_stats"), ("gold", "cdr_link_partials"),
+           ("gold", "transaction_link_partials"), ("gold", "post_link_partials"), ("gold", "incident_context"),
+           ("control", "watermarks"))
+
+
 def snapshot(lh) -> dict[str, list[dict]]:
     out = {}
     for name, key in (("events", "event_id"), ("entity_links", None), ("entities", "entity_id"),
-                      ("entity_stats", None), ("cdr_link_partials", None), ("incident_context", None)):
+                      ("entity_stats", None), ("cdr_link_partials", None), ("transaction_link_partials", None),
+                      ("post_link_partials", None), ("incident_context", None)):
         t = lh.read("gold", name)
         cols = [c for c in t.column_names]
         out[name] = sorted(t.to_pylist(), key=lambda r: tuple(str(r[c]) for c in ([key] if key else cols)))
@@ -97,6 +109,12 @@ def test_incremental_events_follow_every_kind_of_change(lake, sd):
     kept = kept.set_column(kept.schema.get_field_index("occurred_at"), "occurred_at",
                            pc.add(kept["occurred_at"], pa.scalar(dt.timedelta(hours=1))))
     lh.replace_where("silver", "transactions", kept, in_list("ingest_id", [receipt]))
+    # posts: some withdrawn (those with mentions first), some new
+    posts = lh.read("silver", "osint_posts")
+    with_mentions = posts.filter(pc.fill_null(pc.greater(pc.list_value_length(posts["mentions"]), 0), False))
+    assert with_mentions.num_rows >= 4
+    lh.delete("silver", "osint_posts", in_list("post_id", with_mentions["post_id"].slice(0, 2).to_pylist()))
+    lh.append("silver", "osint_posts", renamed(with_mentions.slice(2, 2), "post_id", "new"))
     # a withdrawn day: 300 incidents deleted; and an enrichment row changed
     inc = lh.read("silver", "incidents", columns=["incident_id"])
     lh.delete("silver", "incidents", in_list("incident_id", inc["incident_id"].slice(0, 300).to_pylist()))
@@ -112,14 +130,32 @@ def test_incremental_events_follow_every_kind_of_change(lake, sd):
     assert step["appended"] >= 2000 and step["deleted_keys"] > 0
     assert rows(lh.read("gold", "events")) == full_build(lh, sd)
     assert lh.version("gold", "events") > v
+    assert reconciles(lh)
 
     # the followers from scratch: their derived tables and watermarks gone
     incremental = snapshot(lh)
-    for layer, name in (("gold", "events"), ("gold", "entity_stats"), ("gold", "cdr_link_partials"),
-                        ("gold", "incident_context"), ("control", "watermarks")):
+    for layer, name in DERIVED:
         shutil.rmtree(Path(lh.root_uri()) / layer / name)
     assert materialise_events(defs, lh, FOLLOWERS)["mode"] == "full"
     rebuilt = snapshot(lh)
+    for name in incremental:
+        assert incremental[name] == rebuilt[name], name
+    assert reconciles(lh)
+
+    # a night of new rows only (every follower merges): equal to a rebuild in a copy of the lake
+    lh.append("silver", "cdr_events", renamed(cdr.slice(2000, 1000), "event_id", "new"))
+    lh.append("silver", "transactions", renamed(txn.slice(0, 500), "txn_id", "new"))
+    lh.append("silver", "osint_posts", renamed(with_mentions.slice(4, 20), "post_id", "new2"))
+    step = materialise_events(defs, lh, FOLLOWERS)
+    assert step["mode"] == "incremental" and step["deleted_keys"] == 0
+    assert reconciles(lh)
+    incremental = snapshot(lh)
+    copy = LocalLakehouse(root=str(Path(lh.root_uri()).parent / "rebuilt"))
+    shutil.copytree(lh.root_uri(), copy.root_uri())
+    for layer, name in DERIVED:
+        shutil.rmtree(Path(copy.root_uri()) / layer / name)
+    assert materialise_events(defs, copy, FOLLOWERS)["mode"] == "full"
+    rebuilt = snapshot(copy)
     for name in incremental:
         assert incremental[name] == rebuilt[name], name
 
@@ -131,3 +167,74 @@ def test_incremental_events_follow_every_kind_of_change(lake, sd):
     rebuilt = materialise_events(defs, lh)
     assert rebuilt["mode"] == "full"
     assert rows(lh.read("gold", "events")) == full_build(lh, sd)
+
+
+def renamed(table: pa.Table, key: str, tag: str) -> pa.Table:
+    """The rows under new ids (``<id>-<tag>``) and a receipt of their own."""
+    table = table.set_column(table.schema.get_field_index(key), key,
+                             pc.binary_join_element_wise(table[key], pa.scalar(tag), "-"))
+    if "ingest_id" in table.column_names:
+        table = table.set_column(table.schema.get_field_index("ingest_id"), "ingest_id",
+                                 pa.array([tag] * table.num_rows, table.schema.field("ingest_id").type))
+    return table
+
+
+def reconciles(lh) -> bool:
+    r = reconcile_events(lh)
+    return r.unique and all(r.reconciles(o) for o in r.expected)
+
+
+def check(lh) -> dg.AssetCheckResult:
+    return fusion_checks.events_reconcile(lakehouse=lh)
+
+
+def test_events_reconcile_fails_when_events_are_duplicated_or_missing(lake):
+    defs, lh = lake
+    materialise_events(defs, lh)
+    assert check(lh).passed
+    tx = lh.read("gold", "events", filters=[("origin", "=", "transactions")]).slice(0, 2)
+    one, other = tx["event_id"][0].as_py(), tx["event_id"][1].as_py()
+
+    lh.append("gold", "events", tx.slice(0, 1))  # an event twice
+    result = check(lh)
+    assert not result.passed and result.metadata["modes"].value["gold/events"] == "incremental"
+    lh.delete("gold", "events", in_list("event_id", [one]))  # now missing
+    assert not check(lh).passed
+    lh.append("gold", "events", tx.slice(0, 1))
+    assert check(lh).passed
+    # one missing and another twice: the counts agree, the ids do not
+    lh.delete("gold", "events", in_list("event_id", [one]))
+    lh.append("gold", "events", tx.slice(1, 1))
+    result = check(lh)
+    assert not result.passed
+    assert "**no**" in result.metadata["reconcile"].value
+    # with the check's tallies gone it recounts in full, and still fails, naming the duplicate
+    lh.delete("control", "watermarks", "consumer = 'check/events_reconcile'")
+    result = check(lh)
+    assert not result.passed and result.metadata["duplicate_ids"].value == 1
+    assert result.metadata["modes"].value["gold/events"] == "full"
+    lh.delete("gold", "events", in_list("event_id", [other]))
+    lh.append("gold", "events", tx)
+    assert check(lh).passed
+
+
+def test_a_run_with_nothing_new_commits_nothing(lake, tmp_path, monkeypatch):
+    defs, lh = lake
+    monkeypatch.setenv("CRIMEFUSION_HOME", str(tmp_path / "home"))
+    keys = (*FOLLOWERS, "fusion_map_layers")
+    assets = [a for a in dg.load_assets_from_modules([fusion_assets]) if a.key.to_user_string() in keys]
+    checks = dg.load_asset_checks_from_modules([fusion_checks])
+
+    def run():
+        res = dg.materialize([*assets, *checks], resources={**defs.resources, "lakehouse": lh}, run_config=QUIET,
+                             instance=dg.DagsterInstance.ephemeral())
+        assert res.success
+        evaluations = [e.asset_check_evaluation_data for e in res.all_events
+                       if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+        assert evaluations and all(e.passed for e in evaluations)
+        return {f"{layer}/{p.name}": lh.version(layer, p.name) for layer in ("gold", "control", "silver")
+                for p in (Path(lh.root_uri()) / layer).iterdir() if lh.exists(layer, p.name)}
+
+    run()
+    before = run()  # the first run may have caught up with earlier changes
+    assert run() == before

@@ -112,3 +112,79 @@ def test_chunked_read_equals_whole_read(tmp_path, chicago_spec, monkeypatch, chu
     assert errors[0].startswith("line 7:") and "expected 5 fields" in errors[0]
     assert errors[1].startswith("line 8:") and "unterminated quote" in errors[1]
     assert "not valid" in errors[2]
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+@pytest.mark.parametrize("tz", [None, "UTC", "Etc/UTC", "America/Chicago", "Europe/London", "+02:00", "-03:30",
+                                "Asia/Kolkata"])
+def test_parquet_timestamps_as_text_equal_strftime(unit, tz):
+    """Typed Parquet times become the text strftime writes (the fast cast, unchecked, over the whole range the
+    unit holds: years before 1000, negative years, zones with seconds in their historical offsets)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from orchestration.ingest.readers import _timestamp_cast_text, _timestamp_text
+
+    rng = np.random.default_rng(11)
+    limit = {"s": 10**11, "ms": 10**14, "us": 10**17, "ns": 9 * 10**18}[unit]
+    col = pa.array(rng.integers(-limit, limit, 5000), pa.int64()).cast(pa.timestamp(unit, tz=tz))
+    col = pc.if_else(pa.array(rng.random(5000) < 0.1), pa.scalar(None, col.type), col)
+    fmt = "%Y-%m-%dT%H:%M:%S%z" if tz else "%Y-%m-%dT%H:%M:%S"
+    want = pc.strftime(col, format=fmt)
+    assert _timestamp_cast_text(col).equals(want)
+    assert _timestamp_text(col, fmt).equals(want)
+
+
+def test_unterminated_quotes_found_as_line_by_line():
+    """The quote check over whole chunks (most lines quoted) finds the lines a per-line match finds."""
+    import re
+
+    import numpy as np
+
+    from orchestration.ingest.readers import _scan_lines, _unsplittable_lines
+
+    rng = np.random.default_rng(5)
+    for trial in range(400):
+        delimiter = str(rng.choice([",", ";", "\t"]))
+        quoted = rng.random()
+        lines = ["".join(rng.choice(['"', delimiter, "a", " ", '""', "é"], rng.integers(0, 10)))
+                 if rng.random() < quoted else "".join(rng.choice(["a", delimiter], rng.integers(0, 6)))
+                 for _ in range(rng.integers(1, 25))]
+        brk = str(rng.choice(["\n", "\r\n", "\r"]))
+        data = (brk.join(lines) + (brk if trial % 2 else "")).encode()
+        got = _unsplittable_lines(data, _scan_lines(data), 1, delimiter, '"')
+        field = '(?:"(?:[^"]|"")*"[^' + delimiter + ']*|[^' + delimiter + '"][^' + delimiter + ']*|)'
+        text = data.decode()
+        split = re.split(r"\r\n|\n|\r", text)
+        split = split[:-1] if text.endswith(("\n", "\r")) else split
+        want = {i for i, line in enumerate(split) if i >= 1 and '"' in line
+                and not re.fullmatch(field + "(?:" + re.escape(delimiter) + field + ")*", line, re.S)}
+        assert set(got) == want, (data, delimiter)
+
+
+def test_producer_waits_for_its_writer_and_never_for_nothing(monkeypatch):
+    """A streamed producer waits while Arrow memory is over its budget (a writer's queue), until it shrinks;
+    memory that does not shrink (its own) stops the wait after the patience."""
+    import threading
+    import time
+
+    import pyarrow as pa
+
+    from orchestration.ingest import readers
+
+    monkeypatch.setattr(readers, "WRITER_BACKLOG_BYTES", 16 << 20)
+    base = pa.total_allocated_bytes()  # what the test process holds already
+    queue = [pa.allocate_buffer(32 << 20)]  # 32 MB of the Arrow pool "held by the writer"
+    t = time.monotonic()
+    readers.wait_for_writer(own=base + (32 << 20))  # within its own size plus the budget: no wait
+    assert time.monotonic() - t < 0.05
+    threading.Timer(0.3, queue.clear).start()  # the writer releases it
+    t = time.monotonic()
+    readers.wait_for_writer(own=base, patience_s=5)
+    assert 0.25 < time.monotonic() - t < 4
+    mine = pa.allocate_buffer(32 << 20)  # never released while we wait: patience ends the wait
+    t = time.monotonic()
+    readers.wait_for_writer(own=base, patience_s=0.2)
+    assert 0.15 < time.monotonic() - t < 2
+    del mine
