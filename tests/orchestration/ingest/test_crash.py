@@ -21,22 +21,12 @@ import pytest
 
 from orchestration.ingest import receipts
 from jobs.ingest.spec import load_spec
+from tests.orchestration.ingest.test_incremental import ID_SPEC
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
 HEADER = "case_id,date,loc_cat,longitude,latitude"
-SPEC = """
-name: crash_city
-table: incidents
-format: {kind: csv}
-id: {columns: [case_id]}
-fields:
-  occurred_at: {column: date, format: "%Y-%m-%d %H:%M", timezone: America/Chicago}
-  category: {constant: aggravated_assault}
-  location_type: {column: loc_cat}
-coordinates: {x: longitude, y: latitude, crs: "EPSG:4326"}
-bounds: [-88.0, 41.6, -87.5, 42.1]
-"""
+SPEC = ID_SPEC.replace("name: inc_city", "name: crash_city")  # the incremental tests' feed, renamed
 
 CHILD = textwrap.dedent("""
     import os, signal, sys

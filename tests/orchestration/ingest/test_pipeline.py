@@ -14,20 +14,10 @@ from orchestration.ingest import pipeline
 from orchestration.ingest.pipeline import bronze_table, land_files, refine, rejects_table
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import LocalLakehouse
+from tests.orchestration.ingest.test_incremental import ID_SPEC
 
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
-SPEC = """
-name: stream_city
-table: incidents
-format: {kind: csv}
-id: {columns: [case_id]}
-fields:
-  occurred_at: {column: date, format: "%Y-%m-%d %H:%M", timezone: America/Chicago}
-  category: {constant: aggravated_assault}
-  location_type: {column: loc_cat}
-coordinates: {x: longitude, y: latitude, crs: "EPSG:4326"}
-bounds: [-88.0, 41.6, -87.5, 42.1]
-"""
+SPEC = ID_SPEC.replace("name: inc_city", "name: stream_city")  # the incremental tests' feed, renamed
 
 
 @pytest.fixture
