@@ -12,7 +12,7 @@ CRIMEFUSION_DEPLOYMENT, CRIMEFUSION_S3_*, AWS_*). See docs/operations.md.
 
 import sys
 
-from orchestration.ops.maintenance import main
+from orchestration.platform.maintenance import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,29 +1,46 @@
-"""MLflow registry of hotspot models: log an ONNX model with its feature spec, find and move the champion.
+"""The MLflow model registry of every crimefusion model: log an ONNX model, move aliases, load by alias.
 
-The caller passes the configured ``mlflow`` module (``MlflowTracking.setup()``);
-nothing here reads the environment.
+Hotspots (``hotspot_lgbm``), entity anomalies (``anomaly_phones``,
+``anomaly_accounts``) and vision (``crimefusion-yolo``) register, promote and
+load their models through these functions; nothing else calls MLflow's
+registry. A version is logged in a run of its own with its params, metrics and
+files, and registered under its model name. A domain whose new versions must
+pass a gate gives each one alias ``challenger``; the gate (a blocking asset
+check) moves ``champion`` to it, and serving loads ``models:/NAME@champion``.
+
+Every function takes the tracking URI (``sqlite:///...`` locally, a server URL
+in a deployment), which is the registry too. Logging needs MLflow's fluent API:
+it is pointed at the store for the call and left as it was. Nothing here reads
+the environment (callers set ``MLFLOW_DISABLE_TELEMETRY``), and looking a model
+up never creates a local store.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from models.hotspots.serving import FeatureSpec
+__all__ = [
+    "CHALLENGER", "CHAMPION", "RegisteredVersion", "aliased", "artifact_bytes", "graph_digest", "load_onnx",
+    "log_onnx_model", "resolve", "run_params", "set_alias", "store_exists", "versions",
+]
 
-SPEC_FILE = "feature_spec.json"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+#: MLflow's limit on a param value was 500 characters; longer values are cut, not refused.
+PARAM_CHARS = 500
 
 
 @dataclass(frozen=True)
 class RegisteredVersion:
+    """One registered model version and the run that logged it."""
+
     name: str
     version: str
     run_id: str
@@ -38,83 +55,213 @@ def graph_digest(onnx_model) -> str:
     return hashlib.sha256(onnx_model.graph.SerializeToString()).hexdigest()
 
 
-def log_hotspot_model(
-    mlflow,
+def store_exists(tracking_uri: str) -> bool:
+    """False for a local SQLite store that was never created (it then holds no model); True otherwise."""
+    return not tracking_uri.startswith("sqlite:///") or Path(tracking_uri.removeprefix("sqlite:///")).is_file()
+
+
+def _client(tracking_uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+@contextlib.contextmanager
+def _fluent(tracking_uri: str) -> Iterator:
+    """MLflow's fluent API pointed at ``tracking_uri`` (store and registry), restored on exit."""
+    import mlflow
+
+    previous, previous_registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    try:
+        yield mlflow
+    finally:
+        mlflow.set_tracking_uri(previous)
+        mlflow.set_registry_uri(previous_registry)
+
+
+def log_onnx_model(
+    tracking_uri: str,
     *,
-    experiment_id: str,
     name: str,
     onnx_model,
-    spec: FeatureSpec,
-    input_example: np.ndarray,
-    output_example: np.ndarray,
-    params: Mapping[str, object],
-    metrics: Mapping[str, float],
-    tables: Mapping[str, pd.DataFrame] | None = None,
-    figures: Mapping[str, object] | None = None,
+    experiment: str,
+    artifact_location: str | None = None,
+    run_name: str | None = None,
+    params: Mapping[str, object] | None = None,
+    metrics: Mapping[str, float | None] | None = None,
     tags: Mapping[str, str] | None = None,
+    texts: Mapping[str, str] | None = None,
+    tables: Mapping[str, object] | None = None,
+    figures: Mapping[str, object] | None = None,
+    files: Mapping[str, bytes] | None = None,
+    input_example: np.ndarray | None = None,
+    output_example: np.ndarray | None = None,
+    alias: str | None = None,
+    save_as_external_data: bool = True,
 ) -> RegisteredVersion:
-    """Log params, metrics, tables (CSV), figures (PNG), the ONNX model with signature and input
-    example, and its feature spec in one run; register it as ``name``; alias it ``challenger``."""
-    from mlflow.models import infer_signature
-    from mlflow.tracking import MlflowClient
+    """Log an ONNX model with what explains it in a new run, register it as ``name``, optionally alias it.
 
-    client = MlflowClient()
-    with mlflow.start_run(experiment_id=experiment_id) as run:
-        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
-        for fname, df in (tables or {}).items():
-            mlflow.log_text(df.to_csv(index=False), fname)
-        for fname, fig in (figures or {}).items():
-            mlflow.log_figure(fig, fname)
-        mlflow.log_text(spec.to_json(), SPEC_FILE)
+    Parameters
+    ----------
+    tracking_uri : str
+        MLflow store, e.g. ``sqlite:///home/mlflow/mlflow.db`` or ``http://mlflow:5000``.
+    name : str
+        Registered model name; a new version is created.
+    onnx_model : onnx.ModelProto
+        The model, logged as MLflow's ``onnx`` flavour under ``model``.
+    experiment : str
+        Experiment of the run, created with ``artifact_location`` when missing.
+    params, metrics, tags : mappings
+        Run params (values as text, cut to :data:`PARAM_CHARS`), metrics (``None`` and
+        non-finite values are left out) and tags (set on the run and on the model version).
+    texts, tables, figures, files : mappings of artifact path to content
+        Text, ``pandas.DataFrame`` (written as CSV), matplotlib figures (PNG) and bytes,
+        logged in the run beside the model.
+    input_example, output_example : numpy arrays, optional
+        An input example (float32) and, with it, the model's output on it: the model's
+        signature is inferred from the pair.
+    alias : str, optional
+        Alias to point at the new version (e.g. :data:`CHALLENGER`).
+    save_as_external_data : bool
+        MLflow's option: large tensors in files beside the graph.
+
+    Returns
+    -------
+    RegisteredVersion
+    """
+    if not name:
+        raise ValueError("name must be a non-empty registered-model name")
+    client = _client(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found else client.create_experiment(
+        experiment, artifact_location=artifact_location)
+    with _fluent(tracking_uri) as mlflow, mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        if params:
+            mlflow.log_params({k: str(v)[:PARAM_CHARS] for k, v in params.items()})
+        finite = {k: float(v) for k, v in (metrics or {}).items() if v is not None and np.isfinite(v)}
+        if finite:
+            mlflow.log_metrics(finite)
+        for path, df in (tables or {}).items():
+            mlflow.log_text(df.to_csv(index=False), path)
+        for path, fig in (figures or {}).items():
+            mlflow.log_figure(fig, path)
+        for path, text in (texts or {}).items():
+            mlflow.log_text(text, path)
+        for path, data in (files or {}).items():
+            with tempfile.TemporaryDirectory() as tmp:
+                local = Path(tmp) / Path(path).name
+                local.write_bytes(data)
+                mlflow.log_artifact(str(local), str(Path(path).parent) if Path(path).parent != Path(".") else None)
         if tags:
             mlflow.set_tags(dict(tags))
-        X = np.asarray(input_example, dtype=np.float32)
-        info = mlflow.onnx.log_model(
-            onnx_model, name="model", registered_model_name=name,
-            signature=infer_signature(X, np.asarray(output_example, dtype=np.float32).reshape(-1, 1)),
-            input_example=X,
-        )
+        example = {}
+        if input_example is not None:
+            from mlflow.models import infer_signature
+
+            X = np.asarray(input_example, dtype=np.float32)
+            example["input_example"] = X
+            if output_example is not None:
+                example["signature"] = infer_signature(X, np.asarray(output_example, dtype=np.float32).reshape(-1, 1))
+        info = mlflow.onnx.log_model(onnx_model, name="model", registered_model_name=name,
+                                     save_as_external_data=save_as_external_data, **example)
     version = info.registered_model_version
     if version is None:
-        found = client.search_model_versions(f"name='{name}' and run_id='{run.info.run_id}'")
-        version = max(int(v.version) for v in found)
+        logged = client.search_model_versions(f"name='{name}' and run_id='{run.info.run_id}'")
+        version = max(int(v.version) for v in logged)
     for k, v in (tags or {}).items():
         client.set_model_version_tag(name, str(version), k, str(v))
-    client.set_registered_model_alias(name, CHALLENGER, str(version))
-    return RegisteredVersion(name, str(version), run.info.run_id)
+    registered = RegisteredVersion(name, str(version), run.info.run_id)
+    if alias:
+        set_alias(tracking_uri, registered, alias)
+    return registered
 
 
-def aliased(mlflow, name: str, alias: str) -> RegisteredVersion | None:
-    """The version ``alias`` points at, or ``None`` when the model or alias does not exist."""
+def aliased(tracking_uri: str, name: str, alias: str) -> RegisteredVersion | None:
+    """The version ``alias`` points at, or ``None`` when the store, the model or the alias does not exist."""
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
+    if not store_exists(tracking_uri):
+        return None
     try:
-        mv = MlflowClient().get_model_version_by_alias(name, alias)
+        mv = _client(tracking_uri).get_model_version_by_alias(name, alias)
     except MlflowException:
         return None
     return RegisteredVersion(name, str(mv.version), mv.run_id)
 
 
-def set_alias(mlflow, version: RegisteredVersion, alias: str = CHAMPION) -> None:
-    from mlflow.tracking import MlflowClient
+def set_alias(tracking_uri: str, version: RegisteredVersion, alias: str = CHAMPION) -> None:
+    """Point ``alias`` of ``version.name`` at ``version`` (moving it from wherever it pointed)."""
+    _client(tracking_uri).set_registered_model_alias(version.name, alias, version.version)
 
-    MlflowClient().set_registered_model_alias(version.name, alias, version.version)
+
+def versions(tracking_uri: str, name: str) -> list[int]:
+    """Every registered version number of ``name``, ascending (none when the store does not exist)."""
+    if not store_exists(tracking_uri):
+        return []
+    return sorted(int(v.version) for v in _client(tracking_uri).search_model_versions(f"name = '{name}'"))
 
 
-def load_version(mlflow, version: RegisteredVersion | str):
-    """``(onnx ModelProto, FeatureSpec, RegisteredVersion)`` of a version or a ``models:/name@alias`` URI."""
-    if isinstance(version, str):
-        if "@" not in version:
-            raise ValueError(f"expected models:/NAME@ALIAS, got {version!r}")
-        name, alias = version.removeprefix("models:/").split("@", 1)
-        found = aliased(mlflow, name, alias)
+def resolve(tracking_uri: str, ref: RegisteredVersion | str) -> RegisteredVersion:
+    """The version behind ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION`` (a version is returned as is).
+
+    Raises
+    ------
+    ValueError
+        ``ref`` is not one of those URIs.
+    LookupError
+        No such alias or version in the store.
+    """
+    if isinstance(ref, RegisteredVersion):
+        return ref
+    body = ref.removeprefix("models:/") if isinstance(ref, str) else ""
+    if not body or body == ref or ("@" not in body and "/" not in body):
+        raise ValueError(f"expected models:/NAME@ALIAS or models:/NAME/VERSION, got {ref!r}")
+    if "@" in body:
+        name, alias = body.split("@", 1)
+        found = aliased(tracking_uri, name, alias)
         if found is None:
-            raise LookupError(f"no registered model {name!r} with alias {alias!r}: materialise hotspot_model first")
-        version = found
-    model = mlflow.onnx.load_model(version.uri)
+            raise LookupError(f"no registered model {name!r} with alias {alias!r} in {tracking_uri}: "
+                              f"materialise the asset that registers it first")
+        return found
+    from mlflow.exceptions import MlflowException
+
+    name, number = body.rsplit("/", 1)
+    try:
+        if not store_exists(tracking_uri):
+            raise MlflowException(f"no store at {tracking_uri}")
+        if number == "latest":  # as MLflow reads models:/NAME/latest
+            numbers = versions(tracking_uri, name)
+            if not numbers:
+                raise MlflowException("it has no version")
+            number = str(numbers[-1])
+        mv = _client(tracking_uri).get_model_version(name, number)
+    except MlflowException as exc:
+        raise LookupError(f"no version {number!r} of registered model {name!r} in {tracking_uri}: {exc}") from None
+    return RegisteredVersion(name, str(mv.version), mv.run_id)
+
+
+def load_onnx(tracking_uri: str, ref: RegisteredVersion | str):
+    """``(onnx.ModelProto, RegisteredVersion)`` of a version, ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``.
+
+    The alias is resolved once, so the model and the version returned belong together even
+    when the alias moves meanwhile.
+    """
+    import mlflow.onnx
+
+    version = resolve(tracking_uri, ref)
+    with _fluent(tracking_uri):  # MLflow reads models:/ URIs through the process's registry
+        model = mlflow.onnx.load_model(version.uri)
+    return model, version
+
+
+def artifact_bytes(tracking_uri: str, version: RegisteredVersion, path: str) -> bytes:
+    """The content of a file logged in ``version``'s run (e.g. ``feature_spec.json``)."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = mlflow.artifacts.download_artifacts(run_id=version.run_id, artifact_path=SPEC_FILE, dst_path=tmp)
-        spec = FeatureSpec.from_json(Path(path).read_text())
-    return model, spec, version
+        return Path(_client(tracking_uri).download_artifacts(version.run_id, path, tmp)).read_bytes()
+
+
+def run_params(tracking_uri: str, version: RegisteredVersion) -> dict[str, str]:
+    """The params logged in ``version``'s run."""
+    return dict(_client(tracking_uri).get_run(version.run_id).data.params)

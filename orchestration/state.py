@@ -18,7 +18,7 @@ concurrency:
       - key: crimefusion/trains
         limit: 1
   pools:
-    # one step at a time per pool: the writers of one ingest table (orchestration/ops/pools.py)
+    # one step at a time per pool: the writers of one ingest table (orchestration/platform/pools.py)
     default_limit: 1
 """
 
@@ -49,17 +49,3 @@ def dagster_instance(settings: Settings):
 
     prepare_environment(settings)
     return dg.DagsterInstance.get()
-
-
-def home_dir() -> Path:
-    """``<CRIMEFUSION_HOME>``, resolved (settings read when called, never at import)."""
-    from orchestration.settings import load_settings
-
-    return Path(load_settings().home).expanduser().resolve()
-
-
-def reports_dir(domain: str) -> Path:
-    """``<CRIMEFUSION_HOME>/reports/<domain>``, created: where assets write maps, plots and pages."""
-    path = home_dir() / "reports" / domain
-    path.mkdir(parents=True, exist_ok=True)
-    return path

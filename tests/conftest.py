@@ -87,7 +87,7 @@ def full_run(tmp_path_factory):
            "CRIMEFUSION_HOME": str(base / "home")}
     mp = pytest.MonkeyPatch()
     for k, v in env.items():
-        mp.setenv(k, v)  # assets read the settings (reports folder) when they run
+        mp.setenv(k, v)  # commands the tests run against this lake, and run fingerprints, read the settings
     defs, instance, result = run_main_job(env)
     yield defs, instance, result, base
     mp.undo()

@@ -11,14 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import h3
 import numpy as np
-import shapely
 from pyproj import Transformer
 
-from vision.records import H3_RESOLUTION, Camera, CameraCalibrationError
+from vision.records import Camera, CameraCalibrationError
 
-__all__ = ["GroundProjector", "fit_homography", "foot_points", "h3_cells", "wkb_points"]
+__all__ = ["GroundProjector", "fit_homography", "foot_points"]
 
 #: A homography needs four correspondences, no three of them on one line.
 MIN_CONTROL_POINTS = 4
@@ -157,24 +155,3 @@ def foot_points(boxes: np.ndarray) -> np.ndarray:
     """Bottom-centre ``(u, v)`` of ``xyxy`` boxes: where an object touches the ground."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     return np.column_stack([(boxes[:, 0] + boxes[:, 2]) / 2.0, boxes[:, 3]])
-
-
-def h3_cells(lon: np.ndarray, lat: np.ndarray, resolution: int = H3_RESOLUTION) -> list[str | None]:
-    """H3 cell (lower-case hex string) of each point; ``None`` where lon/lat is NaN."""
-    out: list[str | None] = []
-    for x, y in zip(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)):
-        out.append(h3.latlng_to_cell(float(y), float(x), resolution) if np.isfinite(x) and np.isfinite(y) else None)
-    return out
-
-
-def wkb_points(lon: np.ndarray, lat: np.ndarray) -> list[bytes | None]:
-    """WKB points (EPSG:4326); ``None`` where lon/lat is NaN."""
-    lon = np.asarray(lon, dtype=float)
-    lat = np.asarray(lat, dtype=float)
-    ok = np.isfinite(lon) & np.isfinite(lat)
-    out: list[bytes | None] = [None] * len(lon)
-    if ok.any():
-        wkb = shapely.to_wkb(shapely.points(lon[ok], lat[ok]))
-        for i, b in zip(np.flatnonzero(ok), wkb):
-            out[int(i)] = bytes(b)
-    return out

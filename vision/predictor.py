@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from vision.geo import GroundProjector, foot_points, h3_cells, wkb_points
+from jobs.geo.points import h3_cells, points_wkb
+from vision.geo import GroundProjector, foot_points
 from vision.onnx_model import OnnxYolo
 from vision.postprocess import decode, scale_boxes
 from vision.preprocess import letterbox, to_tensor
@@ -275,5 +276,8 @@ class Detector:
             columns[name] += boxes[:, j].tolist()
         columns["lon"] += [None if not np.isfinite(x) else float(x) for x in lon]
         columns["lat"] += [None if not np.isfinite(y) else float(y) for y in lat]
-        columns["geometry"] += wkb_points(lon, lat)
-        columns["h3"] += h3_cells(lon, lat)
+        # a point and its cell need both coordinates finite (the vectorised helpers take NaN as missing)
+        located = np.isfinite(lon) & np.isfinite(lat)
+        glon, glat = np.where(located, lon, np.nan), np.where(located, lat, np.nan)
+        columns["geometry"] += points_wkb(glon, glat).to_pylist()
+        columns["h3"] += h3_cells(glon, glat).to_pylist()

@@ -149,36 +149,22 @@ def register_model(
     """Log the ONNX model with its metrics in MLflow and register it; return the version.
 
     The store is ``MLFLOW_TRACKING_URI`` or ``<state>/mlflow/mlflow.db``; the
-    process's MLflow tracking URI is left as it was.
+    process's MLflow tracking URI is left as it was (:mod:`models.registry`).
+    Promotion is a separate step: point alias ``champion`` at the version
+    (``models.registry.set_alias``).
     """
-    uri = configure_mlflow(state)
-    import mlflow
     import onnx
 
-    previous = mlflow.get_tracking_uri()
-    previous_registry = mlflow.get_registry_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)  # another caller may have pointed the registry elsewhere in this process
-    try:
-        exp = mlflow.get_experiment_by_name(EXPERIMENT)
-        if exp is None:
-            artifacts = None
-            if uri.startswith("sqlite:///"):
-                # beside the local store; MLflow's default is ./mlruns in the working directory
-                artifacts = (Path(uri[len("sqlite:///"):]).parent / "artifacts").resolve().as_uri()
-            mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts)
-        mlflow.set_experiment(EXPERIMENT)
-        with mlflow.start_run(run_name=name):
-            if params:
-                mlflow.log_params({k: str(v) for k, v in params.items()})
-            mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
-            info = mlflow.onnx.log_model(onnx.load(str(onnx_path)), name="model", registered_model_name=name,
-                                         save_as_external_data=False)
-    finally:
-        # leave the process's MLflow target as it was
-        mlflow.set_tracking_uri(previous)
-        mlflow.set_registry_uri(previous_registry)
-    return str(info.registered_model_version)
+    from models.registry import log_onnx_model
+
+    uri = configure_mlflow(state)
+    # beside the local store; MLflow's default is ./mlruns in the working directory
+    artifacts = (Path(uri[len("sqlite:///"):]).parent / "artifacts").resolve().as_uri() \
+        if uri.startswith("sqlite:///") else None
+    registered = log_onnx_model(uri, name=name, onnx_model=onnx.load(str(onnx_path)), experiment=EXPERIMENT,
+                                artifact_location=artifacts, run_name=name, params=params, metrics=metrics,
+                                save_as_external_data=False)
+    return registered.version
 
 
 def train_yolo(

@@ -10,7 +10,7 @@ s3://). See docs/operations.md for Superset, DBeaver and QGIS.
 
 import sys
 
-from orchestration.ops.bi import main
+from orchestration.platform.bi import main
 
 if __name__ == "__main__":
     sys.exit(main())

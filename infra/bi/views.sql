@@ -25,10 +25,12 @@ FROM reference.police_districts;
 
 -- requires: gold.district_daily_counts, reference.police_districts
 CREATE OR REPLACE VIEW bi.district_incident_rates AS
-SELECT c.source, c.district, c.category, date_trunc('month', c.day) AS month, sum(c.incidents) AS incidents,
-       any_value(d.area_km2) AS area_km2, sum(c.incidents) / nullif(any_value(d.area_km2), 0) AS incidents_per_km2
+-- district ids repeat across cities (Chicago district 1, NYC precinct 1): the join takes the layer too
+SELECT c.source, c.layer, c.district, c.category, date_trunc('month', c.day) AS month,
+       sum(c.incidents) AS incidents, any_value(d.area_km2) AS area_km2,
+       sum(c.incidents) / nullif(any_value(d.area_km2), 0) AS incidents_per_km2
 FROM gold.district_daily_counts AS c
-LEFT JOIN reference.police_districts AS d ON d.area_id = c.district
+LEFT JOIN reference.police_districts AS d ON d.layer = c.layer AND d.area_id = c.district
 GROUP BY ALL;
 
 -- requires: quarantine.incidents_rejects

@@ -26,6 +26,7 @@ from scipy import sparse, special, stats
 
 from jobs.anomalies.series import bin_times
 from jobs.schemas import UTC_TS
+from jobs.stats import benjamini_hochberg
 
 #: Output schema of :func:`detect_spikes`.
 SPIKES = pa.schema(
@@ -272,31 +273,6 @@ def nb_quantile(prob: float, expected: np.ndarray, dispersion: np.ndarray, *, ma
         k[rest[down]] -= 1
         todo = np.concatenate([todo[low], rest[down]])
     return k.reshape(shape)
-
-
-def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (q-values); NaN stays NaN and is not counted.
-
-    Notes
-    -----
-    Benjamini & Hochberg 1995, "Controlling the false discovery rate", *JRSS B*
-    57(1). Valid under positive regression dependence (Benjamini & Yekutieli
-    2001), which overlapping windows of one series satisfy.
-    """
-    p = np.asarray(p_values, dtype=np.float64)
-    q = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    m = int(ok.sum())
-    if m == 0:
-        return q
-    pv = p[ok]
-    order = np.argsort(pv, kind="stable")
-    ranked = pv[order] * m / np.arange(1, m + 1)
-    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(ranked, 1.0)
-    q[ok] = out
-    return q
 
 
 def _window_sum(a: np.ndarray, window: int) -> np.ndarray:

@@ -301,17 +301,3 @@ def quartic_weights(xy: np.ndarray, bandwidth_m: float, *, normalise: bool = Fal
     if normalise:
         w = w * 3.0 / (np.pi * bandwidth_m**2)
     return sparse.csr_matrix((w, (rows, cols)), shape=(n, n))
-
-
-def cell_positions(cell_h3: pa.Array | pa.ChunkedArray | Sequence[str | None], grid: np.ndarray) -> np.ndarray:
-    """Position of each cell string in ``grid`` (``uint64``, any order), -1 where absent or null."""
-    cells, valid = cells_to_uint64(cell_h3)
-    grid = np.asarray(grid, dtype=np.uint64)
-    out = np.full(len(cells), -1, dtype=np.int64)
-    if grid.size == 0 or cells.size == 0:
-        return out
-    order = np.argsort(grid, kind="stable")
-    pos = np.clip(np.searchsorted(grid[order], cells), 0, len(grid) - 1)
-    hit = valid & (grid[order][pos] == cells)
-    out[hit] = order[pos[hit]]
-    return out

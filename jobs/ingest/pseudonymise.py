@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from typing import Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -232,18 +233,51 @@ def pseudonymise_encoded(
     key: bytes,
     kind: Kind = "raw",
     hex_chars: int = HEX_CHARS,
+    cache: "PseudonymCache | None" = None,
 ) -> pa.Array:
     """:func:`pseudonymise` of a dictionary-encoded string array whose dictionary the caller has already
     normalised (``normalised[i]`` is :func:`normalise` of ``encoded.dictionary[i]``).
 
     The same pseudonyms as ``pseudonymise(encoded.dictionary.take(encoded.indices), key=key, kind=kind)``,
     without encoding and normalising the values a second time when the caller needed them too (ingestion
-    checks which identifiers normalise to nothing before it hashes them).
+    checks which identifiers normalise to nothing before it hashes them). ``cache``: pseudonyms of values
+    hashed before under the same key (batches of one ingest share most identifiers).
     """
     _check(key, kind, hex_chars)
     if len(normalised) != len(encoded.dictionary):
         raise ValueError(f"normalised has {len(normalised)} values for a dictionary of {len(encoded.dictionary)}")
-    return _expand(encoded, normalised, key=key, kind=kind, prefix=False, hex_chars=hex_chars)
+    return _expand(encoded, normalised, key=key, kind=kind, prefix=False, hex_chars=hex_chars, cache=cache)
+
+
+class PseudonymCache:
+    """Pseudonyms already computed under one key, by kind and normalised value: the batches of one ingest
+    repeat the same phones, IMEIs and accounts, and each HMAC costs about 1.5 µs of Python.
+
+    Bounded: once it holds :attr:`LIMIT` values it starts afresh (about 60 MB at the limit), so memory does
+    not grow with the identifiers of a source. A cache is tied to the key it was filled under.
+    """
+
+    #: Values held before the cache starts afresh.
+    LIMIT = 1 << 18
+
+    def __init__(self, key: bytes) -> None:
+        self.key = bytes(key)
+        self.values: dict[tuple[str, int], dict[bytes, str]] = {}
+        self.size = 0
+
+    def hexes(self, spellings: list[bytes | None], key: bytes, kind: str, hex_chars: int) -> list[str | None]:
+        if bytes(key) != self.key:
+            raise ValueError("a pseudonym cache serves the key it was filled under only")
+        known = self.values.setdefault((kind, hex_chars), {})
+        missing = [v for v in spellings if v is not None and v not in known]
+        if missing:
+            if self.size + len(missing) > self.LIMIT:
+                self.values, self.size = {}, 0
+                known = self.values.setdefault((kind, hex_chars), {})
+            known.update(zip(missing, _hmac_hex(missing, key, kind.encode() + b"\x00", hex_chars)))
+            self.size += len(missing)
+        get = known.get
+        return [None if v is None else get(v) for v in spellings]
 
 
 def _check(key, kind: str, hex_chars: int) -> None:
@@ -258,17 +292,37 @@ def _check(key, kind: str, hex_chars: int) -> None:
 
 
 def _expand(encoded: pa.DictionaryArray, spellings: pa.Array, *, key: bytes, kind: str, prefix: bool,
-            hex_chars: int) -> pa.Array:
+            hex_chars: int, cache: PseudonymCache | None = None) -> pa.Array:
     """Hash each distinct spelling once and give every value of ``encoded`` its spelling's pseudonym."""
     uniq = pc.dictionary_encode(spellings)
-    hashed = _hmac_hex(
-        [None if u is None else u.encode("utf-8") for u in uniq.dictionary.to_pylist()],
-        bytes(key), kind.encode() + b"\x00", hex_chars,
-    )
+    distinct = [None if u is None else u.encode("utf-8") for u in uniq.dictionary.to_pylist()]
+    hashed = cache.hexes(distinct, bytes(key), kind, hex_chars) if cache is not None else \
+        _hmac_hex(distinct, bytes(key), kind.encode() + b"\x00", hex_chars)
     if prefix:
         hashed = [None if h is None else f"{kind}:{h}" for h in hashed]
-    # one take of the strings: the two index arrays compose first
-    return pa.array(hashed, pa.string()).take(uniq.indices.take(encoded.indices))
+    # the two index arrays compose first, then one gather of the strings
+    return _gathered(hashed, uniq.indices.take(encoded.indices), len(kind) + 1 + hex_chars if prefix else hex_chars)
+
+
+def _gathered(values: list[str | None], indices: pa.Array, width: int) -> pa.Array:
+    """``pa.array(values).take(indices)`` for ASCII strings all ``width`` bytes long: a gather of fixed-width
+    rows into the string array's data buffer (offsets are multiples of ``width``), several times faster
+    than Arrow's variable-width take."""
+    n = len(indices)
+    if n * width >= 2**31 - 1 or not values:  # beyond 32-bit offsets: the plain take
+        return pa.array(values, pa.string()).take(indices)
+    absent = np.array([v is None for v in values], dtype=bool)
+    table = np.frombuffer(b"".join(b"\0" * width if v is None else v.encode("ascii") for v in values),
+                          dtype=f"S{width}")
+    at = pc.fill_null(indices, 0).to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
+    null = absent[at]
+    if indices.null_count:
+        null |= indices.is_null().to_numpy(zero_copy_only=False)
+    data = np.ascontiguousarray(table[at])
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
+    nulls = int(null.sum())
+    validity = pa.py_buffer(np.packbits(~null, bitorder="little")) if nulls else None
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data), validity, nulls)
 
 
 def pseudonymise_columns(

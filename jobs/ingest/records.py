@@ -97,6 +97,7 @@ class ParseState:
         self.seen = _SeenIds()
         self.files: dict[str, int] = {}
         self.occurrences = None  # polars DataFrame: r (receipt), d (content digest), n (rows seen)
+        self.pseudonyms = None  # jobs.ingest.pseudonymise.PseudonymCache, once a batch is pseudonymised
 
     def file_name(self, index: int) -> str:
         return next(f for f, i in self.files.items() if i == index)
@@ -410,9 +411,14 @@ def parse_records(
 
     # identifiers that hold no identifier once normalised ("N/A", "-" as a phone): a required one is
     # missing (the row is quarantined, never a null in a non-nullable column), an optional one null
-    from jobs.ingest.pseudonymise import normalise, pseudonymise, pseudonymise_encoded
+    from jobs.ingest.pseudonymise import PseudonymCache, normalise, pseudonymise, pseudonymise_encoded
 
     hashed: dict[str, pa.Array] = {}
+    cache = None
+    if state is not None and pseudonym_key is not None:
+        if state.pseudonyms is None or state.pseudonyms.key != bytes(pseudonym_key):
+            state.pseudonyms = PseudonymCache(pseudonym_key)
+        cache = state.pseudonyms
     for name, kind in PSEUDONYMISED.get(spec.table, {}).items():
         if name not in out or not pa.types.is_string(out[name].type):
             continue
@@ -422,7 +428,7 @@ def parse_records(
         encoded = pc.dictionary_encode(given.combine_chunks() if isinstance(given, pa.ChunkedArray) else given)
         normalised = normalise(encoded.dictionary, kind=kind)
         if pseudonym_key is not None:
-            hashed[name] = pseudonymise_encoded(encoded, normalised, key=pseudonym_key, kind=kind)
+            hashed[name] = pseudonymise_encoded(encoded, normalised, key=pseudonym_key, kind=kind, cache=cache)
         hollow = pc.fill_null(pc.take(pc.is_null(normalised), encoded.indices), False).to_numpy(zero_copy_only=False)
         if not hollow.any():
             continue
@@ -821,9 +827,13 @@ def _row_ids(bronze: pa.Table, spec: SourceSpec, state: ParseState | None = None
             ids = pc.binary_join_element_wise(pa.scalar(spec.name), ids, ":")
         return ids.cast(pa.string())
     n = bronze.num_rows
-    data_cols = [c for c in bronze.column_names if c not in LINEAGE] + (["raw_line"] if "raw_line" in bronze.column_names else [])
-    joined = pc.binary_join_element_wise(*[pc.fill_null(bronze[c].combine_chunks(), "") for c in data_cols], "\x1f") \
-        if data_cols else pa.array([""] * n)
+    # the columns the row has, each as name=value, by name: the id does not change when bronze gains a
+    # column another file brought (the row reads it as null) nor with the order of a file's columns
+    data_cols = sorted(c for c in bronze.column_names if c not in LINEAGE) + \
+        (["raw_line"] if "raw_line" in bronze.column_names else [])
+    pairs = [pc.binary_join_element_wise(pa.scalar(f"{c}="), bronze[c].combine_chunks().cast(pa.string()), "")
+             for c in data_cols]
+    joined = pc.binary_join_element_wise(*pairs, "\x1f", null_handling="skip") if pairs else pa.array([""] * n)
     digests = [hashlib.blake2b(t.encode(), digest_size=8).hexdigest() for t in joined.to_numpy(zero_copy_only=False)]
     receipts = bronze["ingest_id"].to_numpy(zero_copy_only=False) if "ingest_id" in bronze.column_names \
         else np.full(n, "", dtype=object)
@@ -848,7 +858,8 @@ def _rejects(bronze: pa.Table, spec: SourceSpec, v: _Verdicts, mask: np.ndarray,
         return REJECTS.empty_table()
     sub = bronze.take(pa.array(idx))
     data_cols = [c for c in sub.column_names if c not in LINEAGE]
-    records = sub.select(data_cols).to_pylist()
+    # the fields the row has: a column bronze holds because another file brought it is not in this record
+    records = [{k: x for k, x in r.items() if x is not None} for r in sub.select(data_cols).to_pylist()]
     raw_line = sub["raw_line"].to_pylist() if "raw_line" in sub.column_names else [None] * len(idx)
     secret = _identifier_columns(spec) if pseudonym_key is not None else {}
     if secret:

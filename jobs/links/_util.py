@@ -5,12 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-
-UTC_TS = pa.timestamp("us", tz="UTC")
 
 
 def require_columns(table: pa.Table, columns: Iterable[str], name: str) -> None:
@@ -45,17 +42,6 @@ def to_timedelta(value: dt.timedelta | str | pd.Timedelta, name: str) -> pd.Time
     if td is pd.NaT or td < pd.Timedelta(0):
         raise ValueError(f"{name} must be a non-negative duration, got {value!r}")
     return td
-
-
-def ts_to_int64_us(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Microseconds since the epoch (UTC) of a timestamp column, as int64 numpy."""
-    col = column.cast(UTC_TS) if column.type != UTC_TS else column
-    return np.asarray(pc.cast(col, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
-def int64_us_to_ts(values: np.ndarray) -> pa.Array:
-    """Inverse of :func:`ts_to_int64_us`."""
-    return pa.array(np.asarray(values, dtype=np.int64), type=pa.int64()).cast(UTC_TS)
 
 
 def served_party(cdr: pa.Table) -> pa.ChunkedArray:

@@ -18,8 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
-from jobs.links._util import UTC_TS, require_columns, served_party, to_timedelta, to_utc_timestamp
+from jobs.links._util import require_columns, served_party, to_timedelta, to_utc_timestamp
 from jobs.links.queries import DurationLike, TimeLike, _phone_list
+from jobs.schemas import UTC_TS
 
 _MODES = ("same_cell", "same_site", "overlap")
 _EARTH_M = 6_371_008.8

@@ -16,8 +16,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.links._util import UTC_TS, require_columns
+from jobs.links._util import require_columns
 from jobs.links.tables import CALL_EDGES
+from jobs.schemas import UTC_TS
 
 #: Period name -> arguments of ``pyarrow.compute.floor_temporal``.
 PERIODS: dict[str, dict] = {

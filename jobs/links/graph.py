@@ -18,8 +18,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.links._util import UTC_TS, require_columns
+from jobs.links._util import require_columns
 from jobs.links.tables import CALL_COMMUNITIES, CALL_EDGES, KEY_PLAYERS
+from jobs.schemas import UTC_TS
 
 _WEIGHTS = ("n_events", "n_voice", "n_sms", "total_duration_s")
 

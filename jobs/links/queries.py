@@ -16,7 +16,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.links._util import UTC_TS, require_columns, served_party, to_timedelta, to_utc_timestamp
+from jobs.links._util import require_columns, served_party, to_timedelta, to_utc_timestamp
+from jobs.links.tables import BURNER_PHONES
+from jobs.schemas import UTC_TS
 
 TimeLike = dt.datetime | str | pd.Timestamp
 DurationLike = dt.timedelta | str | pd.Timedelta
@@ -486,17 +488,4 @@ def burner_candidates(
     feats["score"] = feats[["short_lived", "few_contacts", "shared_device"]].sum(axis=1).astype(np.int64)
     feats["is_burner"] = feats["score"] >= min_score
     out = feats.rename_axis("phone").reset_index().sort_values(["score", "n_events", "phone"], ascending=[False, True, True])
-    schema = pa.schema(
-        [
-            ("phone", pa.string()),
-            ("n_events", pa.int64()),
-            ("n_contacts", pa.int64()),
-            ("active_days", pa.float64()),
-            ("short_lived", pa.bool_()),
-            ("few_contacts", pa.bool_()),
-            ("shared_device", pa.bool_()),
-            ("score", pa.int64()),
-            ("is_burner", pa.bool_()),
-        ]
-    )
-    return pa.Table.from_pandas(out[schema.names], schema=schema, preserve_index=False)
+    return pa.Table.from_pandas(out[BURNER_PHONES.names], schema=BURNER_PHONES, preserve_index=False)

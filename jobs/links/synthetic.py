@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from jobs.links._util import UTC_TS
+from jobs.schemas import UTC_TS
 
 _EPOCH_2024_US = 1_704_067_200_000_000  # 2024-01-01T00:00:00Z
 

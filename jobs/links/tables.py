@@ -1,14 +1,14 @@
-"""Arrow schemas of the link-analysis gold tables.
+"""Arrow schemas of the link-analysis gold tables: the links domain's one schemas module.
 
-These belong in ``jobs/schemas.py`` once the integrator moves them there; the
-kernels in this package build their outputs against these definitions.
+The kernels in this package build their outputs against these definitions, and
+the assets write them.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-UTC_TS = pa.timestamp("us", tz="UTC")
+from jobs.schemas import UTC_TS
 
 #: Directed, weighted phone-to-phone edges per period (calls and SMS).
 CALL_EDGES = pa.schema(
@@ -75,3 +75,10 @@ FRAUD_RINGS = pa.schema(
     ],
     metadata={b"description": b"Gold: suspected fraud rings (transfer cycles, fan-in/fan-out mules)."},
 )
+
+#: Columns of :func:`jobs.links.queries.burner_candidates` (gold ``burner_phones``).
+BURNER_PHONES = pa.schema([
+    ("phone", pa.string()), ("n_events", pa.int64()), ("n_contacts", pa.int64()), ("active_days", pa.float64()),
+    ("short_lived", pa.bool_()), ("few_contacts", pa.bool_()), ("shared_device", pa.bool_()), ("score", pa.int64()),
+    ("is_burner", pa.bool_()),
+])

@@ -17,7 +17,9 @@ import numpy as np
 import pyarrow as pa
 from scipy import sparse, stats
 
-__all__ = ["GI_STAR_SCHEMA", "CLASS_LABELS", "benjamini_hochberg", "gi_star", "kring_neighbors"]
+from jobs.stats import benjamini_hochberg
+
+__all__ = ["GI_STAR_SCHEMA", "CLASS_LABELS", "gi_star", "kring_neighbors"]
 
 #: Output of :func:`gi_star` (gold table ``hotspots_gi``).
 GI_STAR_SCHEMA = pa.schema(
@@ -80,24 +82,6 @@ def kring_neighbors(cells: list[str], k: int) -> sparse.csr_matrix:
     n = len(cells)
     data = np.ones(len(rows), dtype=np.float64)
     return sparse.csr_matrix((data, (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64))), shape=(n, n))
-
-
-def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (q-values).
-
-    A cell is significant at false-discovery rate ``alpha`` when its adjusted
-    p-value is ``<= alpha`` (Benjamini and Hochberg 1995, step-up procedure).
-    """
-    p = np.asarray(p, dtype=np.float64)
-    m = len(p)
-    if m == 0:
-        return p.copy()
-    order = np.argsort(p, kind="stable")
-    ranked = p[order] * m / np.arange(1, m + 1)
-    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(ranked, 1.0)
-    return out
 
 
 def _conditional_permutation_p(

@@ -1,1 +1,1 @@
-"""Entity anomaly models (Isolation Forest, ECOD), ONNX export, parity checks, MLflow registry and serving."""
+"""Entity anomaly models (Isolation Forest, ECOD), ONNX export, parity checks and serving (registry: models/registry.py)."""

@@ -20,6 +20,9 @@ from jobs.grid.cell_features import cell_features, period_grid, resolve_cells
 from models.hotspots.base import to_ns
 from models.onnx_export import onnx_predict, onnx_session
 
+#: The run artifact holding a registered hotspot model's :class:`FeatureSpec`.
+SPEC_FILE = "feature_spec.json"
+
 
 @dataclass(frozen=True)
 class FeatureSpec:
@@ -47,6 +50,18 @@ class FeatureSpec:
         """The spec of a fitted :class:`models.hotspots.learned.LearnedForecaster`."""
         return cls(tuple(forecaster.model_.feature_names_), dict(forecaster.feature_params_), forecaster.freq,
                    int(forecaster.grid_.resolution))
+
+
+def load_hotspot_model(tracking_uri: str, ref):
+    """``(onnx ModelProto, FeatureSpec, RegisteredVersion)`` of a registered hotspot model.
+
+    ``ref`` is a :class:`models.registry.RegisteredVersion` or ``models:/NAME@ALIAS``
+    (``models:/NAME/VERSION``); the spec is the :data:`SPEC_FILE` logged with the model.
+    """
+    from models.registry import artifact_bytes, load_onnx
+
+    model, version = load_onnx(tracking_uri, ref)
+    return model, FeatureSpec.from_json(artifact_bytes(tracking_uri, version, SPEC_FILE).decode()), version
 
 
 def _jsonable(v):

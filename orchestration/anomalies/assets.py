@@ -34,7 +34,6 @@ import datetime as dt
 import json
 import pickle
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,18 +47,19 @@ from pydantic import Field
 from jobs.anomalies.entity_features import ACCOUNT_FEATURES, PHONE_FEATURES
 from jobs.anomalies.spikes import SPIKES
 from jobs.schemas import UTC_TS
+from models.registry import CHALLENGER, CHAMPION
 from orchestration.anomalies.partitions import SCORING_DAYS
 from orchestration.lakehouse.metadata import column_schema, preview_markdown, table_metadata
 from orchestration.resources.lakehouse import Lakehouse, sql_literal
+from orchestration.resources.reports import Reports
 from orchestration.resources.tracking import MlflowTracking
-from orchestration import state
 from orchestration.lakehouse.freshness import skip_unchanged
+from orchestration.platform.automation import ON_SCHEDULE_TAG, RETRAIN_TAG
+from orchestration.platform.retries import MODEL_RETRY, STORAGE_RETRY
 
 OWNERS = ["team:intelligence-analysis"]
 GROUP = "anomalies"
 EXPERIMENT = "anomalies"
-CHAMPION = "champion"
-CHALLENGER = "challenger"
 SEVERITIES = ("critical", "warning", "info")
 #: Artifact of each registered model's run holding the pickled native detector (for the parity check).
 NATIVE_ARTIFACT = "native/detector.pkl"
@@ -88,16 +88,6 @@ ENTITY_ANOMALIES = pa.schema(
     ],
     metadata={b"description": b"Gold: phones and accounts ranked by anomaly score, with the features behind it."},
 )
-
-
-def home_dir() -> Path:
-    """``<CRIMEFUSION_HOME>`` (settings read when called, never at import)."""
-    return state.home_dir()
-
-
-def reports_dir() -> Path:
-    """``<CRIMEFUSION_HOME>/reports/anomalies``, created."""
-    return state.reports_dir("anomalies")
 
 
 # ---------------------------------------------------------------------------------------------- spikes
@@ -308,6 +298,7 @@ def new_critical_alerts(lakehouse: Lakehouse, day: dt.date) -> tuple[pd.DataFram
 
 @dg.asset(
     key="spike_alerts",
+    retry_policy=STORAGE_RETRY,
     group_name=GROUP,
     kinds={"delta", "python"},
     owners=OWNERS,
@@ -420,6 +411,8 @@ class FeatureConfig(dg.Config):
 
 @dg.asset(
     key="phone_features",
+    retry_policy=STORAGE_RETRY,
+    tags=RETRAIN_TAG,
     group_name=GROUP,
     kinds={"delta", "pandas"},
     owners=OWNERS,
@@ -449,6 +442,8 @@ def phone_features(context: dg.AssetExecutionContext, config: FeatureConfig, lak
 
 @dg.asset(
     key="account_features",
+    retry_policy=STORAGE_RETRY,
+    tags=RETRAIN_TAG,
     group_name=GROUP,
     kinds={"delta", "pandas"},
     owners=OWNERS,
@@ -548,6 +543,8 @@ def _finite(d: dict) -> dict[str, float]:
 
 @dg.asset(
     key="entity_anomaly_model",
+    retry_policy=MODEL_RETRY,
+    tags={**RETRAIN_TAG, **ON_SCHEDULE_TAG},
     group_name=GROUP,
     kinds={"scikitlearn", "onnx", "mlflow"},
     owners=OWNERS,
@@ -563,15 +560,11 @@ def _finite(d: dict) -> dict[str, float]:
 @skip_unchanged(models=lambda kw: [(spec.model_name, None) for spec in ENTITY_MODELS])
 def entity_anomaly_model(context: dg.AssetExecutionContext, config: ModelConfig, lakehouse: Lakehouse,
                          mlflow: MlflowTracking) -> dg.MaterializeResult:
-    from mlflow.tracking import MlflowClient
-
     from jobs.anomalies.scoring import entity_score_quality
     from models.anomalies.onnx_export import export
-    from models.anomalies.registry import register_onnx_model
+    from models.registry import log_onnx_model
 
-    exp_id = mlflow.experiment(EXPERIMENT)
-    ml = mlflow.setup()
-    client = MlflowClient(tracking_uri=mlflow.tracking_uri, registry_uri=mlflow.tracking_uri)
+    mlflow.experiment(EXPERIMENT)  # created with the artifact root, and MLflow set up
     meta, summary = {}, {}
     for spec in ENTITY_MODELS:
         if not lakehouse.exists("gold", spec.table):
@@ -589,9 +582,9 @@ def entity_anomaly_model(context: dg.AssetExecutionContext, config: ModelConfig,
         ids = table[spec.entity_col].to_numpy(zero_copy_only=False)
         positives = truth_positives(lakehouse, spec)
         quality = entity_score_quality(ids, scores, positives) if positives else {}
-        uri = register_onnx_model(
-            model, tracking_uri=mlflow.tracking_uri, name=spec.model_name, experiment=EXPERIMENT,
-            artifact_location=ml.get_experiment(exp_id).artifact_location, alias=CHALLENGER,
+        registered = log_onnx_model(
+            mlflow.tracking_uri, name=spec.model_name, onnx_model=model, experiment=EXPERIMENT, alias=CHALLENGER,
+            files={NATIVE_ARTIFACT: pickle.dumps(det)},
             params={"entity_type": spec.entity_type, "detector": spec.detector,
                     "feature_names": json.dumps(list(spec.features)), "threshold": repr(float(det.threshold_)),
                     "contamination": config.contamination, "seed": config.seed, "n_estimators": config.n_estimators,
@@ -600,12 +593,7 @@ def entity_anomaly_model(context: dg.AssetExecutionContext, config: ModelConfig,
                      "onnx_max_abs_diff_contributions": parity["max_abs_diff_contributions"],
                      "onnx_rows_mismatched": parity["rows_mismatched"]},
         )
-        version = uri.rsplit("/", 1)[1]
-        run_id = client.get_model_version(spec.model_name, version).run_id
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / Path(NATIVE_ARTIFACT).name
-            path.write_bytes(pickle.dumps(det))
-            client.log_artifact(run_id, str(path), str(Path(NATIVE_ARTIFACT).parent))
+        uri, run_id = registered.uri, registered.run_id
         line = (f"{spec.entity_type}: {spec.detector} on {len(X):,} rows -> {uri}; ONNX max |diff| "
                 f"{parity['max_abs_diff_score']:.1e}")
         if quality:
@@ -624,38 +612,23 @@ def entity_anomaly_model(context: dg.AssetExecutionContext, config: ModelConfig,
     return dg.MaterializeResult(metadata=meta)
 
 
-def aliased_version(mlflow: MlflowTracking, name: str, alias: str):
-    """The model version ``name@alias``, or None."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    mlflow.setup()
-    client = MlflowClient(tracking_uri=mlflow.tracking_uri, registry_uri=mlflow.tracking_uri)
-    try:
-        return client.get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return None
-
-
 def load_scorer(mlflow: MlflowTracking, spec: EntityModel, alias: str = CHAMPION):
     """``(OnnxScorer, model_uri)`` of ``models:/<name>@<alias>`` with the feature order and threshold of its run."""
-    from mlflow.tracking import MlflowClient
-
-    from models.anomalies.registry import load_onnx_model
     from models.anomalies.serving import OnnxScorer
+    from models.registry import aliased, load_onnx, run_params
 
-    version = aliased_version(mlflow, spec.model_name, alias)
+    mlflow.setup()
+    version = aliased(mlflow.tracking_uri, spec.model_name, alias)
     if version is None:
         return None
-    run = MlflowClient(tracking_uri=mlflow.tracking_uri).get_run(version.run_id)
-    features = json.loads(run.data.params["feature_names"])
-    threshold = float(run.data.params["threshold"])
-    model = load_onnx_model(f"models:/{spec.model_name}/{version.version}", tracking_uri=mlflow.tracking_uri)
-    return OnnxScorer(model, features, threshold=threshold), f"models:/{spec.model_name}/{version.version}"
+    params = run_params(mlflow.tracking_uri, version)
+    model, _ = load_onnx(mlflow.tracking_uri, version)
+    return OnnxScorer(model, json.loads(params["feature_names"]), threshold=float(params["threshold"])), version.uri
 
 
 @dg.asset(
     key="entity_anomalies",
+    retry_policy=STORAGE_RETRY,
     group_name=GROUP,
     kinds={"delta", "onnx"},
     owners=OWNERS,
@@ -755,6 +728,7 @@ def write_anomaly_report(lakehouse: Lakehouse, out: Path, *, as_of: dt.date | No
 
 @dg.asset(
     key="anomaly_report",
+    retry_policy=STORAGE_RETRY,
     group_name=GROUP,
     kinds={"html", "matplotlib"},
     owners=OWNERS,
@@ -766,8 +740,8 @@ def write_anomaly_report(lakehouse: Lakehouse, out: Path, *, as_of: dt.date | No
     ),
 )
 @skip_unchanged()
-def anomaly_report(context: dg.AssetExecutionContext, lakehouse: Lakehouse) -> dg.MaterializeResult:
-    written = write_anomaly_report(lakehouse, reports_dir())
+def anomaly_report(context: dg.AssetExecutionContext, lakehouse: Lakehouse, reports: Reports) -> dg.MaterializeResult:
+    written = write_anomaly_report(lakehouse, reports.folder("anomalies"))
     context.log.info(f"anomaly report: {written['html']} ({len(written['pngs'])} plots, {written['alerts']} alerts)")
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(written["html"])),

@@ -6,21 +6,12 @@ preview feature.
 """
 
 import pickle
-import tempfile
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from orchestration.anomalies.assets import (
-    CHALLENGER,
-    CHAMPION,
-    ENTITY_MODELS,
-    NATIVE_ARTIFACT,
-    aliased_version,
-    feature_matrix,
-    onnx_parity,
-)
+from models.registry import CHALLENGER, CHAMPION
+from orchestration.anomalies.assets import ENTITY_MODELS, NATIVE_ARTIFACT, feature_matrix, onnx_parity
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration.resources.tracking import MlflowTracking
 
@@ -38,28 +29,24 @@ from orchestration.resources.tracking import MlflowTracking
     ),
 )
 def entity_anomaly_model_onnx_parity(lakehouse: Lakehouse, mlflow: MlflowTracking) -> dg.AssetCheckResult:
-    from mlflow.tracking import MlflowClient
-
-    from models.anomalies.registry import load_onnx_model
+    from models.registry import aliased, artifact_bytes, load_onnx, set_alias
 
     mlflow.setup()
-    client = MlflowClient(tracking_uri=mlflow.tracking_uri, registry_uri=mlflow.tracking_uri)
+    uri = mlflow.tracking_uri
     rows, passed, checked = [], True, 0
     for spec in ENTITY_MODELS:
-        challenger = aliased_version(mlflow, spec.model_name, CHALLENGER)
+        challenger = aliased(uri, spec.model_name, CHALLENGER)
         if challenger is None or not lakehouse.exists("gold", spec.table):
             continue
-        model = load_onnx_model(f"models:/{spec.model_name}/{challenger.version}", tracking_uri=mlflow.tracking_uri)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = client.download_artifacts(challenger.run_id, NATIVE_ARTIFACT, tmp)
-            detector = pickle.loads(Path(path).read_bytes())
+        model, _ = load_onnx(uri, challenger)
+        detector = pickle.loads(artifact_bytes(uri, challenger, NATIVE_ARTIFACT))
         X = feature_matrix(lakehouse.read("gold", spec.table), detector.feature_names_)
         p = onnx_parity(detector, model, X, detector.feature_names_)
         checked += 1
         passed &= p["passed"]
         decision = "kept"
         if p["passed"]:
-            client.set_registered_model_alias(spec.model_name, CHAMPION, challenger.version)
+            set_alias(uri, challenger, CHAMPION)
             decision = f"v{challenger.version} promoted"
         rows.append(f"| {spec.model_name} | v{challenger.version} | {p['rows']:,} | {p['rows_mismatched']} | "
                     f"{p['max_abs_diff_score']:.1e} | {p['max_abs_diff_contributions']:.1e} | "

@@ -1,7 +1,10 @@
 """Partitions of the anomaly assets."""
 
-import dagster as dg
+from orchestration.ingest.partitions import INGEST_DATES
 
-#: Scoring day ("as of"): a partition scores every series up to the end of that UTC day. Same keys as the
-#: ingest dates (orchestration.ingest.assets.INGEST_DATES), so one run of ``crimefusion_all`` covers both.
-SCORING_DAYS = dg.DailyPartitionsDefinition(start_date="2010-01-01", end_offset=1)
+__all__ = ["SCORING_DAYS"]
+
+#: Scoring day ("as of"): a partition scores every series up to the end of that UTC day. The ingest
+#: dates themselves (one definition, ``orchestration/ingest/partitions.py``), so one run of
+#: ``crimefusion_all`` covers both.
+SCORING_DAYS = INGEST_DATES

@@ -19,15 +19,10 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from orchestration.resources.lakehouse import Lakehouse
+from orchestration.resources.reports import Reports
 
-
-def notifications_path() -> Path:
-    """``<CRIMEFUSION_HOME>/notifications/anomalies.jsonl`` (settings read when called)."""
-    from orchestration.anomalies.assets import home_dir
-
-    path = home_dir() / "notifications" / "anomalies.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+#: ``Reports.notifications(NOTIFICATIONS)``: ``<CRIMEFUSION_HOME>/notifications/anomalies.jsonl``.
+NOTIFICATIONS = "anomalies"
 
 
 def _key(feed: str, series: str, window_start: str) -> str:
@@ -68,8 +63,9 @@ class NotifyConfig(dg.Config):
 
 
 @dg.op(description="Append the scoring day's critical spikes not notified before to the notification log.")
-def notify_critical_alerts(context: dg.OpExecutionContext, config: NotifyConfig, lakehouse: Lakehouse) -> None:
-    path = notifications_path()
+def notify_critical_alerts(context: dg.OpExecutionContext, config: NotifyConfig, lakehouse: Lakehouse,
+                           reports: Reports) -> None:
+    path = reports.notifications(NOTIFICATIONS)
     lines = notify(lakehouse, dt.date.fromisoformat(config.as_of_date), path)
     for r in lines:
         context.log.warning(f"CRITICAL spike {r['feed']} {r['series_key']} at {r['window_start']}: "
@@ -109,5 +105,5 @@ def critical_spike_sensor(context: dg.SensorEvaluationContext):
     return requests
 
 
-#: Sensors of this domain (the integrator adds them to Definitions; the job comes with its sensor).
+#: Sensors of this domain (orchestration/anomalies/definitions.py; the job comes with its sensor).
 SENSORS = [critical_spike_sensor]

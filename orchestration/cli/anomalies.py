@@ -34,9 +34,7 @@ def report(
     from rich.console import Console
 
     from orchestration.anomalies.assets import write_anomaly_report
-    from orchestration.definitions import build_resources
-    from orchestration.resources.lakehouse import LocalLakehouse
-    from orchestration.settings import load_settings
+    from orchestration.resources.factory import cli_resources
 
     console = Console()
     day = None
@@ -45,7 +43,7 @@ def report(
             day = dt.date.fromisoformat(as_of)
         except ValueError:
             raise typer.BadParameter(f"--as-of {as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of") from None
-    lakehouse = LocalLakehouse(root=lake) if lake else build_resources(load_settings())["lakehouse"]
+    lakehouse = cli_resources(lake)[1]["lakehouse"]
     if not lakehouse.exists("gold", "spike_alerts") and not lakehouse.exists("gold", "entity_anomalies"):
         console.print(f"[red]no gold/spike_alerts nor gold/entity_anomalies under {lakehouse.root}[/red]: "
                       "materialise the anomaly assets first (crimefusion run, or the Dagster UI)")

@@ -12,7 +12,8 @@ def ingest(
     table: str = typer.Argument(..., help="Canonical table the file feeds (incidents, cdr_events, ...)."),
     spec: Path = typer.Option(..., "--spec", help="YAML source spec describing the file."),
     file: Path = typer.Option(..., "--file", help="The file to ingest."),
-    lake: str | None = typer.Option(None, "--lake", help="Lakehouse root (default: CRIMEFUSION_LAKE or ./lake)."),
+    lake: str | None = typer.Option(None, "--lake", help=(
+        "Lakehouse root (default: CRIMEFUSION_LAKE or ./lake); the object store in a cluster deployment.")),
 ) -> None:
     """Ingest one file: land it in bronze, parse it into silver, quarantine what breaks a rule.
 
@@ -25,23 +26,20 @@ def ingest(
     from jobs.ingest.spec import SpecError, load_spec
     from orchestration.ingest.pipeline import ingest_file
     from orchestration.ingest.readers import SourceFileError
-    from orchestration.settings import SettingsError, load_settings
+    from orchestration.resources.factory import cli_resources
+    from orchestration.settings import SettingsError
 
     try:
-        settings = load_settings()
+        settings, resources = cli_resources(lake)
         source = load_spec(spec, data_roots=settings.data_roots)
         if source.table != table:
             raise SpecError(f"{spec} describes table {source.table!r}, not {table!r}")
         if file.is_dir():
             raise SourceFileError(f"{file}: is a folder, not a file: give one file of the feed")
-        from orchestration.resources.compute import Compute
-        from orchestration.resources.lakehouse import LocalLakehouse
-        from orchestration.resources.pseudonymiser import Pseudonymiser
-
-        lakehouse = LocalLakehouse(root=lake or settings.lake)
-        key = Pseudonymiser(key=settings.pseudonym_key, raw_identifiers=settings.raw_identifiers,
-                            allow_demo_key=settings.deployment == "local").key_bytes()
-        summary = ingest_file(lakehouse, source, file, ctx=Compute().sedona(), pseudonym_key=key)
+        # the deployment's resources, as Dagster's: the object store in a cluster deployment, the same key
+        lakehouse = resources["lakehouse"]
+        key = resources["pseudonymiser"].key_bytes()
+        summary = ingest_file(lakehouse, source, file, ctx=resources["compute"].sedona(), pseudonym_key=key)
     except (SourceFileError, SpecError, SettingsError) as exc:
         raise _fail(str(exc)) from None
     except (ValueError, TypeError, OSError, KeyError, RuntimeError) as exc:  # anything else a user's input can provoke

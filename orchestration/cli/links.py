@@ -301,15 +301,10 @@ def co_travel_cmd(
 
 
 def _lakehouse(lake: Optional[str]):
-    """The lakehouse at ``lake``, else the configured one (CRIMEFUSION_LAKE)."""
-    from orchestration.resources.lakehouse import LocalLakehouse
+    """The deployment's lakehouse, at ``lake`` when given, else the configured one (CRIMEFUSION_LAKE)."""
+    from orchestration.resources.factory import cli_resources
 
-    if lake:
-        return LocalLakehouse(root=lake)
-    from orchestration.definitions import build_resources
-    from orchestration.settings import load_settings
-
-    return build_resources(load_settings())["lakehouse"]
+    return cli_resources(lake)[1]["lakehouse"]
 
 
 def incident_point(lakehouse, incident_id: str) -> tuple[float, float, dt.datetime]:

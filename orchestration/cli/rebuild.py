@@ -28,21 +28,15 @@ def rebuild(
     from orchestration.lakehouse import freshness
     from orchestration.ingest.assets import FEEDS
     from orchestration.ingest.pipeline import bronze_table
-    from orchestration.ops.lake import lakehouse_from_settings
-    from orchestration.resources.sources import SourceCatalog
-    from orchestration.settings import load_settings
+    from orchestration.resources.factory import cli_resources
 
     console = Console()
-    settings = load_settings()
-    if lake:
-        settings = settings.model_copy(update={"lake": lake})
+    settings, resources = cli_resources(lake)
     unknown = sorted(set(tables or []) - set(FEEDS))
     if unknown:
         typer.echo(f"error: {', '.join(unknown)}: not a feed table; feed tables are {', '.join(FEEDS)}", err=True)
         raise typer.Exit(code=2)
-    lakehouse = lakehouse_from_settings(settings)
-    catalog = SourceCatalog(spec_paths=[str(p) for p in settings.spec_files()], landing=str(settings.landing),
-                            data_roots=[str(p) for p in settings.data_roots])
+    lakehouse, catalog = resources["lakehouse"], resources["sources"]
     freshness.forget(lakehouse)  # every asset recomputes, even one whose inputs come out the same
     for table in tables or list(FEEDS):
         for spec in catalog.specs(table):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import typer
 
@@ -42,8 +41,11 @@ def run(
         settings = settings.model_copy(update={"lake": lake})
     prepare_environment(settings)
     from orchestration.definitions import build_definitions
+    from orchestration.resources.factory import build_resources
 
     defs = build_definitions(settings)
+    # what this command reads itself, outside the Dagster runs: the same resources, secrets read from the environment
+    resources = build_resources(settings, resolve_secrets=True)
     instance = dagster_instance(settings)
     partition = date or dt.datetime.now(dt.timezone.utc).date().isoformat()
     try:
@@ -64,12 +66,12 @@ def run(
     results = run_pipeline(defs, instance, partition, execute,
                            warn=lambda msg: console.print(f"[yellow]skipped[/] {msg}"))
     run_id = run_ids[0]
-    week = _forecast_week(defs) if all(r.success for r in results) else None
+    week = _forecast_week(defs, resources["lakehouse"]) if all(r.success for r in results) else None
     if week is not None:
         console.print(f"Forecasting the week of [cyan]{week}[/] (the week after the latest incident) with the champion model")
         _, weekly = _execute(console, instance, defs.resolve_job_def("hotspot_forecast_weekly"), week, "forecast")
         results.append(weekly)
-    _report(console, settings, instance, run_id, results, time.time() - start)
+    _report(console, resources, run_id, results, time.time() - start)
     if not all(r.success for r in results):
         raise typer.Exit(code=1)
 
@@ -174,7 +176,7 @@ def _execute(console, instance, job, partition: str, label: str, asset_selection
     return run_id, outcome["result"]
 
 
-def _forecast_week(defs) -> str | None:
+def _forecast_week(defs, lake) -> str | None:
     """The forecast partition after the latest incident: the demo data end in 2017, so 'next week' is theirs."""
     import datetime as dt
 
@@ -182,7 +184,6 @@ def _forecast_week(defs) -> str | None:
 
     if "hotspot_forecast_weekly" not in {j.name for j in defs.resolve_all_job_defs()}:
         return None
-    lake = defs.resources["lakehouse"]
     if not lake.exists("silver", "incidents"):
         return None
     from orchestration.hotspots.assets import HotspotConfig
@@ -196,21 +197,20 @@ def _forecast_week(defs) -> str | None:
     return monday.isoformat()
 
 
-def _report(console, settings, instance, run_id: str, results: list, seconds: float) -> None:
+def _report(console, resources: dict, run_id: str, results: list, seconds: float) -> None:
     from rich.table import Table
 
-    from orchestration.resources.lakehouse import LAYERS, LocalLakehouse
+    from orchestration.platform.lake import list_tables
+    from orchestration.resources.lakehouse import LAYERS
 
-    lake = LocalLakehouse(root=settings.lake)
-    table = Table(title=f"Lakehouse tables ({lake.root_uri()})")
+    lake = resources["lakehouse"]
+    root = lake.root_uri()
+    table = Table(title=f"Lakehouse tables ({root})")
     for col in ("layer", "table", "rows", "delta version"):
         table.add_column(col, justify="right" if col in ("rows", "delta version") else "left")
-    root = Path(lake.root_uri())
-    for layer in LAYERS:
-        for path in sorted((root / layer).glob("*")) if (root / layer).is_dir() else []:
-            if path.is_dir() and lake.exists(layer, path.name):
-                t = lake.table(layer, path.name)
-                table.add_row(layer, path.name, f"{t.count():,}", str(t.version()))
+    for layer, name in sorted(list_tables(lake), key=lambda t: (LAYERS.index(t[0]), t[1])):
+        t = lake.table(layer, name)
+        table.add_row(layer, name, f"{t.count():,}", str(t.version()))
     console.print(table)
 
     checks = Table(title="Asset checks")
@@ -242,7 +242,7 @@ def _report(console, settings, instance, run_id: str, results: list, seconds: fl
     line = spike_alert_summary(lake, results)
     if line:
         console.print(line)
-    reports = Path(settings.home).resolve() / "reports"
+    reports = resources["reports"].root() / "reports"
     if reports.is_dir():
         console.print("[bold]Reports[/] (open in a browser or image viewer):")
         for folder in sorted(p for p in reports.iterdir() if p.is_dir()):
@@ -256,7 +256,7 @@ def _report(console, settings, instance, run_id: str, results: list, seconds: fl
     console.print(f"Run {run_id}{more} {status} in {seconds:.1f} s.")
     console.print(
         "Next: [bold]make ui[/] opens the Dagster UI at http://127.0.0.1:3000 (runs, lineage, checks); "
-        f"query the tables with DuckDB or deltalake, e.g. DeltaTable('{root / 'silver' / 'incidents'}')."
+        f"query the tables with DuckDB or deltalake, e.g. DeltaTable('{root}/silver/incidents')."
     )
 
 

@@ -49,9 +49,8 @@ def series_match(
     from rich.table import Table
 
     from jobs.patterns.series import match_series
-    from orchestration.definitions import build_resources
     from orchestration.patterns.assets import enriched_incidents, load_linkage_model
-    from orchestration.settings import load_settings
+    from orchestration.resources.factory import cli_resources
 
     err = Console(stderr=True)
 
@@ -62,8 +61,9 @@ def series_match(
     try:
         incident = read_incident(file, occurred_at=occurred_at, lon=lon, lat=lat, mo_text=mo_text, weapon=weapon,
                                  category=category, location_type=location_type, offender_ids=offender_ids)
-        lake = build_resources(load_settings())["lakehouse"]
-        model, report = load_linkage_model()
+        resources = cli_resources()[1]
+        lake = resources["lakehouse"]
+        model, report = load_linkage_model(resources["reports"])
         series = lake.read("gold", "crime_series")
         incidents = enriched_incidents(lake)
         if source:

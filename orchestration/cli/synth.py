@@ -38,10 +38,9 @@ def synth(
     day = date or dt.datetime.now(dt.timezone.utc).date().isoformat()
     import pyarrow.compute as pc
 
-    from orchestration.resources.lakehouse import LocalLakehouse
-    from orchestration.settings import load_settings
+    from orchestration.resources.factory import cli_resources
 
-    lh = LocalLakehouse(root=lake or load_settings().lake)
+    lh = cli_resources(lake)[1]["lakehouse"]
     if lh.exists("silver", "incidents"):
         incidents = lh.read("silver", "incidents", columns=["incident_id", "source", "occurred_at", "lon", "lat",
                                                             "category", "location_type"])

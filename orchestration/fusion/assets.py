@@ -20,7 +20,9 @@ from orchestration.lakehouse.changes import save_watermarks
 from orchestration.lakehouse.metadata import column_range, head, table_metadata
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import Lakehouse
+from orchestration.resources.reports import Reports
 from orchestration.resources.sources import SourceCatalog
+from orchestration.platform.retries import SPARK_RETRY, STORAGE_RETRY
 
 OWNERS = ["team:fusion"]
 GROUP = "fusion"
@@ -36,15 +38,6 @@ def _boundaries(lakehouse: Lakehouse) -> pa.Table | None:
     if not lakehouse.exists("reference", "police_districts"):
         return None
     return lakehouse.read("reference", "police_districts", columns=["area_id", "geometry"])
-
-
-def exports_dir() -> Path:
-    """``<CRIMEFUSION_HOME>/exports/fusion`` (settings read when called, never at import)."""
-    from orchestration.settings import load_settings
-
-    path = Path(load_settings().home).expanduser().resolve() / "exports" / "fusion"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def write_geoparquet(table: pa.Table, path: Path) -> int:
@@ -67,7 +60,8 @@ def _engine_meta(compute: Compute, seconds: float, rows_in: int, rows_out: int) 
 
 
 @dg.asset(
-    key="events", group_name=GROUP, kinds={"delta", "sedona"}, owners=OWNERS,
+    key="events", group_name=GROUP, kinds={"delta", "sedona", "spark"}, owners=OWNERS,
+    retry_policy=SPARK_RETRY,
     deps=["incidents", "cdr_events", "cell_sites", "transactions", "osint_posts", "incident_enrichment", "detections",
           "police_districts"],
     description=("Gold: every located, timed record of every source in one table (jobs/fusion/events.py): "
@@ -189,7 +183,8 @@ def _scope(lakehouse: Lakehouse, all_incidents: bool) -> tuple[pa.Table, tuple |
 
 
 @dg.asset(
-    key="incident_context", group_name=GROUP, kinds={"delta", "sedona"}, owners=OWNERS,
+    key="incident_context", group_name=GROUP, kinds={"delta", "sedona", "spark"}, owners=OWNERS,
+    retry_policy=SPARK_RETRY,
     deps=["incidents", "cdr_events", "cell_sites", "transactions", "osint_posts", "detections"],
     description=("Gold: per incident, the tower dump (phones served by a sector covering it, ST_Contains), "
                  "transactions at terminals, OSINT posts (geotag or named place) and camera detections within "
@@ -343,6 +338,7 @@ def fuzzy_name_links(lakehouse: Lakehouse, sources, threshold: float, known_ids:
 
 @dg.asset(
     key="entity_links", group_name=GROUP, kinds={"delta"}, owners=OWNERS,
+    retry_policy=STORAGE_RETRY,
     deps=["cdr_events", "persons", "transactions", "osint_posts", "detections", "incident_context"],
     description=("Gold: typed links (same-as, uses, called, transacted-with, mentioned, seen-near) between "
                  "entities, with evidence and confidence (jobs/fusion/entities.py documents every rule); "
@@ -421,6 +417,7 @@ def _person_bronze(sources: SourceCatalog) -> list[tuple[str, str]]:
 
 @dg.asset(
     key="entities", group_name=GROUP, kinds={"delta"}, owners=OWNERS,
+    retry_policy=STORAGE_RETRY,
     deps=["events", "entity_links", "persons", "cameras"],
     description=("Gold: every person, phone, device, account, handle, vehicle (a tracked vehicle in camera "
                  "detections) and camera, with its record count, first "
@@ -472,6 +469,7 @@ class MapLayersConfig(dg.Config):
 
 @dg.asset(
     key="fusion_map_layers", group_name=GROUP, kinds={"geoparquet"}, owners=OWNERS,
+    retry_policy=STORAGE_RETRY,
     deps=["events", "incident_context"],
     description=("GeoParquet exports for GIS (QGIS, geopandas), EPSG:4326 in the GeoParquet metadata, under "
                  "<CRIMEFUSION_HOME>/exports/fusion/: the events of the last `days` (default 28) as one file "
@@ -479,11 +477,11 @@ class MapLayersConfig(dg.Config):
                  "export are rewritten, days that left the window are removed) and incident_context.parquet."),
 )
 def fusion_map_layers(context: dg.AssetExecutionContext, config: MapLayersConfig,
-                      lakehouse: Lakehouse) -> dg.MaterializeResult:
+                      lakehouse: Lakehouse, reports: Reports) -> dg.MaterializeResult:
     from orchestration.lakehouse.changes import changed_periods
 
     out = {}
-    folder = exports_dir() / "events"
+    folder = reports.exports("fusion") / "events"
     consumer = "export/" + str(folder)
     version = lakehouse.version("gold", "events")
     latest = column_range(lakehouse, "gold", "events", "occurred_at")[1]
@@ -517,7 +515,7 @@ def fusion_map_layers(context: dg.AssetExecutionContext, config: MapLayersConfig
                      "window_days": config.days}
     context.log.info(f"events ({mode}): {rewritten:,} day file(s) of the last {config.days} rewritten, "
                      f"{written:,} rows -> {folder}")
-    path = exports_dir() / "incident_context.parquet"
+    path = reports.exports("fusion") / "incident_context.parquet"
     versions = {"gold/events": version}
     if lakehouse.exists("gold", "incident_context"):
         versions["gold/incident_context"] = lakehouse.version("gold", "incident_context")

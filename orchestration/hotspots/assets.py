@@ -18,12 +18,15 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from orchestration.lakehouse.metadata import table_metadata
+from orchestration.hotspots.partitions import FORECAST_WEEKS
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import Lakehouse, sql_literal
+from orchestration.resources.reports import Reports
 from orchestration.resources.sources import SourceCatalog
 from orchestration.resources.tracking import MlflowTracking
-from orchestration import state
 from orchestration.lakehouse.freshness import skip_unchanged
+from orchestration.platform.automation import ON_SCHEDULE_TAG, OPTIONAL_INPUT, RETRAIN_TAG
+from orchestration.platform.retries import MODEL_RETRY, STORAGE_RETRY
 
 OWNERS = ["team:crime-analysis"]
 GROUP = "hotspots"
@@ -31,9 +34,6 @@ MODEL_NAME = "hotspot_lgbm"
 EXPERIMENT = "hotspots"
 VALID_WEEKS = 8  # last training weeks that choose the model's settings (time-ordered validation)
 INCIDENT_COLUMNS = ["occurred_at", "h3", "lon", "lat", "category", "location_type"]
-
-#: Forecast weeks: Monday 00:00 UTC, the period grid of ``jobs.grid.cell_features``.
-FORECAST_WEEKS = dg.WeeklyPartitionsDefinition(start_date="2012-01-02", day_offset=1, end_offset=1)
 
 
 class HotspotConfig(dg.Config):
@@ -75,11 +75,6 @@ def require_weekly(feats: pa.Table) -> None:
     if feats.num_rows and days != [0]:
         raise ValueError("gold/cell_features holds daily rows (period: day); hotspot_model trains on weekly "
                          "features: materialise cell_features with period: week first")
-
-
-def reports_dir() -> Path:
-    """``<CRIMEFUSION_HOME>/reports/hotspots``, created."""
-    return state.reports_dir("hotspots")
 
 
 # -- shared inputs ---------------------------------------------------------------------
@@ -133,6 +128,8 @@ def _week_key(ts: pd.Timestamp) -> str:
 
 @dg.asset(
     key="cell_features",
+    retry_policy=STORAGE_RETRY,
+    tags={**RETRAIN_TAG, **ON_SCHEDULE_TAG, OPTIONAL_INPUT: "events"},  # also reads gold events when fusion is loaded
     group_name=GROUP,
     kinds={"delta", "h3"},
     owners=OWNERS,
@@ -194,6 +191,8 @@ def cell_features(context: dg.AssetExecutionContext, config: CellFeaturesConfig,
 
 @dg.asset(
     key="hotspot_backtest",
+    retry_policy=STORAGE_RETRY,
+    tags={**RETRAIN_TAG, **ON_SCHEDULE_TAG},
     group_name=GROUP,
     kinds={"delta", "lightgbm"},
     owners=OWNERS,
@@ -208,7 +207,7 @@ def cell_features(context: dg.AssetExecutionContext, config: CellFeaturesConfig,
 )
 @skip_unchanged()
 def hotspot_backtest(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
-                     sources: SourceCatalog) -> dg.MaterializeResult:
+                     sources: SourceCatalog, reports: Reports) -> dg.MaterializeResult:
     from models.evaluation.backtest import plot_backtest, rolling_origin_backtest
     from models.hotspots.baselines import BASELINES
 
@@ -224,7 +223,7 @@ def hotspot_backtest(context: dg.AssetExecutionContext, config: HotspotConfig, l
     periods["origin"] = origin
     table = pa.Table.from_pandas(periods, preserve_index=False)
     result = lakehouse.overwrite("gold", "hotspot_backtest", table)
-    png = reports_dir() / "backtest_pai.png"
+    png = reports.folder("hotspots") / "backtest_pai.png"
     plot_backtest(res.summary, "pai").savefig(png, dpi=100)
     at1 = res.summary[res.summary["coverage"] == 0.01].set_index("method")
     lines = [f"| {m} | {r.pai_mean:.2f} ± {r.pai_se:.2f} | {100 * r.hit_rate_mean:.1f} % |" for m, r in at1.iterrows()]
@@ -250,6 +249,8 @@ def backtest_pai(lakehouse: Lakehouse, method: str = "learned", coverage: float 
 
 @dg.asset(
     key="hotspot_model",
+    retry_policy=MODEL_RETRY,
+    tags={**RETRAIN_TAG, **ON_SCHEDULE_TAG},
     group_name=GROUP,
     kinds={"lightgbm", "onnx", "mlflow"},
     owners=OWNERS,
@@ -266,8 +267,8 @@ def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lake
                   sources: SourceCatalog, mlflow: MlflowTracking) -> dg.MaterializeResult:
     from models.evaluation.backtest import plot_backtest, summarise
     from models.hotspots.learned import DEFAULT_FEATURE_PARAMS, stacked_model
-    from models.hotspots.serving import FeatureSpec
-    from models.registry import graph_digest, log_hotspot_model
+    from models.hotspots.serving import SPEC_FILE, FeatureSpec
+    from models.registry import CHALLENGER, graph_digest, log_onnx_model
 
     incidents, cells, _, _ = study_inputs(lakehouse, sources, config)
     origin = data_origin(incidents)
@@ -289,12 +290,11 @@ def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lake
     at1 = summary[np.isclose(summary["coverage"], 0.01)].set_index("method")["pai_mean"]
     pai_learned = float(at1.get("learned", np.nan))
     best_base = at1.drop("learned", errors="ignore")
-    exp_id = mlflow.experiment(EXPERIMENT)
-    ml = mlflow.setup()
+    mlflow.experiment(EXPERIMENT)  # created with the artifact root, and MLflow set up
     X = feats.select(list(model.feature_names_)).slice(0, 5).to_pandas().to_numpy(np.float32)
-    version = log_hotspot_model(
-        ml, experiment_id=exp_id, name=config.model_name, onnx_model=onnx_model, spec=spec,
-        input_example=X, output_example=model.predict(X),
+    version = log_onnx_model(
+        mlflow.tracking_uri, experiment=EXPERIMENT, name=config.model_name, onnx_model=onnx_model,
+        texts={SPEC_FILE: spec.to_json()}, input_example=X, output_example=model.predict(X), alias=CHALLENGER,
         params={**model.best_params_, "n_trees": model.best_iteration_, "train_weeks": config.train_weeks,
                 "origin": origin.date(), "resolution": config.resolution, "n_features": len(model.feature_names_),
                 "selection": model.selection, "learning_rate": model.learning_rate, "seed": config.seed,
@@ -337,6 +337,7 @@ def _vocabularies(incidents: pa.Table, origin: pd.Timestamp, cat_slugs: list[str
 
 @dg.asset(
     key="hotspot_forecast",
+    retry_policy=STORAGE_RETRY,
     group_name=GROUP,
     kinds={"delta", "onnx", "geoparquet"},
     owners=OWNERS,
@@ -351,14 +352,15 @@ def _vocabularies(incidents: pa.Table, origin: pd.Timestamp, cat_slugs: list[str
 )
 @skip_unchanged(models=lambda kw: [(kw['config'].model_name, 'champion')])
 def hotspot_forecast(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
-                     sources: SourceCatalog, mlflow: MlflowTracking) -> dg.MaterializeResult:
-    from models.hotspots.serving import OnnxHotspotScorer
-    from models.registry import CHAMPION, load_version
+                     sources: SourceCatalog, mlflow: MlflowTracking, reports: Reports) -> dg.MaterializeResult:
+    from models.hotspots.serving import OnnxHotspotScorer, load_hotspot_model
+    from models.registry import CHAMPION
     from orchestration.hotspots.maps import render_html, render_png
 
     week = pd.Timestamp(context.partition_key, tz="UTC")
     incidents, cells, districts, _ = study_inputs(lakehouse, sources, config)
-    onnx_model, spec, version = load_version(mlflow.setup(), f"models:/{config.model_name}@{CHAMPION}")
+    mlflow.setup()
+    onnx_model, spec, version = load_hotspot_model(mlflow.tracking_uri, f"models:/{config.model_name}@{CHAMPION}")
     history = incidents.filter(pc.less(incidents.column("occurred_at"),
                                        pa.scalar(week, incidents.schema.field("occurred_at").type)))
     if history.num_rows == 0:
@@ -366,7 +368,7 @@ def hotspot_forecast(context: dg.AssetExecutionContext, config: HotspotConfig, l
     expected = OnnxHotspotScorer(onnx_model, spec).predict_many(history, cells, [week])[0]
     table = forecast_table(cells, expected, week, config.top_share, version.version)
     result = lakehouse.replace_where("gold", "hotspot_forecast", table, f"week = {sql_literal(_week_key(week))}")
-    out = reports_dir()
+    out = reports.folder("hotspots")
     key = _week_key(week)
     geo = write_geoparquet(table, out / f"forecast_{key}.parquet")
     top = table.column("in_top_cells").to_numpy(zero_copy_only=False)
@@ -434,6 +436,7 @@ def write_geoparquet(table: pa.Table, path: Path) -> Path:
 
 @dg.asset(
     key="patrol_plan",
+    retry_policy=STORAGE_RETRY,
     group_name=GROUP,
     kinds={"delta"},
     owners=OWNERS,
@@ -448,7 +451,7 @@ def write_geoparquet(table: pa.Table, path: Path) -> Path:
 )
 @skip_unchanged(models=lambda kw: [(kw['config'].model_name, 'champion')])
 def patrol_plan(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
-                sources: SourceCatalog) -> dg.MaterializeResult:
+                sources: SourceCatalog, reports: Reports) -> dg.MaterializeResult:
     from jobs.grid.patrol import patrol_plan as plan
     from jobs.grid.patrol import shift_profile
     from orchestration.hotspots.maps import render_html, render_png
@@ -469,7 +472,7 @@ def patrol_plan(context: dg.AssetExecutionContext, config: HotspotConfig, lakeho
     shifts: dict[str, list[str]] = {}
     for label, cell in zip(table.column("shift_label").to_pylist(), table.column("h3").to_pylist()):
         shifts.setdefault(label, []).append(cell)
-    out = reports_dir()
+    out = reports.folder("hotspots")
     html_text = render_html(h3, expected, districts, title=f"Patrol plan, week of {key} "
                             f"({config.patrol_cells_per_shift} cells per shift, times {tz})", patrol=shifts)
     (out / f"patrol_{key}.html").write_text(html_text)

@@ -11,17 +11,16 @@ from orchestration.resources.sources import SourceCatalog
 from orchestration.resources.tracking import MlflowTracking
 
 
-def champion_pai(lakehouse: Lakehouse, sources: SourceCatalog, mlflow, champion, weeks: list, coverage: float = 0.01,
-                 config: HotspotConfig | None = None) -> float:
+def champion_pai(lakehouse: Lakehouse, sources: SourceCatalog, tracking_uri: str, champion, weeks: list,
+                 coverage: float = 0.01, config: HotspotConfig | None = None) -> float:
     """Mean PAI at ``coverage`` of the champion's ONNX model over ``weeks``, each scored from earlier incidents."""
     from jobs.grid.cell_features import period_grid, resolve_cells, resolve_events
     from models.evaluation.metrics import hotspot_metrics
-    from models.hotspots.serving import OnnxHotspotScorer
-    from models.registry import load_version
+    from models.hotspots.serving import OnnxHotspotScorer, load_hotspot_model
 
     config = config or HotspotConfig()
     incidents, cells, _, _ = study_inputs(lakehouse, sources, config)
-    onnx_model, spec, _ = load_version(mlflow, champion)
+    onnx_model, spec, _ = load_hotspot_model(tracking_uri, champion)
     starts = [pd.Timestamp(w) for w in weeks]
     S = OnnxHotspotScorer(onnx_model, spec).predict_many(incidents, cells, starts)
     grid = resolve_cells(cells)
@@ -49,10 +48,11 @@ def champion_pai(lakehouse: Lakehouse, sources: SourceCatalog, mlflow, champion,
 )
 def beats_champion(context: dg.AssetCheckExecutionContext, lakehouse: Lakehouse, sources: SourceCatalog,
                    mlflow: MlflowTracking) -> dg.AssetCheckResult:
-    from models.registry import CHALLENGER, CHAMPION, aliased, graph_digest, load_version, set_alias
+    from models.registry import CHALLENGER, CHAMPION, aliased, graph_digest, load_onnx, set_alias
 
     config = HotspotConfig()
-    ml = mlflow.setup()
+    mlflow.setup()
+    ml = mlflow.tracking_uri
     challenger = aliased(ml, config.model_name, CHALLENGER)
     if challenger is None:
         return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.ERROR,
@@ -67,7 +67,7 @@ def beats_champion(context: dg.AssetCheckExecutionContext, lakehouse: Lakehouse,
     meta["champion_version"] = champion.version
     if champion.version == challenger.version:
         return dg.AssetCheckResult(passed=True, metadata={**meta, "decision": "already champion"})
-    if graph_digest(load_version(ml, champion)[0]) == graph_digest(load_version(ml, challenger)[0]):
+    if graph_digest(load_onnx(ml, champion)[0]) == graph_digest(load_onnx(ml, challenger)[0]):
         return dg.AssetCheckResult(passed=True, metadata={**meta, "decision": "identical to the champion: alias kept"})
     old_pai = champion_pai(lakehouse, sources, ml, champion, weeks, 0.01, config)
     meta["champion_pai_1pct"] = old_pai

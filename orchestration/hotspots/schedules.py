@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.hotspots.assets import FORECAST_WEEKS
+from orchestration.hotspots.assets import hotspot_forecast, patrol_plan
+from orchestration.hotspots.partitions import FORECAST_WEEKS
 
 hotspot_weekly_job = dg.define_asset_job(
     "hotspot_forecast_weekly",
-    selection=dg.AssetSelection.assets("hotspot_forecast", "patrol_plan"),
+    selection=dg.AssetSelection.assets(hotspot_forecast, patrol_plan),
     partitions_def=FORECAST_WEEKS,
     description="Score the week with the champion model and plan patrols (one week partition).",
 )

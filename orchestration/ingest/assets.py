@@ -19,18 +19,17 @@ import dagster as dg
 
 from jobs.schemas import CANONICAL, REJECTS
 from orchestration.ingest.landing import dropped_files
+from orchestration.ingest.partitions import INGEST_DATES
 from orchestration.ingest.pipeline import bronze_table, land_files, refine, rejects_table
 from orchestration.lakehouse.metadata import column_schema, head, table_metadata
-from orchestration.ops.pools import table_pool
+from orchestration.platform.pools import table_pool
+from orchestration.platform.retries import STORAGE_RETRY
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration.resources.pseudonymiser import Pseudonymiser
 from orchestration.resources.sources import SourceCatalog
 
 OWNERS = ["team:data-engineering"]
-
-#: Ingest dates: a partition lands the files dropped in ``<landing>/<source>/<date>/``.
-INGEST_DATES = dg.DailyPartitionsDefinition(start_date="2010-01-01", end_offset=1)
 
 #: Tables whose demo feeds come from the synthetic generator (orchestration/synthetic).
 SYNTHETIC_UPSTREAM = "synthetic_feeds"
@@ -77,7 +76,7 @@ def _bronze_asset(feed: Feed, upstream: list[str]) -> dg.AssetsDefinition:
         owners=OWNERS,
         partitions_def=INGEST_DATES,
         deps=upstream,
-        pool=table_pool("bronze", feed.bronze),  # one landing of this table at a time (orchestration/ops/pools.py)
+        pool=table_pool("bronze", feed.bronze),  # one landing of this table at a time (orchestration/platform/pools.py)
         retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL),
         description=(
             f"Bronze: every row of every {feed.what} file, as received (all values as text), with "
@@ -125,6 +124,7 @@ def _silver_asset(feed: Feed) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=f"refine_{feed.table}",
         pool=table_pool("silver", feed.table),  # one refine of this family at a time
+        retry_policy=STORAGE_RETRY,
         specs=[
             dg.AssetSpec(
                 feed.table,

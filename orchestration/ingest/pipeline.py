@@ -690,7 +690,18 @@ def ingest_file(lake: Lakehouse, spec: SourceSpec, path: str | Path, *, ctx, now
     interrupted run landed but did not refine. The summary counts this file's
     rows (from the ledger, so re-ingesting an unchanged file reports it again
     without parsing it).
+
+    A new file of a source with nothing left to refine is landed and parsed in
+    one pass (:mod:`orchestration.ingest.one_pass`: the same rows, without
+    reading the receipt back from bronze); otherwise, or when that pass finds
+    the file supersedes rows already in silver, the refine below does it.
     """
+    from orchestration.ingest.one_pass import Declined, ingest_in_one_pass
+
+    try:
+        return ingest_in_one_pass(lake, spec, path, ctx=ctx, now=now, pseudonym_key=pseudonym_key)
+    except Declined:
+        pass
     landed, _ = land_files(lake, spec, [path], now=now)
     _, ingest_id, written = landed[0]
     run = refine(lake, spec, ctx=ctx, now=now, pseudonym_key=pseudonym_key)

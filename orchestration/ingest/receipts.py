@@ -88,6 +88,11 @@ class Entry:
     quarantined: int | None = None
 
 
+#: Raised when what a parse makes of the same bytes changes (version 2: ids from a row's content and the
+#: reject's raw record use the columns the row has, by name): every receipt is then refined again.
+PARSE_SCHEME = 2
+
+
 def spec_fingerprint(spec: SourceSpec, pseudonym_key: bytes | None) -> str:
     """What a receipt's silver rows depend on besides its bytes: the spec and the pseudonym key.
 
@@ -99,7 +104,7 @@ def spec_fingerprint(spec: SourceSpec, pseudonym_key: bytes | None) -> str:
     import hmac
 
     key_tag = "none" if pseudonym_key is None else hmac.new(pseudonym_key, b"crimefusion/receipts", "sha256").hexdigest()
-    text = spec.model_dump_json() + "\x1f" + key_tag
+    text = spec.model_dump_json() + "\x1f" + key_tag + "\x1f" + str(PARSE_SCHEME)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 

@@ -9,12 +9,14 @@ from orchestration.lakehouse.metadata import table_metadata
 from orchestration.resources.lakehouse import Lakehouse, sql_literal
 from orchestration.resources.sources import SourceCatalog
 from orchestration.lakehouse.freshness import skip_unchanged
+from orchestration.platform.retries import STORAGE_RETRY
 
 OWNERS = ["team:data-engineering"]
 
 
 @dg.asset(
     key="police_districts",
+    retry_policy=STORAGE_RETRY,
     group_name="reference",
     kinds={"delta", "sedona"},
     owners=OWNERS,
@@ -60,26 +62,35 @@ def _canonical(rows: pa.Table) -> list[dict]:
 
 @dg.asset(
     key="district_daily_counts",
+    retry_policy=STORAGE_RETRY,
     group_name="gold",
     kinds={"delta"},
     owners=OWNERS,
     deps=["incidents"],
     description=(
-        "Gold: incidents per source, district, offense category and UTC day. The series behind "
-        "spike detection and the simplest view a BI tool can chart."
+        "Gold: incidents per source, district, offense category and UTC day, with the boundary layer "
+        "(`layer`) the district id belongs to: ids repeat across cities (Chicago district 1, NYC precinct 1), "
+        "so a join to `police_districts` takes both. The series behind spike detection and the simplest view "
+        "a BI tool can chart."
     ),
 )
 @skip_unchanged()
-def district_daily_counts(context: dg.AssetExecutionContext, lakehouse: Lakehouse) -> dg.MaterializeResult:
+def district_daily_counts(context: dg.AssetExecutionContext, lakehouse: Lakehouse,
+                          sources: SourceCatalog) -> dg.MaterializeResult:
+    from orchestration.ingest.boundaries import layer_name
+
     incidents = lakehouse.read("silver", "incidents", columns=["source", "district", "category", "occurred_at"])
     day = pc.cast(pc.floor_temporal(incidents["occurred_at"], unit="day"), pa.timestamp("us", tz="UTC"))
-    table = (
+    grouped = (
         incidents.append_column("day", pc.cast(day, pa.date32()))
         .group_by(["source", "district", "category", "day"])
         .aggregate([("occurred_at", "count")])
         .rename_columns(["source", "district", "category", "day", "incidents"])
-        .sort_by([("source", "ascending"), ("district", "ascending"), ("day", "ascending")])
     )
+    layers = {spec.name: layer_name(spec) for spec in sources.specs("incidents") if spec.study_area is not None}
+    layer = pa.array([layers.get(s) for s in grouped["source"].to_pylist()], pa.string())
+    table = grouped.add_column(1, "layer", layer).sort_by(
+        [("source", "ascending"), ("district", "ascending"), ("day", "ascending")])
     result = lakehouse.overwrite("gold", "district_daily_counts", table)
     context.log.info(f"{table.num_rows:,} district-days from {incidents.num_rows:,} incidents")
     return dg.MaterializeResult(metadata=table_metadata(result, table))

@@ -95,18 +95,19 @@ def code_digest() -> str:
 def model_state(tracking_uri: str, models: Iterable[tuple[str, str | None]]) -> dict:
     """Per ``(name, alias)``: the version the alias points at; per ``(name, None)``: every version registered."""
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    from models.registry import aliased, versions
+
     out = {}
     for name, alias in models:
+        if alias is not None:
+            found = aliased(tracking_uri, name, alias)
+            out[f"{name}@{alias}"] = None if found is None else found.version
+            continue
         try:
-            if alias is None:
-                out[name] = sorted(int(v.version) for v in client.search_model_versions(f"name = '{name}'"))
-            else:
-                out[f"{name}@{alias}"] = client.get_model_version_by_alias(name, alias).version
+            out[name] = versions(tracking_uri, name)
         except MlflowException:
-            out[name if alias is None else f"{name}@{alias}"] = None
+            out[name] = None
     return out
 
 

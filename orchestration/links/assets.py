@@ -25,7 +25,6 @@ one commit: ring ids are positions in a ranking, not keys to merge on.
 
 import datetime as dt
 import re
-from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
@@ -37,8 +36,9 @@ from orchestration.lakehouse.changes import changed_periods
 from orchestration.lakehouse.metadata import table_metadata
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import Lakehouse, sql_literal
-from orchestration import state
+from orchestration.resources.reports import Reports
 from orchestration.lakehouse.freshness import skip_unchanged
+from orchestration.platform.retries import SPARK_RETRY, STORAGE_RETRY
 
 OWNERS = ["team:intelligence-analysis"]
 GROUP = "links"
@@ -49,11 +49,6 @@ CDR_COLUMNS = ["caller", "callee", "start_time", "duration_s", "kind", "directio
 TXN_COLUMNS = ["txn_id", "account", "counterparty", "amount", "occurred_at", "channel", "direction"]
 #: Files ``link_charts`` owns in the reports folder (removed before each run, so no stale community is left).
 CHART_FILE = re.compile(r"^(network\.html|community_\d+\.(graphml|gexf|html))$")
-
-
-def reports_dir() -> Path:
-    """``<CRIMEFUSION_HOME>/reports/links``, created."""
-    return state.reports_dir("links")
 
 
 def periods_of(lakehouse: Lakehouse, name: str) -> list[dt.datetime]:
@@ -88,8 +83,9 @@ class CallEdgesConfig(dg.Config):
 
 @dg.asset(
     key="call_edges",
+    retry_policy=SPARK_RETRY,
     group_name=GROUP,
-    kinds={"delta", "python"},
+    kinds={"delta", "python", "spark"},  # runs in Spark tasks with CRIMEFUSION_COMPUTE_ENGINE=spark
     owners=OWNERS,
     deps=["cdr_events"],
     description=(
@@ -165,6 +161,7 @@ class CallNetworkConfig(dg.Config):
 
 @dg.multi_asset(
     name="call_network",
+    retry_policy=STORAGE_RETRY,
     specs=[
         dg.AssetSpec(
             "call_communities",
@@ -233,13 +230,6 @@ def call_network(context: dg.AssetExecutionContext, config: CallNetworkConfig, l
 
 # -- burner phones -------------------------------------------------------------------------
 
-#: Columns of ``jobs.links.queries.burner_candidates`` (gold/burner_phones).
-BURNER_PHONES = pa.schema([
-    ("phone", pa.string()), ("n_events", pa.int64()), ("n_contacts", pa.int64()), ("active_days", pa.float64()),
-    ("short_lived", pa.bool_()), ("few_contacts", pa.bool_()), ("shared_device", pa.bool_()), ("score", pa.int64()),
-    ("is_burner", pa.bool_()),
-])
-
 class BurnerPhonesConfig(dg.Config):
     max_active_days: float = Field(default=14.0, gt=0, description="Short-lived: first to last activity within this many days.")
     max_contacts: int = Field(default=12, ge=1, description="Few contacts: talks to at most this many numbers.")
@@ -249,6 +239,7 @@ class BurnerPhonesConfig(dg.Config):
 
 @dg.asset(
     key="burner_phones",
+    retry_policy=STORAGE_RETRY,
     group_name=GROUP,
     kinds={"delta", "python"},
     owners=OWNERS,
@@ -262,6 +253,7 @@ class BurnerPhonesConfig(dg.Config):
 @skip_unchanged()
 def burner_phones(context: dg.AssetExecutionContext, config: BurnerPhonesConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
     from jobs.links.queries import burner_candidates
+    from jobs.links.tables import BURNER_PHONES
 
     _require(lakehouse, "silver", "cdr_events", "burner_phones")
     version = lakehouse.version("silver", "cdr_events")
@@ -298,6 +290,7 @@ class FraudRingsConfig(dg.Config):
 
 @dg.asset(
     key="fraud_rings",
+    retry_policy=STORAGE_RETRY,
     group_name=GROUP,
     kinds={"delta", "python"},
     owners=OWNERS,
@@ -379,6 +372,7 @@ def chart_week(lakehouse: Lakehouse, week: str | None) -> dt.datetime:
 
 @dg.asset(
     key="link_charts",
+    retry_policy=STORAGE_RETRY,
     group_name=GROUP,
     kinds={"html", "python"},
     owners=OWNERS,
@@ -391,14 +385,15 @@ def chart_week(lakehouse: Lakehouse, week: str | None) -> dt.datetime:
     ),
 )
 @skip_unchanged()
-def link_charts(context: dg.AssetExecutionContext, config: LinkChartsConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
+def link_charts(context: dg.AssetExecutionContext, config: LinkChartsConfig, lakehouse: Lakehouse,
+                reports: Reports) -> dg.MaterializeResult:
     from jobs.links.export import community_edges, to_gexf, to_graphml, to_html
 
     week = chart_week(lakehouse, config.week)
     edges = _read_period(lakehouse, "call_edges", week)
     comms = _read_period(lakehouse, "call_communities", week)
     keys = _read_period(lakehouse, "key_players", week)
-    out = reports_dir()
+    out = reports.folder("links")
     for old in out.iterdir():
         if old.is_file() and CHART_FILE.match(old.name):
             old.unlink()

@@ -20,9 +20,11 @@ from pydantic import Field
 
 from orchestration.lakehouse.metadata import table_metadata
 from orchestration.resources.lakehouse import Lakehouse
+from orchestration.resources.reports import Reports
 from orchestration.resources.sources import SourceCatalog
-from orchestration import state
 from orchestration.lakehouse.freshness import skip_unchanged
+from orchestration.platform.automation import ON_SCHEDULE_TAG
+from orchestration.platform.retries import STORAGE_RETRY
 
 OWNERS = ["team:crime-analysis"]
 GROUP = "patterns"
@@ -44,18 +46,8 @@ NEAR_REPEAT_SCHEMA = pa.schema([
 
 # -- shared helpers -------------------------------------------------------------
 
-def reports_dir() -> Path:
-    """``<CRIMEFUSION_HOME>/reports/patterns``, created."""
-    return state.reports_dir("patterns")
-
-
-def models_dir() -> Path:
-    """``<CRIMEFUSION_HOME>/models/series``: the fitted linkage model and its report."""
-    from orchestration.settings import load_settings
-
-    path = Path(load_settings().home).expanduser().resolve() / "models" / "series"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+#: ``Reports.models(SERIES_MODELS)``: the fitted linkage model and its report.
+SERIES_MODELS = "series"
 
 
 def _slug(text: str) -> str:
@@ -124,6 +116,7 @@ def _local_days(ts: pa.ChunkedArray, tz: str) -> np.ndarray:
 
 @dg.asset(
     key="near_repeat",
+    retry_policy=STORAGE_RETRY,
     group_name=GROUP,
     kinds={"delta", "python"},
     owners=OWNERS,
@@ -139,7 +132,7 @@ def _local_days(ts: pa.ChunkedArray, tz: str) -> np.ndarray:
 )
 @skip_unchanged()
 def near_repeat(context: dg.AssetExecutionContext, config: NearRepeatConfig, lakehouse: Lakehouse,
-                sources: SourceCatalog) -> dg.MaterializeResult:
+                sources: SourceCatalog, reports: Reports) -> dg.MaterializeResult:
     from jobs.patterns.near_repeat import knox_test, parse_band_edges
     from jobs.patterns.plots import knox_heatmap
     from jobs.patterns.series import metric_xy
@@ -154,7 +147,7 @@ def near_repeat(context: dg.AssetExecutionContext, config: NearRepeatConfig, lak
     for spec in sources.specs("incidents"):
         field = spec.fields.get("occurred_at")
         zones[spec.name] = (field.timezone if field is not None and field.timezone else "UTC")
-    out_dir = reports_dir()
+    out_dir = reports.folder("patterns")
     parts, plots, skipped = [], [], []
     for source in sorted(set(incidents["source"].to_pylist())):
         rows, start, end = _last_days(incidents.filter(pc.equal(incidents["source"], source)), config.window_days)
@@ -271,6 +264,7 @@ def hotspot_map(cells: list[str], classes: np.ndarray, boundaries: pa.Table, tit
 
 @dg.asset(
     key="hotspots_gi",
+    retry_policy=STORAGE_RETRY,
     group_name=GROUP,
     kinds={"delta", "geoparquet"},
     owners=OWNERS,
@@ -285,7 +279,8 @@ def hotspot_map(cells: list[str], classes: np.ndarray, boundaries: pa.Table, tit
     ),
 )
 @skip_unchanged()
-def hotspots_gi(context: dg.AssetExecutionContext, config: HotspotsGiConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
+def hotspots_gi(context: dg.AssetExecutionContext, config: HotspotsGiConfig, lakehouse: Lakehouse,
+                reports: Reports) -> dg.MaterializeResult:
     import geopandas as gpd
     import shapely
 
@@ -299,7 +294,7 @@ def hotspots_gi(context: dg.AssetExecutionContext, config: HotspotsGiConfig, lak
     all_incidents = lakehouse.read("silver", "incidents", columns=["occurred_at", "h3"])
     all_incidents = all_incidents.filter(pc.is_valid(all_incidents["h3"]))
     parents = h3_parent(all_incidents["h3"].combine_chunks(), config.resolution)
-    out_dir = reports_dir()
+    out_dir = reports.folder("patterns")
     parts, polys_all, summary, first_md, maps = [], [], {}, None, []
     for layer in sorted(set(all_boundaries["layer"].to_pylist())):
         boundaries = all_boundaries.filter(pc.equal(all_boundaries["layer"], layer))
@@ -386,19 +381,21 @@ class CrimeSeriesConfig(dg.Config):
     train_source: str | None = Field(default=None, description="Source whose incidents carry the training series; default the largest.")
 
 
-def load_linkage_model():
+def load_linkage_model(reports: Reports):
     """The fitted linkage model and its report saved by ``crime_series``."""
     import joblib
 
-    path = models_dir() / MODEL_FILE
+    path = reports.models(SERIES_MODELS) / MODEL_FILE
     if not path.exists():
         raise FileNotFoundError(f"no series linkage model at {path}; materialise crime_series first (crimefusion run)")
-    report = json.loads((models_dir() / REPORT_FILE).read_text(encoding="utf-8"))
+    report = json.loads((reports.models(SERIES_MODELS) / REPORT_FILE).read_text(encoding="utf-8"))
     return joblib.load(path), report
 
 
 @dg.asset(
     key="crime_series",
+    retry_policy=STORAGE_RETRY,
+    tags=ON_SCHEDULE_TAG,
     group_name=GROUP,
     kinds={"delta", "scikitlearn"},
     owners=OWNERS,
@@ -413,7 +410,8 @@ def load_linkage_model():
     ),
 )
 @skip_unchanged()
-def crime_series(context: dg.AssetExecutionContext, config: CrimeSeriesConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
+def crime_series(context: dg.AssetExecutionContext, config: CrimeSeriesConfig, lakehouse: Lakehouse,
+                 reports: Reports) -> dg.MaterializeResult:
     import joblib
     from sklearn.metrics import roc_auc_score
 
@@ -464,7 +462,7 @@ def crime_series(context: dg.AssetExecutionContext, config: CrimeSeriesConfig, l
             context.log.info(f"AUC against the lake's planted series (truth/series): {summary['lake_truth_auc']}")
     summary.update({"incidents_version": version, "enriched_incidents": len(ids),
                     "candidate_pairs": int(len(i)), "linked_pairs": int((proba >= config.threshold).sum())})
-    model_dir = models_dir()
+    model_dir = reports.models(SERIES_MODELS)
     joblib.dump(report.model, model_dir / MODEL_FILE)
     (model_dir / REPORT_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     result = lakehouse.overwrite("gold", "crime_series", table)
@@ -490,6 +488,7 @@ class RepeatsConfig(dg.Config):
 
 @dg.asset(
     key="repeats",
+    retry_policy=STORAGE_RETRY,
     group_name=GROUP,
     kinds={"delta"},
     owners=OWNERS,

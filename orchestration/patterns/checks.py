@@ -8,6 +8,7 @@ import dagster as dg
 import pyarrow.compute as pc
 
 from orchestration.resources.lakehouse import Lakehouse
+from orchestration.resources.reports import Reports
 
 
 @dg.asset_check(
@@ -80,11 +81,11 @@ def pa_array(values):
     description=("The linkage model behind the series reached the documented held-out ROC AUC "
                  "(models.series.linkage.MIN_HELDOUT_AUC) on synthetic series held out by series id."),
 )
-def crime_series_linkage_auc(lakehouse: Lakehouse) -> dg.AssetCheckResult:
+def crime_series_linkage_auc(lakehouse: Lakehouse, reports: Reports) -> dg.AssetCheckResult:
     from models.series.linkage import MIN_HELDOUT_AUC
-    from orchestration.patterns.assets import REPORT_FILE, models_dir
+    from orchestration.patterns.assets import REPORT_FILE, SERIES_MODELS
 
-    path = models_dir() / REPORT_FILE
+    path = reports.models(SERIES_MODELS) / REPORT_FILE
     if not path.exists():
         return dg.AssetCheckResult(passed=False, metadata={"reason": dg.MetadataValue.text(f"{path} not found")})
     report = json.loads(path.read_text(encoding="utf-8"))

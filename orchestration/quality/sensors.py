@@ -4,8 +4,8 @@ import os
 
 import dagster as dg
 
-from orchestration import state
-from orchestration.ops.notify import notify
+from orchestration.platform.notify import notify
+from orchestration.resources.reports import Reports
 
 
 @dg.run_failure_sensor(
@@ -16,7 +16,7 @@ from orchestration.ops.notify import notify
                  "<CRIMEFUSION_HOME>/notifications/failures.jsonl and the log, plus a POST to "
                  "CRIMEFUSION_NOTIFY_WEBHOOK when set."),
 )
-def run_failure_notifier(context: dg.RunFailureSensorContext):
+def run_failure_notifier(context: dg.RunFailureSensorContext, reports: Reports):
     run = context.dagster_run
     failed_checks = []
     for record in context.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
@@ -28,5 +28,5 @@ def run_failure_notifier(context: dg.RunFailureSensorContext):
             + f": {context.failure_event.message or ''}")
     notify({"text": text, "run_id": run.run_id, "job": run.job_name, "failed_checks": failed_checks,
             "partition": run.tags.get("dagster/partition")},
-           log_path=state.home_dir() / "notifications" / "failures.jsonl",
+           log_path=reports.notifications("failures"),
            webhook_url=os.environ.get("CRIMEFUSION_NOTIFY_WEBHOOK"))

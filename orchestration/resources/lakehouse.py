@@ -505,7 +505,7 @@ class _Counted:
         return self.count > 0 or not isinstance(self._source, pa.Table)
 
     def _batches(self):
-        for batch in _pulled_on_a_thread(self._source):
+        for batch in pulled_on_a_thread(self._source):
             if self._fill is not None:
                 n = len(batch)
                 batch = pa.RecordBatch.from_arrays(
@@ -519,7 +519,7 @@ class _Counted:
         return _Counted(None, schema, self._source)
 
 
-def _pulled_on_a_thread(reader: pa.RecordBatchReader, depth: int = 2):
+def pulled_on_a_thread(reader: pa.RecordBatchReader, depth: int = 2):
     """The reader's batches, produced on a thread of their own.
 
     delta-rs pulls a stream from inside its async runtime, where the producer could not call delta-rs

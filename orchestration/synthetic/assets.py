@@ -4,13 +4,15 @@ import dagster as dg
 import pyarrow.compute as pc
 from pydantic import Field
 
-from orchestration.ingest.assets import INGEST_DATES, SYNTHETIC_UPSTREAM
+from orchestration.ingest.assets import SYNTHETIC_UPSTREAM
+from orchestration.ingest.partitions import INGEST_DATES
 from orchestration.ingest.landing import landing_dir
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration.resources.pseudonymiser import Pseudonymiser
 from orchestration.resources.sources import SourceCatalog
 from orchestration.synthetic.files import LAYOUT, pseudonymise_truth, write_feed
 from orchestration.lakehouse.freshness import skip_unchanged
+from orchestration.platform.retries import STORAGE_RETRY
 
 OWNERS = ["team:data-engineering"]
 
@@ -23,6 +25,7 @@ class SyntheticConfig(dg.Config):
 
 @dg.multi_asset(
     name="generate_synthetic_feeds",
+    retry_policy=STORAGE_RETRY,
     partitions_def=INGEST_DATES,
     specs=[
         dg.AssetSpec(

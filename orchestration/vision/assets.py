@@ -42,16 +42,17 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from jobs.schemas import CAMERAS, H3_RESOLUTION, REJECTS
-from orchestration import state
-from orchestration.ingest.assets import INGEST_DATES
+from orchestration.ingest.partitions import INGEST_DATES
 from orchestration.lakehouse.freshness import skip_unchanged
 from orchestration.lakehouse.metadata import column_schema, table_metadata
 from orchestration.resources.lakehouse import Lakehouse, in_list
+from orchestration.resources.reports import Reports
 from orchestration.resources.sources import SourceCatalog
 from orchestration.resources.tracking import MlflowTracking
 from orchestration.vision.landing import camera_of, clip_start_time, video_dir, video_of_key
 from orchestration.vision.partitions import VIDEOS
 from orchestration.vision.model import BUNDLED_MODEL, CHAMPION, MODEL_ENV, REGISTERED_MODEL, resolve_model
+from orchestration.platform.retries import STORAGE_RETRY
 from vision.records import DETECTIONS, VIDEO_EVENTS
 from vision.synthetic import GROUND_TRUTH
 
@@ -68,10 +69,6 @@ TRUTH_TABLE = "video_objects"
 #: Ground truth of the demo clips: ``vision.synthetic.GROUND_TRUTH`` with camera and clip.
 VIDEO_TRUTH = pa.schema([pa.field("camera_id", pa.string(), nullable=False),
                          pa.field("source", pa.string(), nullable=False), *GROUND_TRUTH])
-
-
-def _reports() -> Path:
-    return state.reports_dir("vision")
 
 
 def _calibrated(cameras: pa.Table) -> set[str]:
@@ -125,6 +122,7 @@ def _latest_incident_near(incidents: pa.Table | None, lon: float, lat: float, ra
 def _demo_video_asset() -> dg.AssetsDefinition:
     @dg.asset(
         key="demo_video",
+        retry_policy=STORAGE_RETRY,
         group_name=GROUP,
         kinds={"python", "video"},
         owners=OWNERS,
@@ -255,6 +253,7 @@ def _clip_and_model(context, kwargs) -> list[Path]:
 def _detections_asset(deps: list[str]) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name="detect_video",
+        retry_policy=STORAGE_RETRY,
         partitions_def=VIDEOS,
         specs=[
             dg.AssetSpec(
@@ -283,12 +282,12 @@ def _detections_asset(deps: list[str]) -> dg.AssetsDefinition:
     )
     @skip_unchanged(models=lambda kw: [(REGISTERED_MODEL, CHAMPION)], files=_clip_and_model)
     def detect_video(context: dg.AssetExecutionContext, config: VisionConfig, lakehouse: Lakehouse,
-                     sources: SourceCatalog, mlflow: MlflowTracking):
+                     sources: SourceCatalog, mlflow: MlflowTracking, reports: Reports):
         from vision.predictor import Detector
 
         key = context.partition_key
         files = [video_of_key(sources.landing_path(), key)]
-        model = resolve_model(config.model, tracking=mlflow, cache_dir=state.home_dir() / "models" / "vision")
+        model = resolve_model(config.model, tracking=mlflow, cache_dir=reports.models("vision"))
         detector = Detector(model.path, detection_settings(config), intra_op_threads=config.intra_op_threads)
         context.log.info(f"clip {files[0]}; model {model.uri} ({model.origin}), "
                          f"classes {sorted(detector.names.values())}")
@@ -334,7 +333,7 @@ def _detections_asset(deps: list[str]) -> dg.AssetsDefinition:
             "located": dg.MetadataValue.int(located),
             "ms_per_frame": dg.MetadataValue.json(ms),
         }
-        png = _example_png(det, _reports() / f"detections_{key.replace('/', '_')}.png")
+        png = _example_png(det, reports.folder("vision") / f"detections_{key.replace('/', '_')}.png")
         if png:
             meta["example_frame"] = dg.MetadataValue.md(png)
         yield dg.MaterializeResult(asset_key="detections", metadata=meta)
@@ -361,6 +360,7 @@ class VideoEventsConfig(dg.Config):
 def _video_events_asset() -> dg.AssetsDefinition:
     @dg.asset(
         key="video_events",
+        retry_policy=STORAGE_RETRY,
         group_name=GROUP,
         kinds={"delta", "python"},
         owners=OWNERS,

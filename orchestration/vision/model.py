@@ -22,13 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.registry import CHAMPION, aliased, load_onnx
 from orchestration.settings import PROJECT_ROOT
 
-__all__ = ["BUNDLED_MODEL", "REGISTERED_MODEL", "MODEL_ENV", "ResolvedModel", "resolve_model", "champion_version"]
+__all__ = ["BUNDLED_MODEL", "CHAMPION", "REGISTERED_MODEL", "MODEL_ENV", "ResolvedModel", "resolve_model"]
 
 BUNDLED_MODEL = PROJECT_ROOT / "data" / "vision" / "demo-yolo.onnx"
 REGISTERED_MODEL = "crimefusion-yolo"
-CHAMPION = "champion"
 MODEL_ENV = "CRIMEFUSION_VISION_MODEL"
 
 
@@ -39,25 +39,6 @@ class ResolvedModel:
     path: Path
     origin: str
     uri: str
-
-
-def _store_missing(tracking_uri: str) -> bool:
-    """A local SQLite store that was never created has no registered model (and is not created here)."""
-    return tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file()
-
-
-def champion_version(tracking_uri: str, name: str = REGISTERED_MODEL, alias: str = CHAMPION) -> str | None:
-    """The version behind ``models:/<name>@<alias>``, or ``None`` when there is none."""
-    if _store_missing(tracking_uri):
-        return None
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
-    try:
-        return str(MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-                   .get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
 
 
 def resolve_model(setting: str | None, *, tracking=None, cache_dir: Path | None = None,
@@ -82,19 +63,19 @@ def resolve_model(setting: str | None, *, tracking=None, cache_dir: Path | None 
     env = os.environ if env is None else env
     spec = (setting or env.get(MODEL_ENV) or "auto").strip()
     if spec == "auto":
-        version = champion_version(tracking.tracking_uri) if tracking is not None else None
-        if version is None:
+        champion = aliased(tracking.tracking_uri, REGISTERED_MODEL, CHAMPION) if tracking is not None else None
+        if champion is None:
             if not BUNDLED_MODEL.is_file():
                 raise ValueError(f"the bundled demo model {BUNDLED_MODEL} is missing; set {MODEL_ENV} to a YOLO .onnx")
             return ResolvedModel(BUNDLED_MODEL, "bundled", str(BUNDLED_MODEL))
-        spec = f"models:/{REGISTERED_MODEL}/{version}"
+        spec = champion.uri
     if spec.startswith("models:/"):
         if tracking is None or cache_dir is None:
             raise ValueError(f"model {spec}: an MLflow store (resource 'mlflow') and a cache folder are needed")
-        mlflow = tracking.setup()
+        tracking.setup()
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.removeprefix("models:/"))
         try:
-            proto = mlflow.onnx.load_model(spec)
+            proto, _ = load_onnx(tracking.tracking_uri, spec)
         except Exception as exc:  # MlflowException, missing artefact, not an ONNX flavour
             raise ValueError(f"model {spec} cannot be loaded from MLflow at {tracking.tracking_uri}: {exc}") from None
         import onnx

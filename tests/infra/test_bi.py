@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 import shapely
 
-from orchestration.ops import bi
+from orchestration.platform import bi
 
 
 @pytest.fixture(scope="module")
@@ -21,14 +21,17 @@ def extensions():
 
 @pytest.fixture
 def small_lake(lake):
-    squares = [shapely.box(0, 0, 0.01, 0.01), shapely.box(0.01, 0, 0.02, 0.01)]
+    squares = [shapely.box(0, 0, 0.01, 0.01), shapely.box(0.01, 0, 0.02, 0.01), shapely.box(5, 5, 5.1, 5.1)]
+    # two cities whose area ids meet: "1" is a district of one and a precinct of the other
     lake.overwrite("reference", "police_districts", pa.table({
-        "layer": ["city", "city"], "area_id": ["1", "2"], "name": ["North", "South"],
-        "geometry": pa.array(shapely.to_wkb(squares).tolist(), pa.binary()), "area_km2": [1.2, 0.5]}))
+        "layer": ["city", "city", "other"], "area_id": ["1", "2", "1"], "name": ["North", "South", "Precinct 1"],
+        "geometry": pa.array(shapely.to_wkb(squares).tolist(), pa.binary()), "area_km2": [1.2, 0.5, 9.0]}))
     lake.overwrite("gold", "district_daily_counts", pa.table({
-        "source": ["s"] * 4, "district": ["1", "1", "2", "2"], "category": ["burglary"] * 4,
-        "day": pa.array([dt.date(2020, 1, 1), dt.date(2020, 1, 31), dt.date(2020, 1, 5), dt.date(2020, 2, 1)]),
-        "incidents": pa.array([3, 3, 1, 4], pa.int64())}))
+        "source": ["s"] * 4 + ["t"], "layer": ["city"] * 4 + ["other"], "district": ["1", "1", "2", "2", "1"],
+        "category": ["burglary"] * 5,
+        "day": pa.array([dt.date(2020, 1, 1), dt.date(2020, 1, 31), dt.date(2020, 1, 5), dt.date(2020, 2, 1),
+                         dt.date(2020, 1, 9)]),
+        "incidents": pa.array([3, 3, 1, 4, 2], pa.int64())}))
     return lake
 
 
@@ -41,10 +44,16 @@ def test_views_read_the_delta_tables(extensions, small_lake, tmp_path):
 
     con = bi.connect(out, read_only=True)
     rates = con.execute("SELECT district, month, incidents, incidents_per_km2 FROM bi.district_incident_rates "
-                        "ORDER BY district, month").fetchall()
+                        "WHERE source = 's' ORDER BY district, month").fetchall()
     assert [(d, m.date() if hasattr(m, "date") else m, n) for d, m, n, _ in rates] == [
         ("1", dt.date(2020, 1, 1), 6), ("2", dt.date(2020, 1, 1), 1), ("2", dt.date(2020, 2, 1), 4)]
     assert rates[0][3] == pytest.approx(6 / 1.2)
+    # each source's total is gold's, and each district its own city's area
+    assert con.execute("SELECT source, sum(incidents) FROM bi.district_incident_rates GROUP BY source "
+                       "ORDER BY source").fetchall() == \
+        con.execute("SELECT source, sum(incidents) FROM gold.district_daily_counts GROUP BY source "
+                    "ORDER BY source").fetchall() == [("s", 11), ("t", 2)]
+    assert con.execute("SELECT area_km2 FROM bi.district_incident_rates WHERE source = 't'").fetchone()[0] == 9.0
     wkt = con.execute("SELECT wkt FROM bi.police_districts WHERE area_id = '2'").fetchone()[0]
     assert shapely.equals(shapely.from_wkt(wkt), shapely.box(0.01, 0, 0.02, 0.01))
     con.close()
@@ -64,7 +73,7 @@ def test_copy_stores_snapshots_readable_without_extensions(extensions, small_lak
     out = tmp_path / "snap.duckdb"
     bi.build_duckdb(small_lake, out, views_sql=None, copy=True)
     con = duckdb.connect(str(out), read_only=True)  # no extension loaded
-    assert con.execute("SELECT sum(incidents) FROM gold.district_daily_counts").fetchone()[0] == 11
+    assert con.execute("SELECT sum(incidents) FROM gold.district_daily_counts").fetchone()[0] == 13
     con.close()
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from orchestration.ops.bi_spark import read_table, register_views, view_name
+from orchestration.platform.bi_spark import read_table, register_views, view_name
 
 pytestmark = pytest.mark.slow
 

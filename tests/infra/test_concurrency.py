@@ -4,7 +4,7 @@ The cluster configs once limited ``crimefusion/heavy`` while the jobs carried
 ``crimefusion/trains``: the limit held nothing and two retrainings could run at
 once. This test reads the deployment YAML files and the Definitions together.
 
-Pools (orchestration/ops/pools.py): each bronze table and each silver family is
+Pools (orchestration/platform/pools.py): each bronze table and each silver family is
 written by one step at a time across runs; every config gives pools a default
 limit of 1, and two real runs of one pooled step are shown not to overlap.
 """
@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from orchestration.definitions import build_definitions
-from orchestration.ops.pools import table_pool
+from orchestration.platform.pools import table_pool
 from orchestration.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,7 +184,7 @@ RUN_ONE = """
 import json, sys, time
 from pathlib import Path
 import dagster as dg
-from orchestration.ops.pools import table_pool
+from orchestration.platform.pools import table_pool
 home, log, key, group, start_at = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4], float(sys.argv[5])
 
 @dg.asset(key=key, group_name=group, kinds={"delta"}, pool=table_pool(group, key) if group == "bronze" else None)

@@ -155,16 +155,19 @@ def test_docker_compose_config():
     assert out.returncode == 0, out.stderr
 
 
-def test_dagster_yaml_is_a_valid_postgres_instance_config(tmp_path, monkeypatch):
-    from dagster._core.instance.config import dagster_instance_config
+def test_dagster_yaml_is_a_valid_postgres_instance_config(tmp_path):
+    import dagster as dg
 
-    for k, v in {"DAGSTER_PG_USER": "u", "DAGSTER_PG_PASSWORD": "p", "DAGSTER_PG_HOST": "h",
-                 "DAGSTER_PG_DB": "dagster", "DAGSTER_PG_PORT": "5432"}.items():
-        monkeypatch.setenv(k, v)
-    config, _ = dagster_instance_config(str(INFRA / "dagster"))
-    assert "postgres" in config["storage"]
-    assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
-    assert config["telemetry"]["enabled"] is False
+    config = yaml.safe_load((INFRA / "dagster" / "dagster.yaml").read_text())
+    # the storage would connect to PostgreSQL: its settings must all come from the environment
+    db = config["storage"]["postgres"]["postgres_db"]
+    assert {k for k, v in db.items() if isinstance(v, dict) and set(v) == {"env"}} == {
+        "username", "password", "hostname", "db_name", "port"}
+    # every other section is validated and built by Dagster (a mistake raises here)
+    instance = dg.DagsterInstance.local_temp(str(tmp_path), overrides={k: v for k, v in config.items()
+                                                                        if k != "storage"})
+    assert type(instance.run_coordinator).__name__ == config["run_coordinator"]["class"] == "QueuedRunCoordinator"
+    assert instance.get_settings("telemetry")["enabled"] is False
     workspace = yaml.safe_load((INFRA / "dagster" / "workspace.yaml").read_text())
     grpc = workspace["load_from"][0]["grpc_server"]
     assert (grpc["host"], grpc["port"]) == ("crimefusion-code", 4000)

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 import shapely
 
-from orchestration.ops import bi
+from orchestration.platform import bi
 
 POINTS = [(-73.95, 40.71), (-73.99, 40.75), (-74.01, 40.70)]
 

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from orchestration.ops.lake import list_tables
-from orchestration.ops.maintenance import main, optimize_table, restore_table, vacuum_table
+from orchestration.platform.lake import list_tables
+from orchestration.platform.maintenance import main, optimize_table, restore_table, vacuum_table
 
 
 def _batch(start: int, n: int = 10) -> pa.Table:

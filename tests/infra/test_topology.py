@@ -38,7 +38,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from orchestration.ops.processes import alive, free_port, start_service
+from tests.processes import alive, free_port, start_service
 
 pytestmark = pytest.mark.slow
 
@@ -182,7 +182,7 @@ def test_dagster_run_on_postgres_writes_the_lakehouse_to_s3(tmp_path, postgres, 
     assert [status for _, status in runs] == ["SUCCESS"]
     assert materialisations == 1
 
-    from orchestration.ops.lake import lakehouse_from_settings, list_tables
+    from orchestration.platform.lake import lakehouse_from_settings, list_tables
 
     lake = lakehouse_from_settings(env=env)
     assert lake.root_uri() == "s3://crimefusion-lake/lake"
@@ -193,7 +193,7 @@ def test_dagster_run_on_postgres_writes_the_lakehouse_to_s3(tmp_path, postgres, 
 
 
 def test_object_store_lakehouse_merge_time_travel_and_maintenance(tmp_path, s3):
-    from orchestration.ops.maintenance import optimize_table, restore_table, vacuum_table
+    from orchestration.platform.maintenance import optimize_table, restore_table, vacuum_table
     from orchestration.resources.lakehouse import ObjectStoreLakehouse
 
     lake = ObjectStoreLakehouse(root="s3://crimefusion-lake/scratch", endpoint_url=s3["endpoint"], allow_http=True,
@@ -315,7 +315,7 @@ def test_dagster_run_on_spark_standalone_writes_events_to_the_s3_lake(tmp_path, 
 
     from jobs.fusion.events import build_events
     from jobs.fusion.schemas import EVENTS
-    from orchestration.ops.lake import lakehouse_from_settings
+    from orchestration.platform.lake import lakehouse_from_settings
 
     master, procs = spark_cluster
     con = psycopg2.connect(host=postgres["host"], port=postgres["port"], user=postgres["user"], dbname="postgres")
@@ -373,7 +373,7 @@ def test_dagster_run_on_spark_standalone_refines_bronze_in_spark_tasks(tmp_path,
 
     from jobs.ingest.spec import load_spec
     from orchestration.ingest.pipeline import land_files, refine, rejects_table
-    from orchestration.ops.lake import lakehouse_from_settings
+    from orchestration.platform.lake import lakehouse_from_settings
     from orchestration.resources.compute import Compute
     from orchestration.resources.lakehouse import LocalLakehouse
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from orchestration.definitions import build_definitions
+from orchestration.definitions import DOMAINS, build_definitions
 from orchestration.settings import SettingsError, load_settings
 
 FEED_TABLES = ["incidents", "cdr_events", "cell_sites", "osint_posts", "transactions", "cameras", "persons",
@@ -104,6 +104,22 @@ def test_gold_tables_update_eagerly_and_have_freshness_policies():
     assert node.automation_condition is not None
     assert graph.get(dg.AssetKey("hotspot_model")).automation_condition is None  # trained on schedule only
     assert graph.get(dg.AssetKey("events")).freshness_policy is not None
+
+
+@pytest.mark.parametrize("domain", DOMAINS, ids=lambda module: module.__name__.split(".")[1])
+def test_each_domain_exports_definitions_that_load_on_their_own(domain, tmp_path):
+    from orchestration.platform.feeds import Feeds
+    from orchestration.resources.factory import build_resources
+
+    resources = build_resources(load_settings({"CRIMEFUSION_LAKE": str(tmp_path)}))
+    own = domain.defs(Feeds.of(resources["sources"], synthetic=True))
+    assert isinstance(own, dg.Definitions)
+    alone = dg.Definitions.merge(own, dg.Definitions(resources=resources))
+    alone.resolve_all_job_defs()  # its jobs select its own assets, its sensors find their resources
+    whole = snapshot(build_definitions(load_settings({"CRIMEFUSION_LAKE": str(tmp_path)})))
+    mine = {k.to_user_string() for a in own.assets or [] for k in a.keys}
+    assert mine <= whole[0]
+    assert {j.name for j in own.jobs or []} <= whole[2] and {s.name for s in own.schedules or []} <= whole[3]
 
 
 def test_retraining_runs_are_limited_to_one(tmp_path):

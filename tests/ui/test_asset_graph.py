@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.ops.processes import alive, free_port, start_service
+from tests.processes import alive, free_port, start_service
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from pyproj import Geod
 
-from vision.geo import GroundProjector, fit_homography, foot_points, h3_cells
+from jobs.geo.points import h3_cells
+from vision.geo import GroundProjector, fit_homography, foot_points
 from vision.records import Camera, CameraCalibrationError
 from vision.synthetic import synthetic_camera, true_lonlat
 
@@ -72,7 +73,7 @@ def test_fit_homography_recovers_a_known_matrix():
 
 def test_foot_point_is_bottom_centre_and_h3_is_res12_hex():
     np.testing.assert_allclose(foot_points(np.array([[10, 20, 30, 60]])), [[20, 60]])
-    cells = h3_cells(np.array([-87.63, np.nan]), np.array([41.88, 41.88]))
+    cells = h3_cells(np.array([-87.63, np.nan]), np.array([41.88, 41.88])).to_pylist()
     assert cells[1] is None
     import h3
 

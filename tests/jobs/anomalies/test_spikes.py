@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 from scipy import stats
 
-from jobs.anomalies.spikes import benjamini_hochberg, detect_spikes, nb_quantile, nb_upper_tail
+from jobs.anomalies.spikes import detect_spikes, nb_quantile, nb_upper_tail
 
 
 def _table(Y, start="2024-01-01", freq="D"):
@@ -118,12 +118,6 @@ def test_tail_and_quantile_match_scipy():
         for pr in (0.025, 0.975):
             want_q = stats.poisson.ppf(pr, m) if phi == 1 else stats.nbinom.ppf(pr, m / (phi - 1), 1 / phi)
             np.testing.assert_array_equal(nb_quantile(pr, m, np.full(5, phi)), want_q)
-
-
-def test_benjamini_hochberg_matches_reference():
-    p = np.array([0.01, 0.04, 0.03, np.nan, 0.005])
-    # R: p.adjust(c(0.01, 0.04, 0.03, 0.005), "BH") = 0.02 0.04 0.04 0.02
-    np.testing.assert_allclose(benjamini_hochberg(p), [0.02, 0.04, 0.04, np.nan, 0.02])
 
 
 @pytest.mark.parametrize(

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import h3
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 
-from jobs.patterns.gi_star import CLASS_LABELS, GI_STAR_SCHEMA, benjamini_hochberg, gi_star, kring_neighbors
+from jobs.patterns.gi_star import CLASS_LABELS, GI_STAR_SCHEMA, gi_star, kring_neighbors
+from tests.helpers import data_path
 
-REPO = Path(__file__).resolve().parents[3]
 CENTER = h3.latlng_to_cell(41.88, -87.63, 8)
-
-
-def data_file(rel: str) -> Path:
-    """A data file from the repository's data/ folder, else from ../shared/data."""
-    for root in (REPO / "data", REPO.parent / "shared" / "data"):
-        if (root / rel).exists():
-            return root / rel
-    pytest.skip(f"data file {rel} not found in data/ or ../shared/data")
 
 
 def table(cells, counts):
@@ -74,12 +64,6 @@ def test_invalid_inputs(tbl, kwargs, message):
         gi_star(tbl, **kwargs)
 
 
-def test_benjamini_hochberg_hand_values():
-    p = np.array([0.01, 0.04, 0.03, 0.20])
-    # sorted 0.01,0.03,0.04,0.20 -> 0.04, 0.06, 0.0533, 0.20 -> monotone: 0.04, 0.0533, 0.0533, 0.20
-    np.testing.assert_allclose(benjamini_hochberg(p), [0.04, 0.16 / 3, 0.16 / 3, 0.20])
-
-
 def test_planted_hot_and_cold_spots_classified():
     area = list(h3.grid_disk(CENTER, 8))
     rng = np.random.default_rng(4)
@@ -126,7 +110,7 @@ def test_permutation_p_tracks_normal_p():
 
 @pytest.fixture(scope="module")
 def chicago_counts():
-    df = pd.read_csv(data_file("chicago/aggravated_assaults_2010_2017.csv.gz"), usecols=["date", "longitude", "latitude"])
+    df = pd.read_csv(data_path("chicago/aggravated_assaults_2010_2017.csv.gz"), usecols=["date", "longitude", "latitude"])
     df = df[df["date"].str.startswith("2017")]
     cells = [h3.latlng_to_cell(lat, lon, 8) for lat, lon in zip(df["latitude"], df["longitude"], strict=True)]
     counts = pd.Series(cells).value_counts()

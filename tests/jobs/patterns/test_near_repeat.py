@@ -12,17 +12,9 @@ import pandas as pd
 import pytest
 
 from jobs.patterns.near_repeat import band_labels, knox_test, parse_band_edges, to_day_numbers
+from tests.helpers import data_path
 
 INF = math.inf
-REPO = Path(__file__).resolve().parents[3]
-
-
-def data_file(rel: str) -> Path:
-    """A data file from the repository's data/ folder, else from ../shared/data."""
-    for root in (REPO / "data", REPO.parent / "shared" / "data"):
-        if (root / rel).exists():
-            return root / rel
-    pytest.skip(f"data file {rel} not found in data/ or ../shared/data")
 
 
 # --- hand-computed cases --------------------------------------------------------
@@ -204,8 +196,8 @@ def parse_nrc_verbose(path: Path) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def arson():
-    df = pd.read_csv(data_file("near_repeat/chicago_arson.csv"), header=None, names=["x", "y", "date"])
-    nrc = parse_nrc_verbose(data_file("near_repeat/chicago_arson_NRC_verbose.csv"))
+    df = pd.read_csv(data_path("near_repeat/chicago_arson.csv"), header=None, names=["x", "y", "date"])
+    nrc = parse_nrc_verbose(data_path("near_repeat/chicago_arson_NRC_verbose.csv"))
     return df, nrc
 
 

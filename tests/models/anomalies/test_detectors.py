@@ -125,15 +125,15 @@ def test_top_features():
 @pytest.mark.slow
 def test_register_and_load_from_mlflow(tmp_path, data, monkeypatch):
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    from models.anomalies.registry import load_onnx_model, register_onnx_model
+    from models.registry import load_onnx, log_onnx_model
 
     det = ECODDetector(max_bins=64).fit(data, feature_names=NAMES)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    ref = register_onnx_model(export(det), tracking_uri=uri, name="phone_ecod", alias="champion",
-                              params={"features": ",".join(NAMES)}, metrics={"roc_auc": 0.9},
-                              artifact_location=str(tmp_path / "artifacts"))
-    assert ref == "models:/phone_ecod/1"
-    model = load_onnx_model("models:/phone_ecod@champion", tracking_uri=uri)
+    ref = log_onnx_model(uri, onnx_model=export(det), name="phone_ecod", alias="champion", experiment="anomalies",
+                         params={"features": ",".join(NAMES)}, metrics={"roc_auc": 0.9},
+                         artifact_location=str(tmp_path / "artifacts"))
+    assert ref.uri == "models:/phone_ecod/1"
+    model, _ = load_onnx(uri, "models:/phone_ecod@champion")
     s, _ = OnnxScorer(model, NAMES).score(data)
     np.testing.assert_allclose(s, det.score_samples(data), atol=1e-5)
     assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"

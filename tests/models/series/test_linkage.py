@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pv
@@ -19,16 +17,9 @@ from models.series.linkage import (
     synthetic_series,
     train_linkage,
 )
+from tests.helpers import data_path
 
-REPO = Path(__file__).resolve().parents[3]
 NAME = "chicago/aggravated_assaults_2010_2017.csv.gz"
-
-
-def data_path(name: str) -> Path:
-    for root in (REPO / "data", REPO.parent / "shared" / "data"):
-        if (root / name).exists():
-            return root / name
-    pytest.skip(f"{name} not found under data/")
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ from orchestration.anomalies import assets as anomaly_assets
 from orchestration.anomalies import checks as anomaly_checks
 from orchestration.anomalies.sensors import SENSORS, critical_spike_sensor, notify_critical_spikes
 from orchestration.resources.lakehouse import LocalLakehouse
+from orchestration.resources.reports import Reports
 from orchestration.resources.tracking import MlflowTracking
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -73,6 +74,11 @@ def tracking(home: Path) -> MlflowTracking:
                           artifact_root=str(home / "mlflow" / "artifacts"))
 
 
+def resources(lh: LocalLakehouse, home: Path) -> dict:
+    """The lakehouse, MLflow under ``home``, and reports and notifications written under ``home``."""
+    return {"lakehouse": lh, "mlflow": tracking(home), "reports": Reports(home=str(home))}
+
+
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
     if not CSV.exists():
@@ -98,13 +104,10 @@ def synth(tmp_path_factory):
 def run(synth, tmp_path_factory):
     lh, day = synth
     home = tmp_path_factory.mktemp("home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CRIMEFUSION_HOME", str(home))  # reports and notifications are read from the settings at run time
     instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize([*ASSETS, *CHECKS], resources={"lakehouse": lh, "mlflow": tracking(home)},
+    result = dg.materialize([*ASSETS, *CHECKS], resources=resources(lh, home),
                             partition_key=day.isoformat(), instance=instance, run_config=QUIET)
     yield lh, result, home, instance, day
-    mp.undo()
 
 
 def metadata(result, key: str) -> dict:
@@ -187,7 +190,7 @@ def test_report_written(run):
 def test_rescoring_a_day_replaces_its_rows(run):
     lh, _, home, instance, day = run
     before = lh.read("gold", "spike_alerts", filters=[("as_of_date", "=", day)]).num_rows
-    again = dg.materialize([*ASSETS], resources={"lakehouse": lh, "mlflow": tracking(home)},
+    again = dg.materialize([*ASSETS], resources=resources(lh, home),
                            partition_key=day.isoformat(), instance=instance, run_config=QUIET,
                            selection=["spike_alerts"])
     assert again.success
@@ -210,21 +213,20 @@ def test_critical_check_warns_and_sensor_notifies_once(run):
     log = home / "notifications" / "anomalies.jsonl"
     for _ in range(2):  # the second run finds every alert already notified
         assert notify_critical_spikes.execute_in_process(run_config={**QUIET, **requests[0].run_config},
-                                                         resources={"lakehouse": lh}, instance=instance).success
+                                                         resources=resources(lh, home), instance=instance).success
     lines = [json.loads(x) for x in log.read_text().splitlines()]
     assert len(lines) == metadata(result, "spike_alerts")["critical"].value
     assert {x["feed"] for x in lines} >= {"atm_withdrawals"}
     assert SENSORS == [critical_spike_sensor]
 
 
-def test_flat_series_raise_nothing(tmp_path, monkeypatch):
-    monkeypatch.setenv("CRIMEFUSION_HOME", str(tmp_path / "home"))
+def test_flat_series_raise_nothing(tmp_path):
     lh = LocalLakehouse(root=str(tmp_path / "lake"))
     days = pd.date_range("2017-10-01", periods=90, freq="D").date  # runs a month past the scored day
     flat = pa.table({"source": ["chicago"] * 180, "district": ["1"] * 90 + ["2"] * 90, "category": ["assault"] * 180,
                      "day": pa.array(list(days) * 2, pa.date32()), "incidents": pa.array([7] * 180, pa.int64())})
     lh.overwrite("gold", "district_daily_counts", flat)
-    result = dg.materialize([*ASSETS, *CHECKS], resources={"lakehouse": lh, "mlflow": tracking(tmp_path / "home")},
+    result = dg.materialize([*ASSETS, *CHECKS], resources=resources(lh, tmp_path / "home"),
                             partition_key="2017-11-29", selection=["spike_alerts"],
                             instance=dg.DagsterInstance.ephemeral(), run_config=QUIET)
     assert result.success
@@ -255,7 +257,7 @@ def test_definitions_load_with_the_domain_modules(tmp_path):
     defs = dg.Definitions(
         assets=ASSETS, asset_checks=CHECKS, sensors=SENSORS,
         jobs=[dg.define_asset_job("all", selection=dg.AssetSelection.all())],
-        resources={"lakehouse": LocalLakehouse(root=str(tmp_path)), "mlflow": tracking(tmp_path)},
+        resources=resources(LocalLakehouse(root=str(tmp_path)), tmp_path),
     )
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
@@ -288,7 +290,7 @@ def test_run_prints_only_this_runs_alerts(run):
 
     lh, result, home, _, day = run
     earlier = day - dt.timedelta(days=1)
-    other = dg.materialize([*ASSETS], resources={"lakehouse": lh, "mlflow": tracking(home)},
+    other = dg.materialize([*ASSETS], resources=resources(lh, home),
                            partition_key=earlier.isoformat(), instance=dg.DagsterInstance.ephemeral(),
                            run_config=QUIET, selection=["spike_alerts"])
     assert other.success

@@ -13,16 +13,7 @@ from typer.testing import CliRunner
 
 from jobs.patterns.near_repeat import knox_test
 from orchestration.cli.patterns import near_repeat
-
-REPO = Path(__file__).resolve().parents[3]
-
-
-def data_file(rel: str) -> Path:
-    """A data file from the repository's data/ folder, else from ../shared/data."""
-    for root in (REPO / "data", REPO.parent / "shared" / "data"):
-        if (root / rel).exists():
-            return root / rel
-    pytest.skip(f"data file {rel} not found in data/ or ../shared/data")
+from tests.helpers import data_path
 
 
 @pytest.fixture
@@ -42,7 +33,7 @@ def run(app, *args):
 
 
 def test_arson_file_json_and_plot(app, tmp_path):
-    arson = data_file("near_repeat/chicago_arson.csv")
+    arson = data_path("near_repeat/chicago_arson.csv")
     out, png = tmp_path / "out" / "nr.json", tmp_path / "nr.png"
     res = run(app, arson, "--no-header", "--x", 0, "--y", 1, "--date", 2, "--sds", "0,1,200,400,600,inf",
               "--tds", "0,1,2,3,inf", "--method", "manhattan", "--nrep", 19, "--seed", 3, "--json", out, "--plot", png)

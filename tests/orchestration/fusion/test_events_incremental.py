@@ -27,6 +27,7 @@ from orchestration.fusion import checks as fusion_checks
 from orchestration.fusion.incremental import reconcile_events
 from orchestration.lakehouse import changes
 from orchestration.resources.lakehouse import LocalLakehouse, in_list
+from orchestration.resources.reports import Reports
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -218,16 +219,16 @@ def test_events_reconcile_fails_when_events_are_duplicated_or_missing(lake):
     assert check(lh).passed
 
 
-def test_a_run_with_nothing_new_commits_nothing(lake, tmp_path, monkeypatch):
+def test_a_run_with_nothing_new_commits_nothing(lake, tmp_path):
     defs, lh = lake
-    monkeypatch.setenv("CRIMEFUSION_HOME", str(tmp_path / "home"))
+    reports = Reports(home=str(tmp_path / "home"))  # the map layers are exported afresh under this test's home
     keys = (*FOLLOWERS, "fusion_map_layers")
     assets = [a for a in dg.load_assets_from_modules([fusion_assets]) if a.key.to_user_string() in keys]
     checks = dg.load_asset_checks_from_modules([fusion_checks])
 
     def run():
-        res = dg.materialize([*assets, *checks], resources={**defs.resources, "lakehouse": lh}, run_config=QUIET,
-                             instance=dg.DagsterInstance.ephemeral())
+        res = dg.materialize([*assets, *checks], resources={**defs.resources, "lakehouse": lh, "reports": reports},
+                             run_config=QUIET, instance=dg.DagsterInstance.ephemeral())
         assert res.success
         evaluations = [e.asset_check_evaluation_data for e in res.all_events
                        if e.event_type_value == "ASSET_CHECK_EVALUATION"]

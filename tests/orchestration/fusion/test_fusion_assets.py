@@ -53,11 +53,11 @@ def test_person_duplicates_scored(fused):
 
 
 def test_duckdb_reads_gold_tables(fused):
-    from jobs.fusion.export import duckdb_connect
+    from orchestration.platform.bi import connect
 
     defs, *_ = fused
     lh = defs.resources["lakehouse"]
-    con = duckdb_connect()
+    con = connect()
     n = con.sql(f"SELECT count(*) FROM delta_scan('{lh.uri('gold', 'events')}')").fetchone()[0]
     assert n == lh.count("gold", "events")
     near = con.sql(f"""SELECT count(*) FROM delta_scan('{lh.uri('gold', 'incident_context')}')
@@ -68,26 +68,25 @@ def test_duckdb_reads_gold_tables(fused):
 def test_geoparquet_layers_keep_their_crs(fused):
     import geopandas as gpd
 
-    from orchestration.fusion.assets import exports_dir
-
     defs, *_ = fused
     lh = defs.resources["lakehouse"]
+    exports = defs.resources["reports"].exports("fusion")
     import datetime as dt
 
     from orchestration.lakehouse.metadata import column_range
 
-    days = sorted((exports_dir() / "events").glob("*.parquet"))  # one file per UTC day of the last 28
+    days = sorted((exports / "events").glob("*.parquet"))  # one file per UTC day of the last 28
     latest = column_range(lh, "gold", "events", "occurred_at")[1]
     first = dt.datetime.combine(latest.date(), dt.time(), tzinfo=dt.timezone.utc) - dt.timedelta(days=27)
     assert days and days[-1].stem == latest.date().isoformat() and days[0].stem >= first.date().isoformat()
     expected = {"events": len(lh.read("gold", "events", columns=["occurred_at"], filters=[("occurred_at", ">=", first)])),
                 "incident_context": lh.count("gold", "incident_context")}
-    layers = {"events": days, "incident_context": [exports_dir() / "incident_context.parquet"]}
+    layers = {"events": days, "incident_context": [exports / "incident_context.parquet"]}
     for name, files in layers.items():
         frames = [gpd.read_parquet(f) for f in files]
         assert all(f.crs.to_epsg() == 4326 for f in frames)
         assert sum(len(f) for f in frames) == expected[name]
-        again = exports_dir() / f"{name}_roundtrip.parquet"
+        again = exports / f"{name}_roundtrip.parquet"
         frames[0].to_parquet(again)
         assert gpd.read_parquet(again).crs.to_epsg() == 4326
     first = gpd.read_parquet(days[0])

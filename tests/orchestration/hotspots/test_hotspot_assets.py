@@ -24,9 +24,7 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("hotspots")
     env = {"CRIMEFUSION_LAKE": str(root / "lake"), "CRIMEFUSION_SYNTHETIC": "false",
            "CRIMEFUSION_LANDING": str(root / "landing"), "CRIMEFUSION_HOME": str(root / "home")}
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CRIMEFUSION_HOME", env["CRIMEFUSION_HOME"])  # reports_dir() reads the settings when called
-    defs = build_definitions(load_settings(env))
+    defs = build_definitions(load_settings(env))  # reports go to CRIMEFUSION_HOME through the `reports` resource
     instance = dg.DagsterInstance.ephemeral()
     assert defs.resolve_job_def("crimefusion_all").execute_in_process(
         instance=instance, run_config=QUIET, partition_key=DAY).success
@@ -35,7 +33,6 @@ def built(tmp_path_factory):
     unpartitioned = [a for a in mine if a.partitions_def is None]
     first = dg.materialize([*unpartitioned, *checks], resources=defs.resources, instance=instance, run_config=QUIET)
     yield defs, instance, mine, checks, first, root
-    mp.undo()
 
 
 def model_run(built, seed: int):
@@ -60,11 +57,13 @@ def test_features_backtest_and_registered_champion(built):
     gate = {e.check_name: e for e in result.get_asset_check_evaluations()}["beats_champion"]
     assert gate.passed
     ml = defs.resources["mlflow"].setup()
-    from models.registry import aliased, load_version
+    uri = defs.resources["mlflow"].tracking_uri
+    from models.hotspots.serving import load_hotspot_model
+    from models.registry import aliased
 
-    champ = aliased(ml, "hotspot_lgbm", "champion")
+    champ = aliased(uri, "hotspot_lgbm", "champion")
     assert champ is not None and champ.version == "1"
-    model, spec, _ = load_version(ml, "models:/hotspot_lgbm@champion")
+    model, spec, _ = load_hotspot_model(uri, "models:/hotspot_lgbm@champion")
     assert len(spec.feature_names) == model.graph.input[0].type.tensor_type.shape.dim[1].dim_value
     arts = {a.path for a in ml.tracking.MlflowClient().list_artifacts(champ.run_id)}
     assert {"backtest_periods.csv", "backtest_pai.png", "feature_spec.json"} <= arts
@@ -73,7 +72,7 @@ def test_features_backtest_and_registered_champion(built):
 def test_gate_keeps_champion_unless_the_backtest_beats_it(built):
     defs, *_ = built
     lh = defs.resources["lakehouse"]
-    ml = defs.resources["mlflow"].setup()
+    ml = defs.resources["mlflow"].tracking_uri
     from models.registry import aliased
 
     before = aliased(ml, "hotspot_lgbm", "champion").version

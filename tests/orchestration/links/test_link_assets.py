@@ -28,6 +28,7 @@ from jobs.synth.incidents import from_crimemapping
 from orchestration.links import assets as link_assets
 from orchestration.links import checks as link_checks
 from orchestration.resources.lakehouse import LocalLakehouse
+from orchestration.resources.reports import Reports
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CSV = Path(__file__).resolve().parents[3] / "data" / "chicago" / "aggravated_assaults_2010_2017.csv.gz"
@@ -54,20 +55,18 @@ def synthetic_lake(root: Path, *, seed: int = 1, scale: float = 0.3, truth: bool
     return lh
 
 
-def materialise(lh: LocalLakehouse, selection: list[str] | None = None) -> dg.ExecuteInProcessResult:
-    return dg.materialize([*ASSETS, *CHECKS], resources={"lakehouse": lh, "compute": Compute()}, selection=selection,
-                          instance=dg.DagsterInstance.ephemeral(), run_config=QUIET)
+def materialise(lh: LocalLakehouse, home: Path, selection: list[str] | None = None) -> dg.ExecuteInProcessResult:
+    return dg.materialize([*ASSETS, *CHECKS], resources={"lakehouse": lh, "compute": Compute(),
+                                                         "reports": Reports(home=str(home))},
+                          selection=selection, instance=dg.DagsterInstance.ephemeral(), run_config=QUIET)
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    home = tmp_path_factory.mktemp("home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CRIMEFUSION_HOME", str(home))  # link_charts reads the settings when it runs
+    home = tmp_path_factory.mktemp("home")  # link_charts writes into reports/links there
     lh = synthetic_lake(tmp_path_factory.mktemp("lake"))
-    result = materialise(lh)
+    result = materialise(lh, home)
     yield lh, result, home
-    mp.undo()
 
 
 def evaluations(result) -> dict:
@@ -123,9 +122,9 @@ def test_weekly_edges_lose_nothing(run):
 
 
 def test_rematerialising_changes_no_rows(run):
-    lh, _, _ = run
+    lh, _, home = run
     before = {n: (lh.count("gold", n), lh.version("gold", n)) for n in ("call_edges", "call_communities", "key_players", "fraud_rings")}
-    assert materialise(lh, selection=["call_edges", "call_communities", "key_players", "fraud_rings"]).success
+    assert materialise(lh, home, selection=["call_edges", "call_communities", "key_players", "fraud_rings"]).success
     after = {n: (lh.count("gold", n), lh.version("gold", n)) for n in before}
     for name in before:
         assert after[name][0] == before[name][0], name

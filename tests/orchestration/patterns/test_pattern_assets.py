@@ -21,8 +21,7 @@ FAST = {"ops": {"near_repeat": {"config": {"nrep": 19}}}}
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     lake, home = tmp_path_factory.mktemp("lake"), tmp_path_factory.mktemp("home")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CRIMEFUSION_HOME", str(home))  # the assets read the settings when they run
+    # CRIMEFUSION_HOME reaches the assets through the `reports` resource the definitions build
     settings = load_settings({"CRIMEFUSION_LAKE": str(lake), "CRIMEFUSION_HOME": str(home),
                               "CRIMEFUSION_SYNTHETIC": "false", "CRIMEFUSION_LANDING": str(lake / "landing")})
     base = build_definitions(settings)
@@ -43,7 +42,6 @@ def run(tmp_path_factory):
     lh.overwrite("truth", "series", feeds.truth_series)
     result = defs.resolve_job_def("patterns").execute_in_process(instance=instance, run_config={**QUIET, **FAST})
     yield lh, result, home, feeds
-    mp.undo()
 
 
 def metadata(result, key):

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import dagster as dg
 
 from orchestration.quality.sensors import run_failure_notifier
+from orchestration.resources.reports import Reports
 
 
 def test_failed_blocking_check_is_notified(tmp_path, monkeypatch):
@@ -25,7 +26,6 @@ def test_failed_blocking_check_is_notified(tmp_path, monkeypatch):
 
     server = HTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=server.handle_request, daemon=True).start()
-    monkeypatch.setenv("CRIMEFUSION_HOME", str(tmp_path))
     monkeypatch.setenv("CRIMEFUSION_NOTIFY_WEBHOOK", f"http://127.0.0.1:{server.server_port}/hook")
 
     @dg.asset
@@ -46,7 +46,8 @@ def test_failed_blocking_check_is_notified(tmp_path, monkeypatch):
     run = instance.get_run_by_id(result.run_id)
     failure = next(r.dagster_event for r in instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE))
     context = dg.build_run_status_sensor_context(sensor_name="run_failure_notifier", dagster_instance=instance,
-                                                 dagster_run=run, dagster_event=failure).for_run_failure()
+                                                 dagster_run=run, dagster_event=failure,
+                                                 resources={"reports": Reports(home=str(tmp_path))}).for_run_failure()
     run_failure_notifier(context)
     server.server_close()
 

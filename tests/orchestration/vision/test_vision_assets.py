@@ -22,6 +22,7 @@ import pytest
 
 from jobs.schemas import CAMERAS, UTC_TS
 from orchestration.resources.lakehouse import LocalLakehouse
+from orchestration.resources.reports import Reports
 from orchestration.resources.sources import SourceCatalog
 from orchestration.resources.tracking import default_tracking
 from orchestration.vision import checks as vision_checks
@@ -64,9 +65,8 @@ def vision_run(tmp_path_factory):
     x = render_clip(video_dir(landing, "CAM-X", DAY) / "clip.avi", n_frames=10, seed=4)
     x.path.with_suffix(".json").write_text(json.dumps({"start_time": "2024-05-02T08:30:00Z"}))
     resources = {"lakehouse": lake, "sources": SourceCatalog(spec_paths=[], landing=str(landing)),
-                 "mlflow": default_tracking(base / "home")}
+                 "mlflow": default_tracking(base / "home"), "reports": Reports(home=str(base / "home"))}
     mp = pytest.MonkeyPatch()
-    mp.setenv("CRIMEFUSION_HOME", str(base / "home"))  # reports/vision goes here
     mp.delenv("CRIMEFUSION_VISION_MODEL", raising=False)
     assets = build_vision_assets(demo=True)
     demo = [a for a in assets if dg.AssetKey("demo_video") in a.keys]

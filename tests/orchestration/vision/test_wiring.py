@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestration.ingest.assets import INGEST_DATES
+from orchestration.ingest.partitions import INGEST_DATES
 from orchestration.vision.assets import build_vision_assets
 from orchestration.vision.partitions import VIDEOS
 

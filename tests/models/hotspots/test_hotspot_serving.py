@@ -61,22 +61,20 @@ def test_feature_spec_round_trip_and_onnx_scorer_match_native(stacked):
 
 def test_registry_logs_and_loads_by_alias(stacked, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    import mlflow
+    from models.hotspots.serving import SPEC_FILE, load_hotspot_model
+    from models.registry import CHALLENGER, aliased, graph_digest, log_onnx_model, set_alias
 
-    from models.registry import CHALLENGER, aliased, graph_digest, load_version, log_hotspot_model, set_alias
-
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    exp = mlflow.create_experiment("t", artifact_location=str(tmp_path / "art"))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     onnx_model = stacked.model_.to_onnx()
     X = stacked.features_for([ORIGIN]).select(list(STACK_FEATURES)).to_pandas().to_numpy(np.float32)[:3]
-    v = log_hotspot_model(mlflow, experiment_id=exp, name="m", onnx_model=onnx_model, spec=FeatureSpec.of(stacked),
-                          input_example=X, output_example=stacked.model_.predict(X), params={"a": 1},
-                          metrics={"pai": 2.0}, tags={"k": "v"})
-    assert aliased(mlflow, "m", CHALLENGER) == v and aliased(mlflow, "m", "champion") is None
-    set_alias(mlflow, v)
-    model, spec, got = load_version(mlflow, "models:/m@champion")
+    v = log_onnx_model(uri, experiment="t", artifact_location=str(tmp_path / "art"), name="m", onnx_model=onnx_model,
+                       texts={SPEC_FILE: FeatureSpec.of(stacked).to_json()}, alias=CHALLENGER,
+                       input_example=X, output_example=stacked.model_.predict(X), params={"a": 1},
+                       metrics={"pai": 2.0}, tags={"k": "v"})
+    assert aliased(uri, "m", CHALLENGER) == v and aliased(uri, "m", "champion") is None
+    set_alias(uri, v)
+    model, spec, got = load_hotspot_model(uri, "models:/m@champion")
     assert got == v and graph_digest(model) == graph_digest(onnx_model)
     assert spec == FeatureSpec.from_json(FeatureSpec.of(stacked).to_json())
     with pytest.raises(LookupError, match="alias"):
-        load_version(mlflow, "models:/m@nobody")
+        load_hotspot_model(uri, "models:/m@nobody")

@@ -1,4 +1,4 @@
-"""Services started by orchestration.ops.processes stop with every descendant, even stubborn ones."""
+"""Services started by tests/processes.py stop with every descendant, even stubborn ones."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from orchestration.ops.processes import alive, descendants, free_port, start_service
+from tests.processes import alive, descendants, free_port, start_service
 
 # a parent that ignores SIGTERM, with a grandchild that ignores it too (like a stuck worker)
 STUBBORN = "trap '' TERM; (trap '' TERM; sleep 300) & sleep 300"

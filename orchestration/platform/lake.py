@@ -2,7 +2,9 @@
 
 Operations scripts (maintenance, BI views, backups) run outside a Dagster run, so
 they cannot rely on ``dg.EnvVar`` being resolved: :func:`lakehouse_from_settings`
-reads the credentials from the environment at call time instead.
+asks the resource factory (``orchestration/resources/factory.py``, the one the
+definitions and the CLI use) for the lakehouse with its credentials read from
+the environment at call time.
 """
 
 from __future__ import annotations
@@ -10,24 +12,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from orchestration.resources.lakehouse import LAYERS, Lakehouse, LocalLakehouse, ObjectStoreLakehouse
+from orchestration.resources.factory import build_lakehouse
+from orchestration.resources.lakehouse import LAYERS, Lakehouse
 from orchestration.settings import Settings, load_settings
 
 
 def lakehouse_from_settings(settings: Settings | None = None, env: Mapping[str, str] | None = None) -> Lakehouse:
     """The lakehouse of a deployment (``CRIMEFUSION_DEPLOYMENT``), credentials from ``env``."""
     env = os.environ if env is None else env
-    settings = settings or load_settings(env)
-    if settings.deployment == "cluster" or settings.lake.startswith("s3://"):
-        return ObjectStoreLakehouse(
-            root=settings.lake,
-            endpoint_url=settings.s3_endpoint,
-            region=settings.s3_region,
-            allow_http=settings.s3_allow_http,
-            access_key_id=env.get("AWS_ACCESS_KEY_ID"),
-            secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
-        )
-    return LocalLakehouse(root=settings.lake)
+    return build_lakehouse(settings or load_settings(env), resolve_secrets=True, env=env)
 
 
 def _filesystem(lakehouse: Lakehouse):

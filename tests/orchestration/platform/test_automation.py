@@ -6,11 +6,10 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.definitions.dependency import NodeHandle
 
 from orchestration.definitions import build_definitions
-from orchestration.ops.automation import (MODEL_RETRY, SPARK_ASSETS, SPARK_RETRY, STORAGE_RETRY, TRAINS_TAG,
-                                          with_retries, with_spark_kind)
+from orchestration.platform.automation import TRAINS_TAG
+from orchestration.platform.retries import MODEL_RETRY, SPARK_RETRY, STORAGE_RETRY, retry_policy_for
 from orchestration.settings import load_settings
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -26,7 +25,7 @@ def defs(tmp_path_factory) -> dg.Definitions:
 def test_assets_that_run_on_spark_show_the_spark_kind(defs):
     graph = defs.resolve_asset_graph()
     with_spark = {k.to_user_string() for k in graph.get_all_asset_keys() if "spark" in graph.get(k).kinds}
-    assert with_spark == SPARK_ASSETS == {"events", "incident_context", "call_edges"}
+    assert with_spark == {"events", "incident_context", "call_edges"}
     assert graph.get(dg.AssetKey("events")).kinds == {"delta", "sedona", "spark"}
     assert graph.get(dg.AssetKey("incident_context")).kinds == {"delta", "sedona", "spark"}
     assert graph.get(dg.AssetKey("call_edges")).kinds == {"delta", "python", "spark"}
@@ -34,19 +33,11 @@ def test_assets_that_run_on_spark_show_the_spark_kind(defs):
         assert len(graph.get(key).kinds) <= 3, key  # the UI shows three
 
 
-def test_a_fourth_kind_is_refused_with_the_asset_named():
-    @dg.asset(kinds={"delta", "sedona", "python"})
-    def crowded():
-        return None
-
-    with pytest.raises(ValueError, match="crowded.*at most 3"):
-        with_spark_kind([crowded], {"crowded"})
-
-
 # -- retries ----------------------------------------------------------------------
 
 def policy_of(job: dg.JobDefinition, op_name: str) -> dg.RetryPolicy | None:
-    return job.get_retry_policy_for_handle(NodeHandle(op_name, None))
+    """The policy a step runs with: its op's own (an asset's ``retry_policy=``), else the job's ``op_retry_policy``."""
+    return job.graph.node_named(op_name).definition.retry_policy or job.op_retry_policy
 
 
 @pytest.mark.parametrize("job_name", ["crimefusion_all", "__ASSET_JOB"])
@@ -78,8 +69,8 @@ def test_waits_grow_exponentially_within_the_jitter():
         assert max(waits) - min(waits) > 1  # jittered, so steps failing together do not retry together
 
 
-def flaky_asset(marker: Path):
-    @dg.asset
+def flaky_asset(marker: Path, policy: dg.RetryPolicy | None = None):
+    @dg.asset(retry_policy=policy)
     def flaky() -> None:
         # the first attempt fails as a dropped object-store connection would; the second succeeds
         if not marker.exists():
@@ -92,8 +83,7 @@ def flaky_asset(marker: Path):
 
 def test_a_retried_step_runs_again_and_succeeds(tmp_path):
     fast = dg.RetryPolicy(max_retries=1, delay=0, backoff=dg.Backoff.EXPONENTIAL)
-    (asset,) = with_retries([flaky_asset(tmp_path / "marker")], choose=lambda _a: fast)
-    result = dg.materialize([asset], run_config=QUIET)
+    result = dg.materialize([flaky_asset(tmp_path / "marker", fast)], run_config=QUIET)
     assert result.success
     assert (tmp_path / "marker").read_text() == "done"
     retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
@@ -106,15 +96,39 @@ def test_without_a_policy_the_same_step_fails(tmp_path):
     assert (tmp_path / "marker").read_text() == "attempted"
 
 
-def test_a_decorator_policy_is_kept(tmp_path):
-    own = dg.RetryPolicy(max_retries=5, delay=1)
+def test_every_asset_declares_the_policy_of_the_rule(defs):
+    """Each asset's decorator names the policy ``retry_policy_for`` gives it (bronze landing keeps its own)."""
+    for a in defs.assets:
+        if not a.is_executable or a.node_def.name.startswith("raw_"):
+            continue
+        assert a.node_def.retry_policy is not None, a.node_def.name
+        assert a.node_def.retry_policy == retry_policy_for(a), a.node_def.name
 
-    @dg.asset(retry_policy=own)
-    def landed() -> None:
-        return None
 
-    (asset,) = with_retries([landed], choose=lambda _a: STORAGE_RETRY)
-    assert asset.node_def.retry_policy == own
+# -- cross-domain selections ------------------------------------------------------
+
+def test_an_optional_input_is_a_dependency_only_where_its_domain_loads(defs, tmp_path):
+    from orchestration.platform.automation import OPTIONAL_INPUT
+
+    graph = defs.resolve_asset_graph()
+    tagged = [k for k in graph.get_all_asset_keys() if OPTIONAL_INPUT in graph.get(k).tags]
+    assert [k.to_user_string() for k in tagged] == ["cell_features"]
+    assert dg.AssetKey("events") in graph.get(dg.AssetKey("cell_features")).parent_keys
+    crimes_only = build_definitions(load_settings({"CRIMEFUSION_LAKE": str(tmp_path), "CRIMEFUSION_SYNTHETIC": "false"}))
+    alone = crimes_only.resolve_asset_graph()
+    assert dg.AssetKey("events") not in alone.get(dg.AssetKey("cell_features")).parent_keys
+    assert not alone.has(dg.AssetKey("events"))
+
+
+def test_crimefusion_all_holds_every_asset_of_the_ingest_date_scheme(defs):
+    from orchestration.ingest.partitions import INGEST_DATES
+
+    graph = defs.resolve_asset_graph()
+    selected = set(defs.resolve_job_def("crimefusion_all").asset_layer.executable_asset_keys)
+    for key in graph.executable_asset_keys:
+        ours = graph.get(key).partitions_def in (None, INGEST_DATES)
+        assert (key in selected) == ours, key
+    assert not {"hotspot_forecast", "patrol_plan", "detections"} & {k.to_user_string() for k in selected}
 
 
 # -- schedules ----------------------------------------------------------------------

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from orchestration.ops.lake import list_tables
+from orchestration.platform.lake import list_tables
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration.settings import PROJECT_ROOT
 
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
 
-    from orchestration.ops.lake import lakehouse_from_settings
+    from orchestration.platform.lake import lakehouse_from_settings
 
     parser = argparse.ArgumentParser(prog="infra/bi/build_duckdb.py",
                                      description="Write a DuckDB file with views over the lakehouse's Delta tables.")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from orchestration.ops.lake import list_tables
+from orchestration.platform.lake import list_tables
 from orchestration.resources.lakehouse import Lakehouse
 
 #: Reader features that change which rows or columns a file holds; a plain Parquet read would be wrong.

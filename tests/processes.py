@@ -1,6 +1,7 @@
-"""Start a local service (webserver, database, tracking server) and stop it leaving nothing behind.
+"""Test support: start a local service (webserver, database, tracking server) and stop it leaving nothing behind.
 
-Services started from tests and scripts (``dagster-webserver``, ``postgres``,
+Used by the UI and deployment-topology tests (it was ``orchestration/ops/processes.py``, shipped
+with the platform code though nothing but tests called it). Services started from tests (``dagster-webserver``, ``postgres``,
 ``mlflow server``, ``moto_server``) spawn children of their own: code servers,
 run workers, gunicorn workers. Each service here runs in its own process group
 (session), with SIGINT/SIGTERM reset to their defaults before ``exec`` (a

@@ -29,7 +29,7 @@ import sys
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from orchestration.ops.lake import lakehouse_from_settings, list_tables
+from orchestration.platform.lake import lakehouse_from_settings, list_tables
 from orchestration.resources.lakehouse import Lakehouse
 
 #: Delta Lake's default ``deletedFileRetentionDuration`` (7 days).

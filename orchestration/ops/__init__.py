@@ -1,1 +1,0 @@
-"""Operations helpers: service processes, lakehouse maintenance and BI views (docs/operations.md)."""

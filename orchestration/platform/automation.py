@@ -1,0 +1,82 @@
+"""Automation: eager downstream updates, freshness policies, one retraining at a time, the tags behind them.
+
+- **Schedules**: the jobs that span domains, nightly ingestion and fusion
+  (02:00 UTC, that day's ingest partition) and weekly retraining and backtest
+  (Monday 03:00 UTC), are in ``orchestration/platform/schedules.py``; a
+  domain's own in its ``schedules.py`` (hourly anomaly scoring, the weekly
+  forecast). Cross-domain jobs select assets by group or by tag, never by
+  name: an asset joins the weekly retraining with :data:`RETRAIN_TAG`.
+- **Declarative automation**: gold assets that are full refreshes of silver
+  update eagerly when their inputs change (``AutomationCondition.eager()``),
+  once the automation sensor is switched on in the UI.
+- **Freshness**: gold tables are expected at most 26 hours old (warn after 25).
+- **Concurrency**: runs that train models carry the tag ``crimefusion/trains``;
+  every instance config limits that tag to one run at a time (local:
+  ``orchestration/state.py``; cluster: ``infra/dagster/dagster.yaml`` and
+  ``infra/helm/values.yaml``; ``tests/infra/test_concurrency.py`` keeps them in step).
+- **Kinds**: assets that run on Spark when ``CRIMEFUSION_COMPUTE_ENGINE=spark``
+  show the ``spark`` kind (declared in their decorators).
+- **Retries**: steps that touch object storage, the Spark cluster or the MLflow
+  server retry with exponential backoff and jitter: each asset declares its
+  policy (``retry_policy=``, ``orchestration/platform/retries.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dagster as dg
+
+#: Run tag of jobs that train models: one such run at a time (every dagster.yaml limits it).
+TRAINS_TAG = {"crimefusion/trains": "models"}
+#: Asset tag: the weekly retraining rebuilds the asset (features, backtest, the MLflow-registered model families).
+RETRAIN_TAG = {"crimefusion/retrain": "weekly"}
+#: Asset tag: the asset trains or scores models, so it runs on schedule, not on every upstream change.
+ON_SCHEDULE_TAG = {"crimefusion/updates": "on-schedule"}
+#: Asset tag key: the asset reads another domain's table when that domain is loaded (the value is its asset key),
+#: e.g. ``cell_features`` adds activity from gold ``events`` when fusion is part of the deployment.
+OPTIONAL_INPUT = "crimefusion/optional-input"
+#: Groups whose unpartitioned assets are full refreshes of their inputs.
+EAGER_GROUPS = {"gold", "patterns", "links", "fusion", "anomalies"}
+
+
+def tagged(tags: dict[str, str]) -> dg.AssetSelection:
+    """The assets that carry every tag of ``tags``."""
+    selections = [dg.AssetSelection.tag(key, value) for key, value in tags.items()]
+    selection = selections[0]
+    for other in selections[1:]:
+        selection = selection & other
+    return selection
+
+
+def with_automation(assets: list) -> list:
+    """Add eager automation and freshness policies to the gold, unpartitioned assets."""
+
+    def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
+        if spec.partitions_def is not None or spec.group_name not in EAGER_GROUPS:
+            return spec
+        update = {"freshness_policy": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26),
+                                                                    warn_window=timedelta(hours=25))}
+        if not ON_SCHEDULE_TAG.items() <= spec.tags.items():
+            update["automation_condition"] = dg.AutomationCondition.eager()
+        return spec.replace_attributes(**update)
+
+    return list(dg.map_asset_specs(apply, assets))
+
+
+def with_optional_inputs(assets: list) -> list:
+    """Add the dependency an asset's :data:`OPTIONAL_INPUT` tag names, when that asset is loaded too.
+
+    The reading asset declares what it reads (its domain knows), and the graph
+    shows the edge only in deployments that have the table; without it the
+    asset is unchanged (no stub of an absent domain in the graph).
+    """
+    present = {k.to_user_string() for a in assets for k in a.keys}
+
+    def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
+        wanted = spec.tags.get(OPTIONAL_INPUT)
+        if wanted is None or wanted not in present:
+            return spec
+        return spec.replace_attributes(deps=[*spec.deps, dg.AssetDep(wanted)])
+
+    return list(dg.map_asset_specs(apply, assets))
