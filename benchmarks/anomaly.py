@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jobs.anomalies.entity_features import ACCOUNT_FEATURES, PHONE_FEATURES, account_features, phone_features  # noqa: E402
 from jobs.anomalies.scoring import atm_truth_windows, entity_score_quality, spike_alert_quality, synth_to_silver  # noqa: E402
-from jobs.anomalies.series import count_series  # noqa: E402
+from jobs.anomalies.timeseries import count_series  # noqa: E402
 from jobs.anomalies.spikes import detect_spikes  # noqa: E402
 from models.anomalies.detectors import ECODDetector, IsolationForestDetector  # noqa: E402
 from models.anomalies.onnx_export import export, export_isolation_forest, export_isolation_forest_skl2onnx  # noqa: E402

@@ -42,7 +42,7 @@ from models.hotspots.baselines import BASELINES  # noqa: E402
 from models.hotspots.learned import LearnedForecaster, stacked_model  # noqa: E402
 
 
-def main(argv=None) -> None:
+def _arguments(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="8 weeks of 2016 and a smaller model")
     ap.add_argument("--resolution", type=int, default=9)
@@ -55,7 +55,11 @@ def main(argv=None) -> None:
     ap.add_argument("--cli", choices=("on", "off"), default=None,
                     help="time `crimefusion forecast` over 2016-2017 for every method (default: on unless --quick)")
     ap.add_argument("--robustness-plot", type=Path, default=None, help="write the robustness plot (PNG) here")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = _arguments(argv)
     warnings.filterwarnings("ignore")
 
     t = time.perf_counter()
@@ -65,17 +69,50 @@ def main(argv=None) -> None:
           f"({cells.column('area_km2').to_numpy().sum():.0f} km2), loaded in {time.perf_counter() - t:.1f} s")
     start = "2016-01-01"
     end = "2016-02-26" if args.quick else "2017-12-29"
+    res, m = weekly_backtest(inc, cells, start, end, args.quick)
+    s = res.summary
+    at1, best_base = print_weekly_summary(res, start, end)
+    clairvoyant_bounds(inc, cells, res, start, at1[best_base], best_base)
+    onnx_vs_native(m, start)
+    mode = args.robustness or ("quick" if args.quick else "full")
+    if mode != "off":
+        rob = robustness(inc, mode == "quick", reuse={(args.resolution, "W", start, end): (s, cells.num_rows)})
+        if args.robustness_out:
+            rob.to_csv(args.robustness_out, index=False)
+            print(f"robustness summary written to {args.robustness_out}")
+        if args.robustness_plot:
+            plot_robustness(rob).savefig(args.robustness_plot, dpi=100)
+            print(f"robustness plot written to {args.robustness_plot}")
+    if (args.cli or ("off" if args.quick else "on")) == "on":
+        time_cli()
+    if args.plot:
+        from models.evaluation.backtest import plot_backtest
+
+        plot_backtest(s, "pai").savefig(args.plot, dpi=100)
+        print(f"plot written to {args.plot}")
+    if args.map:
+        write_forecast_map(m, cells, start, args.map)
+
+
+def weekly_backtest(inc, cells, start: str, end: str, quick: bool):
+    """Every baseline and the learned model, weekly from ``start`` to ``end``; the backtest and the learned model."""
     learned = {}
 
     def make_learned(h):
         # Default learned model (a monotone LightGBM stack of the baselines' signals), 156 training weeks.
         learned["m"] = LearnedForecaster(freq=h, train_periods=156, burn_in_periods=26,
-                                         model=stacked_model(max_estimators=100) if args.quick else None)
+                                         model=stacked_model(max_estimators=100) if quick else None)
         return learned["m"]
 
     methods = {name: (lambda h, cls=cls: cls()) for name, cls in BASELINES.items()}
     methods["learned"] = make_learned
     res = rolling_origin_backtest(inc, cells, methods, start=start, end=end, horizons=("W",), anchor=start)
+    return res, learned["m"]
+
+
+def print_weekly_summary(res, start: str, end: str) -> tuple[pd.Series, str]:
+    """Print the metrics table, the times and the learned model's PAI ratio; PAI at 1 % per method and the best
+    baseline."""
     s = res.summary
     print(f"\nweekly backtest {start} .. {end}: {int(s['n_periods'].max())} weeks, train to 2015-12-31")
     cols = []
@@ -96,10 +133,16 @@ def main(argv=None) -> None:
     ratio = at1["learned"] / at1[best_base]
     print(f"\nPAI at 1 %: learned {at1['learned']:.2f} vs best baseline {best_base} {at1[best_base]:.2f} "
           f"-> x{ratio:.3f} (target x1.10: {'met' if ratio >= 1.10 else 'NOT met'})")
+    return at1, best_base
 
-    # Context, not a method: clairvoyant forecasts that know the test span's own counts, the most a
-    # forecast built from smoothed counts could reach: (a) the mean of every other test week,
-    # (b) the mean of the weeks within +-W of the scored week (both sides, the week itself left out).
+
+def clairvoyant_bounds(inc, cells, res, start: str, best_pai: float, best_base: str) -> None:
+    """Print PAI at 1 % of forecasts that know the test span's own counts.
+
+    Context, not a method: the most a forecast built from smoothed counts could reach:
+    (a) the mean of every other test week, (b) the mean of the weeks within +-W of the
+    scored week (both sides, the week itself left out).
+    """
     from jobs.grid.cell_features import period_grid, resolve_cells, resolve_events
     from models.evaluation.metrics import hotspot_metrics
 
@@ -116,19 +159,19 @@ def main(argv=None) -> None:
         return hotspot_metrics(score, Y[k], g.area_km2, (0.01,), tie_key=g.index)["pai"].iloc[0]
 
     o = float(np.nanmean([pai1(Y[[j for j in test if j != k]].mean(0), k) for k in test]))
-    print(f"clairvoyant bounds, PAI at 1 %: mean of every other test week {o:.2f} = x{o / at1[best_base]:.3f} of {best_base}")
+    print(f"clairvoyant bounds, PAI at 1 %: mean of every other test week {o:.2f} = x{o / best_pai:.3f} of {best_base}")
     for half in (13, 26, 52):
         b = float(np.nanmean([pai1(Y[[j for j in range(k - half, k + half + 1) if j != k and 0 <= j < len(Y)]].mean(0), k)
                               for k in test]))
-        print(f"  mean of the weeks within +-{half} of the scored week: {b:.2f} = x{b / at1[best_base]:.3f}")
+        print(f"  mean of the weeks within +-{half} of the scored week: {b:.2f} = x{b / best_pai:.3f}")
 
-    # ONNX vs native scoring of one whole-city period.
-    m = learned["m"]
+
+def onnx_vs_native(m, start: str, reps: int = 50) -> None:
+    """Print ONNX Runtime vs native scoring of one whole-city period, the feature build time and their parity."""
     X = m.features_for([pd.Timestamp(start, tz="UTC")])
     mdl = m.model_
     rep = mdl.check_onnx_parity(X)
     Xn = X.select(mdl.feature_names_).to_pandas().to_numpy(np.float32)
-    reps = 50
     t = time.perf_counter()
     for _ in range(reps):
         mdl.predict(Xn)
@@ -148,35 +191,22 @@ def main(argv=None) -> None:
     print(f"  native LightGBM         {native_ms:.2f} ms  ({X.num_rows / native_ms * 1000:,.0f} cells/s)")
     print(f"  feature build (whole history) {feat_ms:.0f} ms")
     print(f"  parity: max |diff| {rep.max_abs_diff:.2e}, max rel {rep.max_rel_diff:.2e} (rtol {rep.rtol}, atol {rep.atol})")
-    mode = args.robustness or ("quick" if args.quick else "full")
-    if mode != "off":
-        rob = robustness(inc, mode == "quick", reuse={(args.resolution, "W", start, end): (s, cells.num_rows)})
-        if args.robustness_out:
-            rob.to_csv(args.robustness_out, index=False)
-            print(f"robustness summary written to {args.robustness_out}")
-        if args.robustness_plot:
-            plot_robustness(rob).savefig(args.robustness_plot, dpi=100)
-            print(f"robustness plot written to {args.robustness_plot}")
-    if (args.cli or ("off" if args.quick else "on")) == "on":
-        time_cli()
-    if args.plot:
-        from models.evaluation.backtest import plot_backtest
 
-        plot_backtest(s, "pai").savefig(args.plot, dpi=100)
-        print(f"plot written to {args.plot}")
-    if args.map:
-        from orchestration.hotspots.assets import forecast_table
-        from orchestration.hotspots.maps import render_png
 
-        week = pd.Timestamp(start, tz="UTC")
-        expected = m.predict(week)
-        top = forecast_table(cells, expected, week, 0.01, "benchmark").sort_by("h3")
-        order = np.argsort(np.asarray(cells.column("h3").to_pylist()))
-        flags = np.zeros(len(order), bool)
-        flags[order] = top.column("in_top_cells").to_numpy(zero_copy_only=False)
-        render_png(cells.column("h3").to_pylist(), expected, load_districts().to_pylist(), args.map,
-                   title=f"Learned forecast, week of {start}: expected assaults; top 1 % outlined", top=flags)
-        print(f"map written to {args.map}")
+def write_forecast_map(m, cells, start: str, path: Path) -> None:
+    """A PNG map of the learned forecast of the week starting ``start``, its top 1 % of cells outlined."""
+    from models.hotspots.serving import forecast_table
+    from orchestration.hotspots.maps import render_png
+
+    week = pd.Timestamp(start, tz="UTC")
+    expected = m.predict(week)
+    top = forecast_table(cells, expected, week, 0.01, "benchmark").sort_by("h3")
+    order = np.argsort(np.asarray(cells.column("h3").to_pylist()))
+    flags = np.zeros(len(order), bool)
+    flags[order] = top.column("in_top_cells").to_numpy(zero_copy_only=False)
+    render_png(cells.column("h3").to_pylist(), expected, load_districts().to_pylist(), path,
+               title=f"Learned forecast, week of {start}: expected assaults; top 1 % outlined", top=flags)
+    print(f"map written to {path}")
 
 
 #: Robustness runs: (label, H3 resolution, horizon, grid anchor, first and last period start (full, quick),

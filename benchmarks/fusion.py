@@ -121,7 +121,7 @@ def main() -> None:
     from jobs.grid.activity import activity_counts
     from jobs.grid.cell_features import cell_features, period_grid, timestamps_ns
     from jobs.grid.cells import study_area_cells
-    from models.hotspots.learned import DEFAULT_FEATURE_PARAMS
+    from models.hotspots.learned import default_feature_params
 
     t = time.perf_counter()
     inc_all, cdr, cells, tx = silver_like(scale, args.seed)
@@ -181,8 +181,8 @@ def main() -> None:
     grid = study_area_cells(districts["geometry"], resolution=9)
     t = time.perf_counter()
     extra = activity_counts(ev.select(["origin", "occurred_at", "h3"]), resolution=9, freq="W")
-    feats = cell_features(inc_all, grid, resolution=9, freq="W", start=origin - pd.Timedelta(weeks=78),
-                          end=origin - pd.Timedelta(weeks=1), extra_counts=extra, **DEFAULT_FEATURE_PARAMS)
+    feats = cell_features(inc_all, grid, default_feature_params("W"), start=origin - pd.Timedelta(weeks=78),
+                          end=origin - pd.Timedelta(weeks=1), extra_counts=extra)
     t_cf = time.perf_counter() - t
     print(f"embedded cell_features: {feats.num_rows:,} cell-weeks ({grid.num_rows:,} cells x 78 weeks, "
           f"{feats.num_columns} columns) from {inc_all.num_rows:,} incidents + {ev.num_rows:,} events in {t_cf:.2f} s "

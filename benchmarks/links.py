@@ -139,6 +139,7 @@ def truth_world(seed: int, scale: float) -> dict:
     from jobs.links.synthetic import silver_from_synth
     from jobs.synth import generate
     from jobs.synth.incidents import from_crimemapping
+    from jobs.links.lookups import periods_of
     from orchestration.links import assets as link_assets
     from orchestration.links import checks as link_checks
     from orchestration.resources.compute import Compute
@@ -164,7 +165,7 @@ def truth_world(seed: int, scale: float) -> dict:
         if not result.success:
             raise SystemExit("materialising the link assets failed")
         scores = {e.check_name: {k: v.value for k, v in e.metadata.items()} for e in result.get_asset_check_evaluations()}
-        weeks = len(link_assets.periods_of(lh, "call_edges"))
+        weeks = len(periods_of(lh, "call_edges"))
     missing = {"call_communities_match_truth", "burner_phones_match_truth", "fraud_rings_match_truth"} - set(scores)
     if missing:
         raise SystemExit(f"truth checks did not run: {sorted(missing)}")

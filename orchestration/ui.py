@@ -19,7 +19,7 @@ import sys
 import time
 
 from orchestration.settings import load_settings
-from orchestration.state import prepare_environment
+from orchestration.home import prepare_environment
 
 
 def _reset_signals() -> None:

@@ -5,7 +5,8 @@ One fixed sequence, each stage timed (``vision.predictor.Detector``):
 ``infer`` (``vision.onnx_model``, ONNX Runtime) -> ``postprocess``
 (``vision.postprocess``) -> ``track`` (``vision.tracker``, ByteTrack) -> ``write``
 (Arrow tables, ``vision.records``; foot points through ``vision.geo``).
-Event kernels live in ``vision.events``, accuracy figures in ``vision.metrics``,
+Event kernels live in ``vision.events``, the cameras' calibration and sites in
+``vision.cameras``, accuracy figures in ``vision.metrics``,
 training/export/registration (torch, ultralytics) in ``vision.train``, the
 synthetic dataset in ``vision.synthetic`` and the offline demo in ``vision.demo``.
 Inference needs only onnxruntime, OpenCV (headless) and numpy; a small model

@@ -104,6 +104,29 @@ def save_example_png(video: Path, detections, png: Path) -> Path:
     return png
 
 
+def example_frame_markdown(detections, png: Path) -> str | None:
+    """Draw the best frame of the first clip of ``detections`` (:func:`save_example_png`) into ``png``; return
+    Markdown with a small inline copy and the path (None when there is nothing to draw)."""
+    import base64
+
+    import cv2
+    import pyarrow.compute as pc
+
+    if detections.num_rows == 0:
+        return None
+    first = detections["source"][0].as_py()
+    part = detections.filter(pc.equal(detections["source"], first))
+    try:
+        save_example_png(Path(first), part, png)
+    except ValueError:
+        return None
+    small = cv2.imread(str(png))
+    small = cv2.resize(small, (480, int(480 * small.shape[0] / small.shape[1])), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".png", small)
+    data = base64.b64encode(buf.tobytes()).decode("ascii")
+    return f"![detections](data:image/png;base64,{data})\n\n`{png}`"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=40)

@@ -36,7 +36,7 @@ from vision.settings import DetectorSettings
 from vision.source import VideoSource, expand_sources
 from vision.tracker import ByteTracker
 
-__all__ = ["Detector", "DetectionBatch", "FrameDetections", "StageTimer", "STAGES"]
+__all__ = ["Detector", "DetectionBatch", "FrameDetections", "StageTimer", "STAGES", "reject_row"]
 
 STAGES = ("source", "preprocess", "infer", "postprocess", "track", "write")
 
@@ -89,7 +89,8 @@ class DetectionBatch:
     sources: list[str] = field(default_factory=list)
 
 
-def _reject(run_id: str, source: str, row: int, rule: str, fld: str | None, reason: str, raw: dict) -> dict:
+def reject_row(run_id: str, source: str, row: int, rule: str, fld: str | None, reason: str, raw: dict) -> dict:
+    """A ``REJECTS`` row of a video (``source_row``: the frame, -1 for the whole clip)."""
     return {
         "source": "video",
         "ingest_id": run_id,
@@ -200,12 +201,12 @@ class Detector:
                 try:
                     projector = GroundProjector.from_camera(cam)
                 except CameraCalibrationError as exc:
-                    rejects.append(_reject(run_id, str(source), -1, "camera_uncalibrated", "control_points",
+                    rejects.append(reject_row(run_id, str(source), -1, "camera_uncalibrated", "control_points",
                                            str(exc), {"camera_id": cid, "control_points": len(cam.control_points)}))
             try:
                 uris = expand_sources(source)
             except VideoSourceError as exc:
-                rejects.append(_reject(run_id, str(source), -1, "video_unreadable", "source", str(exc),
+                rejects.append(reject_row(run_id, str(source), -1, "video_unreadable", "source", str(exc),
                                        {"camera_id": cid, "source": str(source)}))
                 continue
             for uri in uris:
@@ -229,7 +230,7 @@ class Detector:
             except StopIteration:
                 break
             except VideoSourceError as exc:
-                rejects.append(_reject(run_id, uri, -1, "video_unreadable", "source", str(exc),
+                rejects.append(reject_row(run_id, uri, -1, "video_unreadable", "source", str(exc),
                                        {"camera_id": cid, "source": uri}))
                 return
             if tracker is None and s.track:
@@ -251,7 +252,7 @@ class Detector:
             with timer("write"):
                 self._append(columns, cid, uri, frame, fd, keep, ids, projector)
         if src.dropped:
-            rejects.append(_reject(run_id, uri, src.frames_read, "stream_dropped", "source", src.dropped,
+            rejects.append(reject_row(run_id, uri, src.frames_read, "stream_dropped", "source", src.dropped,
                                    {"camera_id": cid, "source": uri, "frames_read": src.frames_read}))
 
     def _append(self, columns, cid, uri, frame, fd: FrameDetections, keep, ids, projector) -> None:

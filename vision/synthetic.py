@@ -12,8 +12,9 @@ whose control points follow a known ground-plane homography.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +25,15 @@ from jobs.schemas import UTC_TS
 __all__ = [
     "CLASS_NAMES",
     "FRAME_SIZE",
+    "VIDEO_TRUTH",
     "SyntheticClip",
     "background_videos",
     "build_dataset",
+    "calibration_size",
+    "demo_clip_start",
     "render_clip",
     "synthetic_camera",
+    "write_demo_clip",
 ]
 
 CLASS_NAMES = ("person", "vehicle")
@@ -50,6 +55,11 @@ GROUND_TRUTH = pa.schema(
         pa.field("lat", pa.float64()),
     ]
 )
+
+
+#: Ground truth of the demo clips written for calibrated cameras: :data:`GROUND_TRUTH` with camera and clip.
+VIDEO_TRUTH = pa.schema([pa.field("camera_id", pa.string(), nullable=False),
+                         pa.field("source", pa.string(), nullable=False), *GROUND_TRUTH])
 
 
 def background_videos() -> list[Path]:
@@ -377,3 +387,32 @@ def render_clip(
         writer.release()
     truth = pa.Table.from_pydict(rows, schema=GROUND_TRUTH)
     return SyntheticClip(out_path, truth, camera if camera is not None else synthetic_camera(), start_time, fps)
+
+
+def calibration_size() -> tuple[int, int]:
+    """(width, height) of the frames the synthetic feed's cameras' control points are measured in."""
+    from jobs.synth.cameras import PIXELS
+
+    return int(PIXELS[:, 0].max()), int(PIXELS[:, 1].max())
+
+
+def demo_clip_start(near: datetime | None, day: str, n_frames: int, fps: float) -> datetime:
+    """First frame of a demo clip: centred on ``near`` (an incident in the camera's view), else 22:00 UTC of
+    ``day`` (ISO date); UTC, whole seconds."""
+    start = ((near - timedelta(seconds=n_frames / fps / 2)) if near is not None else
+             datetime.fromisoformat(day).replace(hour=22, tzinfo=timezone.utc))
+    return start.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def write_demo_clip(path: Path, camera: dict, *, start: datetime, n_frames: int, fps: float, seed: int,
+                    size: tuple[int, int]) -> pa.Table:
+    """Render the held-out clip (:func:`render_clip`) for a calibrated camera at ``path``, with a sidecar
+    ``<stem>.json`` giving its first frame's time; returns its true boxes as :data:`VIDEO_TRUTH` rows."""
+    clip = render_clip(path, n_frames=n_frames, fps=fps, seed=seed, start_time=start, size=size, camera=camera)
+    path.with_suffix(".json").write_text(json.dumps({
+        "start_time": start.isoformat().replace("+00:00", "Z"), "camera_id": camera["camera_id"],
+        "generated_by": "vision.synthetic.render_clip", "seed": seed,
+        "frame_size": list(size), "fps": fps}, indent=2) + "\n")
+    t = clip.truth
+    return pa.table({"camera_id": [camera["camera_id"]] * t.num_rows, "source": [str(path)] * t.num_rows,
+                     **{n: t[n] for n in t.column_names}}, schema=VIDEO_TRUTH)

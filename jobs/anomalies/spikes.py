@@ -16,7 +16,7 @@ systems. Cost per IRLS step is ``O(series x periods)``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Literal
 
 import numpy as np
@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 from scipy import sparse, special, stats
 
-from jobs.anomalies.series import bin_times
+from jobs.anomalies.timeseries import bin_times
 from jobs.schemas import UTC_TS
 from jobs.stats import benjamini_hochberg
 
@@ -283,44 +283,12 @@ def _window_sum(a: np.ndarray, window: int) -> np.ndarray:
     return c[:, window:] - c[:, :-window]
 
 
-def detect_spikes(
-    series: pa.Table,
-    *,
-    freq: Literal["hour", "day"] = "day",
-    key_col: str = "series_key",
-    time_col: str = "period_start",
-    count_col: str = "count",
-    tz: str = "UTC",
-    window: int = 1,
-    weekly: bool = True,
-    trend: bool = True,
-    robust: bool = True,
-    ridge: float = 1.0,
-    fdr_alpha: float = 0.05,
-    band_level: float = 0.95,
-    min_observed: int = 5,
-    min_excess: float = 3.0,
-    min_ratio: float = 1.5,
-    warning_q: float = 1e-2,
-    critical_q: float = 1e-4,
-    critical_ratio: float = 3.0,
-    only_alerts: bool = False,
-    chunk_size: int = 4096,
-) -> pa.Table:
-    """Score every window of every count series against its seasonal baseline.
+@dataclass(frozen=True)
+class SpikeParams:
+    """Settings of :func:`detect_spikes`: the baseline, the test and the alert rules.
 
-    Parameters
+    Attributes
     ----------
-    series : pyarrow.Table
-        Long count table as written by :func:`jobs.anomalies.series.count_series`:
-        one row per series and period. Periods missing from the table count as
-        zero; a null count marks an unobserved period (feed outage), which is
-        left out of the fit and of every window that covers it.
-    freq : {"day", "hour"}
-        Period length; hourly series get an hour-of-day effect too.
-    tz : str
-        Time zone of the day-of-week and hour-of-day effects (use the one the
-        series were binned in).
     window : int
         Periods per tested window (sliding, step one period). The sum of
         negative binomials with a common dispersion is negative binomial, so
@@ -343,6 +311,87 @@ def detect_spikes(
         Return alert rows only.
     chunk_size : int
         Series fitted together (bounds memory: about ``40 x chunk x periods`` bytes).
+
+    Raises
+    ------
+    ValueError
+        When ``window`` is not a positive int or ``fdr_alpha`` or
+        ``band_level`` lies outside (0, 1).
+    """
+
+    window: int = 1
+    weekly: bool = True
+    trend: bool = True
+    robust: bool = True
+    ridge: float = 1.0
+    fdr_alpha: float = 0.05
+    band_level: float = 0.95
+    min_observed: int = 5
+    min_excess: float = 3.0
+    min_ratio: float = 1.5
+    warning_q: float = 1e-2
+    critical_q: float = 1e-4
+    critical_ratio: float = 3.0
+    only_alerts: bool = False
+    chunk_size: int = 4096
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.window, int) or self.window < 1:
+            raise ValueError(f"window must be a positive int, got {self.window!r}")
+        if not 0 < self.fdr_alpha < 1 or not 0 < self.band_level < 1:
+            raise ValueError("fdr_alpha and band_level must lie in (0, 1)")
+
+    def to_dict(self) -> dict[str, int | float | bool]:
+        """The settings by name (JSON-ready), to store with the alerts they produced."""
+        return asdict(self)
+
+
+def spike_params(params: SpikeParams | None = None, **settings) -> SpikeParams:
+    """``params`` (default :class:`SpikeParams`) with the named ``settings`` replaced.
+
+    Raises
+    ------
+    TypeError
+        On a setting that is not a field of :class:`SpikeParams`.
+    """
+    unknown = sorted(set(settings) - {f.name for f in fields(SpikeParams)})
+    if unknown:
+        raise TypeError(f"unknown spike setting(s) {unknown}; SpikeParams has {[f.name for f in fields(SpikeParams)]}")
+    return replace(params or SpikeParams(), **settings)
+
+
+def detect_spikes(
+    series: pa.Table,
+    params: SpikeParams | None = None,
+    *,
+    freq: Literal["hour", "day"] = "day",
+    key_col: str = "series_key",
+    time_col: str = "period_start",
+    count_col: str = "count",
+    tz: str = "UTC",
+    **settings,
+) -> pa.Table:
+    """Score every window of every count series against its seasonal baseline.
+
+    Parameters
+    ----------
+    series : pyarrow.Table
+        Long count table as written by :func:`jobs.anomalies.timeseries.count_series`:
+        one row per series and period. Periods missing from the table count as
+        zero; a null count marks an unobserved period (feed outage), which is
+        left out of the fit and of every window that covers it.
+    params : SpikeParams, optional
+        Baseline, test and alert settings (default :class:`SpikeParams`).
+    freq : {"day", "hour"}
+        Period length; hourly series get an hour-of-day effect too.
+    key_col, time_col, count_col : str
+        Input column names.
+    tz : str
+        Time zone of the day-of-week and hour-of-day effects (use the one the
+        series were binned in).
+    **settings
+        Fields of :class:`SpikeParams` given by name (``window=3``,
+        ``fdr_alpha=0.01``...), replacing those of ``params``.
 
     Returns
     -------
@@ -370,16 +419,26 @@ def detect_spikes(
     for name in (key_col, time_col, count_col):
         if name not in series.column_names:
             raise ValueError(f"column {name!r} not in series table; available: {series.column_names}")
-    if not isinstance(window, int) or window < 1:
-        raise ValueError(f"window must be a positive int, got {window!r}")
-    if not 0 < fdr_alpha < 1 or not 0 < band_level < 1:
-        raise ValueError("fdr_alpha and band_level must lie in (0, 1)")
+    params = spike_params(params, **settings)
     if series.num_rows == 0:
         return SPIKES.empty_table()
+    Y, grid, keys = _count_matrix(series, freq=freq, key_col=key_col, time_col=time_col, count_col=count_col, tz=tz)
+    if len(grid) < params.window:
+        raise ValueError(f"series span {len(grid)} periods, fewer than window={params.window}")
+    obs_w, exp_w, phi = _window_baselines(Y, grid, freq=freq, tz=tz, params=params)
+    tested = _test_windows(obs_w, exp_w, phi, params)
+    return _spike_rows(tested, exp_w, phi, keys, grid, freq=freq, params=params)
+
+
+def _count_matrix(series: pa.Table, *, freq: str, key_col: str, time_col: str, count_col: str,
+                  tz: str) -> tuple[np.ndarray, pd.DatetimeIndex, pd.Index]:
+    """Counts as a (series x periods) matrix on one grid of periods, its grid (UTC) and the series keys.
+
+    Periods without a row are 0; a null count makes its period NaN (unobserved).
+    """
     df = series.select([key_col, time_col, count_col]).to_pandas()
     times = pd.to_datetime(df[time_col], utc=True)
     binned = bin_times(times, freq=freq, tz=tz)
-    step = pd.Timedelta(hours=1) if freq == "hour" else pd.Timedelta(days=1)
     if freq == "hour":
         grid = pd.date_range(binned.min(), binned.max(), freq="h")
     else:
@@ -389,34 +448,56 @@ def detect_spikes(
             .tz_localize(tz, ambiguous=False, nonexistent="shift_forward")
             .tz_convert("UTC")
         )
-    n_t = len(grid)
-    if n_t < window:
-        raise ValueError(f"series span {n_t} periods, fewer than window={window}")
-    g_ns = grid.as_unit("ns").asi8
-    t_idx = np.searchsorted(g_ns, pd.DatetimeIndex(binned).as_unit("ns").asi8)
+    t_idx = np.searchsorted(grid.as_unit("ns").asi8, pd.DatetimeIndex(binned).as_unit("ns").asi8)
     codes, keys = pd.factorize(df[key_col].astype(str), sort=True)
-    n_s = len(keys)
     cnt = df[count_col].to_numpy(dtype=np.float64, na_value=np.nan)
-    Y = np.zeros((n_s, n_t))
+    Y = np.zeros((len(keys), len(grid)))
     # Duplicate (series, period) rows add up; a null count marks the period unobserved.
     np.add.at(Y, (codes, t_idx), np.nan_to_num(cnt))
     nulls = np.isnan(cnt)
     Y[codes[nulls], t_idx[nulls]] = np.nan
+    return Y, grid, keys
 
-    cells, V = seasonal_design(grid, freq=freq, tz=tz, weekly=weekly)
-    x = (np.arange(n_t) / max(n_t - 1, 1) - 0.5) if trend and n_t > 2 else None
+
+def _window_baselines(Y: np.ndarray, grid: pd.DatetimeIndex, *, freq: str, tz: str,
+                      params: SpikeParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Observed and expected sums of every window (NaN observed where a window covers a gap), and dispersions.
+
+    Series are fitted ``params.chunk_size`` at a time (:func:`fit_baseline`).
+    """
+    n_s, n_t = Y.shape
+    window, chunk_size = params.window, params.chunk_size
+    cells, V = seasonal_design(grid, freq=freq, tz=tz, weekly=params.weekly)
+    x = (np.arange(n_t) / max(n_t - 1, 1) - 0.5) if params.trend and n_t > 2 else None
     n_w = n_t - window + 1
     obs_w = np.empty((n_s, n_w))
     exp_w = np.empty((n_s, n_w))
     phi = np.empty(n_s)
     for lo in range(0, n_s, chunk_size):
         blk = Y[lo : lo + chunk_size]
-        fit = fit_baseline(blk, cells, V, trend=x, robust=robust, ridge=ridge)
+        fit = fit_baseline(blk, cells, V, trend=x, robust=params.robust, ridge=params.ridge)
         obs_w[lo : lo + chunk_size] = _window_sum(np.nan_to_num(blk), window)
         gaps = _window_sum(np.isnan(blk).astype(np.float64), window)
         obs_w[lo : lo + chunk_size][gaps > 0] = np.nan  # a window over an unobserved period is not tested
         exp_w[lo : lo + chunk_size] = _window_sum(fit.mu, window)
         phi[lo : lo + chunk_size] = fit.dispersion
+    return obs_w, exp_w, phi
+
+
+@dataclass(frozen=True)
+class _Tested:
+    """Windows after the tail test: which were testable, their counts, p- and q-values, alerts and severities."""
+
+    valid: np.ndarray
+    observed: np.ndarray
+    p: np.ndarray
+    q: np.ndarray
+    alert: np.ndarray
+    severity: np.ndarray
+
+
+def _test_windows(obs_w: np.ndarray, exp_w: np.ndarray, phi: np.ndarray, params: SpikeParams) -> _Tested:
+    """Negative-binomial upper tail of every window, BH q-values across all of them, alert rules and severity."""
     valid = ~np.isnan(obs_w)
     o = np.where(valid, obs_w, 0.0)
     disp = np.broadcast_to(phi[:, None], o.shape)
@@ -425,18 +506,24 @@ def detect_spikes(
     excess = o - exp_w
     alert = (
         valid
-        & (q <= fdr_alpha)
-        & (o >= min_observed)
-        & (excess >= min_excess)
-        & (o >= min_ratio * exp_w)
+        & (q <= params.fdr_alpha)
+        & (o >= params.min_observed)
+        & (excess >= params.min_excess)
+        & (o >= params.min_ratio * exp_w)
     )
     sev = np.full(o.shape, None, dtype=object)
     sev[alert] = "info"
-    sev[alert & (q <= warning_q)] = "warning"
-    sev[alert & (q <= critical_q) & (o >= critical_ratio * exp_w)] = "critical"
+    sev[alert & (q <= params.warning_q)] = "warning"
+    sev[alert & (q <= params.critical_q) & (o >= params.critical_ratio * exp_w)] = "critical"
+    return _Tested(valid=valid, observed=o, p=p, q=q, alert=alert, severity=sev)
 
-    if only_alerts:
-        rows = np.nonzero(alert.ravel())[0]
+
+def _spike_rows(tested: _Tested, exp_w: np.ndarray, phi: np.ndarray, keys: pd.Index, grid: pd.DatetimeIndex, *,
+                freq: str, params: SpikeParams) -> pa.Table:
+    """:data:`SPIKES` rows of every window (or of the alerts only), with the baseline band."""
+    n_s, n_w = exp_w.shape
+    if params.only_alerts:
+        rows = np.nonzero(tested.alert.ravel())[0]
         s_idx, w_idx = np.divmod(rows, n_w)
 
         def pick(a: np.ndarray) -> np.ndarray:
@@ -448,27 +535,30 @@ def detect_spikes(
         def pick(a: np.ndarray) -> np.ndarray:
             return a.ravel()
 
+    band_level = params.band_level
     e_sel, phi_sel = pick(exp_w), phi[s_idx]
     lo_b = nb_quantile((1 - band_level) / 2, e_sel, phi_sel)
     hi_b = nb_quantile(1 - (1 - band_level) / 2, e_sel, phi_sel)
+    step = pd.Timedelta(hours=1) if freq == "hour" else pd.Timedelta(days=1)
+    g_ns = grid.as_unit("ns").asi8
     ends_ns = np.append(g_ns[1:], g_ns[-1] + step.value)
-    obs_valid = pick(valid)
+    obs_valid = pick(tested.valid)
     return pa.table(
         {
             "series_key": pa.DictionaryArray.from_arrays(
                 pa.array(s_idx.astype(np.int32)), pa.array(np.asarray(keys, dtype=object), pa.string())
             ).cast(pa.string()),
             "window_start": pa.array(g_ns[w_idx] // 1000, UTC_TS),
-            "window_end": pa.array(ends_ns[w_idx + window - 1] // 1000, UTC_TS),
-            "observed": pa.array(pick(o).astype(np.int64), pa.int64()),
+            "window_end": pa.array(ends_ns[w_idx + params.window - 1] // 1000, UTC_TS),
+            "observed": pa.array(pick(tested.observed).astype(np.int64), pa.int64()),
             "expected": pa.array(e_sel),
             "lower": pa.array(lo_b),
             "upper": pa.array(hi_b),
-            "p_value": pa.array(pick(p), mask=~obs_valid),
-            "q_value": pa.array(pick(q), mask=~obs_valid),
+            "p_value": pa.array(pick(tested.p), mask=~obs_valid),
+            "q_value": pa.array(pick(tested.q), mask=~obs_valid),
             "dispersion": pa.array(phi_sel),
-            "alert": pa.array(pick(alert)),
-            "severity": pa.array(pick(sev), pa.string()),
+            "alert": pa.array(pick(tested.alert)),
+            "severity": pa.array(pick(tested.severity), pa.string()),
         },
         schema=SPIKES,
     )

@@ -36,7 +36,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.fusion._arrow import combined, entity_ref, other_party, require, served_party, ts_us, us_ts
+from jobs.cdr import other_party, served_party
+from jobs.fusion.arrow_ops import combined, entity_ref, require, ts_us, us_ts
 from jobs.fusion.events import detection_ids
 from jobs.fusion.schemas import INCIDENT_CONTEXT
 
@@ -123,6 +124,17 @@ def place_gazetteer(posts: pa.Table) -> pa.Table:
     df = posts.select(["place_name", "lon", "lat"]).to_pandas().dropna()
     g = df.groupby("place_name", sort=True)[["lon", "lat"]].median().reset_index()
     return pa.Table.from_pandas(g, preserve_index=False)
+
+
+def moved_places(old: pa.Table, new: pa.Table | None) -> list[str]:
+    """Place names whose location differs between two :func:`place_gazetteer` tables (moved, new or gone), sorted."""
+    def located(table: pa.Table | None) -> dict:
+        if table is None:
+            return {}
+        return {n: (x, y) for n, x, y in zip(*(table[c].to_pylist() for c in ("place_name", "lon", "lat")))}
+
+    before, after = located(old), located(new)
+    return sorted(n for n in set(before) | set(after) if before.get(n) != after.get(n))
 
 
 def nearby_candidates(*, transactions: pa.Table | None = None, posts: pa.Table | None = None,
@@ -340,6 +352,24 @@ def incident_context(incidents: pa.Table, *, tower: pa.Table | None = None, near
         "contacts_present": pa.array(df["contacts_present"].astype("Int64"), pa.int64()),
         "confidence": pa.array(df["confidence"].to_numpy("float64")),
     }, schema=INCIDENT_CONTEXT)
+
+
+def context_from_records(incidents: pa.Table, *, cdr: pa.Table | None = None, cell_sites: pa.Table | None = None,
+                         transactions: pa.Table | None = None, posts: pa.Table | None = None,
+                         detections: pa.Table | None = None, places: pa.Table | None = None, ctx,
+                         settings: ContextSettings | None = None, metric_crs: str | None = None) -> pa.Table:
+    """:func:`incident_context` of ``incidents`` from the silver records themselves (candidates built here).
+
+    Tower dumps need both ``cdr`` and ``cell_sites``; a table that is ``None`` skips its relations.
+    Embedded mode calls it once, or once per group of incidents whose windows do not overlap
+    (:func:`jobs.fusion.context_windows.context_windows`) with the records of that group's window.
+    """
+    if not incidents.num_rows:
+        return INCIDENT_CONTEXT.empty_table()
+    tower = tower_candidates(cdr, cell_sites) if cdr is not None and cell_sites is not None else None
+    nearby = nearby_candidates(transactions=transactions, posts=posts, detections=detections, places=places)
+    return incident_context(incidents, tower=tower, nearby=nearby, cell_sites=cell_sites, ctx=ctx, settings=settings,
+                            metric_crs=metric_crs)
 
 
 def incidents_in_window(incidents: pa.Table, start, end) -> pa.Table:

@@ -46,7 +46,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.fusion._arrow import combined, entity_ref, require, served_party, ts_us, us_ts
+from jobs.cdr import served_party
+from jobs.fusion.arrow_ops import combined, entity_ref, require, ts_us, us_ts
 from jobs.fusion.events import detection_ids, vehicle_ids
 from jobs.fusion.schemas import ENTITIES, ENTITY_LINKS
 

@@ -23,7 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.fusion._arrow import combined, list_of, other_party, require, served_party
+from jobs.cdr import other_party, served_party
+from jobs.fusion.arrow_ops import combined, list_of, require
 from jobs.fusion.schemas import EVENTS
 from jobs.schemas import UTC_TS
 
@@ -83,6 +84,11 @@ def _districts(table: pa.Table, boundaries: pa.Table | None, ctx, tolerance_m: f
 
 def _prefixed(origin: str, ids) -> pa.Array:
     return pc.binary_join_element_wise(pa.scalar(f"{origin}:"), combined(ids).cast(pa.string()), "")
+
+
+def event_ids(origin: str, keys: pa.Array) -> pa.Array:
+    """The ``event_id`` an origin's row key gets in ``gold/events``."""
+    return pc.binary_join_element_wise(pa.scalar(f"{origin}:"), keys.cast(pa.string()), "")
 
 
 def incident_events(incidents: pa.Table, *, enrichment: pa.Table | None = None) -> pa.Table:

@@ -159,3 +159,50 @@ def fuzzy_person_matches(
         "score": pa.array([r[2] for r in rows], pa.float64()),
         "evidence": pa.array([r[3] for r in rows], pa.string()),
     }, schema=MATCHES)
+
+
+def fuzzy_same_as_links(matches: list[pa.Table], known_ids: set[str]) -> pa.Table:
+    """``same-as`` entity links from :func:`fuzzy_person_matches` of one or more bronze tables.
+
+    Pairs whose ids are not in ``known_ids`` (silver ``persons``: rejected rows are not there)
+    are dropped; a pair matched in several tables keeps its best score.
+
+    Returns
+    -------
+    pa.Table
+        :data:`jobs.fusion.schemas.ENTITY_LINKS` rows (``person:`` ids, confidence = score, no times).
+    """
+    from jobs.fusion.schemas import ENTITY_LINKS
+
+    frames = [m.to_pandas() for m in matches]
+    m = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["person_id_a", "person_id_b", "score", "evidence"])
+    m = m[m["person_id_a"].isin(known_ids) & m["person_id_b"].isin(known_ids)]
+    m = m.sort_values("score", ascending=False, kind="stable").drop_duplicates(["person_id_a", "person_id_b"])
+    n = len(m)
+    return pa.table({
+        "src": pa.array(("person:" + m["person_id_a"]).tolist(), pa.string()),
+        "dst": pa.array(("person:" + m["person_id_b"]).tolist(), pa.string()),
+        "link_type": pa.array(["same-as"] * n, pa.string()),
+        "n_evidence": pa.array([1] * n, pa.int64()),
+        "first_seen": pa.nulls(n, ENTITY_LINKS.field("first_seen").type),
+        "last_seen": pa.nulls(n, ENTITY_LINKS.field("last_seen").type),
+        "evidence": pa.array(m["evidence"].tolist(), pa.string()),
+        "confidence": pa.array(m["score"].astype("float64").tolist(), pa.float64()),
+    }, schema=ENTITY_LINKS)
+
+
+def with_fuzzy_links(links: pa.Table, fuzzy: pa.Table) -> pa.Table:
+    """``links`` plus the ``fuzzy`` same-as pairs it does not hold yet, sorted by type, src, dst.
+
+    A pair that silver's records already link keeps that link (and its evidence).
+    """
+    import pyarrow.compute as pc
+
+    if not fuzzy.num_rows:
+        return links
+    have = {(s, d) for s, d, t in zip(links["src"].to_pylist(), links["dst"].to_pylist(),
+                                      links["link_type"].to_pylist()) if t == "same-as"}
+    new = pc.invert(pa.array([(s, d) in have for s, d in zip(fuzzy["src"].to_pylist(), fuzzy["dst"].to_pylist())],
+                             pa.bool_()))
+    return pa.concat_tables([links, fuzzy.filter(new)]).sort_by(
+        [("link_type", "ascending"), ("src", "ascending"), ("dst", "ascending")])

@@ -59,3 +59,14 @@ def combine(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
     with np.errstate(over="ignore"):
         total = np.sum(digest, dtype=np.uint64)
     return a[0] + b[0], int(np.array([total], np.uint64).view(np.int64)[0])
+
+
+#: Sign of each Delta change type in a change feed: rows a commit added count +1, rows it removed -1.
+CHANGE_SIGNS = {"insert": 1, "update_postimage": 1, "delete": -1, "update_preimage": -1}
+
+
+def change_signs(change_types: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """+1 / -1 per row of a change feed's ``_change_type`` column (:data:`CHANGE_SIGNS`), int64."""
+    kinds = list(CHANGE_SIGNS)
+    idx = pc.index_in(change_types, value_set=pa.array(kinds))
+    return pa.array([CHANGE_SIGNS[k] for k in kinds], pa.int64()).take(idx)

@@ -26,13 +26,8 @@ from jobs.grid.cells import (
     parent_uint64,
     quartic_weights,
 )
+from jobs.grid.params import FREQS, CellFeatureParams
 
-#: Period lengths the kernels know; a ``pd.Timedelta`` is accepted too.
-FREQS: dict[str, pd.Timedelta] = {
-    "W": pd.Timedelta(days=7),
-    "D": pd.Timedelta(days=1),
-    "8h": pd.Timedelta(hours=8),
-}
 #: Weeks start on Monday 00:00 UTC (1970-01-05); days and shifts on midnight UTC.
 _WEEK_ANCHOR = pd.Timestamp("1970-01-05", tz="UTC")
 _DAY_ANCHOR = pd.Timestamp("1970-01-01", tz="UTC")
@@ -84,6 +79,17 @@ def period_grid(freq: str | pd.Timedelta = "W", anchor: pd.Timestamp | str | Non
         raise ValueError(f"freq must be a positive duration, got {step}")
     a = default_anchor if anchor is None else _utc(anchor, "anchor")
     return PeriodGrid(step=step, anchor=a)
+
+
+def data_origin(incidents: pa.Table, freq: str | pd.Timedelta = "W") -> pd.Timestamp:
+    """Start of the period (standard grid of ``freq``) holding the last incident.
+
+    That period is incomplete, so it is where training and features stop: the
+    ``cell_features`` asset's last row is the period before it.
+    """
+    pg = period_grid(freq)
+    last = int(timestamps_ns(incidents.column("occurred_at")).max())
+    return pd.Timestamp(int(pg.start_ns(pg.index_of(np.array([last]))[0])), tz="UTC")
 
 
 def _utc(value, name: str) -> pd.Timestamp:
@@ -295,27 +301,10 @@ def output_span(ev: Events, pg: PeriodGrid, start=None, end=None) -> tuple[int, 
 def cell_features(
     incidents: pa.Table,
     cells: pa.Table | pa.Array | Sequence[str],
+    params: CellFeatureParams | None = None,
     *,
-    resolution: int = 9,
-    freq: str | pd.Timedelta = "W",
-    k_ring: int = 1,
-    windows: Sequence[int] = (1, 4, 13, 52),
-    kernel_bandwidth_m: float | None = None,
-    kernel_window: int = 13,
-    near_repeat_m: float = 400.0,
-    near_repeat_days: float = 14.0,
-    categories: Sequence[str] | None = None,
-    max_categories: int = 5,
-    category_windows: Sequence[int] = (4, 52),
-    location_types: Sequence[str] | None = None,
-    max_location_types: int = 5,
-    mix_window: int = 52,
-    recency_cap: int = 104,
-    decay_half_lives: Sequence[float] = (),
     start: pd.Timestamp | str | None = None,
     end: pd.Timestamp | str | None = None,
-    anchor: pd.Timestamp | str | None = None,
-    timezone: str = "UTC",
     extra_counts: Mapping[str, pa.Table] | None = None,
 ) -> pa.Table:
     """Per study-area cell and period: lagged counts, neighbourhood, kernel and near-repeat features.
@@ -324,57 +313,25 @@ def cell_features(
     ----------
     incidents
         Silver ``incidents`` rows (``jobs.schemas.INCIDENTS``); needs ``occurred_at``
-        (timestamp, UTC) and ``h3`` (resolution 12, or any resolution >= ``resolution``).
+        (timestamp, UTC) and ``h3`` (resolution 12, or any resolution >= ``params.resolution``).
         ``lon``/``lat`` (near-repeat distances), ``category`` and ``location_type``
         are used when present. Rows outside ``cells`` are ignored.
     cells
-        Study-area cells at ``resolution`` (table with ``h3`` [and ``area_km2``] or
+        Study-area cells at ``params.resolution`` (table with ``h3`` [and ``area_km2``] or
         an array of hex strings), e.g. from :func:`jobs.grid.cells.study_area_cells`.
-    resolution
-        H3 resolution of ``cells`` (checked).
-    freq
-        Period length: ``"W"`` (weeks from Monday 00:00 UTC), ``"D"``, ``"8h"`` or a Timedelta.
-    k_ring
-        Grid distance of the neighbourhood summed into the ``ring_*`` features.
-    windows
-        Trailing windows, in periods, of the ``lag_1``/``roll_w`` and ``ring_roll_w`` features
-        (a window of 1 is the previous period's count, named ``lag_1``).
-    kernel_bandwidth_m
-        Quartic-kernel bandwidth (metres) over cell centroids for ``kde_intensity``;
-        default ``max(400, 2.5 x cell spacing)``.
-    kernel_window
-        Periods of history smoothed into ``kde_intensity``.
-    near_repeat_m, near_repeat_days
-        ``near_repeat`` counts incidents within this distance of the cell centroid and
-        within this many days before the period start (default 400 m, 14 days).
-    categories, max_categories, category_windows
-        Categories with their own ``cat_<slug>_roll_w`` features and ``target_cat_<slug>``
-        counts; by default the ``max_categories`` most frequent in ``incidents``. Pass
-        them explicitly when training and scoring tables must share columns.
-    location_types, max_location_types, mix_window
-        Location types whose share of the k-ring's incidents over the last ``mix_window``
-        periods gives ``loc_<slug>_share`` (plus ``loc_other_share``).
-    recency_cap
-        ``periods_since_last`` (periods since the cell's last incident) is capped here.
-    decay_half_lives
-        Half-lives, in periods, of exponentially weighted counts: ``decay_<h>`` is
-        ``sum_s C[s] 2^(-(t-1-s)/h)`` over every earlier period ``s``, ``kde_decay_<h>``
-        its quartic-kernel smoothing (same kernel as ``kde_intensity``). Long half-lives
-        (52, 104 weeks) carry the stable spatial pattern that makes "last year's counts"
-        a hard baseline; default none (the table keeps its original columns).
+    params
+        Every feature setting (:class:`jobs.grid.params.CellFeatureParams`; default
+        ``CellFeatureParams()``). Settings left to the data (vocabularies, kernel
+        bandwidth) are fixed as :func:`resolve_params` fixes them.
     start, end
         First and last output period (any instant inside them); default the span of
         ``incidents``. History before ``start`` is always used for the features.
-    anchor
-        Moves the period grid (see :func:`period_grid`).
-    timezone
-        Time zone of the calendar features (``week_of_year``, ``month``, ``day_of_week``, ``hour``).
     extra_counts
         Optional hook for other feeds: ``{name: table}``, each table with ``h3`` (at
-        ``resolution`` or finer), ``period_start`` (timestamp; floored onto the grid) and
+        ``params.resolution`` or finer), ``period_start`` (timestamp; floored onto the grid) and
         ``value`` (numeric; summed per cell and period), e.g. CDR activity per cell and
         week. Each becomes ``<name>_lag_1`` and ``<name>_roll_w`` features over
-        ``windows``; like every feature, only periods before the row's period are read,
+        ``params.windows``; like every feature, only periods before the row's period are read,
         so a value keyed to period ``p`` is first used by period ``p + 1``.
 
     Returns
@@ -394,16 +351,95 @@ def cell_features(
     14 day band of Johnson et al. (2007), "Space-time patterns of risk: a cross
     national assessment of residential burglary victimization", J. Quant. Criminol.
     """
-    grid = resolve_cells(cells, resolution)
-    pg = period_grid(freq, anchor)
-    if k_ring < 0:
-        raise ValueError(f"k_ring must be >= 0, got {k_ring}")
-    windows = sorted({int(w) for w in windows})
-    if not windows or windows[0] < 1:
-        raise ValueError(f"windows must be positive period counts, got {windows}")
+    params = _as_params(params)
+    grid = resolve_cells(cells, params.resolution)
+    pg = period_grid(params.freq, params.anchor)
     ev = resolve_events(incidents, grid)
-    n = len(grid)
+    p = _resolved(params, grid, ev)
+    h = _history(ev, pg, len(grid), start, end)
+    cols = _Columns()
+    ring = grid_weights(grid.index, p.k_ring, kind="ring") if p.k_ring > 0 else sparse.identity(h.n, format="csr")
+    _count_columns(cols, h, ring, p)
+    _kernel_columns(cols, h, grid, p)
+    _near_repeat_column(cols, h, ev, grid, pg, p)
+    cat_targets = _category_columns(cols, h, ev, p)
+    _location_columns(cols, h, ev, ring, p)
+    _extra_columns(cols, h, grid, pg, p.windows, extra_counts)
+    starts = pd.DatetimeIndex(pg.start_ns(h.t_out + h.p_lo).astype("datetime64[ns]"), tz="UTC")
+    _calendar_columns(cols, starts, pg.step, p.timezone, h.n)
+    out = {
+        "h3": pa.array(np.tile(np.asarray(grid.h3.to_numpy(zero_copy_only=False), dtype=object), len(h.t_out)),
+                       pa.string()),
+        "period_start": pa.array(np.repeat(starts.tz_localize(None).to_numpy().astype("datetime64[us]"), h.n),
+                                 pa.timestamp("us", tz="UTC")),
+    }
+    out.update({k: pa.array(v) for k, v in cols.items()})
+    out["target"] = pa.array(np.ascontiguousarray(h.C[:, h.t_out].T).ravel().astype(np.int32))
+    out.update({k: pa.array(v) for k, v in cat_targets.items()})
+    return pa.table(out)
 
+
+def _as_params(params) -> CellFeatureParams:
+    if params is None:
+        return CellFeatureParams()
+    if not isinstance(params, CellFeatureParams):
+        raise TypeError(f"params must be a jobs.grid.params.CellFeatureParams, got {type(params).__name__}; "
+                        "build one with CellFeatureParams(**settings)")
+    return params
+
+
+def default_bandwidth_m(grid: GridCells) -> float:
+    """``max(400 m, 2.5 x cell spacing)``: the quartic kernel's bandwidth unless one is given."""
+    spacing = float(np.sqrt(np.median(grid.area_km2) * 1e6))
+    return max(400.0, 2.5 * spacing)
+
+
+def _resolved(params: CellFeatureParams, grid: GridCells, ev: Events) -> CellFeatureParams:
+    bw = params.kernel_bandwidth_m if params.kernel_bandwidth_m is not None else default_bandwidth_m(grid)
+    return params.replace(
+        categories=_vocab(ev.category, params.categories, params.max_categories),
+        location_types=_vocab(ev.location_type, params.location_types, params.max_location_types),
+        kernel_bandwidth_m=bw,
+    )
+
+
+def resolve_params(params: CellFeatureParams, incidents: pa.Table,
+                   cells: pa.Table | pa.Array | Sequence[str]) -> CellFeatureParams:
+    """``params`` with what the kernel would decide from the data fixed, as :func:`cell_features` fixes it.
+
+    The category and location-type vocabularies (the most frequent values in
+    ``incidents`` when not given) and the kernel bandwidth (from the median
+    area of ``cells`` when not given). Building features again with the
+    result, from other incidents or for other periods, gives the same columns:
+    this is what gold ``cell_features`` stores and a model's feature spec carries.
+    """
+    params = _as_params(params)
+    grid = resolve_cells(cells, params.resolution)
+    return _resolved(params, grid, resolve_events(incidents, grid))
+
+
+@dataclass(frozen=True)
+class _History:
+    """The cell-by-period counts of the incidents up to the last output period."""
+
+    n: int  # cells
+    T: int  # periods from the first history period (p_lo) to the last output period
+    p_lo: int
+    t_out: np.ndarray  # columns of S (period starts) of the output periods
+    in_hist: np.ndarray  # which resolved events are in the history
+    cell: np.ndarray  # their cell positions
+    period: np.ndarray  # their periods, relative to p_lo
+    C: np.ndarray  # n x T counts
+    S: np.ndarray  # n x T+1 prefix sums
+
+    def window(self, w: int, S: np.ndarray | None = None) -> np.ndarray:
+        return _window(self.S if S is None else S, self.t_out, w)
+
+    def prefix_of(self, mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        return _prefix(_count_matrix(self.cell[mask], self.period[mask], self.n, self.T, weights))
+
+
+def _history(ev: Events, pg: PeriodGrid, n: int, start, end) -> _History:
     p_out0, p_out1, p_lo = output_span(ev, pg, start, end)
     p_ev = pg.index_of(ev.t_ns)
     in_hist = p_ev <= p_out1
@@ -411,136 +447,136 @@ def cell_features(
     pe = p_ev[in_hist] - p_lo
     ce = ev.cell[in_hist]
     C = _count_matrix(ce, pe, n, T)
-    S = _prefix(C)
-    t_out = np.arange(p_out0 - p_lo, T)  # column indexes into S = period starts
-    n_out = len(t_out)
-    cols: dict[str, np.ndarray] = {}
+    return _History(n=n, T=T, p_lo=p_lo, t_out=np.arange(p_out0 - p_lo, T), in_hist=in_hist, cell=ce, period=pe,
+                    C=C, S=_prefix(C))
 
-    def put(name: str, mat: np.ndarray, dtype=np.float32) -> None:
-        cols[name] = np.ascontiguousarray(mat.T).ravel().astype(dtype)
 
-    ring = grid_weights(grid.index, k_ring, kind="ring") if k_ring > 0 else sparse.identity(n, format="csr")
-    for w in windows:
+class _Columns(dict):
+    """Output columns by name, in the order they are put."""
+
+    def put(self, name: str, mat: np.ndarray, dtype=np.float32) -> None:
+        """Store a cells x periods matrix as a column ordered by period, then cell."""
+        self[name] = np.ascontiguousarray(mat.T).ravel().astype(dtype)
+
+
+def _count_columns(cols: _Columns, h: _History, ring, p: CellFeatureParams) -> None:
+    for w in p.windows:
         name = "lag_1" if w == 1 else f"roll_{w}"
-        cur = _window(S, t_out, w)
-        put(name, cur)
-        put(f"ring_{name}", ring @ cur)
+        cur = h.window(w)
+        cols.put(name, cur)
+        cols.put(f"ring_{name}", ring @ cur)
     # Long-run mean per period over all history before the period.
-    hist_len = np.maximum(t_out, 1).astype(np.float64)
-    put("rate_all", S[:, t_out] / hist_len)
-    put("ring_rate_all", (ring @ S[:, t_out]) / hist_len)
-
+    hist_len = np.maximum(h.t_out, 1).astype(np.float64)
+    cols.put("rate_all", h.S[:, h.t_out] / hist_len)
+    cols.put("ring_rate_all", (ring @ h.S[:, h.t_out]) / hist_len)
     # Periods since the cell's last incident, capped (no incident yet -> cap).
-    idx = np.where(C > 0, np.arange(T)[None, :], -(10**9))
+    idx = np.where(h.C > 0, np.arange(h.T)[None, :], -(10**9))
     last = np.maximum.accumulate(idx, axis=1)
-    last_before = np.concatenate([np.full((n, 1), -(10**9)), last[:, :-1]], axis=1)[:, t_out]
-    since = np.minimum(t_out[None, :] - last_before, recency_cap)
-    put("periods_since_last", since, np.int16)
+    last_before = np.concatenate([np.full((h.n, 1), -(10**9)), last[:, :-1]], axis=1)[:, h.t_out]
+    cols.put("periods_since_last", np.minimum(h.t_out[None, :] - last_before, p.recency_cap), np.int16)
 
-    # Kernel-smoothed intensity (quartic over centroids), events per km2 per period.
-    spacing = float(np.sqrt(np.median(grid.area_km2) * 1e6))
-    bw = kernel_bandwidth_m if kernel_bandwidth_m is not None else max(400.0, 2.5 * spacing)
-    Q = quartic_weights(grid.xy, bw, normalise=True)
-    put("kde_intensity", (Q @ _window(S, t_out, kernel_window)) * 1e6 / kernel_window)
-    for h in decay_half_lives:
-        if not float(h) > 0:
-            raise ValueError(f"decay_half_lives must be positive period counts, got {h}")
-        D = _decayed(C, float(h))[:, t_out]
-        tag = f"{float(h):g}".replace(".", "_")
-        put(f"decay_{tag}", D)
-        put(f"kde_decay_{tag}", Q @ D)
 
-    # Near-repeat exposure: events within near_repeat_m of the centroid and within
-    # near_repeat_days before the period start, i.e. start in (t, t + days].
-    nr = np.zeros((n, T + 1), dtype=np.float64)
+def _kernel_columns(cols: _Columns, h: _History, grid: GridCells, p: CellFeatureParams) -> None:
+    """Kernel-smoothed intensity (quartic over centroids, events per km2 per period) and decayed counts."""
+    Q = quartic_weights(grid.xy, p.kernel_bandwidth_m, normalise=True)
+    cols.put("kde_intensity", (Q @ h.window(p.kernel_window)) * 1e6 / p.kernel_window)
+    for hl in p.decay_half_lives:
+        D = _decayed(h.C, hl)[:, h.t_out]
+        tag = f"{hl:g}".replace(".", "_")
+        cols.put(f"decay_{tag}", D)
+        cols.put(f"kde_decay_{tag}", Q @ D)
+
+
+def _near_repeat_column(cols: _Columns, h: _History, ev: Events, grid: GridCells, pg: PeriodGrid,
+                        p: CellFeatureParams) -> None:
+    """Events within ``near_repeat_m`` of the centroid and ``near_repeat_days`` before the period start."""
+    nr = np.zeros((h.n, h.T + 1), dtype=np.float64)
     if len(ev.t_ns) and ev.xy is not None:
         tree_c = cKDTree(grid.xy)
-        tree_e = cKDTree(ev.xy[in_hist])
-        pairs = tree_e.sparse_distance_matrix(tree_c, near_repeat_m, output_type="ndarray")
+        tree_e = cKDTree(ev.xy[h.in_hist])
+        pairs = tree_e.sparse_distance_matrix(tree_c, p.near_repeat_m, output_type="ndarray")
         e_i = pairs["i"].astype(np.int64)
         c_j = pairs["j"].astype(np.int64)
-        t_e = ev.t_ns[in_hist][e_i]
-        first = pg.index_of(t_e) + 1 - p_lo
-        lastp = pg.index_of(t_e + int(pd.Timedelta(days=near_repeat_days).value)) - p_lo
-        first = np.clip(first, 0, T)
-        lastp = np.clip(lastp, -1, T - 1)
+        t_e = ev.t_ns[h.in_hist][e_i]
+        # an event counts for the periods starting in (t, t + days]
+        first = np.clip(pg.index_of(t_e) + 1 - h.p_lo, 0, h.T)
+        lastp = np.clip(pg.index_of(t_e + int(pd.Timedelta(days=p.near_repeat_days).value)) - h.p_lo, -1, h.T - 1)
         ok = lastp >= first
         np.add.at(nr, (c_j[ok], first[ok]), 1.0)
         np.add.at(nr, (c_j[ok], lastp[ok] + 1), -1.0)
-    put("near_repeat", np.cumsum(nr, axis=1)[:, t_out])
+    cols.put("near_repeat", np.cumsum(nr, axis=1)[:, h.t_out])
 
-    # Categories: trailing counts per category; their period counts are targets.
-    cat_vocab = _vocab(ev.category, categories, max_categories)
-    cat_targets: dict[str, np.ndarray] = {}
-    if cat_vocab:
-        cat_h = ev.category[in_hist].astype(str) if ev.category is not None else np.array([], dtype=str)
-        for c in cat_vocab:
-            m = cat_h == c
-            Cc = _count_matrix(ce[m], pe[m], n, T)
-            Sc = _prefix(Cc)
-            for w in category_windows:
-                put(f"cat_{_slug(c)}_roll_{int(w)}", _window(Sc, t_out, int(w)))
-            cat_targets[f"target_cat_{_slug(c)}"] = np.ascontiguousarray(Cc[:, t_out].T).ravel().astype(np.int32)
 
-    # Location-type mix of the k-ring's incidents over the last mix_window periods.
-    lt_vocab = _vocab(ev.location_type, location_types, max_location_types)
-    if lt_vocab:
-        total = ring @ _window(S, t_out, mix_window)
-        denom = np.where(total > 0, total, 1.0)
-        lt_h = (
-            pd.Series(ev.location_type[in_hist]).fillna("").astype(str).to_numpy()
-            if ev.location_type is not None
-            else np.array([], dtype=str)
-        )
-        known = np.zeros(len(lt_h), dtype=bool)
-        for lt in lt_vocab:
-            m = lt_h == lt
-            known |= m
-            share = ring @ _window(_prefix(_count_matrix(ce[m], pe[m], n, T)), t_out, mix_window)
-            put(f"loc_{_slug(lt)}_share", share / denom)
-        other = ring @ _window(_prefix(_count_matrix(ce[~known], pe[~known], n, T)), t_out, mix_window)
-        put("loc_other_share", other / denom)
+def _category_columns(cols: _Columns, h: _History, ev: Events, p: CellFeatureParams) -> dict[str, np.ndarray]:
+    """Trailing counts per category; their period counts are the ``target_cat_*`` columns (returned)."""
+    targets: dict[str, np.ndarray] = {}
+    if not p.categories:
+        return targets
+    cat_h = ev.category[h.in_hist].astype(str) if ev.category is not None else np.array([], dtype=str)
+    for c in p.categories:
+        m = cat_h == c
+        Cc = _count_matrix(h.cell[m], h.period[m], h.n, h.T)
+        Sc = _prefix(Cc)
+        for w in p.category_windows:
+            cols.put(f"cat_{_slug(c)}_roll_{w}", h.window(w, Sc))
+        targets[f"target_cat_{_slug(c)}"] = np.ascontiguousarray(Cc[:, h.t_out].T).ravel().astype(np.int32)
+    return targets
 
-    # Hook for other feeds (CDR activity, OSINT volume...) keyed by cell and period.
+
+def _location_columns(cols: _Columns, h: _History, ev: Events, ring, p: CellFeatureParams) -> None:
+    """Location-type mix of the k-ring's incidents over the last ``mix_window`` periods."""
+    if not p.location_types:
+        return
+    total = ring @ h.window(p.mix_window)
+    denom = np.where(total > 0, total, 1.0)
+    lt_h = (
+        pd.Series(ev.location_type[h.in_hist]).fillna("").astype(str).to_numpy()
+        if ev.location_type is not None
+        else np.array([], dtype=str)
+    )
+    known = np.zeros(len(lt_h), dtype=bool)
+    for lt in p.location_types:
+        m = lt_h == lt
+        known |= m
+        cols.put(f"loc_{_slug(lt)}_share", ring @ h.window(p.mix_window, h.prefix_of(m)) / denom)
+    cols.put("loc_other_share", ring @ h.window(p.mix_window, h.prefix_of(~known)) / denom)
+
+
+def _extra_columns(cols: _Columns, h: _History, grid: GridCells, pg: PeriodGrid, windows: Sequence[int],
+                   extra_counts: Mapping[str, pa.Table] | None) -> None:
+    """Hook for other feeds (CDR activity, OSINT volume...) keyed by cell and period."""
+    p_out1 = h.p_lo + h.T - 1
     for name, tbl in (extra_counts or {}).items():
         slug = _slug(name)
         for col in ("h3", "period_start", "value"):
             if col not in tbl.column_names:
-                raise ValueError(f"extra_counts[{name!r}] needs columns h3, period_start, value; found {tbl.column_names}")
+                raise ValueError(f"extra_counts[{name!r}] needs columns h3, period_start, value; "
+                                 f"found {tbl.column_names}")
         xt = pg.index_of(timestamps_ns(tbl.column("period_start"), f"extra_counts[{name!r}].period_start"))
         xraw, xvalid = cells_to_uint64(tbl.column("h3"))
         xpar = np.zeros_like(xraw)
         xpar[xvalid] = parent_uint64(xraw[xvalid], grid.resolution)
         xpos = _positions(xpar, xvalid, grid.index)
         val = pc.fill_null(tbl.column("value").cast(pa.float64()), 0.0).to_numpy()
-        ok = (xpos >= 0) & (xt >= p_lo) & (xt <= p_out1)
-        Sx = _prefix(_count_matrix(xpos[ok], xt[ok] - p_lo, n, T, weights=val[ok]))
+        ok = (xpos >= 0) & (xt >= h.p_lo) & (xt <= p_out1)
+        Sx = _prefix(_count_matrix(xpos[ok], xt[ok] - h.p_lo, h.n, h.T, weights=val[ok]))
         for w in windows:
-            put(f"{slug}_lag_1" if w == 1 else f"{slug}_roll_{w}", _window(Sx, t_out, w))
+            cols.put(f"{slug}_lag_1" if w == 1 else f"{slug}_roll_{w}", h.window(w, Sx))
 
-    # Calendar features of the period start in the requested time zone.
-    starts = pd.DatetimeIndex(pg.start_ns(t_out + p_lo).astype("datetime64[ns]"), tz="UTC")
+
+def _calendar_columns(cols: _Columns, starts: pd.DatetimeIndex, step: pd.Timedelta, timezone: str, n: int) -> None:
+    """Calendar features of the period start in the requested time zone."""
     local = starts.tz_convert(timezone)
     cal = {
         "week_of_year": local.isocalendar().week.to_numpy().astype(np.int16),
         "month": local.month.to_numpy().astype(np.int16),
     }
-    if pg.step < pd.Timedelta(days=7):
+    if step < pd.Timedelta(days=7):
         cal["day_of_week"] = local.dayofweek.to_numpy().astype(np.int16)
-    if pg.step < pd.Timedelta(days=1):
+    if step < pd.Timedelta(days=1):
         cal["hour"] = local.hour.to_numpy().astype(np.int16)
     for k, v in cal.items():
         cols[k] = np.repeat(v, n)
-
-    target = np.ascontiguousarray(C[:, t_out].T).ravel().astype(np.int32)
-    out = {
-        "h3": pa.array(np.tile(np.asarray(grid.h3.to_numpy(zero_copy_only=False), dtype=object), n_out), pa.string()),
-        "period_start": pa.array(np.repeat(starts.tz_localize(None).to_numpy().astype("datetime64[us]"), n), pa.timestamp("us", tz="UTC")),
-    }
-    out.update({k: pa.array(v) for k, v in cols.items()})
-    out["target"] = pa.array(target)
-    out.update({k: pa.array(v) for k, v in cat_targets.items()})
-    return pa.table(out)
 
 
 def _positions(idx: np.ndarray, valid: np.ndarray, grid_index: np.ndarray) -> np.ndarray:

@@ -153,3 +153,19 @@ def patrol_plan(
         rows["expected_count"] += col[order].tolist()
         rows["share_of_shift"] += (col[order] / total if total > 0 else np.zeros(k)).tolist()
     return pa.table(rows, schema=PATROL_SCHEMA)
+
+
+def cells_by_shift(plan: pa.Table) -> dict[str, list[str]]:
+    """``{shift label: patrol cells in rank order}`` of a :func:`patrol_plan` table."""
+    shifts: dict[str, list[str]] = {}
+    for label, cell in zip(plan.column("shift_label").to_pylist(), plan.column("h3").to_pylist()):
+        shifts.setdefault(label, []).append(cell)
+    return shifts
+
+
+def mean_share_covered(plan: pa.Table) -> float:
+    """Mean over shifts of the share of the shift's expected crime in its patrol cells."""
+    import pyarrow.compute as pc
+
+    per_shift = plan.group_by("shift_label").aggregate([("share_of_shift", "sum")])
+    return float(pc.mean(per_shift.column("share_of_shift_sum")).as_py())

@@ -259,8 +259,41 @@ def parse_records(
     schema = CANONICAL[spec.table]
     n = bronze.num_rows
     v = _Verdicts(n)
+    _reader_verdicts(bronze, v)
+    out: dict[str, pa.Array] = {name: _mapped_field(bronze, spec, name, fspec, schema.field(name), v, now, min_time)
+                                for name, fspec in spec.fields.items()}
+    if spec.table == "cameras" and "control_points" in out:
+        _check_control_points(out["control_points"], v)
+    if spec.coordinates is not None:
+        out.update(_coordinates(bronze, spec, schema, v, boundaries, ctx))
+    if spec.table == "incidents":
+        out.update(_categories(out["category"], spec))
+    _identifiers(out, spec, schema, v, pseudonym_key, state)
+    ids = _ids_and_duplicates(bronze, spec, schema, v, out, state, prior)
+    out[ID_FIELD[spec.table]] = ids
+    if "source" in schema.names:
+        out["source"] = pa.repeat(pa.scalar(spec.name, pa.string()), n)
+    for name in ("ingest_id", "source_file", "source_row"):
+        out[name] = bronze[name].combine_chunks()
 
-    # 1. what the reader already found (nothing, in most batches: then the object arrays below are skipped)
+    full = pa.table({name: out.get(name, pa.nulls(n, schema.field(name).type)) for name in schema.names})
+    # last guard: a required column still null in a row that passed (a canonical field no spec maps,
+    # a value a parser emptied) quarantines the row instead of failing the whole batch's cast
+    for f in schema:
+        if not f.nullable and full[f.name].null_count:
+            v.flag(pc.is_null(full[f.name]).to_numpy(zero_copy_only=False), "missing_value", f.name,
+                   lambda i, nm=f.name: f"required field {nm!r} has no value")
+    keep = v.ok
+    accepted = (full if keep.all() else full.filter(pa.array(keep))).cast(schema)
+    rejects = _rejects(bronze, spec, v, ~keep, ids, pseudonym_key)
+    return ParseResult(accepted=accepted, rejects=rejects)
+
+
+def _reader_verdicts(bronze: pa.Table, v: _Verdicts) -> None:
+    """Rule 1: what the reader already found (malformed rows, bytes invalid in the encoding, JSON values of the
+    wrong type), flagged with the field the reader named."""
+    n = bronze.num_rows
+    # nothing, in most batches: then the object arrays below are skipped
     found = "read_rule" in bronze.column_names and bronze["read_rule"].null_count < n
     read_rule = bronze["read_rule"].to_numpy(zero_copy_only=False) if found else np.full(n, None)
     read_error = bronze["read_error"].to_numpy(zero_copy_only=False) \
@@ -279,138 +312,153 @@ def parse_records(
         v.field[i] = named.group(1) if named else None
     v.flag(has_read_error, "malformed_row", None, lambda i: read_error[i])
 
-    out: dict[str, pa.Array] = {}
 
-    # 2. mapped fields
-    for name, fspec in spec.fields.items():
-        raw = _field_values(bronze, fspec)
-        ftype = schema.field(name).type
-        required = not schema.field(name).nullable
-        empty = _is_empty(raw)
-        if required:
-            v.flag(empty, "missing_value", name, f"required field {name!r}{_from(fspec)} is empty")
-        if pa.types.is_timestamp(ftype) or pa.types.is_date(ftype):
-            values, failed = parse_timestamps(raw, fspec.format, fspec.timezone)
-            v.flag(failed, "unparseable_timestamp", name,
-                   lambda i, raw=raw, f=fspec, nm=name: f"field {nm!r}{_from(f)}: {_py(raw, i)!r} does not match format {f.format or 'iso8601'!r}")
-            epoch = values.astype("datetime64[us]").astype("int64")
-            valid_t = ~np.isnat(values)
-            v.flag(valid_t & (epoch > _us(now)), "future_timestamp", name,
-                   lambda i, raw=raw, nm=name: f"field {nm!r}: {_py(raw, i)!r} is later than the ingestion time {now.isoformat(timespec='seconds')}")
-            if pa.types.is_timestamp(ftype):
-                v.flag(valid_t & (epoch < _us(min_time)), "timestamp_too_old", name,
-                       lambda i, raw=raw, nm=name: f"field {nm!r}: {_py(raw, i)!r} is before {min_time.date().isoformat()}")
-                out[name] = pa.array(values, pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
-            else:
-                out[name] = pa.array(values.astype("datetime64[D]"), pa.date32())
-        elif pa.types.is_floating(ftype) or pa.types.is_integer(ftype):
-            rule = spec.number_rule(name)
-            nums = _to_number(raw, rule.decimal, rule.thousands)
-            what = _number_words(rule)
-            v.flag(~empty & np.isnan(nums), "invalid_number", name,
-                   lambda i, raw=raw, f=fspec, nm=name, w=what: f"field {nm!r}{_from(f)}: {_py(raw, i)!r} is not {w}")
-            finite = np.isfinite(nums)
-            if rule.integer:
-                whole = finite & (np.floor(np.where(finite, nums, 0)) == nums)
-                v.flag(finite & ~whole, "invalid_number", name,
-                       lambda i, raw=raw, f=fspec, nm=name: f"field {nm!r}{_from(f)}: {_py(raw, i)!r} is not an "
-                                                            f"integer (expected a whole number, never rounded)")
-            low = ~np.isnan(nums) & (nums < rule.min) if rule.min is not None else np.zeros(n, dtype=bool)
-            high = ~np.isnan(nums) & (nums > rule.max) if rule.max is not None else np.zeros(n, dtype=bool)
-            v.flag(low | high, "out_of_range", name,
-                   lambda i, raw=raw, f=fspec, nm=name, r=rule: f"field {nm!r}{_from(f)}: {_py(raw, i)!r} is outside "
-                                                                f"the valid range {_range_words(r)}")
-            valid = finite & ~low & ~high
-            if rule.integer:
-                valid &= np.floor(np.where(finite, nums, 0)) == nums
-            # rows that broke a rule are nulls here: nothing is wrapped or rounded into the type
-            arr = pa.array(np.where(valid, nums, np.nan), pa.float64(), from_pandas=True)
-            out[name] = arr.cast(ftype)  # safe cast: a whole number within the type's range
-        elif pa.types.is_list(ftype):
-            values, bad = _parse_lists(_np(raw), empty, ftype)
-            v.flag(bad, "invalid_value", name, lambda i, raw=raw, nm=name: f"field {nm!r}: {_py(raw, i)!r} is not a list (JSON array or ';'-separated)")
-            out[name] = values
-        elif pa.types.is_boolean(ftype):
-            text = pc.utf8_lower(pc.utf8_trim_whitespace(raw))
-            out[name] = pc.if_else(pa.array(empty), pa.scalar(None, pa.bool_()),
-                                   pc.is_in(text, pa.array(["true", "1", "yes", "y", "t"])))
-        elif pa.types.is_binary(ftype):  # geometry given as WKT or hex WKB
-            values, bad = _parse_geometry(_np(raw), empty)
-            v.flag(bad, "invalid_geometry", name, lambda i, raw=raw, nm=name: f"field {nm!r}: {str(_py(raw, i))[:60]!r} is not WKT or hex WKB")
-            out[name] = values
+def _mapped_field(bronze: pa.Table, spec: SourceSpec, name: str, fspec: FieldSpec, field: pa.Field, v: _Verdicts,
+                  now: datetime, min_time: datetime) -> pa.Array:
+    """Rule 2: one mapped field's values in its canonical type (rows that break its rules flagged, their
+    values null: nothing is wrapped, rounded or guessed)."""
+    n = bronze.num_rows
+    raw = _field_values(bronze, fspec)
+    ftype = field.type
+    required = not field.nullable
+    empty = _is_empty(raw)
+    if required:
+        v.flag(empty, "missing_value", name, f"required field {name!r}{_from(fspec)} is empty")
+    if pa.types.is_timestamp(ftype) or pa.types.is_date(ftype):
+        values, failed = parse_timestamps(raw, fspec.format, fspec.timezone)
+        v.flag(failed, "unparseable_timestamp", name,
+               lambda i, raw=raw, f=fspec, nm=name: f"field {nm!r}{_from(f)}: {_py(raw, i)!r} does not match format {f.format or 'iso8601'!r}")
+        epoch = values.astype("datetime64[us]").astype("int64")
+        valid_t = ~np.isnat(values)
+        v.flag(valid_t & (epoch > _us(now)), "future_timestamp", name,
+               lambda i, raw=raw, nm=name: f"field {nm!r}: {_py(raw, i)!r} is later than the ingestion time {now.isoformat(timespec='seconds')}")
+        if pa.types.is_timestamp(ftype):
+            v.flag(valid_t & (epoch < _us(min_time)), "timestamp_too_old", name,
+                   lambda i, raw=raw, nm=name: f"field {nm!r}: {_py(raw, i)!r} is before {min_time.date().isoformat()}")
+            return pa.array(values, pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
         else:
-            trimmed = pc.utf8_trim_whitespace(raw)
-            out[name] = pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), trimmed) if empty.any() else trimmed
+            return pa.array(values.astype("datetime64[D]"), pa.date32())
+    elif pa.types.is_floating(ftype) or pa.types.is_integer(ftype):
+        rule = spec.number_rule(name)
+        nums = _to_number(raw, rule.decimal, rule.thousands)
+        what = _number_words(rule)
+        v.flag(~empty & np.isnan(nums), "invalid_number", name,
+               lambda i, raw=raw, f=fspec, nm=name, w=what: f"field {nm!r}{_from(f)}: {_py(raw, i)!r} is not {w}")
+        finite = np.isfinite(nums)
+        if rule.integer:
+            whole = finite & (np.floor(np.where(finite, nums, 0)) == nums)
+            v.flag(finite & ~whole, "invalid_number", name,
+                   lambda i, raw=raw, f=fspec, nm=name: f"field {nm!r}{_from(f)}: {_py(raw, i)!r} is not an "
+                                                        f"integer (expected a whole number, never rounded)")
+        low = ~np.isnan(nums) & (nums < rule.min) if rule.min is not None else np.zeros(n, dtype=bool)
+        high = ~np.isnan(nums) & (nums > rule.max) if rule.max is not None else np.zeros(n, dtype=bool)
+        v.flag(low | high, "out_of_range", name,
+               lambda i, raw=raw, f=fspec, nm=name, r=rule: f"field {nm!r}{_from(f)}: {_py(raw, i)!r} is outside "
+                                                            f"the valid range {_range_words(r)}")
+        valid = finite & ~low & ~high
+        if rule.integer:
+            valid &= np.floor(np.where(finite, nums, 0)) == nums
+        # rows that broke a rule are nulls here: nothing is wrapped or rounded into the type
+        arr = pa.array(np.where(valid, nums, np.nan), pa.float64(), from_pandas=True)
+        return arr.cast(ftype)  # safe cast: a whole number within the type's range
+    elif pa.types.is_list(ftype):
+        values, bad = _parse_lists(_np(raw), empty, ftype)
+        v.flag(bad, "invalid_value", name, lambda i, raw=raw, nm=name: f"field {nm!r}: {_py(raw, i)!r} is not a list (JSON array or ';'-separated)")
+        return values
+    elif pa.types.is_boolean(ftype):
+        text = pc.utf8_lower(pc.utf8_trim_whitespace(raw))
+        return pc.if_else(pa.array(empty), pa.scalar(None, pa.bool_()),
+                               pc.is_in(text, pa.array(["true", "1", "yes", "y", "t"])))
+    elif pa.types.is_binary(ftype):  # geometry given as WKT or hex WKB
+        values, bad = _parse_geometry(_np(raw), empty)
+        v.flag(bad, "invalid_geometry", name, lambda i, raw=raw, nm=name: f"field {nm!r}: {str(_py(raw, i))[:60]!r} is not WKT or hex WKB")
+        return values
+    else:
+        trimmed = pc.utf8_trim_whitespace(raw)
+        return pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), trimmed) if empty.any() else trimmed
 
-    # cameras: vision's geo-projection (a homography) needs four or more pixel-to-ground points
-    if spec.table == "cameras" and "control_points" in out:
-        complete = [sum(1 for p in (pts or []) if p and None not in (p.get("u"), p.get("v"), p.get("lon"), p.get("lat")))
-                    for pts in out["control_points"].to_pylist()]
-        count = np.array(complete)
-        v.flag(count < MIN_CONTROL_POINTS, "too_few_control_points", "control_points",
-               lambda i: f"camera has {count[i]} complete pixel-to-ground control point(s) "
-                         f"({{u, v, lon, lat}}); geo-projection needs at least {MIN_CONTROL_POINTS}")
 
-    # 3. coordinates
-    if spec.coordinates is not None:
-        c = spec.coordinates
-        xcol, ycol = ("geometry_x", "geometry_y") if c.from_geometry else (c.x, c.y)
-        xs = bronze[xcol].combine_chunks()
-        ys = bronze[ycol].combine_chunks()
-        # typed formats (vector geometries, Parquet) give numbers with '.'; text formats the spec's decimal
-        decimal = "." if c.from_geometry or spec.format.kind not in ("csv", "jsonl") else spec.format.decimal
-        x = _to_number(xs, decimal)
-        y = _to_number(ys, decimal)
-        x_empty, y_empty = _is_empty(xs), _is_empty(ys)
-        missing = x_empty | y_empty
-        # half a pair is never "no location": even where coordinates are optional it is a broken one
-        v.flag((missing if c.required else x_empty ^ y_empty), "missing_coordinates", f"{xcol},{ycol}",
-               lambda i: f"coordinates ({xcol}, {ycol}) are empty: ({_py(xs, i)!r}, {_py(ys, i)!r})"
-                         + ("" if c.required else "; give both or neither"))
-        v.flag(~missing & ~(np.isfinite(x) & np.isfinite(y)), "invalid_coordinates", f"{xcol},{ycol}",
-               lambda i: f"coordinates ({xcol}, {ycol}) = ({_py(xs, i)!r}, {_py(ys, i)!r}) are not finite numbers "
-                         f"(decimal {decimal!r})")
-        x = np.where(np.isfinite(x), x, np.nan)
-        y = np.where(np.isfinite(y), y, np.nan)
-        v.flag((x == 0) & (y == 0), "null_island", f"{xcol},{ycol}", "coordinates are (0, 0): a placeholder, not a location")
-        xmin, ymin, xmax, ymax = crs_bounds(c.crs)
-        in_crs = (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
-        v.flag(~np.isnan(x) & ~np.isnan(y) & ~in_crs, "out_of_crs_bounds", f"{xcol},{ycol}",
-               lambda i: f"coordinates ({x[i]}, {y[i]}) are outside the valid range of {c.crs} "
-                         f"(x {xmin:.6g}..{xmax:.6g}, y {ymin:.6g}..{ymax:.6g})")
-        usable = v.ok & ~np.isnan(x) & ~np.isnan(y)
-        lon = np.full(n, np.nan)
-        lat = np.full(n, np.nan)
-        if usable.any():
-            lon[usable], lat[usable] = to_wgs84(x[usable], y[usable], c.crs)
-        district = pa.nulls(n, pa.string())
-        if spec.study_area is not None:
-            lon, lat, district = _check_study_area(lon, lat, x, y, usable, c.crs, boundaries, ctx, spec, v)
-        elif spec.bounds is not None:
-            _check_bounds(lon, lat, x, y, usable, c.crs, spec, v)
-        out["lon"] = pa.array(lon, from_pandas=True)
-        out["lat"] = pa.array(lat, from_pandas=True)
-        if "geometry" not in spec.fields:  # a declared geometry (cell sectors) wins over the point
-            out["geometry"] = points_wkb(lon, lat)
-        out["h3"] = h3_cells(lon, lat)
-        if "district" in schema.names:
-            out["district"] = district
+def _check_control_points(points: pa.Array, v: _Verdicts) -> None:
+    """Cameras: vision's geo-projection (a homography) needs four or more pixel-to-ground points."""
+    complete = [sum(1 for p in (pts or []) if p and None not in (p.get("u"), p.get("v"), p.get("lon"), p.get("lat")))
+                for pts in points.to_pylist()]
+    count = np.array(complete)
+    v.flag(count < MIN_CONTROL_POINTS, "too_few_control_points", "control_points",
+           lambda i: f"camera has {count[i]} complete pixel-to-ground control point(s) "
+                     f"({{u, v, lon, lat}}); geo-projection needs at least {MIN_CONTROL_POINTS}")
 
-    # 4. categories
-    if spec.table == "incidents":
-        raw_cat = out["category"]
-        mapping = dict(spec.categories.mapping)
-        mapping.update({c: c for c in OFFENSE_CATEGORIES if c not in mapping})
-        keys = pa.array(list(mapping), pa.string())
-        targets = pa.array(list(mapping.values()), pa.string())
-        idx = pc.index_in(raw_cat, value_set=keys)
-        mapped_values = pc.take(targets, idx)
-        out["source_category"] = raw_cat
-        out["category"] = pc.fill_null(mapped_values, spec.categories.default)
-        out["category_mapped"] = pc.is_valid(idx)
 
-    # identifiers that hold no identifier once normalised ("N/A", "-" as a phone): a required one is
-    # missing (the row is quarantined, never a null in a non-nullable column), an optional one null
+def _coordinates(bronze: pa.Table, spec: SourceSpec, schema: pa.Schema, v: _Verdicts, boundaries, ctx
+                 ) -> dict[str, pa.Array]:
+    """Rule 3: coordinates to WGS84 lon/lat, point geometry, H3 cell and study-area district."""
+    n = bronze.num_rows
+    out: dict[str, pa.Array] = {}
+    c = spec.coordinates
+    xcol, ycol = ("geometry_x", "geometry_y") if c.from_geometry else (c.x, c.y)
+    xs = bronze[xcol].combine_chunks()
+    ys = bronze[ycol].combine_chunks()
+    # typed formats (vector geometries, Parquet) give numbers with '.'; text formats the spec's decimal
+    decimal = "." if c.from_geometry or spec.format.kind not in ("csv", "jsonl") else spec.format.decimal
+    x = _to_number(xs, decimal)
+    y = _to_number(ys, decimal)
+    x_empty, y_empty = _is_empty(xs), _is_empty(ys)
+    missing = x_empty | y_empty
+    # half a pair is never "no location": even where coordinates are optional it is a broken one
+    v.flag((missing if c.required else x_empty ^ y_empty), "missing_coordinates", f"{xcol},{ycol}",
+           lambda i: f"coordinates ({xcol}, {ycol}) are empty: ({_py(xs, i)!r}, {_py(ys, i)!r})"
+                     + ("" if c.required else "; give both or neither"))
+    v.flag(~missing & ~(np.isfinite(x) & np.isfinite(y)), "invalid_coordinates", f"{xcol},{ycol}",
+           lambda i: f"coordinates ({xcol}, {ycol}) = ({_py(xs, i)!r}, {_py(ys, i)!r}) are not finite numbers "
+                     f"(decimal {decimal!r})")
+    x = np.where(np.isfinite(x), x, np.nan)
+    y = np.where(np.isfinite(y), y, np.nan)
+    v.flag((x == 0) & (y == 0), "null_island", f"{xcol},{ycol}", "coordinates are (0, 0): a placeholder, not a location")
+    xmin, ymin, xmax, ymax = crs_bounds(c.crs)
+    in_crs = (x >= xmin) & (x <= xmax) & (y >= ymin) & (y <= ymax)
+    v.flag(~np.isnan(x) & ~np.isnan(y) & ~in_crs, "out_of_crs_bounds", f"{xcol},{ycol}",
+           lambda i: f"coordinates ({x[i]}, {y[i]}) are outside the valid range of {c.crs} "
+                     f"(x {xmin:.6g}..{xmax:.6g}, y {ymin:.6g}..{ymax:.6g})")
+    usable = v.ok & ~np.isnan(x) & ~np.isnan(y)
+    lon = np.full(n, np.nan)
+    lat = np.full(n, np.nan)
+    if usable.any():
+        lon[usable], lat[usable] = to_wgs84(x[usable], y[usable], c.crs)
+    district = pa.nulls(n, pa.string())
+    if spec.study_area is not None:
+        lon, lat, district = _check_study_area(lon, lat, x, y, usable, c.crs, boundaries, ctx, spec, v)
+    elif spec.bounds is not None:
+        _check_bounds(lon, lat, x, y, usable, c.crs, spec, v)
+    out["lon"] = pa.array(lon, from_pandas=True)
+    out["lat"] = pa.array(lat, from_pandas=True)
+    if "geometry" not in spec.fields:  # a declared geometry (cell sectors) wins over the point
+        out["geometry"] = points_wkb(lon, lat)
+    out["h3"] = h3_cells(lon, lat)
+    if "district" in schema.names:
+        out["district"] = district
+    return out
+
+
+def _categories(raw_cat: pa.Array, spec: SourceSpec) -> dict[str, pa.Array]:
+    """Rule 4 (incidents): the source's category mapped to the canonical offense categories; an unknown one
+    becomes the spec's default with ``category_mapped`` false (not a reject)."""
+    out: dict[str, pa.Array] = {}
+    mapping = dict(spec.categories.mapping)
+    mapping.update({c: c for c in OFFENSE_CATEGORIES if c not in mapping})
+    keys = pa.array(list(mapping), pa.string())
+    targets = pa.array(list(mapping.values()), pa.string())
+    idx = pc.index_in(raw_cat, value_set=keys)
+    mapped_values = pc.take(targets, idx)
+    out["source_category"] = raw_cat
+    out["category"] = pc.fill_null(mapped_values, spec.categories.default)
+    out["category_mapped"] = pc.is_valid(idx)
+    return out
+
+
+def _identifiers(out: dict[str, pa.Array], spec: SourceSpec, schema: pa.Schema, v: _Verdicts,
+                 pseudonym_key: bytes | None, state: ParseState | None) -> None:
+    """Identifiers that hold no identifier once normalised ("N/A", "-" as a phone): a required one is missing
+    (the row is quarantined, never a null in a non-nullable column), an optional one null; then every
+    identifier is pseudonymised before anything is written beyond bronze (``out`` updated in place)."""
     from jobs.ingest.pseudonymise import PseudonymCache, normalise, pseudonymise, pseudonymise_encoded
 
     hashed: dict[str, pa.Array] = {}
@@ -444,9 +492,16 @@ def parse_records(
             if name in out:
                 out[name] = hashed[name] if name in hashed else pseudonymise(out[name], key=pseudonym_key, kind=kind)
 
-    # 5. ids, then duplicates among rows that passed every other rule
+
+def _ids_and_duplicates(bronze: pa.Table, spec: SourceSpec, schema: pa.Schema, v: _Verdicts,
+                        out: dict[str, pa.Array], state: ParseState | None,
+                        prior: dict[str, tuple[int, str]] | None) -> pa.Array:
+    """Rule 5: each row's id, then duplicates among the rows that passed every other rule: rows held in silver
+    by a later receipt (``prior``), then ids first seen in an earlier batch (``state``), then repeats within
+    this batch, each a ``duplicate_id`` naming the row that keeps the id. Returns the ids."""
     import polars as pl
 
+    n = bronze.num_rows
     id_field = ID_FIELD[spec.table]
     ids = _row_ids(bronze, spec, state)  # Arrow strings, never null; Python strings only for the rows named
     if not spec.id.from_content:
@@ -505,23 +560,7 @@ def parse_records(
         v.flag(dup, "duplicate_id", id_field,
                lambda i: f"id {_at(ids, i)!r} already used by row {src_row[first_of[_at(ids, i)]]} of "
                          f"{src_file[first_of[_at(ids, i)]].as_py()}")
-    out[id_field] = ids
-    if "source" in schema.names:
-        out["source"] = pa.repeat(pa.scalar(spec.name, pa.string()), n)
-    for name in ("ingest_id", "source_file", "source_row"):
-        out[name] = bronze[name].combine_chunks()
-
-    full = pa.table({name: out.get(name, pa.nulls(n, schema.field(name).type)) for name in schema.names})
-    # last guard: a required column still null in a row that passed (a canonical field no spec maps,
-    # a value a parser emptied) quarantines the row instead of failing the whole batch's cast
-    for f in schema:
-        if not f.nullable and full[f.name].null_count:
-            v.flag(pc.is_null(full[f.name]).to_numpy(zero_copy_only=False), "missing_value", f.name,
-                   lambda i, nm=f.name: f"required field {nm!r} has no value")
-    keep = v.ok
-    accepted = (full if keep.all() else full.filter(pa.array(keep))).cast(schema)
-    rejects = _rejects(bronze, spec, v, ~keep, ids, pseudonym_key)
-    return ParseResult(accepted=accepted, rejects=rejects)
+    return ids
 
 
 def _check_study_area(lon, lat, x, y, usable, crs, boundaries, ctx, spec, v: _Verdicts):

@@ -1,7 +1,7 @@
 """Where phones meet: co-location, co-travel and tower dumps on cell-site sectors.
 
 A CDR row places its *served* phone (caller for outgoing rows, callee for
-incoming rows, see :func:`jobs.links._util.served_party`) in the coverage
+incoming rows, see :func:`jobs.cdr.served_party`) in the coverage
 sector of ``cell_id``. Two phones are co-located when they are served, within
 a time window, by the same cell, by cells of the same site, or by cells whose
 sector polygons overlap.
@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
-from jobs.links._util import require_columns, served_party, to_timedelta, to_utc_timestamp
+from jobs.cdr import served_party
+from jobs.links.inputs import require_columns, to_timedelta, to_utc_timestamp
 from jobs.links.queries import DurationLike, TimeLike, _phone_list
 from jobs.schemas import UTC_TS
 

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.links._util import require_columns
+from jobs.links.inputs import require_columns
 from jobs.links.tables import CALL_EDGES
 from jobs.schemas import UTC_TS
 

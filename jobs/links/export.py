@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.links._util import require_columns
+from jobs.links.inputs import require_columns
 
 _NODE_NUMERIC = ("size", "degree", "strength", "coreness", "betweenness", "eigenvector", "pagerank", "score", "rank")
 _EDGE_NUMERIC = ("n_events", "n_voice", "n_sms", "total_duration_s")

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.links._util import require_columns, to_timedelta
+from jobs.links.inputs import require_columns, to_timedelta
 from jobs.links.graph import leiden_membership
 from jobs.links.queries import DurationLike
 from jobs.links.tables import FRAUD_RINGS
@@ -322,6 +322,98 @@ def account_communities(
     return pa.table({"account": names.tolist(), "community": memb, "size": sizes[memb]}, schema=schema)
 
 
+def _patterns(cycles: pd.DataFrame, fans: pd.DataFrame) -> list[dict]:
+    """Cycles then fan patterns as ``{type, core, members, txn_ids, details}``; ``core`` accounts join rings."""
+    patterns: list[dict] = []
+    for c in cycles.itertuples(index=False):
+        patterns.append(
+            {
+                "type": "cycle",
+                "core": list(c.accounts),
+                "members": list(c.accounts),
+                "txn_ids": list(c.txn_ids),
+                "details": {"length": int(c.length), "amounts": [round(a, 2) for a in c.amounts]},
+            }
+        )
+    for f in fans.itertuples(index=False):
+        patterns.append(
+            {
+                "type": f.pattern,
+                "core": [f.hub],
+                "members": [f.hub, *f.counterparties, *f.onward],
+                "txn_ids": list(f.txn_ids),
+                "details": {
+                    "hub": f.hub,
+                    "direction": f.direction,
+                    "n_counterparties": len(f.counterparties),
+                    "amount_in": round(f.amount_in, 2),
+                    "amount_out": round(f.amount_out, 2),
+                    "pass_through_ratio": round(f.ratio, 3),
+                },
+            }
+        )
+    return patterns
+
+
+def _join_on_core(patterns: list[dict]) -> list[list[dict]]:
+    """Patterns grouped by shared core accounts (union-find), in order of each group's first pattern."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for p in patterns:
+        root = find(p["core"][0])
+        for a in p["core"][1:]:
+            parent[find(a)] = root
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for p in patterns:
+        groups[find(p["core"][0])].append(p)
+    return list(groups.values())
+
+
+def _ring_row(pats: list[dict], comm: pd.DataFrame, by_id: pd.DataFrame, params: dict) -> dict:
+    """One ``FRAUD_RINGS`` row (without ``ring_id``) of the patterns of one ring.
+
+    ``comm`` is :func:`account_communities` indexed by account, ``by_id`` the
+    transfers indexed by ``txn_id``.
+    """
+    core = sorted({a for p in pats for a in p["core"]})
+    members = sorted({a for p in pats for a in p["members"]})
+    ids = sorted({t for p in pats for t in p["txn_ids"]})
+    flows = by_id.loc[ids].sort_values("t")
+    cc = Counter(int(comm.at[a, "community"]) for a in core if a in comm.index)
+    community = cc.most_common(1)[0][0] if cc else None
+    return {
+        "patterns": [p["type"] for p in pats],
+        "members": members,
+        "core_members": core,
+        "n_txns": len(ids),
+        "total_amount": float(flows["amount"].sum()),
+        "first_at": flows["at"].min(),
+        "last_at": flows["at"].max(),
+        "community": community,
+        "flows": json.dumps(
+            [
+                {"txn_id": i, "from": r.src, "to": r.dst, "amount": round(float(r.amount), 2), "at": r.at.isoformat()}
+                for i, r in zip(flows.index, flows.itertuples(index=False))
+            ]
+        ),
+        "evidence": json.dumps(
+            {
+                "patterns": [{"type": p["type"], "accounts": p["core"], "txn_ids": p["txn_ids"], **p["details"]} for p in pats],
+                "community_size": int(comm["size"][comm["community"] == community].iloc[0]) if community is not None else None,
+                "core_in_community": sum(1 for a in core if a in comm.index and comm.at[a, "community"] == community),
+                "parameters": params,
+            }
+        ),
+    }
+
+
 def fraud_rings(
     txns: pa.Table,
     *,
@@ -383,52 +475,9 @@ def fraud_rings(
     )
     if not include_plain_fans:
         fans = fans[fans["pattern"] == "mule"]
-    patterns: list[dict] = []
-    for c in cycles.itertuples(index=False):
-        patterns.append(
-            {
-                "type": "cycle",
-                "core": list(c.accounts),
-                "members": list(c.accounts),
-                "txn_ids": list(c.txn_ids),
-                "details": {"length": int(c.length), "amounts": [round(a, 2) for a in c.amounts]},
-            }
-        )
-    for f in fans.itertuples(index=False):
-        patterns.append(
-            {
-                "type": f.pattern,
-                "core": [f.hub],
-                "members": [f.hub, *f.counterparties, *f.onward],
-                "txn_ids": list(f.txn_ids),
-                "details": {
-                    "hub": f.hub,
-                    "direction": f.direction,
-                    "n_counterparties": len(f.counterparties),
-                    "amount_in": round(f.amount_in, 2),
-                    "amount_out": round(f.amount_out, 2),
-                    "pass_through_ratio": round(f.ratio, 3),
-                },
-            }
-        )
+    patterns = _patterns(cycles, fans)
     if not patterns:
         return FRAUD_RINGS.empty_table()
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for p in patterns:
-        root = find(p["core"][0])
-        for a in p["core"][1:]:
-            parent[find(a)] = root
-    groups: dict[str, list[dict]] = defaultdict(list)
-    for p in patterns:
-        groups[find(p["core"][0])].append(p)
     comm = account_communities(txns, seed=seed, channels=channels).to_pandas().set_index("account")
     by_id = tx.set_index("txn_id")
     params = {
@@ -441,40 +490,7 @@ def fraud_rings(
         "hold": str(hold),
         "pass_through": pass_through,
     }
-    rows = []
-    for pats in groups.values():
-        core = sorted({a for p in pats for a in p["core"]})
-        members = sorted({a for p in pats for a in p["members"]})
-        ids = sorted({t for p in pats for t in p["txn_ids"]})
-        flows = by_id.loc[ids].sort_values("t")
-        cc = Counter(int(comm.at[a, "community"]) for a in core if a in comm.index)
-        community = cc.most_common(1)[0][0] if cc else None
-        rows.append(
-            {
-                "patterns": [p["type"] for p in pats],
-                "members": members,
-                "core_members": core,
-                "n_txns": len(ids),
-                "total_amount": float(flows["amount"].sum()),
-                "first_at": flows["at"].min(),
-                "last_at": flows["at"].max(),
-                "community": community,
-                "flows": json.dumps(
-                    [
-                        {"txn_id": i, "from": r.src, "to": r.dst, "amount": round(float(r.amount), 2), "at": r.at.isoformat()}
-                        for i, r in zip(flows.index, flows.itertuples(index=False))
-                    ]
-                ),
-                "evidence": json.dumps(
-                    {
-                        "patterns": [{"type": p["type"], "accounts": p["core"], "txn_ids": p["txn_ids"], **p["details"]} for p in pats],
-                        "community_size": int(comm["size"][comm["community"] == community].iloc[0]) if community is not None else None,
-                        "core_in_community": sum(1 for a in core if a in comm.index and comm.at[a, "community"] == community),
-                        "parameters": params,
-                    }
-                ),
-            }
-        )
+    rows = [_ring_row(pats, comm, by_id, params) for pats in _join_on_core(patterns)]
     rows.sort(key=lambda r: (-r["total_amount"], r["core_members"]))
     for i, r in enumerate(rows):
         r["ring_id"] = i

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.links._util import require_columns
+from jobs.links.inputs import require_columns
 from jobs.links.tables import CALL_COMMUNITIES, CALL_EDGES, KEY_PLAYERS
 from jobs.schemas import UTC_TS
 

@@ -16,7 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.links._util import require_columns, served_party, to_timedelta, to_utc_timestamp
+from jobs.cdr import served_party
+from jobs.links.inputs import require_columns, to_timedelta, to_utc_timestamp
 from jobs.links.tables import BURNER_PHONES
 from jobs.schemas import UTC_TS
 

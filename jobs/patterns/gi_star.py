@@ -19,7 +19,7 @@ from scipy import sparse, stats
 
 from jobs.stats import benjamini_hochberg
 
-__all__ = ["GI_STAR_SCHEMA", "CLASS_LABELS", "gi_star", "kring_neighbors"]
+__all__ = ["GI_STAR_SCHEMA", "CLASS_LABELS", "gi_star", "hex_polygons", "kring_neighbors", "study_area_cells"]
 
 #: Output of :func:`gi_star` (gold table ``hotspots_gi``).
 GI_STAR_SCHEMA = pa.schema(
@@ -51,6 +51,25 @@ CLASS_LABELS: dict[int, str] = {
 
 # Elements of (cells x permutations x neighbours) handled at once.
 _BLOCK = 4_000_000
+
+
+def study_area_cells(boundaries: pa.Table, resolution: int) -> list[str]:
+    """Every H3 cell whose centre lies in a boundary polygon (WKB ``geometry``): the Gi* study area, sorted."""
+    import shapely
+
+    cells: set[str] = set()
+    for geom in shapely.from_wkb(boundaries["geometry"].to_numpy(zero_copy_only=False)):
+        if geom is None or geom.is_empty:
+            continue
+        cells.update(h3.geo_to_cells(shapely.geometry.mapping(geom), resolution))
+    return sorted(cells)
+
+
+def hex_polygons(cells: list[str]) -> list:
+    """Shapely polygons (lon/lat) of H3 cells."""
+    import shapely
+
+    return [shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)]) for c in cells]
 
 
 def kring_neighbors(cells: list[str], k: int) -> sparse.csr_matrix:
@@ -109,6 +128,75 @@ def _conditional_permutation_p(
         upper[a:b] = (sims >= lag[a:b, None] - 1e-9).sum(axis=1)
         lower[a:b] = (sims <= lag[a:b, None] + 1e-9).sum(axis=1)
     return np.minimum(1.0, 2.0 * (np.minimum(upper, lower) + 1) / (nperm + 1))
+
+
+def _check_parameters(counts: pa.Table, *, k: int, nperm: int, inference: str, alpha: float, h3_column: str,
+                      count_column: str) -> None:
+    """TypeError or ValueError naming the first bad argument of :func:`gi_star`."""
+    if not isinstance(counts, pa.Table):
+        raise TypeError(f"counts must be a pyarrow.Table, got {type(counts).__name__}")
+    for col in (h3_column, count_column):
+        if col not in counts.column_names:
+            raise ValueError(f"counts: missing column {col!r}; columns are {counts.column_names}")
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}")
+    if not isinstance(nperm, (int, np.integer)) or isinstance(nperm, bool) or nperm < 1:
+        raise ValueError(f"nperm must be an integer >= 1, got {nperm!r}")
+    if inference not in ("sim", "norm"):
+        raise ValueError(f"inference must be 'sim' or 'norm', got {inference!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+
+
+def _cell_counts(counts: pa.Table, h3_column: str, count_column: str) -> dict[str, float]:
+    """``{cell: count}`` of the input rows; ValueError on an invalid or repeated cell or a bad count."""
+    cells_in = counts.column(h3_column).to_pylist()
+    values_in = counts.column(count_column).to_numpy(zero_copy_only=False).astype(np.float64)
+    for row, c in enumerate(cells_in):
+        if c is None or not h3.is_valid_cell(c):
+            raise ValueError(f"counts: row {row}: {h3_column}={c!r} is not a valid H3 cell")
+    bad = ~np.isfinite(values_in) | (values_in < 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"counts: row {row}: {count_column}={values_in[row]!r} must be a non-negative number")
+    if len(set(cells_in)) != len(cells_in):
+        seen: set[str] = set()
+        dup = next(c for c in cells_in if c in seen or seen.add(c))  # type: ignore[func-returns-value]
+        raise ValueError(f"counts: cell {dup} appears more than once; aggregate counts per cell first")
+    return dict(zip(cells_in, values_in.tolist(), strict=True))
+
+
+def _study_area(value_of: dict[str, float], study_area: Iterable[str] | pa.Array | pa.ChunkedArray | None) -> list[str]:
+    """The sorted cells of the study area (``study_area``, else the counted cells), checked.
+
+    ValueError when a counted cell lies outside ``study_area``, a cell is
+    invalid, fewer than 3 cells remain, or the cells mix resolutions.
+    """
+    if study_area is not None:
+        area = study_area.to_pylist() if isinstance(study_area, (pa.Array, pa.ChunkedArray)) else list(study_area)
+        area_set = set(area)
+        for c in area_set:
+            if c is None or not h3.is_valid_cell(c):
+                raise ValueError(f"study_area: {c!r} is not a valid H3 cell")
+        outside = [c for c in value_of if c not in area_set]
+        if outside:
+            raise ValueError(f"counts: {len(outside)} cell(s) lie outside study_area, e.g. {outside[0]}")
+        cells = sorted(area_set)
+    else:
+        cells = sorted(value_of)
+    if len(cells) < 3:
+        raise ValueError(f"need at least 3 cells in the study area, got {len(cells)}")
+    resolutions = {h3.get_resolution(c) for c in cells}
+    if len(resolutions) > 1:
+        raise ValueError(f"cells must share one H3 resolution, found {sorted(resolutions)}")
+    return cells
+
+
+def _classes(z: np.ndarray, p_adj: np.ndarray) -> np.ndarray:
+    """ArcGIS Gi_Bin classes: the sign of ``z`` times the confidence level (3, 2, 1: p <= 0.01, 0.05, 0.10)."""
+    level = np.select([p_adj <= 0.01, p_adj <= 0.05, p_adj <= 0.10], [3, 2, 1], default=0)
+    sign = np.sign(np.nan_to_num(z, nan=0.0)).astype(np.int64)
+    return (sign * level).astype(np.int8)
 
 
 def gi_star(
@@ -182,53 +270,11 @@ def gi_star(
     or cold (z < 0) spot at 99/95/90 % confidence when its (FDR-adjusted)
     p-value is at most 0.01/0.05/0.10.
     """
-    if not isinstance(counts, pa.Table):
-        raise TypeError(f"counts must be a pyarrow.Table, got {type(counts).__name__}")
-    for col in (h3_column, count_column):
-        if col not in counts.column_names:
-            raise ValueError(f"counts: missing column {col!r}; columns are {counts.column_names}")
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
-    if not isinstance(nperm, (int, np.integer)) or isinstance(nperm, bool) or nperm < 1:
-        raise ValueError(f"nperm must be an integer >= 1, got {nperm!r}")
-    if inference not in ("sim", "norm"):
-        raise ValueError(f"inference must be 'sim' or 'norm', got {inference!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-
-    cells_in = counts.column(h3_column).to_pylist()
-    values_in = counts.column(count_column).to_numpy(zero_copy_only=False).astype(np.float64)
-    for row, c in enumerate(cells_in):
-        if c is None or not h3.is_valid_cell(c):
-            raise ValueError(f"counts: row {row}: {h3_column}={c!r} is not a valid H3 cell")
-    bad = ~np.isfinite(values_in) | (values_in < 0)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"counts: row {row}: {count_column}={values_in[row]!r} must be a non-negative number")
-    if len(set(cells_in)) != len(cells_in):
-        seen: set[str] = set()
-        dup = next(c for c in cells_in if c in seen or seen.add(c))  # type: ignore[func-returns-value]
-        raise ValueError(f"counts: cell {dup} appears more than once; aggregate counts per cell first")
-
-    value_of = dict(zip(cells_in, values_in.tolist(), strict=True))
-    if study_area is not None:
-        area = study_area.to_pylist() if isinstance(study_area, (pa.Array, pa.ChunkedArray)) else list(study_area)
-        area_set = set(area)
-        for c in area_set:
-            if c is None or not h3.is_valid_cell(c):
-                raise ValueError(f"study_area: {c!r} is not a valid H3 cell")
-        outside = [c for c in cells_in if c not in area_set]
-        if outside:
-            raise ValueError(f"counts: {len(outside)} cell(s) lie outside study_area, e.g. {outside[0]}")
-        cells = sorted(area_set)
-    else:
-        cells = sorted(value_of)
+    _check_parameters(counts, k=k, nperm=nperm, inference=inference, alpha=alpha, h3_column=h3_column,
+                      count_column=count_column)
+    value_of = _cell_counts(counts, h3_column, count_column)
+    cells = _study_area(value_of, study_area)
     n = len(cells)
-    if n < 3:
-        raise ValueError(f"need at least 3 cells in the study area, got {n}")
-    resolutions = {h3.get_resolution(c) for c in cells}
-    if len(resolutions) > 1:
-        raise ValueError(f"cells must share one H3 resolution, found {sorted(resolutions)}")
 
     x = np.array([value_of.get(c, 0.0) for c in cells])
     w = kring_neighbors(cells, int(k))
@@ -249,10 +295,7 @@ def gi_star(
         p_sim = np.ones(n)
     p_base = p_sim if inference == "sim" else np.nan_to_num(p_norm, nan=1.0)
     p_adj = benjamini_hochberg(p_base) if fdr else p_base
-
-    level = np.select([p_adj <= 0.01, p_adj <= 0.05, p_adj <= 0.10], [3, 2, 1], default=0)
-    sign = np.sign(np.nan_to_num(z, nan=0.0)).astype(np.int64)
-    klass = (sign * level).astype(np.int8)
+    klass = _classes(z, p_adj)
     labels = [CLASS_LABELS[int(c)] for c in klass]
 
     return pa.Table.from_arrays(

@@ -233,6 +233,112 @@ def _lag_counts(days: np.ndarray, max_lag: int) -> np.ndarray:
     return out
 
 
+def _validated_events(x: Any, y: Any, dates: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coordinates and whole-day numbers as flat arrays; ValueError on mismatched, missing or too few events."""
+    xs = np.asarray(x, dtype=np.float64).ravel()
+    ys = np.asarray(y, dtype=np.float64).ravel()
+    days = to_day_numbers(dates).ravel()
+    n = len(xs)
+    if len(ys) != n or len(days) != n:
+        raise ValueError(f"x, y and dates must have the same length, got {n}, {len(ys)}, {len(days)}")
+    bad = ~(np.isfinite(xs) & np.isfinite(ys))
+    if bad.any():
+        raise ValueError(f"coordinates: missing or non-finite x/y at position {int(np.flatnonzero(bad)[0])}")
+    if n < 2:
+        raise ValueError(f"need at least 2 events, got {n}")
+    return xs, ys, days
+
+
+class _BandCounter:
+    """Counts pairs per (spatial band, temporal band) for any assignment of the days to the events.
+
+    Everything that does not change when dates are shuffled is computed once
+    here: the close-in-space pairs grouped by spatial band, the temporal band of
+    every integer lag, and the per-temporal-band pair count over all distances
+    (from which the open spatial band is derived by subtraction).
+    """
+
+    def __init__(self, xs: np.ndarray, ys: np.ndarray, days: np.ndarray, sds: tuple[float, ...],
+                 tds: tuple[float, ...], method: Method) -> None:
+        n = len(xs)
+        self.n_s, self.n_t = n_s, n_t = len(sds) - 1, len(tds) - 1
+        s_max, t_max = sds[-2], tds[-2]
+
+        # close-in-space pairs, grouped by spatial band
+        ci, cj, cd = _close_pairs(np.column_stack([xs, ys]), s_max, 1.0 if method == "manhattan" else 2.0)
+        sband = np.searchsorted(np.asarray(sds), cd, side="right") - 1
+        order = np.argsort(sband, kind="stable")
+        self.ci, self.cj, sband = ci[order], cj[order], sband[order]
+        del cd, order
+        bounds = np.searchsorted(sband, np.arange(n_s), side="left")  # rows 0..n_s-2 are finite bands
+        self.bounds = np.append(bounds, len(sband))
+
+        # Temporal band of every integer lag below the cap; lags >= cap are in the open band.
+        lag_cap = int(math.ceil(t_max))
+        self.lag_band = (np.searchsorted(np.asarray(tds), np.arange(lag_cap + 1), side="right") - 1).astype(np.intp)
+        self.lag_band[lag_cap] = n_t - 1
+
+        # pairs per temporal band over all distances
+        lag_counts = _lag_counts(days, lag_cap)
+        self.t_marginal = np.zeros(n_t, dtype=np.int64)
+        np.add.at(self.t_marginal, self.lag_band[:lag_cap], lag_counts)
+        self.t_marginal[n_t - 1] = n * (n - 1) // 2 - self.t_marginal[: n_t - 1].sum()
+
+        # With few temporal bands, counting lags below each finite edge is cheaper
+        # than a gather into the lag->band table followed by a bincount.
+        self.finite_t_edges = np.asarray(tds[1:-1])
+        self.use_thresholds = n_t <= 9
+        span = int(days.max() - days.min())
+        self.clip_at = min(lag_cap, span)  # lags never exceed the span, which fits the day dtype
+
+    def __call__(self, d: np.ndarray) -> np.ndarray:
+        """The (spatial x temporal) table of pair counts when event ``i`` is on day ``d[i]``."""
+        n_s, n_t, ci, cj, bounds = self.n_s, self.n_t, self.ci, self.cj, self.bounds
+        out = np.zeros((n_s, n_t), dtype=np.int64)
+        for s in range(n_s - 1):
+            lo, hi = bounds[s], bounds[s + 1]
+            for start in range(lo, hi, _CHUNK):
+                stop = min(start + _CHUNK, hi)
+                lag = np.abs(d[ci[start:stop]] - d[cj[start:stop]])
+                if self.use_thresholds:
+                    below = np.array([np.count_nonzero(lag < e) for e in self.finite_t_edges], dtype=np.int64)
+                    cum = np.concatenate([[0], below, [stop - start]])
+                    out[s] += np.diff(cum)
+                else:
+                    np.minimum(lag, self.clip_at, out=lag)
+                    out[s] += np.bincount(self.lag_band[lag], minlength=n_t)
+        out[n_s - 1] = self.t_marginal - out[: n_s - 1].sum(axis=0)
+        return out
+
+
+def _relative_days(days: np.ndarray) -> np.ndarray:
+    """Day numbers relative to the first day, in the narrowest integer type that holds them.
+
+    The per-permutation gathers then stay in cache.
+    """
+    span = int(days.max() - days.min())
+    day_dtype = np.int16 if span < 2**15 else (np.int32 if span < 2**31 else np.int64)
+    return (days - days.min()).astype(day_dtype)
+
+
+def _permutation_summary(count: _BandCounter, rel_days: np.ndarray, observed: np.ndarray, nrep: int,
+                         seed: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, standard deviation and ``#{count >= observed}`` of the tables over ``nrep`` date permutations."""
+    n = len(rel_days)
+    rng = np.random.default_rng(seed)
+    total = np.zeros(observed.shape, dtype=np.float64)
+    total_sq = np.zeros(observed.shape, dtype=np.float64)
+    at_least = np.zeros(observed.shape, dtype=np.int64)
+    for _ in range(nrep):
+        perm_table = count(rel_days[rng.permutation(n)])
+        total += perm_table
+        total_sq += perm_table.astype(np.float64) ** 2
+        at_least += perm_table >= observed
+    expected = total / nrep
+    expected_sd = np.sqrt(np.maximum(total_sq / nrep - expected**2, 0.0))
+    return expected, expected_sd, at_least
+
+
 def knox_test(
     x: Any,
     y: Any,
@@ -304,86 +410,13 @@ def knox_test(
         raise ValueError(f"nrep must be an integer >= 1, got {nrep!r}")
     sds_t = parse_band_edges(sds, name="sds")
     tds_t = parse_band_edges(tds, name="tds")
-
-    xs = np.asarray(x, dtype=np.float64).ravel()
-    ys = np.asarray(y, dtype=np.float64).ravel()
-    days = to_day_numbers(dates).ravel()
+    xs, ys, days = _validated_events(x, y, dates)
     n = len(xs)
-    if len(ys) != n or len(days) != n:
-        raise ValueError(f"x, y and dates must have the same length, got {n}, {len(ys)}, {len(days)}")
-    bad = ~(np.isfinite(xs) & np.isfinite(ys))
-    if bad.any():
-        raise ValueError(f"coordinates: missing or non-finite x/y at position {int(np.flatnonzero(bad)[0])}")
-    if n < 2:
-        raise ValueError(f"need at least 2 events, got {n}")
 
-    n_s, n_t = len(sds_t) - 1, len(tds_t) - 1
-    n_pairs = n * (n - 1) // 2
-    s_max, t_max = sds_t[-2], tds_t[-2]
-
-    # --- fixed under permutation: close-in-space pairs, grouped by spatial band
-    xy = np.column_stack([xs, ys])
-    ci, cj, cd = _close_pairs(xy, s_max, 1.0 if method == "manhattan" else 2.0)
-    sband = np.searchsorted(np.asarray(sds_t), cd, side="right") - 1
-    order = np.argsort(sband, kind="stable")
-    ci, cj, sband = ci[order], cj[order], sband[order]
-    del cd, order
-    bounds = np.searchsorted(sband, np.arange(n_s), side="left")  # rows 0..n_s-2 are finite bands
-    bounds = np.append(bounds, len(sband))
-
-    # Temporal band of every integer lag below the cap; lags >= cap are in the open band.
-    lag_cap = int(math.ceil(t_max))
-    lag_band = (np.searchsorted(np.asarray(tds_t), np.arange(lag_cap + 1), side="right") - 1).astype(np.intp)
-    lag_band[lag_cap] = n_t - 1
-
-    # --- fixed under permutation: pairs per temporal band over all distances
-    lag_counts = _lag_counts(days, lag_cap)
-    t_marginal = np.zeros(n_t, dtype=np.int64)
-    np.add.at(t_marginal, lag_band[:lag_cap], lag_counts)
-    t_marginal[n_t - 1] = n_pairs - t_marginal[: n_t - 1].sum()
-
-    # With few temporal bands, counting lags below each finite edge is cheaper
-    # than a gather into the lag->band table followed by a bincount.
-    finite_t_edges = np.asarray(tds_t[1:-1])
-    use_thresholds = n_t <= 9
-
-    def table(d: np.ndarray) -> np.ndarray:
-        out = np.zeros((n_s, n_t), dtype=np.int64)
-        for s in range(n_s - 1):
-            lo, hi = bounds[s], bounds[s + 1]
-            for start in range(lo, hi, _CHUNK):
-                stop = min(start + _CHUNK, hi)
-                lag = np.abs(d[ci[start:stop]] - d[cj[start:stop]])
-                if use_thresholds:
-                    below = np.array([np.count_nonzero(lag < e) for e in finite_t_edges], dtype=np.int64)
-                    cum = np.concatenate([[0], below, [stop - start]])
-                    out[s] += np.diff(cum)
-                else:
-                    np.minimum(lag, clip_at, out=lag)
-                    out[s] += np.bincount(lag_band[lag], minlength=n_t)
-        out[n_s - 1] = t_marginal - out[: n_s - 1].sum(axis=0)
-        return out
-
-    # Day numbers relative to the first day, in the narrowest integer type that
-    # holds them: the per-permutation gathers then stay in cache.
-    span = int(days.max() - days.min())
-    day_dtype = np.int16 if span < 2**15 else (np.int32 if span < 2**31 else np.int64)
-    rel_days = (days - days.min()).astype(day_dtype)
-    clip_at = min(lag_cap, span)  # lags never exceed the span, which fits the dtype
-    observed = table(rel_days)
-
-    rng = np.random.default_rng(seed)
-    total = np.zeros((n_s, n_t), dtype=np.float64)
-    total_sq = np.zeros((n_s, n_t), dtype=np.float64)
-    at_least = np.zeros((n_s, n_t), dtype=np.int64)
-    for _ in range(nrep):
-        perm_table = table(rel_days[rng.permutation(n)])
-        total += perm_table
-        total_sq += perm_table.astype(np.float64) ** 2
-        at_least += perm_table >= observed
-
-    expected = total / nrep
-    expected_sd = np.sqrt(np.maximum(total_sq / nrep - expected**2, 0.0))
+    count = _BandCounter(xs, ys, days, sds_t, tds_t, method)
+    rel_days = _relative_days(days)
+    observed = count(rel_days)
+    expected, expected_sd, at_least = _permutation_summary(count, rel_days, observed, nrep, seed)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(expected > 0, observed / np.where(expected > 0, expected, 1.0), np.nan)
     p_value = (1.0 + at_least) / (1.0 + nrep)
@@ -397,8 +430,8 @@ def knox_test(
         tds=tds_t,
         method=method,
         n_events=n,
-        n_pairs=n_pairs,
+        n_pairs=n * (n - 1) // 2,
         nrep=int(nrep),
         seed=seed,
-        n_close_pairs=int(len(ci)),
+        n_close_pairs=int(len(count.ci)),
     )

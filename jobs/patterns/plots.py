@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 
 from jobs.patterns.near_repeat import KnoxResult, band_labels
 
-__all__ = ["knox_heatmap"]
+__all__ = ["hotspot_map", "knox_heatmap"]
 
 
 def knox_heatmap(
@@ -80,3 +80,35 @@ def _rect(x0: float, y0: float):
     from matplotlib.patches import Rectangle
 
     return Rectangle((x0, y0), 1, 1, fill=False, edgecolor="black", linewidth=2)
+
+
+#: Fill colour of each Gi* class (hot spots red, cold spots blue, not significant grey).
+GI_COLOURS = {3: "#d7191c", 2: "#fc8d59", 1: "#fdcc8a", 0: "#f0f0f0", -1: "#c6dbef", -2: "#6baed6", -3: "#2171b5"}
+
+
+def hotspot_map(cells: list[str], classes: np.ndarray, boundaries, title: str) -> Figure:
+    """H3 cells coloured by Gi* class (:func:`jobs.patterns.gi_star.gi_star`) with the outlines of the boundary
+    polygons (a table with WKB ``geometry``); no base map."""
+    import shapely
+    from matplotlib.collections import PolyCollection
+    from matplotlib.patches import Patch
+
+    from jobs.patterns.gi_star import CLASS_LABELS, hex_polygons
+
+    fig = Figure(figsize=(7, 9), layout="constrained")
+    ax = fig.subplots()
+    polys = [np.asarray(p.exterior.coords) for p in hex_polygons(cells)]
+    ax.add_collection(PolyCollection(polys, facecolors=[GI_COLOURS[int(c)] for c in classes], edgecolors="none"))
+    for geom in shapely.from_wkb(boundaries["geometry"].to_numpy(zero_copy_only=False)):
+        for part in getattr(geom, "geoms", [geom]):
+            xs, ys = part.exterior.xy
+            ax.plot(xs, ys, color="#333333", linewidth=0.6)
+    ax.autoscale_view()
+    ax.set_aspect(1 / np.cos(np.radians(np.mean(ax.get_ylim()))))
+    ax.set_xlabel("longitude")
+    ax.set_ylabel("latitude")
+    ax.set_title(title, fontsize=9)
+    present = sorted(set(int(c) for c in classes), reverse=True)
+    ax.legend(handles=[Patch(facecolor=GI_COLOURS[c], edgecolor="#999999", label=CLASS_LABELS[c]) for c in present],
+              loc="lower left", fontsize=7)
+    return fig

@@ -158,7 +158,7 @@ def repeat_locations(
         return _groups("location", keys[valid].astype(str), rows[valid], inc, min_incidents, True)
     if not radius_m > 0:
         raise ValueError(f"radius_m must be > 0, got {radius_m}")
-    from jobs.patterns.series import metric_xy
+    from jobs.patterns.crime_series import metric_xy
 
     x, y, _ = metric_xy(inc["lon"].to_numpy(), inc["lat"].to_numpy(), crs)
     pairs = cKDTree(np.column_stack([x, y])).query_pairs(r=radius_m, output_type="ndarray")

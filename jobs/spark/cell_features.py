@@ -11,7 +11,9 @@ its own cells' rows. Tasks write Parquet files and the driver commits them in
 one Delta transaction (:mod:`jobs.spark.delta`).
 
 What the kernel would otherwise decide from the data it sees is decided once on
-the driver, from all the data, and passed to every task:
+the driver, from all the data, and passed to every task in the resolved
+:class:`jobs.grid.params.CellFeatureParams` (the rule of
+:func:`jobs.grid.cell_features.resolve_params`):
 
 - the category and location-type vocabularies (``categories``, ``location_types``);
 - the kernel bandwidth (its default reads the median cell area of all cells);
@@ -34,17 +36,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.grid.cell_features import (_vocab, cell_features, output_span, period_grid, resolve_cells, resolve_events,
-                                     timestamps_ns)
+from jobs.grid.cell_features import (GridCells, _resolved, cell_features, output_span, period_grid, resolve_cells,
+                                     resolve_events, timestamps_ns)
 from jobs.grid.cells import cells_to_uint64, parent_uint64
-from jobs.spark.delta import commit_files
-from jobs.spark.fusion import _commit, _spark_schema
+from jobs.grid.params import CellFeatureParams
+from jobs.spark.delta import FILES_SCHEMA, commit_files, write_task_files
+from jobs.spark.fusion import _spark_schema
 
 ROWS = pa.schema([("part", pa.string()), ("kind", pa.string()), ("h3", pa.string()), ("t_ns", pa.int64()),
                   ("lon", pa.float64()), ("lat", pa.float64()), ("category", pa.string()),
@@ -106,25 +110,32 @@ def _cells_at(h3col, resolution: int) -> tuple[np.ndarray, np.ndarray]:
     return valid, np.array([h3.int_to_str(int(v)) if ok else None for v, ok in zip(par, valid)], dtype=object)
 
 
-def spark_cell_features(spark, incidents: pa.Table, cells: pa.Table | pa.Array | Sequence[str], out_uri: str, *,
-                        resolution: int = 9, freq: str | pd.Timedelta = "W", k_ring: int = 1,
-                        windows: Sequence[int] = (1, 4, 13, 52), kernel_bandwidth_m: float | None = None,
-                        kernel_window: int = 13, near_repeat_m: float = 400.0, near_repeat_days: float = 14.0,
-                        categories: Sequence[str] | None = None, max_categories: int = 5,
-                        category_windows: Sequence[int] = (4, 52), location_types: Sequence[str] | None = None,
-                        max_location_types: int = 5, mix_window: int = 52, recency_cap: int = 104,
-                        decay_half_lives: Sequence[float] = (), start=None, end=None, anchor=None,
-                        timezone: str = "UTC", extra_counts: Mapping[str, pa.Table] | None = None,
-                        partitions: int = 8, parent_res: int | None = None,
-                        storage_options: dict | None = None) -> int:
+@dataclass(frozen=True)
+class _Plan:
+    """What every task shares, decided once on the driver from all the data."""
+
+    params: CellFeatureParams  # resolved: vocabularies and bandwidth fixed
+    hist_start: pd.Timestamp  # first history period: each task starts there (rate_all's denominator)
+    end: pd.Timestamp  # last output period
+    out_start_us: int  # first output period, microseconds: earlier rows of a task are history only
+    has: tuple[str, ...]  # optional incident columns present
+    extras: tuple[str, ...] | None  # extra_counts names (None: no hook)
+    schema: pa.Schema  # of the output rows
+
+
+def spark_cell_features(spark, incidents: pa.Table, cells: pa.Table | pa.Array | Sequence[str], out_uri: str,
+                        params: CellFeatureParams | None = None, *, start=None, end=None,
+                        extra_counts: Mapping[str, pa.Table] | None = None, partitions: int = 8,
+                        parent_res: int | None = None, storage_options: dict | None = None,
+                        commit_metadata: Mapping[str, str] | None = None) -> int:
     """Build gold ``cell_features`` on Spark; the rows of :func:`jobs.grid.cell_features.cell_features`.
 
     Parameters
     ----------
     spark : pyspark.sql.SparkSession
         The session (``orchestration.resources.compute.Compute.spark()``).
-    incidents, cells, resolution, freq, k_ring, windows, ..., extra_counts
-        Every argument of :func:`jobs.grid.cell_features.cell_features`, same meaning and defaults.
+    incidents, cells, params, start, end, extra_counts
+        The arguments of :func:`jobs.grid.cell_features.cell_features`, same meaning and defaults.
     out_uri : str
         Delta table the rows replace (one commit).
     partitions : int
@@ -133,6 +144,9 @@ def spark_cell_features(spark, incidents: pa.Table, cells: pa.Table | pa.Array |
         H3 level of the groups instead of :func:`parent_resolution`.
     storage_options : dict, optional
         Object-store options of ``out_uri``.
+    commit_metadata : mapping, optional
+        Written into the commit info of the commit that replaces the rows (the
+        ``cell_features`` asset stores the resolved parameters there).
 
     Returns
     -------
@@ -147,68 +161,83 @@ def spark_cell_features(spark, incidents: pa.Table, cells: pa.Table | pa.Array |
     """
     if not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1:
         raise ValueError(f"partitions must be a positive integer, got {partitions!r}")
-    # -- what the kernel decides globally, decided here from all the data ---------------------
-    grid = resolve_cells(cells, resolution)
-    pg = period_grid(freq, anchor)
-    ev = resolve_events(incidents, grid)
-    p_out0, p_out1, p_lo = output_span(ev, pg, start, end)
-    hist_start = pd.Timestamp(int(pg.start_ns(p_lo)), tz="UTC")
-    out_start_us = int(pg.start_ns(p_out0)) // 1000
-    end_ts = pd.Timestamp(int(pg.start_ns(p_out1)), tz="UTC")
-    cat_vocab = _vocab(ev.category, categories, max_categories)
-    lt_vocab = _vocab(ev.location_type, location_types, max_location_types)
-    if kernel_bandwidth_m is None:
-        kernel_bandwidth_m = max(400.0, 2.5 * float(np.sqrt(np.median(grid.area_km2) * 1e6)))
     extras = dict(extra_counts or {})
     for name, tbl in extras.items():
         for col in ("h3", "period_start", "value"):
             if col not in tbl.column_names:
                 raise ValueError(f"extra_counts[{name!r}] needs columns h3, period_start, value; "
                                  f"found {tbl.column_names}")
-    kw = dict(resolution=resolution, freq=freq, k_ring=k_ring, windows=tuple(windows),
-              kernel_bandwidth_m=float(kernel_bandwidth_m), kernel_window=kernel_window, near_repeat_m=near_repeat_m,
-              near_repeat_days=near_repeat_days, categories=cat_vocab, category_windows=tuple(category_windows),
-              location_types=lt_vocab, mix_window=mix_window, recency_cap=recency_cap,
-              decay_half_lives=tuple(decay_half_lives), start=hist_start, end=end_ts, anchor=anchor, timezone=timezone)
-    has = [c for c in ("lon", "lat", "category", "location_type") if c in incidents.column_names]
+    plan, grid = _plan(incidents, cells, params, start, end, None if extra_counts is None else tuple(extras))
+    p = plan.params
+    # groups: own cells + halo ring
+    halo = halo_rings(p.resolution, k_ring=p.k_ring, bandwidth_m=p.kernel_bandwidth_m, near_repeat_m=p.near_repeat_m)
+    pres = parent_resolution(grid.index, p.resolution, partitions) if parent_res is None else int(parent_res)
+    groups = cell_groups(grid.h3.to_pylist(), p.resolution, halo, pres).to_pandas()
+    rows, ext = _shipped_rows(incidents, extras, groups, plan)
+    metadata = dict(commit_metadata or {})
+    if rows.num_rows == 0:
+        return commit_files(out_uri, [], plan.schema, storage_options=storage_options, custom_metadata=metadata)
+    sch = _spark_schema(ROWS)
+    left = spark.createDataFrame(rows.to_pandas(), schema=sch).repartition(partitions, "part")
+    right = spark.createDataFrame(ext.to_pandas(), schema=_spark_schema(EXTRA)).repartition(partitions, "part")
+    out = left.groupBy("part").cogroup(right.groupBy("part")).applyInArrow(_task(plan), _spark_schema(plan.schema))
 
-    # -- groups: own cells + halo ring ---------------------------------------------------------
-    cells_h3 = grid.h3.to_pylist()
-    halo = halo_rings(resolution, k_ring=k_ring, bandwidth_m=kernel_bandwidth_m, near_repeat_m=near_repeat_m)
-    pres = parent_resolution(grid.index, resolution, partitions) if parent_res is None else int(parent_res)
-    groups = cell_groups(cells_h3, resolution, halo, pres).to_pandas()
+    def write(batches):
+        yield from write_task_files(batches, uri=out_uri, schema=plan.schema, storage_options=storage_options)
 
-    # schema of the output, from the kernel itself on one cell and no incidents
-    def inc_table(t_ns, cols: dict) -> pa.Table:
-        data = {"occurred_at": pa.array(t_ns, pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
-                "h3": cols["h3"]}
-        for c in has:
-            data[c] = cols[c]
-        return pa.table(data)
+    files = [r.asDict() for r in out.mapInArrow(write, _spark_schema(FILES_SCHEMA)).collect()]
+    return commit_files(out_uri, files, plan.schema, storage_options=storage_options, custom_metadata=metadata)
 
-    def extra_tables(rows: pa.Table | None) -> dict[str, pa.Table] | None:
-        if extra_counts is None:
-            return None
-        out = {}
-        for name in extras:
-            r = rows.filter(pc.equal(rows["name"], name)) if rows is not None and rows.num_rows else EXTRA.empty_table()
-            out[name] = pa.table({"h3": r["h3"], "period_start": r["t_ns"].cast(pa.timestamp("ns", tz="UTC")),
-                                  "value": r["value"]})
-        return out
 
+def _plan(incidents: pa.Table, cells, params: CellFeatureParams | None, start, end,
+          extras: tuple[str, ...] | None) -> tuple[_Plan, GridCells]:
+    """What the kernel decides globally, decided here from all the data (module docstring)."""
+    params = CellFeatureParams() if params is None else params
+    grid = resolve_cells(cells, params.resolution)
+    pg = period_grid(params.freq, params.anchor)
+    ev = resolve_events(incidents, grid)
+    p_out0, p_out1, p_lo = output_span(ev, pg, start, end)
+    has = tuple(c for c in ("lon", "lat", "category", "location_type") if c in incidents.column_names)
+    plan = _Plan(params=_resolved(params, grid, ev), hist_start=pd.Timestamp(int(pg.start_ns(p_lo)), tz="UTC"),
+                 end=pd.Timestamp(int(pg.start_ns(p_out1)), tz="UTC"), out_start_us=int(pg.start_ns(p_out0)) // 1000,
+                 has=has, extras=extras, schema=pa.schema([]))
+    # the schema of the output, from the kernel itself on one cell and no incidents
     empty = ROWS.empty_table()
-    probe_kw = {**kw, "start": end_ts}
-    schema = cell_features(inc_table(empty["t_ns"], {c: empty[c] for c in ("h3", *has)}), pa.array(cells_h3[:1]),
-                           extra_counts=extra_tables(None), **probe_kw).schema
+    probe = cell_features(_incidents(plan, empty["t_ns"], {c: empty[c] for c in ("h3", *has)}),
+                          pa.array(grid.h3.to_pylist()[:1]), plan.params, start=plan.end, end=plan.end,
+                          extra_counts=_extra_tables(plan, None))
+    return replace(plan, schema=probe.schema), grid
 
-    # -- rows shipped to the groups ------------------------------------------------------------
+
+def _incidents(plan: _Plan, t_ns, cols: dict) -> pa.Table:
+    data = {"occurred_at": pa.array(t_ns, pa.int64()).cast(pa.timestamp("ns", tz="UTC")), "h3": cols["h3"]}
+    for c in plan.has:
+        data[c] = cols[c]
+    return pa.table(data)
+
+
+def _extra_tables(plan: _Plan, rows: pa.Table | None) -> dict[str, pa.Table] | None:
+    if plan.extras is None:
+        return None
+    out = {}
+    for name in plan.extras:
+        r = rows.filter(pc.equal(rows["name"], name)) if rows is not None and rows.num_rows else EXTRA.empty_table()
+        out[name] = pa.table({"h3": r["h3"], "period_start": r["t_ns"].cast(pa.timestamp("ns", tz="UTC")),
+                              "value": r["value"]})
+    return out
+
+
+def _shipped_rows(incidents: pa.Table, extras: dict[str, pa.Table], groups: pd.DataFrame,
+                  plan: _Plan) -> tuple[pa.Table, pa.Table]:
+    """``(ROWS, EXTRA)``: each group's own and halo cells and the incidents and extra counts of those cells."""
+    resolution = plan.params.resolution
     # incidents go to every group holding their cell (the merge drops those outside the study area)
     valid, cell = _cells_at(incidents["h3"], resolution)
     keep = np.flatnonzero(valid)
     inc = pd.DataFrame({"cell": cell[keep], "t_ns": timestamps_ns(incidents["occurred_at"])[keep]})
     for c in ("lon", "lat", "category", "location_type"):
         typ = pa.float64() if c in ("lon", "lat") else pa.string()
-        inc[c] = (incidents[c].take(pa.array(keep)).cast(typ).to_pandas() if c in has
+        inc[c] = (incidents[c].take(pa.array(keep)).cast(typ).to_pandas() if c in plan.has
                   else pd.Series([None] * len(keep), dtype="float64" if c in ("lon", "lat") else object))
     inc = inc.merge(groups[["part", "h3"]], left_on="cell", right_on="h3").drop(columns=["cell"])
     inc["kind"] = "incident"
@@ -225,25 +254,23 @@ def spark_cell_features(spark, incidents: pa.Table, cells: pa.Table | pa.Array |
         ext.append(x)
     ext = (pa.Table.from_pandas(pd.concat(ext, ignore_index=True)[EXTRA.names], schema=EXTRA, preserve_index=False)
            if ext else EXTRA.empty_table())
-    if rows.num_rows == 0:
-        return commit_files(out_uri, [], schema, storage_options=storage_options)
+    return rows, ext
 
+
+def _task(plan: _Plan):
+    """The ``applyInArrow`` body: the kernel on a group's own + halo cells, keeping its own cells' output rows."""
     def kernel(left: pa.Table, right: pa.Table) -> pa.Table:
         cells_of = left.filter(pc.not_equal(left["kind"], "incident"))
         mine = set(left.filter(pc.equal(left["kind"], "own"))["h3"].to_pylist())
         if not mine:
-            return schema.empty_table()
+            return plan.schema.empty_table()
         found = left.filter(pc.equal(left["kind"], "incident"))
-        table = cell_features(inc_table(found["t_ns"], {c: found[c] for c in ("h3", *has)}),
-                              pa.array(sorted(cells_of["h3"].to_pylist()), pa.string()),
-                              extra_counts=extra_tables(right), **kw)
+        table = cell_features(_incidents(plan, found["t_ns"], {c: found[c] for c in ("h3", *plan.has)}),
+                              pa.array(sorted(cells_of["h3"].to_pylist()), pa.string()), plan.params,
+                              start=plan.hist_start, end=plan.end, extra_counts=_extra_tables(plan, right))
         starts = table["period_start"].cast(pa.int64())
         own_rows = pc.and_(pc.is_in(table["h3"], pa.array(sorted(mine), pa.string())),
-                           pc.greater_equal(starts, out_start_us))
-        return table.filter(own_rows).select(schema.names).cast(schema)
+                           pc.greater_equal(starts, plan.out_start_us))
+        return table.filter(own_rows).select(plan.schema.names).cast(plan.schema)
 
-    sch = _spark_schema(ROWS)
-    left = spark.createDataFrame(rows.to_pandas(), schema=sch).repartition(partitions, "part")
-    right = spark.createDataFrame(ext.to_pandas(), schema=_spark_schema(EXTRA)).repartition(partitions, "part")
-    out = left.groupBy("part").cogroup(right.groupBy("part")).applyInArrow(kernel, _spark_schema(schema))
-    return _commit(out, out_uri, schema, storage_options)
+    return kernel

@@ -101,7 +101,8 @@ def write_task_files(batches, *, uri: str, schema: pa.Schema, storage_options: d
 
 
 def commit_files(uri: str, files: list[dict], schema: pa.Schema, *, storage_options: dict | None = None,
-                 mode: str = "overwrite", retry: CommitRetry | None = None) -> int:
+                 mode: str = "overwrite", retry: CommitRetry | None = None,
+                 custom_metadata: dict[str, str] | None = None) -> int:
     """Commit task-written ``files`` (relative paths) as one Delta transaction; return the version it committed.
 
     ``mode="overwrite"`` replaces the table's contents: only for a table one
@@ -116,7 +117,9 @@ def commit_files(uri: str, files: list[dict], schema: pa.Schema, *, storage_opti
     only the files of the snapshot it read, so after an overwrite the version
     it committed is checked: files a rival committed in between are removed by
     one more commit (two owners racing end with the later one's whole result,
-    never a mix), and that version is returned.
+    never a mix), and that version is returned. ``custom_metadata`` goes into
+    the commit info of each of these commits (e.g. the parameters the rows
+    were built with).
     """
     from deltalake import DeltaTable
     from deltalake import Schema as DeltaSchema
@@ -132,7 +135,7 @@ def commit_files(uri: str, files: list[dict], schema: pa.Schema, *, storage_opti
 
     def commit(actions: list, how: str) -> int:
         token = uuid.uuid4().hex
-        props = CommitProperties(custom_metadata={COMMIT_TOKEN: token})
+        props = CommitProperties(custom_metadata={**(custom_metadata or {}), COMMIT_TOKEN: token})
         DeltaTable(uri, storage_options=storage_options).create_write_transaction(
             actions, mode=how, schema=schema, commit_properties=props)
         return committed_version(uri, token, storage_options=storage_options)
@@ -144,7 +147,8 @@ def commit_files(uri: str, files: list[dict], schema: pa.Schema, *, storage_opti
                 # winner's (measured); failing makes the next attempt write into the winner's table
                 create_table_with_add_actions(uri, DeltaSchema.from_arrow(schema), adds, mode="error",
                                               storage_options=storage_options,
-                                              commit_properties=CommitProperties(max_commit_retries=0))
+                                              commit_properties=CommitProperties(
+                                                  max_commit_retries=0, custom_metadata=custom_metadata))
                 state["version"] = 0
             else:
                 state["version"] = commit(adds, mode)

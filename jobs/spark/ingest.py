@@ -140,14 +140,32 @@ def spark_parse(spark, files: list[str], spec: SourceSpec, *, schema: pa.Schema,
         by Spark, memory and disk), yields the rejects, then the accepted rows one sorted partition at a
         time.
     """
-    from pyspark import StorageLevel
-
     if not files or not rank:
         return SparkParseRun(iter(()), 0, 0)
     so = dict(storage_options or {})
     wanted = pa.array(sorted(rank), pa.string())
     by_rank = pa.array(sorted(rank, key=rank.get), pa.string())  # position = rank
     keyed = pa.schema([*schema, pa.field(_KEY, pa.int64()), pa.field(_RANK, pa.int32())])
+
+    shipped = _ipc(boundaries)
+    canonical = CANONICAL[spec.table]
+    # accepted rows travel as Spark rows (so Spark can sort them); a batch's rejects as one IPC value
+    carried = pa.schema([*(f.with_nullable(True) for f in canonical), pa.field(_RANK, pa.int32()),
+                         pa.field(_REJECTS, pa.binary())])
+
+    paths = spark.createDataFrame([(f,) for f in files], "path string").repartition(len(files))
+    rows = paths.mapInArrow(_file_reader(schema, spec, wanted, by_rank, so), _spark_schema(keyed))
+    parsed = (rows.repartition(partitions, _KEY).sortWithinPartitions(_RANK, "source_row")
+              .mapInArrow(_task_parser(schema, spec, carried, by_rank, shipped, now=now,
+                                       pseudonym_key=pseudonym_key, prior=prior),
+                          _spark_schema(carried)))
+
+    return SparkParseRun(_results(parsed, by_rank, canonical), len(files), partitions)
+
+
+def _file_reader(schema: pa.Schema, spec: SourceSpec, wanted: pa.Array, by_rank: pa.Array, so: dict):
+    """The read stage's task function: each bronze file's rows of the wanted receipts, with the table's
+    columns (a column added after a file was written is null there), an id key and the receipt's rank."""
 
     def read(batches):
         import pyarrow.dataset as pads
@@ -166,11 +184,14 @@ def spark_parse(spark, files: list[str], spec: SourceSpec, *, schema: pa.Schema,
                 out = rows.append_column(_KEY, id_keys(rows, spec)).append_column(_RANK, ranks)
                 yield from (x for x in out.to_batches() if x.num_rows)
 
-    shipped = _ipc(boundaries)
+    return read
+
+
+def _task_parser(schema: pa.Schema, spec: SourceSpec, carried: pa.Schema, by_rank: pa.Array, shipped, *,
+                 now: datetime, pseudonym_key: bytes | None, prior):
+    """The parse stage's task function: ``parse_records`` over a shuffled partition in (rank, source row)
+    order with one ``ParseState``; accepted rows as Spark rows, each batch's rejects as one IPC value."""
     canonical = CANONICAL[spec.table]
-    # accepted rows travel as Spark rows (so Spark can sort them); a batch's rejects as one IPC value
-    carried = pa.schema([*(f.with_nullable(True) for f in canonical), pa.field(_RANK, pa.int32()),
-                         pa.field(_REJECTS, pa.binary())])
 
     def parse(batches):
         area = _unipc(shipped)
@@ -202,51 +223,52 @@ def spark_parse(spark, files: list[str], spec: SourceSpec, *, schema: pa.Schema,
         if buf:
             yield from run(buf)
 
-    def chunks(batches):  # a sorted partition's accepted rows as IPC values of TASK_BATCH_ROWS rows at most
-        buf, n = [], 0
-        for b in batches:
-            if not b.num_rows:
-                continue
-            buf.append(b)
-            n += b.num_rows
-            if n >= TASK_BATCH_ROWS:
-                yield _chunk(buf)
-                buf, n = [], 0
-        if buf:
+    return parse
+
+
+def _chunks(batches):
+    """A sorted partition's accepted rows as IPC values of :data:`TASK_BATCH_ROWS` rows at most."""
+    buf, n = [], 0
+    for b in batches:
+        if not b.num_rows:
+            continue
+        buf.append(b)
+        n += b.num_rows
+        if n >= TASK_BATCH_ROWS:
             yield _chunk(buf)
+            buf, n = [], 0
+    if buf:
+        yield _chunk(buf)
 
-    paths = spark.createDataFrame([(f,) for f in files], "path string").repartition(len(files))
-    rows = paths.mapInArrow(read, _spark_schema(keyed))
-    parsed = (rows.repartition(partitions, _KEY).sortWithinPartitions(_RANK, "source_row")
-              .mapInArrow(parse, _spark_schema(carried)))
 
-    def results() -> Iterator[tuple[pa.Table, pa.Table]]:
-        from pyspark.sql import functions as F
+def _results(parsed, by_rank: pa.Array, canonical: pa.Schema) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """Run the parse: the rejects first (few, to the driver, in the refresh's order), then the accepted rows
+    one sorted partition at a time."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
 
-        held = parsed.persist(StorageLevel.MEMORY_AND_DISK)
-        ordered = None
-        try:
-            # the parse tasks run here, all at once; the rejects (few) come to the driver, in the refresh's order
-            carriers = held.where(F.col(_REJECTS).isNotNull()).select(_REJECTS).collect()
-            parts = [_unipc(bytes(r[_REJECTS])) for r in carriers]
-            rejects = pa.concat_tables(parts) if parts else REJECTS.empty_table()
-            if rejects.num_rows:
-                ranked = rejects.append_column(_RANK, pc.index_in(rejects["ingest_id"], value_set=by_rank))
-                rejects = ranked.sort_by([(_RANK, "ascending"), ("source_row", "ascending")]).drop_columns([_RANK])
-            yield canonical.empty_table(), rejects
-            # accepted rows in the refresh's order (the order the embedded parse writes them in, which a reader
-            # of silver may depend on): a global sort, then one partition at a time to the driver
-            ordered = (held.where(F.col(_REJECTS).isNull()).drop(_REJECTS).orderBy(_RANK, "source_row")
-                       .mapInArrow(chunks, _spark_schema(CHUNKS)).persist(StorageLevel.MEMORY_AND_DISK))
-            ordered.count()  # the sort's tasks at once
-            for r in ordered.toLocalIterator():
-                yield _unipc(bytes(r["accepted"])).cast(canonical), REJECTS.empty_table()
-        finally:
-            if ordered is not None:
-                ordered.unpersist()
-            held.unpersist()
-
-    return SparkParseRun(results(), len(files), partitions)
+    held = parsed.persist(StorageLevel.MEMORY_AND_DISK)
+    ordered = None
+    try:
+        # the parse tasks run here, all at once; the rejects (few) come to the driver, in the refresh's order
+        carriers = held.where(F.col(_REJECTS).isNotNull()).select(_REJECTS).collect()
+        parts = [_unipc(bytes(r[_REJECTS])) for r in carriers]
+        rejects = pa.concat_tables(parts) if parts else REJECTS.empty_table()
+        if rejects.num_rows:
+            ranked = rejects.append_column(_RANK, pc.index_in(rejects["ingest_id"], value_set=by_rank))
+            rejects = ranked.sort_by([(_RANK, "ascending"), ("source_row", "ascending")]).drop_columns([_RANK])
+        yield canonical.empty_table(), rejects
+        # accepted rows in the refresh's order (the order the embedded parse writes them in, which a reader
+        # of silver may depend on): a global sort, then one partition at a time to the driver
+        ordered = (held.where(F.col(_REJECTS).isNull()).drop(_REJECTS).orderBy(_RANK, "source_row")
+                   .mapInArrow(_chunks, _spark_schema(CHUNKS)).persist(StorageLevel.MEMORY_AND_DISK))
+        ordered.count()  # the sort's tasks at once
+        for r in ordered.toLocalIterator():
+            yield _unipc(bytes(r["accepted"])).cast(canonical), REJECTS.empty_table()
+    finally:
+        if ordered is not None:
+            ordered.unpersist()
+        held.unpersist()
 
 
 def _chunk(batches: list) -> pa.RecordBatch:

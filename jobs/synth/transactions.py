@@ -60,6 +60,30 @@ def _transfer(rows: _Rows, payer, payee, amt, t, ref, payee_print=None) -> None:
     rows.add(payee, payer, amt, "credit", t, "transfer", ref=ref)
 
 
+@dataclass
+class _Bank:
+    """The bank's customers and the places they pay at (drawn first, in this order)."""
+
+    owner: np.ndarray  # phone index of each account's owner
+    acct: np.ndarray  # account numbers
+    acct_of_phone: np.ndarray  # account index of each phone, -1 without one
+    employer: np.ndarray  # external accounts paying salaries
+    landlord: np.ndarray  # external accounts receiving rent
+    merchant_acct: np.ndarray
+    m_name: np.ndarray  # merchant names
+    m_lon: np.ndarray
+    m_lat: np.ndarray
+    atm_id: np.ndarray
+    a_lon: np.ndarray
+    a_lat: np.ndarray
+    near_m: np.ndarray  # per account, the merchants nearest its owner's home
+    near_a: np.ndarray  # per account, the ATMs nearest its owner's home
+
+    @property
+    def n(self) -> int:
+        return len(self.owner)
+
+
 def generate_ledger(w: World, rng: np.random.Generator, member_accounts: bool = True) -> Ledger:
     """Generate the ledger over the world's window.
 
@@ -70,13 +94,37 @@ def generate_ledger(w: World, rng: np.random.Generator, member_accounts: bool = 
     kept at each hop, amounts just under the USD 10,000 reporting threshold),
     mule accounts (fan-in from many payers, fan-out within two days), and ATM
     cash-out spikes (many withdrawals at one terminal within a few hours).
+    Every step draws from ``rng`` in the order below.
     """
+    s = w.settings
+    gm = np.concatenate(w.members) if w.members else np.zeros(0, np.int64)
+    bank = _open_accounts(w, rng, gm)
+    rows = _Rows()
+    _card_purchases(rows, w, rng, bank)
+    _atm_withdrawals(rows, w, rng, bank)
+    _salaries_and_rent(rows, w, rng, bank)
+    _p2p_transfers(rows, w, rng, bank)
+    acc_rows, ring_rows = _fraud_rings(rows, w, rng, bank, gm, member_accounts)
+    taken = {a for a, *_ in acc_rows}
+    mule_pool = [i for i in rng.permutation(bank.n).tolist() if bank.acct[i] not in taken][: s.n_mules]
+    spike_rows = _atm_spikes(rows, w, rng, bank, mule_pool)
+    acc_rows += _mules(rows, w, rng, bank, mule_pool)
+    atms = pa.table({
+        "terminal_id": pa.array(bank.atm_id, pa.string()),
+        "lon": pa.array(np.round(bank.a_lon, 6)), "lat": pa.array(np.round(bank.a_lat, 6)),
+        "operator": pa.array(ids.BANK_CODES[np.arange(s.n_atms) % len(ids.BANK_CODES)].astype(object), pa.string()),
+    })
+    return Ledger(_transactions_table(rows, bank), atms, bank.acct, bank.owner, *_truth_tables(acc_rows, ring_rows,
+                                                                                                spike_rows))
+
+
+def _open_accounts(w: World, rng: np.random.Generator, gm: np.ndarray) -> _Bank:
+    """Account owners (every group member among them), external accounts, merchants and ATMs."""
     s = w.settings
     n = s.n_accounts
     n_ph = w.n_phones
     owner = rng.choice(n_ph, min(n, n_ph), replace=False) if n <= n_ph else rng.integers(0, n_ph, n)
     # group members each hold an account
-    gm = np.concatenate(w.members) if w.members else np.zeros(0, np.int64)
     missing = np.setdiff1d(gm, owner)
     if len(missing):
         owner[: len(missing)] = missing  # replace the first draws (random) by members
@@ -87,7 +135,6 @@ def generate_ledger(w: World, rng: np.random.Generator, member_accounts: bool = 
     n_merch = max(20, n // 10)
     ext = ids.accounts(rng, n_emp + n_land + n_merch)
     employer, landlord, merchant_acct = ext[:n_emp], ext[n_emp:n_emp + n_land], ext[n_emp + n_land:]
-    x0, y0, x1, y1 = w.bbox
     pts = w.all_incidents_xy
     mj = rng.integers(0, len(pts), n_merch)
     mx, my = w.clip_xy(pts[mj, 0] + rng.normal(0, 100, n_merch), pts[mj, 1] + rng.normal(0, 100, n_merch))
@@ -100,34 +147,50 @@ def generate_ledger(w: World, rng: np.random.Generator, member_accounts: bool = 
     home = np.column_stack([w.home_x[owner], w.home_y[owner]])
     _, near_m = cKDTree(np.column_stack([mx, my])).query(home, k=min(15, n_merch))
     _, near_a = cKDTree(np.column_stack([atx, aty])).query(home, k=min(4, s.n_atms))
-    near_m = np.atleast_2d(near_m).reshape(n, -1)
-    near_a = np.atleast_2d(near_a).reshape(n, -1)
+    acct_of_phone = np.full(n_ph, -1, np.int64)
+    acct_of_phone[owner] = np.arange(n)
+    return _Bank(owner=owner, acct=acct, acct_of_phone=acct_of_phone, employer=employer, landlord=landlord,
+                 merchant_acct=merchant_acct, m_name=m_name, m_lon=m_lon, m_lat=m_lat, atm_id=atm_id, a_lon=a_lon,
+                 a_lat=a_lat, near_m=np.atleast_2d(near_m).reshape(n, -1), near_a=np.atleast_2d(near_a).reshape(n, -1))
 
-    rows = _Rows()
-    D = s.days
-    # card purchases
-    cnt = rng.poisson(1.2, (n, D))
-    ai = np.repeat(np.repeat(np.arange(n), D), cnt.ravel())
-    day = np.repeat(np.tile(np.arange(D), n), cnt.ravel())
+
+def _daily_counts(rng: np.random.Generator, n: int, days: int, mean: float) -> tuple[np.ndarray, np.ndarray]:
+    """Account index and day of each of a Poisson number of events per account and day."""
+    cnt = rng.poisson(mean, (n, days))
+    ai = np.repeat(np.repeat(np.arange(n), days), cnt.ravel())
+    day = np.repeat(np.tile(np.arange(days), n), cnt.ravel())
+    return ai, day
+
+
+def _card_purchases(rows: _Rows, w: World, rng: np.random.Generator, bank: _Bank) -> None:
+    """Card payments, three in four at a merchant near home."""
+    ai, day = _daily_counts(rng, bank.n, w.settings.days, 1.2)
     k = len(ai)
     hour = sample_hours(rng, w.weekend[day])
     t = w.day_start[day] + hour * 3600 + rng.integers(0, 3600, k)
-    mi = np.where(rng.random(k) < 0.75, near_m[ai, rng.integers(0, near_m.shape[1], k)], rng.integers(0, n_merch, k))
-    rows.add(acct[ai], merchant_acct[mi], rng.lognormal(np.log(28), 0.8, k), "debit", t, "card",
-             merch=m_name[mi])
-    # ATM withdrawals (baseline)
-    cnt = rng.poisson(0.12, (n, D))
-    ai = np.repeat(np.repeat(np.arange(n), D), cnt.ravel())
-    day = np.repeat(np.tile(np.arange(D), n), cnt.ravel())
+    near_m = bank.near_m
+    mi = np.where(rng.random(k) < 0.75, near_m[ai, rng.integers(0, near_m.shape[1], k)],
+                  rng.integers(0, len(bank.merchant_acct), k))
+    rows.add(bank.acct[ai], bank.merchant_acct[mi], rng.lognormal(np.log(28), 0.8, k), "debit", t, "card",
+             merch=bank.m_name[mi])
+
+
+def _atm_withdrawals(rows: _Rows, w: World, rng: np.random.Generator, bank: _Bank) -> None:
+    """Baseline cash withdrawals at one of the ATMs nearest home."""
+    ai, day = _daily_counts(rng, bank.n, w.settings.days, 0.12)
     k = len(ai)
     hour = sample_hours(rng, w.weekend[day])
     t = w.day_start[day] + hour * 3600 + rng.integers(0, 3600, k)
-    ti = near_a[ai, rng.integers(0, near_a.shape[1], k)]
+    ti = bank.near_a[ai, rng.integers(0, bank.near_a.shape[1], k)]
     amt = rng.choice(ATM_AMOUNTS, k, p=ATM_WEIGHTS / ATM_WEIGHTS.sum())
-    rows.add(acct[ai], None, amt, "debit", t, "atm", term=atm_id[ti])
-    # salaries every other Friday for the employed, rent on the 1st
-    emp = np.flatnonzero(w.employed[owner])
-    emp_of = employer[rng.integers(0, n_emp, len(emp))]
+    rows.add(bank.acct[ai], None, amt, "debit", t, "atm", term=bank.atm_id[ti])
+
+
+def _salaries_and_rent(rows: _Rows, w: World, rng: np.random.Generator, bank: _Bank) -> None:
+    """Salaries every other Friday for the employed, rent on the 1st."""
+    n, acct, D = bank.n, bank.acct, w.settings.days
+    emp = np.flatnonzero(w.employed[bank.owner])
+    emp_of = bank.employer[rng.integers(0, len(bank.employer), len(emp))]
     pay = rng.lognormal(np.log(1900), 0.45, len(emp))
     dates = _local_dates(w)
     fridays = [d for d in range(D) if dates[d].weekday() == 4]
@@ -137,20 +200,20 @@ def generate_ledger(w: World, rng: np.random.Generator, member_accounts: bool = 
                  ref=np.full(len(emp), f"PAYROLL {j}", object))
     first_days = [d for d in range(D) if dates[d].day == 1]
     rent = rng.lognormal(np.log(1100), 0.35, n)
-    ll = landlord[rng.integers(0, n_land, n)]
+    ll = bank.landlord[rng.integers(0, len(bank.landlord), n)]
     for d in first_days:
         t = w.day_start[d] + 8 * 3600 + rng.integers(0, 36000, n)
         rows.add(acct, ll, rent, "debit", t, "transfer", ref=np.full(n, "RENT", object))
-    # person-to-person transfers along phone contacts who also bank here
-    acct_of_phone = np.full(n_ph, -1, np.int64)
-    acct_of_phone[owner] = np.arange(n)
-    cnt = rng.poisson(0.05, (n, D))
-    ai = np.repeat(np.repeat(np.arange(n), D), cnt.ravel())
-    day = np.repeat(np.tile(np.arange(D), n), cnt.ravel())
-    ph = owner[ai]
+
+
+def _p2p_transfers(rows: _Rows, w: World, rng: np.random.Generator, bank: _Bank) -> None:
+    """Person-to-person transfers along phone contacts who also bank here."""
+    acct = bank.acct
+    ai, day = _daily_counts(rng, bank.n, w.settings.days, 0.05)
+    ph = bank.owner[ai]
     deg = w.nbr_offs[ph + 1] - w.nbr_offs[ph]
     nb = w.nbr[np.clip(w.nbr_offs[ph] + (rng.random(len(ph)) * deg).astype(np.int64), 0, len(w.nbr) - 1)]
-    bi = np.where(deg > 0, acct_of_phone[nb], -1)
+    bi = np.where(deg > 0, bank.acct_of_phone[nb], -1)
     ok = bi >= 0
     ai, bi, day = ai[ok], bi[ok], day[ok]
     t = w.day_start[day] + sample_hours(rng, w.weekend[day]) * 3600 + rng.integers(0, 3600, len(ai))
@@ -159,8 +222,12 @@ def generate_ledger(w: World, rng: np.random.Generator, member_accounts: bool = 
     spaced = np.where(rng.random(len(ai)) < 0.25, ids.iban_spaced(acct[bi]), acct[bi])
     _transfer(rows, acct[ai], acct[bi], amt, t, refs, payee_print=spaced)
 
-    # --- planted: fraud rings -------------------------------------------------
-    in_ring = np.zeros(n, bool)
+
+def _fraud_rings(rows: _Rows, w: World, rng: np.random.Generator, bank: _Bank, gm: np.ndarray,
+                 member_accounts: bool) -> tuple[list[tuple], list[tuple]]:
+    """Planted fraud rings: money sent round a cycle of accounts; the accounts' and the hops' truth rows."""
+    s, acct, acct_of_phone = w.settings, bank.acct, bank.acct_of_phone
+    in_ring = np.zeros(bank.n, bool)
     acc_rows: list[tuple[str, str, str | None, str | None]] = []
     ring_rows: list[tuple] = []
     member_acct = set(acct_of_phone[gm].tolist()) if len(gm) else set()
@@ -189,26 +256,36 @@ def generate_ledger(w: World, rng: np.random.Generator, member_accounts: bool = 
                 ring_rows.append((f"R{r:03d}", c, h, acct[payer], acct[payee], round(amount, 2), tt, ref))
                 tt += int(rng.uniform(1, 8) * 3600)
                 amount *= 1 - rng.uniform(0.005, 0.02)
-    # --- planted: mule accounts (fan-in, fan-out) and ATM cash-out spikes ------
-    taken = {a for a, *_ in acc_rows}
-    mule_pool = [i for i in rng.permutation(n).tolist() if acct[i] not in taken][: s.n_mules]
+    return acc_rows, ring_rows
+
+
+def _atm_spikes(rows: _Rows, w: World, rng: np.random.Generator, bank: _Bank, mule_pool: list[int]) -> list[tuple]:
+    """Planted ATM cash-out spikes: many withdrawals at one terminal within a few hours; their truth rows."""
+    s, acct, atm_id = w.settings, bank.acct, bank.atm_id
     spike_term = rng.choice(s.n_atms, min(s.n_atm_spikes, s.n_atms), replace=False)
     spike_rows = []
-    for si, term in enumerate(spike_term.tolist()):
+    for term in spike_term.tolist():
         start = w.t_start + int(rng.uniform(0.05, 0.9) * (w.t_end - w.t_start))
         start -= start % 3600
         dur = int(rng.integers(2, 5)) * 3600
         k = int(rng.integers(15, 40))
-        who = rng.integers(0, n, k)  # skimmed cards of ordinary customers ...
+        who = rng.integers(0, bank.n, k)  # skimmed cards of ordinary customers ...
         if mule_pool:  # ... and a few mules cashing out
             who[:3] = rng.choice(np.array(mule_pool), 3)
         t = start + np.sort(rng.integers(0, dur, k))
         rows.add(acct[who], None, rng.choice([300, 400, 500, 600, 800], k), "debit", t, "atm",
                  term=np.full(k, atm_id[term], object))
         spike_rows.append((atm_id[term], start, start + dur, k))
-    for mi_, a in enumerate(mule_pool):
+    return spike_rows
+
+
+def _mules(rows: _Rows, w: World, rng: np.random.Generator, bank: _Bank, mule_pool: list[int]) -> list[tuple]:
+    """Planted mule accounts: fan-in from many payers, fan-out within two days, then cash; their truth rows."""
+    acct = bank.acct
+    acc_rows = []
+    for a in mule_pool:
         acc_rows.append((acct[a], "mule", None, None))
-        for burst in range(int(rng.integers(1, 3))):
+        for _ in range(int(rng.integers(1, 3))):
             tt = w.t_start + int(rng.uniform(0.05, 0.85) * (w.t_end - w.t_start))
             k_in = int(rng.integers(5, 16))
             payers = ids.accounts(rng, k_in)  # victims at other banks
@@ -225,18 +302,21 @@ def generate_ledger(w: World, rng: np.random.Generator, member_accounts: bool = 
                      ref=np.full(k_out, "LOAN REPAY", object))
             cash_t = int(t_out.max()) + int(rng.integers(600, 6 * 3600))
             rows.add([acct[a]], None, [min(800.0, total * 0.1 // 20 * 20 + 20)], "debit", [cash_t], "atm",
-                     term=[atm_id[int(rng.integers(0, s.n_atms))]])
+                     term=[bank.atm_id[int(rng.integers(0, w.settings.n_atms))]])
+    return acc_rows
 
+
+def _transactions_table(rows: _Rows, bank: _Bank) -> pa.Table:
+    """Every booked row in time order, ATM and card rows located at their terminal or merchant."""
     c = rows.cat()
-    # locate ATM and card rows
     term_s, merch_s = pd.Series(c["term"]), pd.Series(c["merch"])
-    lon = term_s.map(dict(zip(atm_id, a_lon))).fillna(merch_s.map(dict(zip(m_name, m_lon)))).to_numpy(float)
-    lat = term_s.map(dict(zip(atm_id, a_lat))).fillna(merch_s.map(dict(zip(m_name, m_lat)))).to_numpy(float)
+    lon = term_s.map(dict(zip(bank.atm_id, bank.a_lon))).fillna(merch_s.map(dict(zip(bank.m_name, bank.m_lon)))).to_numpy(float)
+    lat = term_s.map(dict(zip(bank.atm_id, bank.a_lat))).fillna(merch_s.map(dict(zip(bank.m_name, bank.m_lat)))).to_numpy(float)
     o = np.argsort(c["t"], kind="stable")
     c = {k: v[o] for k, v in c.items()}
     lon, lat = lon[o], lat[o]
     m = len(o)
-    txn = pa.table({
+    return pa.table({
         "txn_id": pa.array([f"TX{i:010d}" for i in range(m)], pa.string()),
         "account": pa.array(c["acct"], pa.string()),
         "counterparty": pa.array(c["cp"], pa.string()),
@@ -251,11 +331,11 @@ def generate_ledger(w: World, rng: np.random.Generator, member_accounts: bool = 
         "lat": pa.array(np.round(lat, 6), mask=np.isnan(lat)),
         "reference": pa.array(c["ref"], pa.string()),
     })
-    atms = pa.table({
-        "terminal_id": pa.array(atm_id, pa.string()),
-        "lon": pa.array(np.round(a_lon, 6)), "lat": pa.array(np.round(a_lat, 6)),
-        "operator": pa.array(ids.BANK_CODES[np.arange(s.n_atms) % len(ids.BANK_CODES)].astype(object), pa.string()),
-    })
+
+
+def _truth_tables(acc_rows: list[tuple], ring_rows: list[tuple],
+                  spike_rows: list[tuple]) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """Truth of the plants: accounts (ring or mule), ring hops, ATM spikes."""
     truth_accounts = pa.table({
         "account": pa.array([r[0] for r in acc_rows], pa.string()),
         "role": pa.array([r[1] for r in acc_rows], pa.string()),
@@ -278,7 +358,7 @@ def generate_ledger(w: World, rng: np.random.Generator, member_accounts: bool = 
         "window_end": _ts(np.array([r[2] for r in spike_rows], dtype=np.int64)),
         "n_planted": pa.array([r[3] for r in spike_rows], pa.int32()),
     })
-    return Ledger(txn, atms, acct, owner, truth_accounts, truth_ring, truth_spikes)
+    return truth_accounts, truth_ring, truth_spikes
 
 
 def _local_dates(w: World) -> list[date]:

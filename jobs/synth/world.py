@@ -241,10 +241,88 @@ def _social_graph(rng: np.random.Generator, home: np.ndarray, s: SynthSettings,
     return community, offs, v, u + within
 
 
+@dataclass
+class _StudyArea:
+    """Every located input incident in the metric frame, cut to the incidents' extent."""
+
+    frame: Frame
+    bbox: tuple[float, float, float, float]
+    x: np.ndarray  # incidents inside ``bbox``, metres
+    y: np.ndarray
+    location_type: np.ndarray  # of those incidents
+
+
+@dataclass
+class _Phones:
+    """Where the phone owners live and work, whether they work, and how often they call."""
+
+    home_x: np.ndarray
+    home_y: np.ndarray
+    work_x: np.ndarray
+    work_y: np.ndarray
+    employed: np.ndarray
+    rate: np.ndarray
+
+
+@dataclass
+class _Lines:
+    """SIM lines (own, then burners), their numbers and owners, and the handset segments."""
+
+    numbers: np.ndarray
+    imsi: np.ndarray
+    line_owner: np.ndarray
+    line_from: np.ndarray
+    line_to: np.ndarray
+    n_lines: int
+    imei: np.ndarray
+    seg_line: np.ndarray  # sorted by (line, start)
+    seg_start: np.ndarray
+    seg_imei: np.ndarray
+    burner_lines: list[list[np.ndarray]]  # per group, per member
+    swap_rows: list  # (line, imei index, from, to, reason, group) for truth
+    b_group: list  # per burner line
+    b_member: list
+
+
 def build_world(incidents: pa.Table, settings: SynthSettings, seed: int) -> World:
-    """Lay phones, cells, groups, burners and plants over the real incidents."""
+    """Lay phones, cells, groups, burners and plants over the real incidents.
+
+    Each stage draws from its own random stream (``[seed, k]``), so the stages
+    below are independent of each other's draws.
+    """
     s = settings
     win, t0, t1 = incidents_in_window(incidents, s)
+    area = _study_area(incidents)
+    net = build_cell_network(area.frame, area.x, area.y, np.random.default_rng([seed, 1]))
+    day_start, weekend = _day_starts(t0, s.days)
+    inc = _window_incidents(win, area, net)
+    rng = np.random.default_rng([seed, 2])
+    phones = _phones(rng, area, s)
+    group_of, members, turf = _groups(np.random.default_rng([seed, 3]), phones, inc, area, s)
+    extra = np.array([(a, b) for m in members for i, a in enumerate(m) for b in m[i + 1:]], dtype=np.int64).reshape(-1, 2)
+    community, offs, nbr, key = _social_graph(rng, np.column_stack([phones.home_x, phones.home_y]), s, extra)
+    lines = _lines(np.random.default_rng([seed, 4]), members, len(phones.home_x), s, t0, t1)
+
+    w = World(
+        settings=s, seed=seed, frame=area.frame, net=net, bbox=area.bbox, day_start=day_start, weekend=weekend,
+        all_incidents_xy=np.column_stack([area.x, area.y]), inc=inc,
+        home_x=phones.home_x, home_y=phones.home_y, work_x=phones.work_x, work_y=phones.work_y,
+        employed=phones.employed, home_cell=net.serving(phones.home_x, phones.home_y),
+        work_cell=net.serving(phones.work_x, phones.work_y), rate=phones.rate,
+        community=community, nbr_offs=offs, nbr=nbr, nbr_key=key,
+        numbers=lines.numbers, imsi=lines.imsi, line_owner=lines.line_owner, line_from=lines.line_from,
+        line_to=lines.line_to, n_lines=lines.n_lines, imei=lines.imei, seg_line=lines.seg_line,
+        seg_start=lines.seg_start, seg_imei=lines.seg_imei,
+        group_of_phone=group_of, members=members, burner_lines=lines.burner_lines, turf=np.array(turf).reshape(-1, 2),
+    )
+    _truth_identity(w, lines.swap_rows, lines.b_group, lines.b_member)
+    _plant_colocations(w, np.random.default_rng([seed, 5]))
+    _group_traffic(w, np.random.default_rng([seed, 6]))
+    return w
+
+
+def _study_area(incidents: pa.Table) -> _StudyArea:
+    """The metric frame (centred on the median incident) and the located incidents inside their extent."""
     all_lon = incidents["lon"].to_numpy(zero_copy_only=False).astype(float)
     all_lat = incidents["lat"].to_numpy(zero_copy_only=False).astype(float)
     ok = np.isfinite(all_lon) & np.isfinite(all_lat)
@@ -253,17 +331,20 @@ def build_world(incidents: pa.Table, settings: SynthSettings, seed: int) -> Worl
     ax, ay = frame.to_xy(all_lon, all_lat)
     bbox = extent(ax, ay)
     inside = (ax >= bbox[0]) & (ax <= bbox[2]) & (ay >= bbox[1]) & (ay <= bbox[3])
-    ax, ay = ax[inside], ay[inside]
-    net = build_cell_network(frame, ax, ay, np.random.default_rng([seed, 1]))
-    day_start, weekend = _day_starts(t0, s.days)
+    location_type = np.asarray(incidents["location_type"].to_pylist(), dtype=object)[ok][inside]
+    return _StudyArea(frame=frame, bbox=bbox, x=ax[inside], y=ay[inside], location_type=location_type)
 
+
+def _window_incidents(win: pa.Table, area: _StudyArea, net: CellNetwork) -> Incidents:
+    """The window's incidents inside the study area, with their covering sector."""
     wl = win["lon"].to_numpy(zero_copy_only=False).astype(float)
     wa = win["lat"].to_numpy(zero_copy_only=False).astype(float)
-    wx, wy = frame.to_xy(wl, wa)
+    wx, wy = area.frame.to_xy(wl, wa)
+    bbox = area.bbox
     keep = (wx >= bbox[0]) & (wx <= bbox[2]) & (wy >= bbox[1]) & (wy <= bbox[3])
     win = win.filter(pa.array(keep))
     wx, wy, wl, wa = wx[keep], wy[keep], wl[keep], wa[keep]
-    inc = Incidents(
+    return Incidents(
         incident_id=np.asarray(win["incident_id"].cast(pa.string()).to_pylist(), dtype=object),
         t=pc.cast(win["occurred_at"], pa.timestamp("s", tz="UTC")).cast(pa.int64()).to_numpy(),
         lon=wl, lat=wa, x=wx, y=wy,
@@ -272,19 +353,20 @@ def build_world(incidents: pa.Table, settings: SynthSettings, seed: int) -> Worl
         cell=net.serving(wx, wy) if len(wx) else np.zeros(0, np.int64),
     )
 
-    rng = np.random.default_rng([seed, 2])
+
+def _phones(rng: np.random.Generator, area: _StudyArea, s: SynthSettings) -> _Phones:
+    """Homes, workplaces, employment and call rates of ``s.n_phones`` owners."""
     n = s.n_phones
+    ax, ay = area.x, area.y
     # homes where people live (residential incidents stand in for housing density) plus a uniform share
-    res = np.flatnonzero(np.isin(np.asarray(incidents["location_type"].to_pylist(), dtype=object)[ok][inside],
-                                 ["residence", "street"]))
+    res = np.flatnonzero(np.isin(area.location_type, ["residence", "street"]))
     res = res if len(res) else np.arange(len(ax))
     j = res[rng.integers(0, len(res), n)]
     uni = rng.random(n) < 0.15
-    hx = np.where(uni, rng.uniform(bbox[0], bbox[2], n), ax[j] + rng.normal(0, 250, n))
-    hy = np.where(uni, rng.uniform(bbox[1], bbox[3], n), ay[j] + rng.normal(0, 250, n))
+    hx = np.where(uni, rng.uniform(area.bbox[0], area.bbox[2], n), ax[j] + rng.normal(0, 250, n))
+    hy = np.where(uni, rng.uniform(area.bbox[1], area.bbox[3], n), ay[j] + rng.normal(0, 250, n))
     # work: a third downtown (the densest busy, non-residential spot), the rest at busy places
-    busy = np.flatnonzero(~np.isin(np.asarray(incidents["location_type"].to_pylist(), dtype=object)[ok][inside],
-                                   ["residence", "street"]))
+    busy = np.flatnonzero(~np.isin(area.location_type, ["residence", "street"]))
     busy = busy if len(busy) else np.arange(len(ax))
     bx, by = ax[busy], ay[busy]
     grid = np.floor(bx / 1000).astype(np.int64) * 100_000 + np.floor(by / 1000).astype(np.int64)
@@ -295,36 +377,66 @@ def build_world(incidents: pa.Table, settings: SynthSettings, seed: int) -> Worl
     jb = rng.integers(0, len(bx), n)
     wx_ = np.where(dt, dtx + rng.normal(0, 700, n), bx[jb] + rng.normal(0, 150, n))
     wy_ = np.where(dt, dty + rng.normal(0, 700, n), by[jb] + rng.normal(0, 150, n))
-    x0, y0, x1, y1 = bbox
+    x0, y0, x1, y1 = area.bbox
     hx, hy = np.clip(hx, x0, x1), np.clip(hy, y0, y1)
     wx_, wy_ = np.clip(wx_, x0, x1), np.clip(wy_, y0, y1)
     employed = rng.random(n) < 0.62
     rate = s.calls_per_phone_day * rng.gamma(2.0, 0.5, n)
+    return _Phones(home_x=hx, home_y=hy, work_x=wx_, work_y=wy_, employed=employed, rate=rate)
 
-    # criminal groups: turf around a real incident, members living nearby
-    rg = np.random.default_rng([seed, 3])
+
+def _groups(rg: np.random.Generator, phones: _Phones, inc: Incidents, area: _StudyArea,
+            s: SynthSettings) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """Criminal groups: turf around a real incident, members living nearby (moves their homes in ``phones``).
+
+    Returns the group of each phone (-1 outside groups), each group's members (sorted) and its turf centre.
+    """
+    n = len(phones.home_x)
+    x0, y0, x1, y1 = area.bbox
     n_groups = min(s.n_groups, max(1, n // (2 * s.group_size[1])))
     group_of = np.full(n, -1, dtype=np.int64)
     free = rg.permutation(n)
     pos = 0
     members, turf = [], []
-    src_pts = np.column_stack([inc.x, inc.y]) if len(inc.x) else np.column_stack([ax, ay])
+    src_pts = np.column_stack([inc.x, inc.y]) if len(inc.x) else np.column_stack([area.x, area.y])
     for g in range(n_groups):
         size = int(rg.integers(s.group_size[0], s.group_size[1] + 1))
         m = free[pos:pos + size]
         pos += size
         c = src_pts[rg.integers(0, len(src_pts))]
         turf.append(c)
-        hx[m] = np.clip(c[0] + rg.normal(0, 700, size), x0, x1)
-        hy[m] = np.clip(c[1] + rg.normal(0, 700, size), y0, y1)
-        employed[m] = rg.random(size) < 0.3
+        phones.home_x[m] = np.clip(c[0] + rg.normal(0, 700, size), x0, x1)
+        phones.home_y[m] = np.clip(c[1] + rg.normal(0, 700, size), y0, y1)
+        phones.employed[m] = rg.random(size) < 0.3
         group_of[m] = g
         members.append(np.sort(m))
-    extra = np.array([(a, b) for m in members for i, a in enumerate(m) for b in m[i + 1:]], dtype=np.int64).reshape(-1, 2)
-    community, offs, nbr, key = _social_graph(rng, np.column_stack([hx, hy]), s, extra)
+    return group_of, members, turf
 
-    # lines: own SIMs, then burners; handsets: own, then burner handsets
-    ri = np.random.default_rng([seed, 4])
+
+def _lines(ri: np.random.Generator, members: list[np.ndarray], n: int, s: SynthSettings, t0: int, t1: int) -> _Lines:
+    """Lines (own SIMs, then burners) and handsets (own, then burner handsets), in this draw order."""
+    b_owner, b_group, b_member, b_from, b_to, burner_lines = _burners(ri, members, n, s, t0, t1)
+    nb = len(b_owner)
+    n_lines = n + nb
+    n_ext = max(200, n // 3)
+    numbers = ids.msisdns(ri, n_lines + n_ext)
+    imsi = ids.imsis(ri, n_lines)
+    line_owner = np.concatenate([np.arange(n), np.array(b_owner, dtype=np.int64)])
+    line_from = np.concatenate([np.full(n, t0 - 400 * SECONDS_PER_DAY), np.array(b_from, dtype=np.int64)])
+    line_to = np.concatenate([np.full(n, t1 + 400 * SECONDS_PER_DAY), np.array(b_to, dtype=np.int64)])
+    imei, seg_line, seg_start, seg_imei, swap_rows = _handsets(ri, n, nb, line_from, line_to, burner_lines, t0, t1)
+    return _Lines(numbers=numbers, imsi=imsi, line_owner=line_owner, line_from=line_from, line_to=line_to,
+                  n_lines=n_lines, imei=imei, seg_line=seg_line, seg_start=seg_start, seg_imei=seg_imei,
+                  burner_lines=burner_lines, swap_rows=swap_rows, b_group=b_group, b_member=b_member)
+
+
+def _burners(ri: np.random.Generator, members: list[np.ndarray], n: int, s: SynthSettings, t0: int,
+             t1: int) -> tuple[list, list, list, list, list, list[list[np.ndarray]]]:
+    """Short-lived burner lines of group members, one after another (line index ``n + k``).
+
+    Returns per burner line its owner, group, member index, start and end, and per group and
+    member the burner line indices.
+    """
     b_owner, b_group, b_member, b_from, b_to = [], [], [], [], []
     burner_lines: list[list[np.ndarray]] = []
     span = t1 - t0
@@ -347,16 +459,18 @@ def build_world(incidents: pa.Table, settings: SynthSettings, seed: int) -> Worl
                 start = start + life + int(ri.uniform(0, 2) * 3600)
             per_member.append(np.array(lines, dtype=np.int64))
         burner_lines.append(per_member)
-    nb = len(b_owner)
-    n_lines = n + nb
-    n_ext = max(200, n // 3)
-    numbers = ids.msisdns(ri, n_lines + n_ext)
-    imsi = ids.imsis(ri, n_lines)
-    line_owner = np.concatenate([np.arange(n), np.array(b_owner, dtype=np.int64)])
-    line_from = np.concatenate([np.full(n, t0 - 400 * SECONDS_PER_DAY), np.array(b_from, dtype=np.int64)])
-    line_to = np.concatenate([np.full(n, t1 + 400 * SECONDS_PER_DAY), np.array(b_to, dtype=np.int64)])
+    return b_owner, b_group, b_member, b_from, b_to, burner_lines
 
-    # handsets: one per own line; 2% upgrade mid-window; burner handsets by pattern
+
+def _handsets(ri: np.random.Generator, n: int, nb: int, line_from: np.ndarray, line_to: np.ndarray,
+              burner_lines: list[list[np.ndarray]], t0: int,
+              t1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list]:
+    """Handsets: one per own line, 2% upgrade mid-window; burner handsets by pattern.
+
+    Returns the IMEIs, the handset segments (line, start, IMEI index) sorted by line and
+    start, and the swap rows of the truth table.
+    """
+    span = t1 - t0
     own_imei = ids.imeis(ri, n)
     seg_line = list(range(n))
     seg_start = list(line_from[:n])
@@ -400,21 +514,7 @@ def build_world(incidents: pa.Table, settings: SynthSettings, seed: int) -> Worl
     seg_start_a = np.array(seg_start, dtype=np.int64)
     seg_imei_a = np.array(seg_imei, dtype=np.int64)
     o = np.lexsort((seg_start_a, seg_line_a))
-
-    w = World(
-        settings=s, seed=seed, frame=frame, net=net, bbox=bbox, day_start=day_start, weekend=weekend,
-        all_incidents_xy=np.column_stack([ax, ay]), inc=inc,
-        home_x=hx, home_y=hy, work_x=wx_, work_y=wy_, employed=employed,
-        home_cell=net.serving(hx, hy), work_cell=net.serving(wx_, wy_), rate=rate,
-        community=community, nbr_offs=offs, nbr=nbr, nbr_key=key,
-        numbers=numbers, imsi=imsi, line_owner=line_owner, line_from=line_from, line_to=line_to,
-        n_lines=n_lines, imei=all_imei, seg_line=seg_line_a[o], seg_start=seg_start_a[o], seg_imei=seg_imei_a[o],
-        group_of_phone=group_of, members=members, burner_lines=burner_lines, turf=np.array(turf).reshape(-1, 2),
-    )
-    _truth_identity(w, swap_rows, b_group, b_member)
-    _plant_colocations(w, np.random.default_rng([seed, 5]))
-    _group_traffic(w, np.random.default_rng([seed, 6]))
-    return w
+    return all_imei, seg_line_a[o], seg_start_a[o], seg_imei_a[o], swap_rows
 
 
 def _ts(a: np.ndarray) -> pa.Array:

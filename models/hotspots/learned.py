@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sklearn.base import BaseEstimator, clone
 
-from jobs.grid.cell_features import _vocab, cell_features, feature_columns, period_grid
+from jobs.grid.cell_features import cell_features, feature_columns, period_grid, resolve_params
+from jobs.grid.params import CellFeatureParams
 from models.hotspots.base import GridForecaster, horizon_days, to_ns
 from models.onnx_export import (
     PARITY_ATOL,
@@ -26,14 +27,11 @@ from models.onnx_export import (
     onnx_session,
 )
 
-#: ``cell_features`` settings of the learned model unless told otherwise: the baselines' own
-#: signals (long-run and exponentially decayed counts, kernel-smoothed) for stacking.
-DEFAULT_FEATURE_PARAMS: dict = {
-    "windows": (1, 4, 13, 52),
-    "decay_half_lives": (13, 52, 104),
-    "max_categories": 0,
-    "max_location_types": 0,
-}
+#: ``cell_features`` settings of the learned model unless told otherwise (weekly): the baselines'
+#: own signals (long-run and exponentially decayed counts, kernel-smoothed) for stacking.
+DEFAULT_FEATURE_PARAMS = CellFeatureParams(
+    windows=(1, 4, 13, 52), decay_half_lives=(13, 52, 104), max_categories=0, max_location_types=0,
+)
 #: Features of the default learned model (a stack of the baselines' signals); measured on the
 #: 2016-2017 weekly Chicago backtest to do better than every column (docs/forecasting.md).
 STACK_FEATURES: tuple[str, ...] = (
@@ -65,8 +63,8 @@ def periods_per_week(freq: str | pd.Timedelta) -> int:
     return int(round(k))
 
 
-def default_feature_params(freq: str | pd.Timedelta = "W") -> dict:
-    """``DEFAULT_FEATURE_PARAMS`` with every window and half-life kept in weeks of time.
+def default_feature_params(freq: str | pd.Timedelta = "W") -> CellFeatureParams:
+    """``DEFAULT_FEATURE_PARAMS`` at period ``freq``, every window and half-life kept in weeks of time.
 
     The defaults are counted in periods; for days or 8-hour shifts they are scaled so
     that ``roll_52`` still means a year (``roll_364`` days, ``roll_1092`` shifts) and the
@@ -75,15 +73,14 @@ def default_feature_params(freq: str | pd.Timedelta = "W") -> dict:
     models worse than plain counts (docs/forecasting.md, robustness).
     """
     k = periods_per_week(freq)
-    params = dict(DEFAULT_FEATURE_PARAMS)
+    params = DEFAULT_FEATURE_PARAMS.replace(freq=freq)
     if k == 1:
         return params
-    params.update(
-        windows=tuple(int(w) * k for w in params["windows"]),
-        decay_half_lives=tuple(h * k for h in params["decay_half_lives"]),
+    return params.replace(
+        windows=tuple(w * k for w in params.windows),
+        decay_half_lives=tuple(h * k for h in params.decay_half_lives),
         kernel_window=13 * k, mix_window=52 * k, recency_cap=104 * k, category_windows=(4 * k, 52 * k),
     )
-    return params
 
 
 def stack_features(freq: str | pd.Timedelta = "W") -> tuple[str, ...]:
@@ -329,8 +326,10 @@ class LearnedForecaster(GridForecaster):
         Periods after the first incident left out of training, so that the
         trailing windows are filled.
     feature_params
-        Keyword arguments for :func:`jobs.grid.cell_features.cell_features` (default
-        :func:`default_feature_params` of ``freq``: the same windows in weeks of time).
+        :class:`jobs.grid.params.CellFeatureParams` (or a mapping of its fields) of the
+        features (default :func:`default_feature_params` of ``freq``: the same windows in
+        weeks of time). Its ``freq``, ``anchor`` and ``resolution`` are set from this
+        forecaster and the cells; ``feature_params_`` holds the resolved parameters.
     model
         The estimator (default :func:`stacked_model` when ``feature_params`` is left
         at its default, else ``LightGBMPoissonModel()`` over every feature).
@@ -352,7 +351,7 @@ class LearnedForecaster(GridForecaster):
         freq: str = "W",
         train_periods: int = 104,
         burn_in_periods: int = 52,
-        feature_params: Mapping | None = None,
+        feature_params: CellFeatureParams | Mapping | None = None,
         model: LightGBMPoissonModel | None = None,
         anchor=None,
         engine: str = "native",
@@ -388,19 +387,15 @@ class LearnedForecaster(GridForecaster):
                 f"too little history before the origin for training: {last_p - first_p + 1} periods after the "
                 f"{self.burn_in_periods}-period burn-in; lower burn_in_periods or pass more events"
             )
-        params = dict(default_feature_params(self.freq) if self.feature_params is None else self.feature_params)
-        params.setdefault("resolution", self.grid_.resolution)
-        if self.events_.category is not None:
-            params.setdefault("categories", _vocab(self.events_.category, None, params.get("max_categories", 5)))
-        if self.events_.location_type is not None:
-            params.setdefault(
-                "location_types", _vocab(self.events_.location_type, None, params.get("max_location_types", 5))
-            )
-        self.feature_params_ = params
+        given = self.feature_params
+        params = default_feature_params(self.freq) if given is None else \
+            given if isinstance(given, CellFeatureParams) else CellFeatureParams.from_dict(given)
+        params = params.replace(freq=self.freq, anchor=self.anchor_, resolution=self.grid_.resolution)
+        self.feature_params_ = resolve_params(params, self.incidents_, self.grid_.h3)
         feats = cell_features(
-            self.incidents_, self.grid_.h3, freq=self.freq, anchor=self.anchor_,
+            self.incidents_, self.grid_.h3, self.feature_params_,
             start=pd.Timestamp(int(pg.start_ns(first_p)), tz="UTC"),
-            end=pd.Timestamp(int(pg.start_ns(last_p)), tz="UTC"), **params,
+            end=pd.Timestamp(int(pg.start_ns(last_p)), tz="UTC"),
         )
         if self.model is not None:
             self.model_ = clone(self.model)
@@ -432,9 +427,8 @@ class LearnedForecaster(GridForecaster):
                 f"first offender: {pd.Timestamp(int(ns[pg.start_ns(p) != ns][0]), tz='UTC')}"
             )
         feats = cell_features(
-            self.incidents_, self.grid_.h3, freq=self.freq, anchor=self.anchor_,
+            self.incidents_, self.grid_.h3, self.feature_params_,
             start=pd.Timestamp(int(ns.min()), tz="UTC"), end=pd.Timestamp(int(ns.max()), tz="UTC"),
-            **self.feature_params_,
         )
         want = pa.array(pd.to_datetime(ns, utc=True), pa.timestamp("us", tz="UTC"))
         return feats.filter(pc.is_in(feats.column("period_start"), value_set=want))

@@ -1,14 +1,16 @@
 """Serving a registered hotspot model: ONNX Runtime over ``cell_features`` built as at training.
 
-A model travels with its *feature spec* (feature names in input order, the
-``cell_features`` settings and the period), so a scorer rebuilds exactly the
-columns the ONNX graph was trained on.
+A model travels with its *feature spec*: the feature names in input order and
+the :class:`jobs.grid.params.CellFeatureParams` of the rows it was trained on
+(period, resolution, vocabularies and kernel bandwidth included, as gold
+``cell_features`` stored them), so a scorer rebuilds exactly the columns the
+ONNX graph was trained on.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jobs.grid.cell_features import cell_features, period_grid, resolve_cells
+from jobs.grid.params import CellFeatureParams
 from models.hotspots.base import to_ns
 from models.onnx_export import onnx_predict, onnx_session
 
@@ -26,30 +29,39 @@ SPEC_FILE = "feature_spec.json"
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """What a scorer needs besides the graph: input columns, feature settings, period."""
+    """What a scorer needs besides the graph: input columns and the features' parameters."""
 
     feature_names: tuple[str, ...]
-    feature_params: Mapping = field(default_factory=dict)
-    freq: str = "W"
-    resolution: int = 9
+    feature_params: CellFeatureParams = field(default_factory=CellFeatureParams)
+
+    @property
+    def freq(self) -> str | pd.Timedelta:
+        return self.feature_params.freq
+
+    @property
+    def resolution(self) -> int:
+        return self.feature_params.resolution
 
     def to_json(self) -> str:
-        return json.dumps({"feature_names": list(self.feature_names), "feature_params": _jsonable(self.feature_params),
-                           "freq": self.freq, "resolution": self.resolution}, sort_keys=True)
+        return json.dumps({"feature_names": list(self.feature_names),
+                           "feature_params": self.feature_params.to_dict()}, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "FeatureSpec":
         d = json.loads(text)
-        missing = {"feature_names", "feature_params", "freq", "resolution"} - set(d)
+        missing = {"feature_names", "feature_params"} - set(d)
         if missing:
             raise ValueError(f"feature spec lacks {sorted(missing)}; it was not written by FeatureSpec.to_json")
-        return cls(tuple(d["feature_names"]), d["feature_params"], d["freq"], int(d["resolution"]))
+        params = dict(d["feature_params"])
+        for key in ("freq", "resolution"):  # specs written before CellFeatureParams kept these beside the rest
+            if key in d:
+                params.setdefault(key, d[key])
+        return cls(tuple(d["feature_names"]), CellFeatureParams.from_dict(params))
 
     @classmethod
     def of(cls, forecaster) -> "FeatureSpec":
         """The spec of a fitted :class:`models.hotspots.learned.LearnedForecaster`."""
-        return cls(tuple(forecaster.model_.feature_names_), dict(forecaster.feature_params_), forecaster.freq,
-                   int(forecaster.grid_.resolution))
+        return cls(tuple(forecaster.model_.feature_names_), forecaster.feature_params_)
 
 
 def load_hotspot_model(tracking_uri: str, ref):
@@ -64,16 +76,6 @@ def load_hotspot_model(tracking_uri: str, ref):
     return model, FeatureSpec.from_json(artifact_bytes(tracking_uri, version, SPEC_FILE).decode()), version
 
 
-def _jsonable(v):
-    if isinstance(v, Mapping):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
 class OnnxHotspotScorer:
     """Expected count per cell and period from an ONNX hotspot model and its :class:`FeatureSpec`."""
 
@@ -86,16 +88,17 @@ class OnnxHotspotScorer:
 
     def features(self, incidents: pa.Table, cells, period_starts: Sequence) -> pa.Table:
         """``cell_features`` rows of ``period_starts`` (each built from incidents before its start)."""
-        pg = period_grid(self.spec.freq)
+        params = self.spec.feature_params
+        pg = period_grid(params.freq, params.anchor)
         ns = np.array([to_ns(s) for s in period_starts], dtype=np.int64)
         bad = pg.start_ns(pg.index_of(ns)) != ns
         if bad.any():
-            raise ValueError(f"period starts must lie on the {self.spec.freq} grid (weeks start Monday 00:00 UTC); "
+            where = "the standard grid: weeks from Monday, days and shifts from midnight, UTC" \
+                if params.anchor is None else f"anchored at {params.anchor}"
+            raise ValueError(f"period starts must lie on the model's {params.freq} grid ({where}); "
                              f"got {pd.Timestamp(int(ns[bad][0]), tz='UTC')}")
-        params = dict(self.spec.feature_params)
-        params["resolution"] = self.spec.resolution
-        feats = cell_features(incidents, cells, freq=self.spec.freq, start=pd.Timestamp(int(ns.min()), tz="UTC"),
-                              end=pd.Timestamp(int(ns.max()), tz="UTC"), **params)
+        feats = cell_features(incidents, cells, params, start=pd.Timestamp(int(ns.min()), tz="UTC"),
+                              end=pd.Timestamp(int(ns.max()), tz="UTC"))
         want = pa.array(pd.to_datetime(ns, utc=True), pa.timestamp("us", tz="UTC"))
         return feats.filter(pc.is_in(feats.column("period_start"), value_set=want))
 
@@ -111,3 +114,36 @@ class OnnxHotspotScorer:
         got = feats.column("period_start").cast(pa.int64()).to_numpy()[::n] * 1000
         order = {int(v): i for i, v in enumerate(got)}
         return np.vstack([pred[order[to_ns(s)]] for s in period_starts])
+
+
+def forecast_table(cells: pa.Table, expected: np.ndarray, week: pd.Timestamp, top_share: float,
+                   model_version: str) -> pa.Table:
+    """Rank cells by expected count; share of expected crime down to each rank; top-area flag.
+
+    ``cells`` (``h3``, ``lon``, ``lat``, ``area_km2``) aligned with ``expected``;
+    ties in rank and in the top-area flag are broken by cell id.
+    """
+    from models.evaluation.metrics import flag_top_cells
+
+    h3 = np.asarray(cells.column("h3").to_pylist(), dtype=object)
+    area = cells.column("area_km2").to_numpy()
+    order = np.lexsort((h3.astype(str), -expected))
+    rank = np.empty(len(h3), dtype=np.int32)
+    rank[order] = np.arange(1, len(h3) + 1, dtype=np.int32)
+    total = expected.sum()
+    cum = np.empty(len(h3))
+    cum[order] = np.cumsum(expected[order]) / total if total > 0 else 0.0
+    top = flag_top_cells(expected, area, top_share, tie_key=np.argsort(np.argsort(h3.astype(str))))
+    n = len(h3)
+    return pa.table({
+        "week": pa.array([week.date().isoformat()] * n, pa.string()),
+        "period_start": pa.array([week] * n, pa.timestamp("us", tz="UTC")),
+        "h3": pa.array(h3, pa.string()),
+        "lon": cells.column("lon"),
+        "lat": cells.column("lat"),
+        "expected_count": pa.array(expected, pa.float64()),
+        "risk_rank": pa.array(rank),
+        "expected_share": pa.array(cum, pa.float64()),
+        "in_top_cells": pa.array(top),
+        "model_version": pa.array([str(model_version)] * n, pa.string()),
+    }).sort_by("risk_rank")

@@ -5,13 +5,11 @@ itself (its result is yielded with the materialisation): Dagster's partitioned a
 preview feature.
 """
 
-import pickle
-
 import dagster as dg
 import pandas as pd
 
-from models.registry import CHALLENGER, CHAMPION
-from orchestration.anomalies.assets import ENTITY_MODELS, NATIVE_ARTIFACT, feature_matrix, onnx_parity
+from models.anomalies.scoring import ENTITY_MODELS
+from models.registry import CHALLENGER
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration.resources.tracking import MlflowTracking
 
@@ -29,7 +27,8 @@ from orchestration.resources.tracking import MlflowTracking
     ),
 )
 def entity_anomaly_model_onnx_parity(lakehouse: Lakehouse, mlflow: MlflowTracking) -> dg.AssetCheckResult:
-    from models.registry import aliased, artifact_bytes, load_onnx, set_alias
+    from models.anomalies.champion import gate_challenger
+    from models.registry import aliased
 
     mlflow.setup()
     uri = mlflow.tracking_uri
@@ -38,16 +37,10 @@ def entity_anomaly_model_onnx_parity(lakehouse: Lakehouse, mlflow: MlflowTrackin
         challenger = aliased(uri, spec.model_name, CHALLENGER)
         if challenger is None or not lakehouse.exists("gold", spec.table):
             continue
-        model, _ = load_onnx(uri, challenger)
-        detector = pickle.loads(artifact_bytes(uri, challenger, NATIVE_ARTIFACT))
-        X = feature_matrix(lakehouse.read("gold", spec.table), detector.feature_names_)
-        p = onnx_parity(detector, model, X, detector.feature_names_)
+        p = gate_challenger(uri, challenger, lakehouse.read("gold", spec.table))  # promotes it when parity holds
         checked += 1
         passed &= p["passed"]
-        decision = "kept"
-        if p["passed"]:
-            set_alias(uri, challenger, CHAMPION)
-            decision = f"v{challenger.version} promoted"
+        decision = f"v{challenger.version} promoted" if p["passed"] else "kept"
         rows.append(f"| {spec.model_name} | v{challenger.version} | {p['rows']:,} | {p['rows_mismatched']} | "
                     f"{p['max_abs_diff_score']:.1e} | {p['max_abs_diff_contributions']:.1e} | "
                     f"{'yes' if p['same_flagged'] else 'no'} | {p['top_k_overlap']:.2f} | "

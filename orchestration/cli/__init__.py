@@ -27,7 +27,7 @@ COMMANDS: dict[str, str] = {
     "rebuild": "rebuild:rebuild",
     "near-repeat": "patterns:near_repeat",
     "synth": "synth:synth",
-    "series-match": "series:series_match",
+    "series-match": "crime_series:series_match",
     "forecast": "forecast:forecast",
 }
 
@@ -61,6 +61,25 @@ def _register() -> None:
             app.add_typer(module.app, name=name)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"crimefusion {version('crimefusion')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("crimefusion (not installed: run `make install`)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print crimefusion's version and exit."),
+) -> None:
+    """Crime-intelligence fusion: a geospatial lakehouse and the analyses on it."""
+
+
 _register()
 
 
@@ -82,12 +101,13 @@ def main() -> None:
 
 def _is_user_error(exc: BaseException) -> bool:
     """Errors whose message says what to fix (a spec, a setting, a file, a lost commit race): no traceback."""
+    from jobs.ingest.readers import SourceFileError
     from jobs.ingest.spec import SpecError
-    from orchestration.ingest.readers import SourceFileError
+    from orchestration.cli.options import UsageError
     from orchestration.resources.lakehouse import CommitConflictError
     from orchestration.settings import SettingsError
 
-    return isinstance(exc, (SpecError, SettingsError, SourceFileError, CommitConflictError))
+    return isinstance(exc, (SpecError, SettingsError, SourceFileError, CommitConflictError, UsageError))
 
 
 def _leave(code) -> None:

@@ -33,7 +33,7 @@ def report(
     """Write the anomaly report (gold spike_alerts and entity_anomalies) as HTML and PNGs into OUT."""
     from rich.console import Console
 
-    from orchestration.anomalies.assets import write_anomaly_report
+    from jobs.anomalies.reports import write_anomaly_report
     from orchestration.resources.factory import cli_resources
 
     console = Console()

@@ -54,7 +54,7 @@ def forecast(
     from jobs.ingest.spec import SpecError, load_spec
     from models.hotspots.forecast import METHODS, forecast_periods
     from orchestration.ingest.boundaries import read_boundaries
-    from orchestration.ingest.readers import SourceFileError, read_source
+    from jobs.ingest.readers import SourceFileError, read_source
     from orchestration.resources.compute import Compute
 
     err = Console(stderr=True)

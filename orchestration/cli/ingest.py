@@ -25,7 +25,7 @@ def ingest(
     """
     from jobs.ingest.spec import SpecError, load_spec
     from orchestration.ingest.pipeline import ingest_file
-    from orchestration.ingest.readers import SourceFileError
+    from jobs.ingest.readers import SourceFileError
     from orchestration.resources.factory import cli_resources
     from orchestration.settings import SettingsError
 

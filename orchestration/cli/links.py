@@ -2,15 +2,16 @@
 
 Mounted by the integrator as a Typer sub-app (``app``). Each command reads a
 Parquet file or a Delta table folder (``tower-dump --incident`` reads the
-lakehouse's silver tables instead), runs one kernel of ``jobs.links``,
-prints a rich table and can write JSON, GraphML, GEXF or HTML. Heavy imports
-happen inside the commands so that ``crimefusion --help`` stays fast.
+lakehouse's silver tables instead, through :mod:`jobs.links.lookups`), runs one
+kernel of ``jobs.links``, prints a rich table and can write JSON, or GraphML,
+GEXF and HTML (:mod:`jobs.links.reports`). Heavy imports happen inside the
+commands so that ``crimefusion --help`` stays fast.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -34,19 +35,13 @@ LimitOpt = Annotated[int, typer.Option("--limit", help="Rows shown on screen (fi
 
 
 def read_table(path: Path) -> "pa.Table":
-    """Read a Parquet file/folder or a Delta table (through its current snapshot)."""
-    import pyarrow.parquet as pq
+    """Read a Parquet file/folder or a Delta table (:func:`jobs.links.lookups.read_table`); else a bad parameter."""
+    from jobs.links.lookups import read_table as read
 
-    if not path.exists():
-        raise typer.BadParameter(f"{path} does not exist")
-    if path.is_dir() and (path / "_delta_log").is_dir():
-        from deltalake import DeltaTable
-
-        return DeltaTable(str(path)).to_pyarrow_table()
     try:
-        return pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several types for non-Parquet input
-        raise typer.BadParameter(f"{path} is neither a Delta table folder nor Parquet: {exc}") from exc
+        return read(path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
 def _show(table: "pa.Table", title: str, limit: int, columns: list[str] | None = None) -> None:
@@ -74,38 +69,25 @@ def _fmt(v: object) -> str:
 
 
 def _write_json(table: "pa.Table", path: Optional[Path]) -> None:
-    if path is None:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(table.to_pylist(), default=str, indent=1))
-    typer.echo(f"wrote {path}")
+    if path is not None:
+        from jobs.links.reports import write_rows_json
+
+        _wrote([write_rows_json(table, path)])
 
 
-def _write_text(text: str, path: Optional[Path]) -> None:
-    if path is None:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    typer.echo(f"wrote {path}")
+def _wrote(paths: list[Path]) -> None:
+    for path in paths:
+        typer.echo(f"wrote {path}")
 
 
-def _fail(exc: Exception) -> None:
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(code=2)
-
-
-def _export_investigation(cdr: "pa.Table", phones: list[str], graphml: Optional[Path], gexf: Optional[Path], html: Optional[Path], title: str) -> None:
-    if not (graphml or gexf or html):
-        return
-    from jobs.links.edges import aggregate_edges
-    from jobs.links.export import investigation_edges, to_gexf, to_graphml, to_html
-    from jobs.links.graph import call_network
-
-    edges = investigation_edges(aggregate_edges(cdr, period="all"), phones)
-    comms, keys = call_network(edges, seed=0)
-    _write_text(to_graphml(edges, communities=comms, key_players=keys), graphml)
-    _write_text(to_gexf(edges, communities=comms, key_players=keys), gexf)
-    _write_text(to_html(edges, communities=comms, key_players=keys, title=title), html)
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """A kernel's ValueError or TypeError (a bad option value) ends the command: ``error: ...``, exit code 2."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2)
 
 
 @app.command("network")
@@ -128,43 +110,22 @@ def network(
     import pyarrow.compute as pc
 
     from jobs.links.edges import aggregate_edges
-    from jobs.links.export import community_edges, to_gexf, to_graphml, to_html
     from jobs.links.graph import call_network
+    from jobs.links.reports import write_latest_period
 
-    try:
+    with _user_errors():
         cdr = read_table(cdr_path)
         edges = aggregate_edges(cdr, period=period)
         comms, keys = call_network(edges, seed=seed, resolution=resolution, betweenness_k=betweenness_k or None)
-    except (ValueError, TypeError) as exc:
-        _fail(exc)
     typer.echo(f"{cdr.num_rows} CDR rows -> {edges.num_rows} edges, {pc.count_distinct(comms.column('phone')).as_py()} phones")
     top_keys = keys.filter(pc.less_equal(keys.column("rank"), top))
-    _show(
-        top_keys,
-        "key players",
-        limit,
-        ["period", "community", "rank", "phone", "degree", "coreness", "betweenness", "eigenvector", "pagerank"],
-    )
+    _show(top_keys, "key players", limit,
+          ["period", "community", "rank", "phone", "degree", "coreness", "betweenness", "eigenvector", "pagerank"])
     if json_path is not None:
         _write_json(comms, json_path.with_name(json_path.stem + "_communities.json"))
         _write_json(keys, json_path.with_name(json_path.stem + "_key_players.json"))
-    if edges.num_rows == 0:
-        return
-    last = pc.max(edges.column("period"))
-    latest = edges.filter(pc.equal(edges.column("period"), last))
-    c_last = comms.filter(pc.equal(comms.column("period"), last))
-    k_last = keys.filter(pc.equal(keys.column("period"), last))
-    _write_text(to_graphml(latest, communities=c_last, key_players=k_last), graphml)
-    _write_text(to_gexf(latest, communities=c_last, key_players=k_last), gexf)
-    _write_text(to_html(latest, communities=c_last, key_players=k_last, title=f"Call network {last.as_py():%Y-%m-%d}"), html)
-    if per_community is not None:
-        sizes = c_last.group_by("community").aggregate([("phone", "count")])
-        for row in sizes.filter(pc.greater_equal(sizes.column("phone_count"), min_size)).to_pylist():
-            k = row["community"]
-            sub = community_edges(latest, c_last, k)
-            _write_text(to_graphml(sub, communities=c_last, key_players=k_last), per_community / f"community_{k}.graphml")
-            _write_text(to_gexf(sub, communities=c_last, key_players=k_last), per_community / f"community_{k}.gexf")
-            _write_text(to_html(sub, communities=c_last, key_players=k_last, title=f"Community {k}"), per_community / f"community_{k}.html")
+    _wrote(write_latest_period(edges, comms, keys, graphml=graphml, gexf=gexf, html=html, per_community=per_community,
+                               min_size=min_size))
 
 
 @app.command("common-contacts")
@@ -182,15 +143,15 @@ def common_contacts_cmd(
 ) -> None:
     """Phones in contact with several of the given numbers."""
     from jobs.links.queries import common_contacts
+    from jobs.links.reports import write_investigation
 
-    try:
+    with _user_errors():
         cdr = read_table(cdr_path)
         out = common_contacts(cdr, numbers, min_shared=min_shared, start=start, end=end)
-    except (ValueError, TypeError) as exc:
-        _fail(exc)
     _show(out, "common contacts", limit)
     _write_json(out, json_path)
-    _export_investigation(cdr, [*numbers, *out.column("contact").to_pylist()], graphml, gexf, html, "Common contacts")
+    _wrote(write_investigation(cdr, [*numbers, *out.column("contact").to_pylist()], graphml=graphml, gexf=gexf,
+                               html=html, title="Common contacts"))
 
 
 @app.command("call-chains")
@@ -209,12 +170,9 @@ def call_chains_cmd(
     """Time-respecting call chains A -> B -> C from a source number."""
     from jobs.links.queries import call_chains
 
-    try:
-        out = call_chains(
-            read_table(cdr_path), source, window=window, max_hops=max_hops, min_hops=min_hops, target=target, start=start, max_gap=max_gap
-        )
-    except (ValueError, TypeError) as exc:
-        _fail(exc)
+    with _user_errors():
+        out = call_chains(read_table(cdr_path), source, window=window, max_hops=max_hops, min_hops=min_hops,
+                          target=target, start=start, max_gap=max_gap)
     _show(out, "call chains", limit, ["chain_id", "n_hops", "phones", "times"])
     _write_json(out, json_path)
 
@@ -235,24 +193,15 @@ def expand_cmd(
 ) -> None:
     """Contact expansion from seed numbers (second degree by default)."""
     from jobs.links.queries import contact_expansion
+    from jobs.links.reports import write_investigation
 
-    try:
+    with _user_errors():
         cdr = read_table(cdr_path)
         out = contact_expansion(cdr, seeds, depth=depth, min_events=min_events, start=start, end=end)
-    except (ValueError, TypeError) as exc:
-        _fail(exc)
     _show(out, "contact expansion", limit)
     _write_json(out, json_path)
-    if graphml or gexf or html:
-        from jobs.links.edges import aggregate_edges
-        from jobs.links.export import investigation_edges, to_gexf, to_graphml, to_html
-        from jobs.links.graph import call_network
-
-        edges = investigation_edges(aggregate_edges(cdr, period="all"), out.column("phone").to_pylist(), include_contacts=False)
-        comms, keys = call_network(edges, seed=0)
-        _write_text(to_graphml(edges, communities=comms, key_players=keys), graphml)
-        _write_text(to_gexf(edges, communities=comms, key_players=keys), gexf)
-        _write_text(to_html(edges, communities=comms, key_players=keys, title="Contact expansion"), html)
+    _wrote(write_investigation(cdr, out.column("phone").to_pylist(), include_contacts=False, graphml=graphml,
+                               gexf=gexf, html=html, title="Contact expansion"))
 
 
 @app.command("colocation")
@@ -270,10 +219,8 @@ def colocation_cmd(
     """Phones served at the same place (same cell/site or overlapping sectors) as the given phones."""
     from jobs.links.colocation import colocation
 
-    try:
+    with _user_errors():
         out = colocation(read_table(cdr_path), read_table(cells_path), window=window, mode=mode, phones=phones, start=start, end=end)
-    except (ValueError, TypeError) as exc:
-        _fail(exc)
     _show(out, "co-location", limit, ["phone_a", "phone_b", "place", "cell_a", "cell_b", "time_a", "time_b"])
     _write_json(out, json_path)
 
@@ -292,51 +239,10 @@ def co_travel_cmd(
     """Pairs of phones co-located at several distinct places."""
     from jobs.links.colocation import co_travel
 
-    try:
+    with _user_errors():
         out = co_travel(read_table(cdr_path), read_table(cells_path), min_places=min_places, window=window, mode=mode, phones=phone)
-    except (ValueError, TypeError) as exc:
-        _fail(exc)
     _show(out, "co-travel", limit)
     _write_json(out, json_path)
-
-
-def _lakehouse(lake: Optional[str]):
-    """The deployment's lakehouse, at ``lake`` when given, else the configured one (CRIMEFUSION_LAKE)."""
-    from orchestration.resources.factory import cli_resources
-
-    return cli_resources(lake)[1]["lakehouse"]
-
-
-def incident_point(lakehouse, incident_id: str) -> tuple[float, float, dt.datetime]:
-    """``(lon, lat, occurred_at)`` of one incident of silver/incidents; ValueError naming the table when it is not there."""
-    if not lakehouse.exists("silver", "incidents"):
-        raise ValueError(f"no silver/incidents under {lakehouse.root}: ingest incidents first (crimefusion run), "
-                         "or give --lon/--lat/--time")
-    rows = lakehouse.read("silver", "incidents", columns=["incident_id", "occurred_at", "lon", "lat"],
-                          filters=[("incident_id", "=", incident_id)])
-    if rows.num_rows == 0:
-        n = lakehouse.count("silver", "incidents")
-        example = lakehouse.read("silver", "incidents", columns=["incident_id"]).slice(0, 1)["incident_id"].to_pylist()
-        hint = f" (ids look like {example[0]!r})" if example else ""
-        raise ValueError(f"incident {incident_id!r} is not in silver/incidents under {lakehouse.root} "
-                         f"({n:,} incidents{hint})")
-    if rows.num_rows > 1:
-        raise ValueError(f"incident id {incident_id!r} is in silver/incidents {rows.num_rows} times; ids must be unique")
-    row = rows.to_pylist()[0]
-    if row["lon"] is None or row["lat"] is None:
-        raise ValueError(f"incident {incident_id!r} has no location in silver/incidents (lon/lat are null)")
-    return float(row["lon"]), float(row["lat"]), row["occurred_at"]
-
-
-def _fusion_dump_phones(lakehouse, incident_id: str) -> Optional[int]:
-    """Phones fusion's gold/incident_context lists in the incident's tower dump (None without that table)."""
-    import pyarrow.compute as pc
-
-    if not lakehouse.exists("gold", "incident_context"):
-        return None
-    ctx = lakehouse.read("gold", "incident_context", columns=["incident_id", "relation", "entity_id"],
-                         filters=[("incident_id", "=", incident_id), ("relation", "=", "tower_dump")])
-    return int(pc.count_distinct(ctx["entity_id"]).as_py() or 0) if ctx.num_rows else 0
 
 
 @app.command("tower-dump")
@@ -362,13 +268,14 @@ def tower_dump_cmd(
     incidents) or give --lon, --lat and --time. Without CDR_PATH and
     CELLS_PATH the lakehouse's silver cdr_events and cell_sites are read.
     """
-    from jobs.links._util import to_timedelta, to_utc_timestamp
     from jobs.links.colocation import tower_dump
+    from jobs.links.inputs import to_timedelta, to_utc_timestamp
+    from jobs.links.lookups import fusion_dump_phones, incident_point, tower_dump_rows
 
     manual = [name for name, v in (("--lon", lon), ("--lat", lat), ("--time", time)) if v is not None]
     lakehouse = None
     fusion_phones = None
-    try:
+    with _user_errors():
         if incident is not None and manual:
             raise ValueError(f"give either --incident or --lon/--lat/--time, not both (got --incident and {', '.join(manual)})")
         if incident is None and len(manual) < 3:
@@ -376,26 +283,19 @@ def tower_dump_cmd(
         if (cdr_path is None) != (cells_path is None):
             raise ValueError("give both CDR_PATH and CELLS_PATH, or neither to read silver/cdr_events and "
                              "silver/cell_sites from the lakehouse")
-        if incident is not None or cdr_path is None:
-            lakehouse = _lakehouse(lake)
+        if incident is not None or cdr_path is None:  # the deployment's lakehouse, or the one at --lake
+            from orchestration.resources.factory import cli_resources
+
+            lakehouse = cli_resources(lake)[1]["lakehouse"]
         if incident is not None:
             lon, lat, time = incident_point(lakehouse, incident)
-            fusion_phones = _fusion_dump_phones(lakehouse, incident)
+            fusion_phones = fusion_dump_phones(lakehouse, incident)
         t0 = to_utc_timestamp(time, "time")
         if cdr_path is None:
-            for name in ("cdr_events", "cell_sites"):
-                if not lakehouse.exists("silver", name):
-                    raise ValueError(f"no silver/{name} under {lakehouse.root}: ingest it first, or give CDR_PATH and CELLS_PATH")
-            # only the window's rows: Delta file statistics skip the rest
-            start, end = t0 - to_timedelta(before, "before"), t0 + to_timedelta(after, "after")
-            cdr = lakehouse.read("silver", "cdr_events",
-                                 filters=[("start_time", ">=", start.to_pydatetime()), ("start_time", "<=", end.to_pydatetime())])
-            cells = lakehouse.read("silver", "cell_sites")
+            cdr, cells = tower_dump_rows(lakehouse, t0 - to_timedelta(before, "before"), t0 + to_timedelta(after, "after"))
         else:
             cdr, cells = read_table(cdr_path), read_table(cells_path)
         out = tower_dump(cdr, cells, lon=lon, lat=lat, time=t0, before=before, after=after)
-    except (ValueError, TypeError) as exc:
-        _fail(exc)
     if incident is not None:
         typer.echo(f"incident {incident}: lon {lon:.6f}, lat {lat:.6f}, {t0.isoformat()}")
     typer.echo(f"covering cells: {(out.schema.metadata or {}).get(b'cells', b'').decode() or 'none'}")
@@ -415,10 +315,8 @@ def swaps_cmd(
     """IMEI/IMSI swaps: devices with several SIMs and SIMs in several devices."""
     from jobs.links.queries import device_swaps
 
-    try:
+    with _user_errors():
         out = device_swaps(read_table(cdr_path), min_count=min_count)
-    except (ValueError, TypeError) as exc:
-        _fail(exc)
     _show(out, "IMEI/IMSI swaps", limit)
     _write_json(out, json_path)
 
@@ -439,13 +337,9 @@ def silent_cmd(
     """Phones that went silent around an incident."""
     from jobs.links.queries import silent_periods
 
-    try:
-        out = silent_periods(
-            read_table(cdr_path), incident_time=time, baseline=baseline, gap_before=gap_before, gap_after=gap_after,
-            phones=phone, min_expected=min_expected,
-        )
-    except (ValueError, TypeError) as exc:
-        _fail(exc)
+    with _user_errors():
+        out = silent_periods(read_table(cdr_path), incident_time=time, baseline=baseline, gap_before=gap_before,
+                             gap_after=gap_after, phones=phone, min_expected=min_expected)
     if not all_rows:
         out = out.filter(out.column("went_dark"))
     _show(out, "silent periods", limit)
@@ -464,10 +358,8 @@ def burners_cmd(
     """Phones that look like burners (short-lived, few contacts, shared handset)."""
     from jobs.links.queries import burner_candidates
 
-    try:
+    with _user_errors():
         out = burner_candidates(read_table(cdr_path), max_active_days=max_active_days, max_contacts=max_contacts, min_score=min_score)
-    except (ValueError, TypeError) as exc:
-        _fail(exc)
     out = out.filter(out.column("is_burner"))
     _show(out, "burner candidates", limit)
     _write_json(out, json_path)
@@ -491,13 +383,10 @@ def fraud_rings_cmd(
     """Fraud rings: transfer cycles and mule fan-in/fan-out patterns."""
     from jobs.links.fraud import fraud_rings
 
-    try:
-        out = fraud_rings(
-            read_table(txns_path), max_cycle_length=max_cycle_length, cycle_window=cycle_window, amount_tolerance=amount_tolerance,
-            min_fan_degree=min_fan_degree, fan_window=fan_window, pass_through=pass_through,
-            include_plain_fans=include_plain_fans, channels=channel or ("transfer",), seed=seed,
-        )
-    except (ValueError, TypeError) as exc:
-        _fail(exc)
+    with _user_errors():
+        out = fraud_rings(read_table(txns_path), max_cycle_length=max_cycle_length, cycle_window=cycle_window,
+                          amount_tolerance=amount_tolerance, min_fan_degree=min_fan_degree, fan_window=fan_window,
+                          pass_through=pass_through, include_plain_fans=include_plain_fans,
+                          channels=channel or ("transfer",), seed=seed)
     _show(out, "fraud rings", limit, ["ring_id", "patterns", "core_members", "n_txns", "total_amount", "first_at", "last_at", "community"])
     _write_json(out, json_path)

@@ -24,12 +24,11 @@ def run(
 
     Prints the tables built, how each source reconciled, the asset checks and the reports.
     """
-    import datetime as dt
-
     from rich.console import Console
 
+    from orchestration.cli.options import ingest_date
     from orchestration.settings import load_settings
-    from orchestration.state import dagster_instance, prepare_environment
+    from orchestration.home import dagster_instance, prepare_environment
 
     import warnings
 
@@ -47,11 +46,7 @@ def run(
     # what this command reads itself, outside the Dagster runs: the same resources, secrets read from the environment
     resources = build_resources(settings, resolve_secrets=True)
     instance = dagster_instance(settings)
-    partition = date or dt.datetime.now(dt.timezone.utc).date().isoformat()
-    try:
-        dt.date.fromisoformat(partition)
-    except ValueError:
-        raise typer.BadParameter(f"--date must be YYYY-MM-DD, got {partition!r}") from None
+    partition = ingest_date(date)
 
     console.print(f"[bold]crimefusion run[/] - ingest date [cyan]{partition}[/], lakehouse [cyan]{settings.lake}[/], "
                   f"landing [cyan]{settings.landing}[/], Dagster home [cyan]{settings.home}[/]")

@@ -20,14 +20,13 @@ def synth(
 
     The feeds are laid over the Chicago incidents, in the formats an agency would export. Large scales stream the CDRs in weekly parts, so memory stays bounded.
     """
-    import datetime as dt
-
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
     from rich.console import Console
     from rich.progress import Progress
 
     from jobs.ingest.spec import load_spec
+    from orchestration.cli.options import ingest_date
     from jobs.synth import build, generate, iter_cdr
     from jobs.synth.incidents import from_crimemapping
     from orchestration.ingest.landing import landing_dir
@@ -35,7 +34,7 @@ def synth(
     from orchestration.synthetic.files import LAYOUT, write_feed
 
     console = Console(stderr=True)
-    day = date or dt.datetime.now(dt.timezone.utc).date().isoformat()
+    day = ingest_date(date)
     import pyarrow.compute as pc
 
     from orchestration.resources.factory import cli_resources

@@ -13,10 +13,10 @@ from orchestration.resources.lakehouse import Lakehouse
     description=("Event ids are unique and every located silver row is one event: incidents, transactions and "
                  "posts with coordinates, CDR rows whose serving cell is a located cell site. Compares "
                  "running tallies (count and an order-free digest of the ids) kept from the tables' change "
-                 "feeds, so a night costs what changed (orchestration/fusion/incremental.py::reconcile_events)."),
+                 "feeds, so a night costs what changed (orchestration/fusion/reconcile.py)."),
 )
 def events_reconcile(lakehouse: Lakehouse) -> dg.AssetCheckResult:
-    from orchestration.fusion.incremental import reconcile_events
+    from orchestration.fusion.reconcile import reconcile_events
 
     r = reconcile_events(lakehouse)
     rows = []

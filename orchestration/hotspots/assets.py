@@ -7,7 +7,6 @@ Defaults are sized so that the whole group materialises in about 2-3 minutes on
 """
 
 
-from pathlib import Path
 from typing import Literal
 
 import dagster as dg
@@ -43,7 +42,9 @@ class HotspotConfig(dg.Config):
     resolution: int = Field(9, description="H3 resolution of the forecast cells.")
     train_weeks: int = Field(78, description="Training weeks before the origin (kept small for `make run`).")
     burn_in_weeks: int = Field(26, description="Weeks after the first incident left out so trailing windows fill.")
-    backtest_weeks: int = Field(6, description="Weeks of the rolling-origin backtest before the origin.")
+    backtest_weeks: int = Field(6, ge=1, description=(
+        "Weeks of the rolling-origin backtest before the origin; hotspot_model holds the same weeks out of "
+        "training, and the champion gate scores both models on those of them that neither trained on."))
     model_name: str = Field(MODEL_NAME, description="Registered MLflow model name.")
     patrol_cells_per_shift: int = Field(10, description="Patrol capacity: cells covered per 8-hour shift.")
     top_share: float = Field(0.01, description="Share of the study area outlined as top cells on the maps.")
@@ -59,28 +60,11 @@ class CellFeaturesConfig(HotspotConfig):
     train_days: int = Field(28, ge=1, description="period: day only, days of rows before the origin.")
 
 
-def feature_params(period: str) -> dict:
-    """Settings of ``jobs.grid.cell_features`` per period: the weekly look-backs, counted in days for daily rows."""
-    from models.hotspots.learned import default_feature_params
-
-    freqs = {"week": "W", "day": "D"}
-    if period not in freqs:
-        raise ValueError(f"cell_features period must be 'week' or 'day', got {period!r}")
-    return default_feature_params(freqs[period])
-
-
-def require_weekly(feats: pa.Table) -> None:
-    """Refuse a ``cell_features`` table of daily rows where a weekly model is trained."""
-    days = pc.unique(pc.day_of_week(feats.column("period_start"))).to_pylist()
-    if feats.num_rows and days != [0]:
-        raise ValueError("gold/cell_features holds daily rows (period: day); hotspot_model trains on weekly "
-                         "features: materialise cell_features with period: week first")
-
-
 # -- shared inputs ---------------------------------------------------------------------
 
-def study_inputs(lakehouse: Lakehouse, sources: SourceCatalog, config: HotspotConfig):
-    """``(incidents, cells, districts_wkb, timezone)`` of the configured source."""
+def study_inputs(lakehouse: Lakehouse, sources: SourceCatalog, config: HotspotConfig, resolution: int | None = None):
+    """``(incidents, cells, districts_wkb, timezone)`` of the configured source; cells at ``resolution``
+    (default the config's: a served model passes its own)."""
     from jobs.grid.cells import study_area_cells
     from orchestration.ingest.boundaries import layer_name
 
@@ -96,28 +80,24 @@ def study_inputs(lakehouse: Lakehouse, sources: SourceCatalog, config: HotspotCo
     incidents = incidents.filter(pc.is_valid(incidents.column("h3")))
     if incidents.num_rows == 0:
         raise ValueError(f"silver/incidents has no located rows of source {config.source!r}")
-    cells = study_area_cells(districts.column("geometry"), resolution=config.resolution)
+    cells = study_area_cells(districts.column("geometry"), resolution=resolution or config.resolution)
     occurred = spec.fields.get("occurred_at")
     tz = getattr(occurred, "timezone", None) or "UTC"
     return incidents, cells, districts.column("geometry").to_pylist(), tz
 
 
-def data_origin(incidents: pa.Table) -> pd.Timestamp:
-    """Monday 00:00 UTC of the week holding the last incident: training uses only earlier, complete weeks."""
-    from jobs.grid.cell_features import period_grid, timestamps_ns
+def gold_features(lakehouse: Lakehouse) -> tuple[pa.Table, "CellFeatureParams"]:
+    """Gold ``cell_features`` and the parameters its rows were built with, read at one table version."""
+    from jobs.grid.params import COMMIT_KEY, CellFeatureParams
 
-    pg = period_grid("W")
-    last = int(timestamps_ns(incidents.column("occurred_at")).max())
-    return pd.Timestamp(int(pg.start_ns(pg.index_of(np.array([last]))[0])), tz="UTC")
-
-
-def learned_forecaster(config: HotspotConfig):
-    from models.hotspots.learned import LearnedForecaster, stacked_model
-
-    return LearnedForecaster(
-        freq="W", train_periods=config.train_weeks, burn_in_periods=config.burn_in_weeks,
-        model=stacked_model(config.seed, n_valid_periods=VALID_WEEKS),
-    )
+    version = lakehouse.version("gold", "cell_features")
+    feats = lakehouse.read("gold", "cell_features", version=version)
+    text = lakehouse.written_with("gold", "cell_features", COMMIT_KEY, version)
+    if text is None:
+        raise ValueError(f"gold/cell_features (version {version}) was written without its feature parameters "
+                         f"(commit info {COMMIT_KEY!r}; tables written before they were stored lack it): "
+                         "materialise cell_features again")
+    return feats, CellFeatureParams.from_json(text)
 
 
 def _week_key(ts: pd.Timestamp) -> str:
@@ -148,15 +128,18 @@ def cell_features(context: dg.AssetExecutionContext, config: CellFeaturesConfig,
                   sources: SourceCatalog, compute: Compute) -> dg.MaterializeResult:
     from jobs.grid.activity import ACTIVITY_ORIGINS, activity_counts
     from jobs.grid.cell_features import cell_features as build
+    from jobs.grid.cell_features import data_origin, resolve_params
+    from jobs.grid.params import COMMIT_KEY
+    from models.hotspots.learned import default_feature_params
 
     incidents, cells, _, _ = study_inputs(lakehouse, sources, config)
     origin = data_origin(incidents)
-    if config.period == "week":
-        freq, first, n_periods = "W", origin - pd.Timedelta(weeks=config.train_weeks), config.train_weeks
-    else:
-        freq, first, n_periods = "D", origin - pd.Timedelta(days=config.train_days), config.train_days
+    freq, n_periods = ("W", config.train_weeks) if config.period == "week" else ("D", config.train_days)
     step = pd.Timedelta(weeks=1) if freq == "W" else pd.Timedelta(days=1)
-    params = feature_params(config.period)
+    first = origin - n_periods * step
+    # the learned model's look-backs at this period, vocabularies and bandwidth fixed: stored with the rows
+    params = resolve_params(default_feature_params(freq).replace(resolution=config.resolution), incidents, cells)
+    stored = {COMMIT_KEY: params.to_json()}
     extra = None
     if lakehouse.exists("gold", "events"):
         # Other feeds' activity per cell and period; cell_features lags it (period p is first read by p + 1).
@@ -171,21 +154,20 @@ def cell_features(context: dg.AssetExecutionContext, config: CellFeaturesConfig,
         # H3 parent groups with a halo ring, the same kernel per group (jobs/spark/cell_features.py)
         from jobs.spark.cell_features import spark_cell_features
 
-        spark_cell_features(compute.spark(), incidents, cells, lakehouse.uri("gold", "cell_features"),
-                            resolution=config.resolution, freq=freq, start=first, end=origin - step,
-                            extra_counts=extra, partitions=compute.spark_partitions,
-                            storage_options=lakehouse.storage_options(), **params)
+        spark_cell_features(compute.spark(), incidents, cells, lakehouse.uri("gold", "cell_features"), params,
+                            start=first, end=origin - step, extra_counts=extra, partitions=compute.spark_partitions,
+                            storage_options=lakehouse.storage_options(), commit_metadata=stored)
         result = lakehouse.describe("gold", "cell_features", lakehouse.count("gold", "cell_features"))
         table = lakehouse.read("gold", "cell_features").slice(0, 5)
     else:
-        table = build(incidents, cells, resolution=config.resolution, freq=freq, start=first,
-                      end=origin - step, extra_counts=extra, **params)
-        result = lakehouse.overwrite("gold", "cell_features", table)
+        table = build(incidents, cells, params, start=first, end=origin - step, extra_counts=extra)
+        result = lakehouse.overwrite("gold", "cell_features", table, commit_metadata=stored)
     context.log.info(f"{result.rows_total:,} cell-{config.period}s ({cells.num_rows:,} cells x {n_periods} "
                      f"{config.period}s to {origin.date()}), {table.num_columns} columns ({compute.engine})")
     return dg.MaterializeResult(metadata={**table_metadata(result, table.select(table.column_names[:8])),
                                           "origin": dg.MetadataValue.text(str(origin.date())),
                                           "period": dg.MetadataValue.text(config.period),
+                                          "feature_params": dg.MetadataValue.json(params.to_dict()),
                                           "n_cells": dg.MetadataValue.int(cells.num_rows)})
 
 
@@ -208,14 +190,17 @@ def cell_features(context: dg.AssetExecutionContext, config: CellFeaturesConfig,
 @skip_unchanged()
 def hotspot_backtest(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
                      sources: SourceCatalog, reports: Reports) -> dg.MaterializeResult:
+    from jobs.grid.cell_features import data_origin
     from models.evaluation.backtest import plot_backtest, rolling_origin_backtest
     from models.hotspots.baselines import BASELINES
+    from models.hotspots.training import weekly_forecaster
 
     incidents, cells, _, _ = study_inputs(lakehouse, sources, config)
     origin = data_origin(incidents)
     start = origin - pd.Timedelta(weeks=config.backtest_weeks)
     methods = {name: (lambda h, cls=cls: cls()) for name, cls in BASELINES.items()}
-    methods["learned"] = lambda h: learned_forecaster(config)
+    methods["learned"] = lambda h: weekly_forecaster(config.train_weeks, config.burn_in_weeks, config.seed,
+                                                     VALID_WEEKS)
     res = rolling_origin_backtest(incidents, cells, methods, start=start, end=origin - pd.Timedelta(weeks=1),
                                   horizons=("W",))
     periods = res.periods.copy()
@@ -238,15 +223,6 @@ def hotspot_backtest(context: dg.AssetExecutionContext, config: HotspotConfig, l
     })
 
 
-def backtest_pai(lakehouse: Lakehouse, method: str = "learned", coverage: float = 0.01) -> tuple[float, list]:
-    """Mean PAI of ``method`` at ``coverage`` in gold ``hotspot_backtest`` and the weeks it covers."""
-    df = lakehouse.read("gold", "hotspot_backtest").to_pandas()
-    sub = df[(df["method"] == method) & np.isclose(df["coverage"], coverage)].dropna(subset=["pai"])
-    if sub.empty:
-        raise ValueError(f"gold/hotspot_backtest has no rows for method {method!r} at coverage {coverage}")
-    return float(sub["pai"].mean()), sorted(pd.to_datetime(sub["period_start"], utc=True).unique())
-
-
 @dg.asset(
     key="hotspot_model",
     retry_policy=MODEL_RETRY,
@@ -256,35 +232,27 @@ def backtest_pai(lakehouse: Lakehouse, method: str = "learned", coverage: float 
     owners=OWNERS,
     deps=["cell_features", "hotspot_backtest"],
     description=(
-        "LightGBM (Poisson, monotone trees stacking the baselines' signals) on gold cell_features with time-ordered validation (the last 8 training weeks "
-        "choose the settings), exported to ONNX (parity-checked against LightGBM), logged to MLflow with "
-        "params, the backtest table and plot, signature and input example, and registered as "
-        "`hotspot_lgbm` (alias `challenger`). The blocking check `beats_champion` moves `champion`."
+        "LightGBM (Poisson, monotone trees stacking the baselines' signals) on gold cell_features, built with the "
+        "feature parameters stored with the table, on its weeks before the last `backtest_weeks` (held out for "
+        "the champion gate), with time-ordered validation (the last 8 training weeks choose the settings); "
+        "exported to ONNX (parity-checked against LightGBM), logged to MLflow with params (`trained_to`: first "
+        "week not trained on), the backtest table and plot, signature, input example and feature spec, and "
+        "registered as `hotspot_lgbm` (alias `challenger`). The blocking check `beats_champion` moves `champion`."
     ),
 )
 @skip_unchanged(models=lambda kw: [(kw['config'].model_name, None)])
 def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
-                  sources: SourceCatalog, mlflow: MlflowTracking) -> dg.MaterializeResult:
+                  mlflow: MlflowTracking) -> dg.MaterializeResult:
     from models.evaluation.backtest import plot_backtest, summarise
-    from models.hotspots.learned import DEFAULT_FEATURE_PARAMS, stacked_model
-    from models.hotspots.serving import SPEC_FILE, FeatureSpec
+    from models.hotspots.serving import SPEC_FILE
+    from models.hotspots.training import train_hotspot_model
     from models.registry import CHALLENGER, graph_digest, log_onnx_model
 
-    incidents, cells, _, _ = study_inputs(lakehouse, sources, config)
-    origin = data_origin(incidents)
-    feats = lakehouse.read("gold", "cell_features")
-    require_weekly(feats)
-    model = stacked_model(config.seed, n_valid_periods=VALID_WEEKS).fit(feats)
-    onnx_model = model.to_onnx()
-    parity = model.check_onnx_parity(feats.slice(feats.num_rows - cells.num_rows))
-    # The feature settings the table was built with (vocabularies included), so scoring rebuilds them.
-    params = dict(DEFAULT_FEATURE_PARAMS)
-    cat_cols = [c.removeprefix("cat_").rsplit("_roll_", 1)[0] for c in feats.column_names if c.startswith("cat_")]
-    loc_cols = [c.removeprefix("loc_").removesuffix("_share") for c in feats.column_names
-                if c.startswith("loc_") and c != "loc_other_share"]
-    params.update(_vocabularies(incidents, origin, cat_cols, loc_cols))
-    spec = FeatureSpec(tuple(model.feature_names_), params, "W", config.resolution)
-
+    feats, params = gold_features(lakehouse)  # the rows and the parameters they were built with
+    # the last backtest_weeks weeks are held out: the champion gate scores both models on weeks neither saw
+    fitted = train_hotspot_model(feats, params, holdout_weeks=config.backtest_weeks, seed=config.seed,
+                                 valid_weeks=VALID_WEEKS)
+    model, origin, trained_to = fitted.model, fitted.origin, fitted.trained_to
     periods = lakehouse.read("gold", "hotspot_backtest").to_pandas()
     summary = summarise(periods)
     at1 = summary[np.isclose(summary["coverage"], 0.01)].set_index("method")["pai_mean"]
@@ -293,46 +261,33 @@ def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lake
     mlflow.experiment(EXPERIMENT)  # created with the artifact root, and MLflow set up
     X = feats.select(list(model.feature_names_)).slice(0, 5).to_pandas().to_numpy(np.float32)
     version = log_onnx_model(
-        mlflow.tracking_uri, experiment=EXPERIMENT, name=config.model_name, onnx_model=onnx_model,
-        texts={SPEC_FILE: spec.to_json()}, input_example=X, output_example=model.predict(X), alias=CHALLENGER,
-        params={**model.best_params_, "n_trees": model.best_iteration_, "train_weeks": config.train_weeks,
-                "origin": origin.date(), "resolution": config.resolution, "n_features": len(model.feature_names_),
-                "selection": model.selection, "learning_rate": model.learning_rate, "seed": config.seed,
-                "source": config.source},
+        mlflow.tracking_uri, experiment=EXPERIMENT, name=config.model_name, onnx_model=fitted.onnx_model,
+        texts={SPEC_FILE: fitted.spec.to_json()}, input_example=X, output_example=model.predict(X), alias=CHALLENGER,
+        params={**fitted.run_params(), "train_weeks": config.train_weeks, "holdout_weeks": config.backtest_weeks,
+                "seed": config.seed, "source": config.source},
         metrics={**{f"backtest_pai_1pct_{m}": v for m, v in at1.items()},
-                 "onnx_max_abs_diff": parity.max_abs_diff},
+                 "onnx_max_abs_diff": fitted.parity.max_abs_diff},
         tables={"backtest_periods.csv": periods.drop(columns=["origin"]), "backtest_summary.csv": summary,
                 "validation.csv": model.validation_},
         figures={"backtest_pai.png": plot_backtest(summary, "pai")},
         tags={"backtest_pai_1pct": f"{pai_learned:.6f}", "origin": str(origin.date()),
-              "graph_sha256": graph_digest(onnx_model)},
+              "graph_sha256": graph_digest(fitted.onnx_model)},
     )
-    context.log.info(f"registered {version.uri} (run {version.run_id}); backtest PAI@1% learned {pai_learned:.2f}, "
-                     f"best baseline {best_base.idxmax()} {best_base.max():.2f}")
+    context.log.info(f"registered {version.uri} (run {version.run_id}), trained on weeks before {trained_to.date()}; "
+                     f"backtest PAI@1% learned {pai_learned:.2f}, best baseline {best_base.idxmax()} "
+                     f"{best_base.max():.2f}")
     return dg.MaterializeResult(metadata={
         "model_uri": dg.MetadataValue.text(version.uri),
         "model_version": dg.MetadataValue.text(version.version),
         "run_id": dg.MetadataValue.text(version.run_id),
+        "trained_to": dg.MetadataValue.text(str(trained_to.date())),
+        "config": dg.MetadataValue.json(config.model_dump()),  # what the champion gate reads back
         "backtest_pai_1pct": dg.MetadataValue.float(pai_learned),
         "best_baseline": dg.MetadataValue.text(f"{best_base.idxmax()} {best_base.max():.2f}"),
         "best_params": dg.MetadataValue.json({**model.best_params_, "n_trees": int(model.best_iteration_)}),
         "n_features": dg.MetadataValue.int(len(model.feature_names_)),
-        "onnx_parity_max_abs_diff": dg.MetadataValue.float(parity.max_abs_diff),
+        "onnx_parity_max_abs_diff": dg.MetadataValue.float(fitted.parity.max_abs_diff),
     })
-
-
-def _vocabularies(incidents: pa.Table, origin: pd.Timestamp, cat_slugs: list[str], loc_slugs: list[str]) -> dict:
-    """Category and location-type names behind the table's ``cat_*``/``loc_*`` columns (by slug)."""
-    from jobs.grid.cell_features import _slug
-
-    before = incidents.filter(pc.less(incidents.column("occurred_at"),
-                                      pa.scalar(origin, incidents.schema.field("occurred_at").type)))
-    out = {}
-    for col, slugs, key in (("category", cat_slugs, "categories"), ("location_type", loc_slugs, "location_types")):
-        names = {_slug(v): v for v in pc.unique(before.column(col).drop_null()).to_pylist()}
-        wanted = list(dict.fromkeys(slugs))
-        out[key] = [names[s] for s in wanted if s in names]
-    return out
 
 
 @dg.asset(
@@ -353,14 +308,15 @@ def _vocabularies(incidents: pa.Table, origin: pd.Timestamp, cat_slugs: list[str
 @skip_unchanged(models=lambda kw: [(kw['config'].model_name, 'champion')])
 def hotspot_forecast(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
                      sources: SourceCatalog, mlflow: MlflowTracking, reports: Reports) -> dg.MaterializeResult:
-    from models.hotspots.serving import OnnxHotspotScorer, load_hotspot_model
+    from models.hotspots.serving import OnnxHotspotScorer, forecast_table, load_hotspot_model
     from models.registry import CHAMPION
-    from orchestration.hotspots.maps import render_html, render_png
+    from orchestration.hotspots.maps import write_forecast_maps
 
     week = pd.Timestamp(context.partition_key, tz="UTC")
-    incidents, cells, districts, _ = study_inputs(lakehouse, sources, config)
     mlflow.setup()
     onnx_model, spec, version = load_hotspot_model(mlflow.tracking_uri, f"models:/{config.model_name}@{CHAMPION}")
+    # the cells the model was trained on: its feature spec's resolution
+    incidents, cells, districts, _ = study_inputs(lakehouse, sources, config, resolution=spec.resolution)
     history = incidents.filter(pc.less(incidents.column("occurred_at"),
                                        pa.scalar(week, incidents.schema.field("occurred_at").type)))
     if history.num_rows == 0:
@@ -368,14 +324,10 @@ def hotspot_forecast(context: dg.AssetExecutionContext, config: HotspotConfig, l
     expected = OnnxHotspotScorer(onnx_model, spec).predict_many(history, cells, [week])[0]
     table = forecast_table(cells, expected, week, config.top_share, version.version)
     result = lakehouse.replace_where("gold", "hotspot_forecast", table, f"week = {sql_literal(_week_key(week))}")
-    out = reports.folder("hotspots")
     key = _week_key(week)
-    geo = write_geoparquet(table, out / f"forecast_{key}.parquet")
+    paths = write_forecast_maps(table, districts, reports.folder("hotspots"), key,
+                                title=f"Expected incidents, week of {key} (model v{version.version})")
     top = table.column("in_top_cells").to_numpy(zero_copy_only=False)
-    h3 = table.column("h3").to_pylist()
-    title = f"Expected incidents, week of {key} (model v{version.version})"
-    (out / f"forecast_{key}.html").write_text(render_html(h3, expected, districts, title=title, top=top))
-    render_png(h3, expected, districts, out / f"forecast_{key}.png", title=title, top=top)
     share = float(table.column("expected_share").to_numpy()[top].max()) if top.any() else 0.0
     context.log.info(f"week {key}: {expected.sum():.1f} expected incidents; top {int(top.sum())} cells hold "
                      f"{100 * share:.1f} % of them")
@@ -385,53 +337,9 @@ def hotspot_forecast(context: dg.AssetExecutionContext, config: HotspotConfig, l
         "expected_total": dg.MetadataValue.float(float(expected.sum())),
         "top_cells": dg.MetadataValue.int(int(top.sum())),
         "share_expected_in_top_cells": dg.MetadataValue.float(share),
-        "geoparquet": dg.MetadataValue.path(str(geo)),
-        "map_html": dg.MetadataValue.path(str(out / f"forecast_{key}.html")),
-        "map_png": dg.MetadataValue.path(str(out / f"forecast_{key}.png")),
+        **{name: dg.MetadataValue.path(str(path)) for name, path in paths.items()},
         "incidents_version": dg.MetadataValue.int(lakehouse.version("silver", "incidents") or 0),
     })
-
-
-def forecast_table(cells: pa.Table, expected: np.ndarray, week: pd.Timestamp, top_share: float,
-                   model_version: str) -> pa.Table:
-    """Rank cells by expected count; share of expected crime down to each rank; top-area flag."""
-    from models.evaluation.metrics import flag_top_cells
-
-    h3 = np.asarray(cells.column("h3").to_pylist(), dtype=object)
-    area = cells.column("area_km2").to_numpy()
-    order = np.lexsort((h3.astype(str), -expected))
-    rank = np.empty(len(h3), dtype=np.int32)
-    rank[order] = np.arange(1, len(h3) + 1, dtype=np.int32)
-    total = expected.sum()
-    cum = np.empty(len(h3))
-    cum[order] = np.cumsum(expected[order]) / total if total > 0 else 0.0
-    top = flag_top_cells(expected, area, top_share, tie_key=np.argsort(np.argsort(h3.astype(str))))
-    n = len(h3)
-    return pa.table({
-        "week": pa.array([_week_key(week)] * n, pa.string()),
-        "period_start": pa.array([week] * n, pa.timestamp("us", tz="UTC")),
-        "h3": pa.array(h3, pa.string()),
-        "lon": cells.column("lon"),
-        "lat": cells.column("lat"),
-        "expected_count": pa.array(expected, pa.float64()),
-        "risk_rank": pa.array(rank),
-        "expected_share": pa.array(cum, pa.float64()),
-        "in_top_cells": pa.array(top),
-        "model_version": pa.array([str(model_version)] * n, pa.string()),
-    }).sort_by("risk_rank")
-
-
-def write_geoparquet(table: pa.Table, path: Path) -> Path:
-    """GeoParquet of the cells as polygons, CRS EPSG:4326 in the file's geo metadata."""
-    import geopandas as gpd
-    import shapely
-
-    from orchestration.hotspots.maps import cell_geometries_wkb
-
-    df = table.to_pandas()
-    geom = shapely.from_wkb(cell_geometries_wkb(df["h3"].tolist()).to_numpy(zero_copy_only=False))
-    gpd.GeoDataFrame(df, geometry=geom, crs="EPSG:4326").to_parquet(path)
-    return path
 
 
 @dg.asset(
@@ -452,16 +360,20 @@ def write_geoparquet(table: pa.Table, path: Path) -> Path:
 @skip_unchanged(models=lambda kw: [(kw['config'].model_name, 'champion')])
 def patrol_plan(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
                 sources: SourceCatalog, reports: Reports) -> dg.MaterializeResult:
+    import h3 as h3lib
+
+    from jobs.grid.patrol import cells_by_shift, mean_share_covered, shift_profile
     from jobs.grid.patrol import patrol_plan as plan
-    from jobs.grid.patrol import shift_profile
-    from orchestration.hotspots.maps import render_html, render_png
+    from orchestration.hotspots.maps import write_patrol_maps
 
     week = pd.Timestamp(context.partition_key, tz="UTC")
     key = _week_key(week)
-    incidents, cells, districts, tz = study_inputs(lakehouse, sources, config)
     fc = lakehouse.read("gold", "hotspot_forecast", filters=[("week", "=", key)])
     if fc.num_rows == 0:
         raise ValueError(f"gold/hotspot_forecast has no rows for week {key}; materialise that partition first")
+    # the forecast's cells (the served model's resolution), not the config's
+    resolution = h3lib.get_resolution(fc.column("h3")[0].as_py())
+    incidents, cells, districts, tz = study_inputs(lakehouse, sources, config, resolution=resolution)
     pos = dict(zip(fc.column("h3").to_pylist(), fc.column("expected_count").to_numpy()))
     h3 = cells.column("h3").to_pylist()
     expected = np.array([pos.get(c, 0.0) for c in h3])
@@ -469,23 +381,15 @@ def patrol_plan(context: dg.AssetExecutionContext, config: HotspotConfig, lakeho
     table = plan(h3, expected, profile, week_start=week, capacity=config.patrol_cells_per_shift, timezone=tz)
     table = table.append_column("week", pa.array([key] * table.num_rows, pa.string()))
     result = lakehouse.replace_where("gold", "patrol_plan", table, f"week = {sql_literal(key)}")
-    shifts: dict[str, list[str]] = {}
-    for label, cell in zip(table.column("shift_label").to_pylist(), table.column("h3").to_pylist()):
-        shifts.setdefault(label, []).append(cell)
-    out = reports.folder("hotspots")
-    html_text = render_html(h3, expected, districts, title=f"Patrol plan, week of {key} "
-                            f"({config.patrol_cells_per_shift} cells per shift, times {tz})", patrol=shifts)
-    (out / f"patrol_{key}.html").write_text(html_text)
-    union = sorted({c for cs in shifts.values() for c in cs})
-    render_png(h3, expected, districts, out / f"patrol_{key}.png", title=f"Patrol cells, week of {key}",
-               outline=union)
-    share = float(pc.mean(table.group_by("shift_label").aggregate([("share_of_shift", "sum")])
-                          .column("share_of_shift_sum")).as_py())
+    shifts = cells_by_shift(table)
+    page = write_patrol_maps(h3, expected, districts, shifts, reports.folder("hotspots"), key, title=(
+        f"Patrol plan, week of {key} ({config.patrol_cells_per_shift} cells per shift, times {tz})"))
+    share = mean_share_covered(table)
     context.log.info(f"{len(shifts)} shifts x {config.patrol_cells_per_shift} cells; they hold {100 * share:.1f} % "
                      "of each shift's expected crime on average")
     return dg.MaterializeResult(metadata={
         **table_metadata(result, table.slice(0, 5)),
         "mean_share_covered": dg.MetadataValue.float(share),
-        "distinct_cells": dg.MetadataValue.int(len(union)),
-        "map_html": dg.MetadataValue.path(str(out / f"patrol_{key}.html")),
+        "distinct_cells": dg.MetadataValue.int(len({c for cs in shifts.values() for c in cs})),
+        "map_html": dg.MetadataValue.path(str(page)),
     })

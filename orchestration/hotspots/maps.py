@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +34,17 @@ def cell_geometries_wkb(h3: Sequence[str]) -> pa.Array:
 
     idx = pa.array(h3ronpy.cells_parse(pa.array(list(h3), pa.string())))
     return pa.array(h3v.cells_to_wkb_polygons(idx)).cast(pa.binary())
+
+
+def write_geoparquet(table: pa.Table, path: Path) -> Path:
+    """GeoParquet of the table's ``h3`` cells as polygons, CRS EPSG:4326 in the file's geo metadata."""
+    import geopandas as gpd
+    import shapely
+
+    df = table.to_pandas()
+    geom = shapely.from_wkb(cell_geometries_wkb(df["h3"].tolist()).to_numpy(zero_copy_only=False))
+    gpd.GeoDataFrame(df, geometry=geom, crs="EPSG:4326").to_parquet(path)
+    return path
 
 
 def _district_rings(districts_wkb: Sequence[bytes]) -> list[np.ndarray]:
@@ -172,3 +184,30 @@ def render_png(
     ax.set_title(title)
     ax.set_axis_off()
     fig.savefig(path, dpi=110)
+
+
+def write_forecast_maps(table: pa.Table, districts_wkb: Sequence[bytes], folder: Path, key: str,
+                        title: str) -> dict[str, Path]:
+    """GeoParquet, HTML map and PNG of a forecast table (``models.hotspots.serving.forecast_table``).
+
+    Returns their paths by metadata name (``geoparquet``, ``map_html``, ``map_png``).
+    """
+    h3 = table.column("h3").to_pylist()
+    values = table.column("expected_count").to_numpy()  # aligned with the table's (rank-ordered) cells
+    top = table.column("in_top_cells").to_numpy(zero_copy_only=False)
+    paths = {"geoparquet": write_geoparquet(table, folder / f"forecast_{key}.parquet"),
+             "map_html": folder / f"forecast_{key}.html", "map_png": folder / f"forecast_{key}.png"}
+    paths["map_html"].write_text(render_html(h3, values, districts_wkb, title=title, top=top))
+    render_png(h3, values, districts_wkb, paths["map_png"], title=title, top=top)
+    return paths
+
+
+def write_patrol_maps(h3: Sequence[str], expected: np.ndarray, districts_wkb: Sequence[bytes],
+                      shifts: dict[str, list[str]], folder: Path, key: str, title: str) -> Path:
+    """HTML map with a shift selector (returned) and a PNG outlining every shift's patrol cells."""
+    html_path = folder / f"patrol_{key}.html"
+    html_path.write_text(render_html(h3, expected, districts_wkb, title=title, patrol=shifts))
+    union = sorted({c for cs in shifts.values() for c in cs})
+    render_png(h3, expected, districts_wkb, folder / f"patrol_{key}.png", title=f"Patrol cells, week of {key}",
+               outline=union)
+    return html_path

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from jobs.ingest.spec import SourceSpec
 

@@ -1,7 +1,7 @@
 """The refine's parse in Spark tasks (``engine: spark``): the driver side of :mod:`jobs.spark.ingest`.
 
 :class:`SparkParse` has the interface of the embedded streamed parse
-(``pipeline._StreamedParse``): :meth:`~SparkParse.reader` opens the accepted
+(``parsed.StreamedParse``): :meth:`~SparkParse.reader` opens the accepted
 rows in the canonical schema (running the Spark job afresh each time, so a
 silver commit that lost a race parses again) and :attr:`~SparkParse.tally`
 holds what the last pass counted (rows per receipt, the rejects). The reader
@@ -22,16 +22,17 @@ import pyarrow as pa
 from jobs.ingest.records import ParseResult
 from jobs.ingest.spec import SourceSpec
 from jobs.schemas import CANONICAL, REJECTS
+from orchestration.ingest.bronze_reader import bronze_batches, desc
+from orchestration.ingest.parsed import StreamedParse, Tally
+from orchestration.ingest.tables import bronze_table
 from orchestration.resources.lakehouse import Lakehouse
 
 
 def streamed_parse(compute, log: Callable[[str], None] | None = None):
     """The parse class for ``compute``'s engine: :class:`SparkParse` (bound to ``compute`` and ``log``) for
-    ``spark``, the embedded ``pipeline._StreamedParse`` otherwise (and without a compute resource)."""
-    from orchestration.ingest.pipeline import _StreamedParse
-
+    ``spark``, the embedded ``parsed.StreamedParse`` otherwise (and without a compute resource)."""
     if compute is None or compute.engine != "spark":
-        return _StreamedParse
+        return StreamedParse
 
     def make(*args, **kwargs) -> SparkParse:
         return SparkParse(*args, compute=compute, log=log, **kwargs)
@@ -46,24 +47,21 @@ class SparkParse:
     def __init__(self, lake: Lakehouse, spec: SourceSpec, ingest_ids: list[str], landed: dict, *, boundaries, ctx,
                  now: datetime, pseudonym_key: bytes | None, prior=None, compute,
                  log: Callable[[str], None] | None = None) -> None:
-        from orchestration.ingest.pipeline import _Tally
-
         del ctx  # each task opens its own SedonaDB context
         self.lake, self.spec, self.ingest_ids, self.landed = lake, spec, ingest_ids, landed
         self.boundaries, self.now, self.pseudonym_key, self.prior = boundaries, now, pseudonym_key, prior
         self.compute, self.log = compute, log or (lambda message: None)
-        self.tally = _Tally()
+        self.tally = Tally()
         #: ``(file tasks, parse tasks)`` of the last pass
         self.tasks = (0, 0)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         from jobs.spark.ingest import bronze_files, spark_parse
-        from orchestration.ingest.pipeline import _bronze_batches, _desc, _Tally, bronze_table
 
-        self.tally = _Tally()
+        self.tally = Tally()
         if not self.ingest_ids:
             return
-        order = sorted(self.ingest_ids, key=lambda i: (self.landed[i], _desc(i)), reverse=True)
+        order = sorted(self.ingest_ids, key=lambda i: (self.landed[i], desc(i)), reverse=True)
         rank = {i: k for k, i in enumerate(order)}
         name = bronze_table(self.spec)
         so = self.lake.storage_options()
@@ -80,7 +78,7 @@ class SparkParse:
         # the accepted rows go to the silver commit in the batches the embedded parse gives it (one per bronze
         # batch it parses): delta-rs spreads a stream's batches over its writer partitions, so the rows' order
         # in the table, which readers that sample by position see, follows the batches, not only the rows
-        for bronze in _bronze_batches(self.lake, self.spec, self.ingest_ids, self.landed,
+        for bronze in bronze_batches(self.lake, self.spec, self.ingest_ids, self.landed,
                                       columns=["ingest_id", "source_row"]):
             last = (rank[bronze["ingest_id"][0].as_py()], bronze["source_row"][-1].as_py())
             ok, bad = accepted.until(last), rejected.until(last)

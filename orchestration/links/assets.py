@@ -24,13 +24,13 @@ one commit: ring ids are positions in a ranking, not keys to merge on.
 
 
 import datetime as dt
-import re
 
 import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from jobs.links.lookups import chart_week, periods_of
 from orchestration.lakehouse import changes
 from orchestration.lakehouse.changes import changed_periods
 from orchestration.lakehouse.metadata import table_metadata
@@ -43,20 +43,8 @@ from orchestration.platform.retries import SPARK_RETRY, STORAGE_RETRY
 OWNERS = ["team:intelligence-analysis"]
 GROUP = "links"
 WEEK = dt.timedelta(days=7)
-#: A week whose calls span at least this long counts as complete (charts prefer the latest complete week).
-COMPLETE_WEEK = dt.timedelta(days=6)
 CDR_COLUMNS = ["caller", "callee", "start_time", "duration_s", "kind", "direction"]
 TXN_COLUMNS = ["txn_id", "account", "counterparty", "amount", "occurred_at", "channel", "direction"]
-#: Files ``link_charts`` owns in the reports folder (removed before each run, so no stale community is left).
-CHART_FILE = re.compile(r"^(network\.html|community_\d+\.(graphml|gexf|html))$")
-
-
-def periods_of(lakehouse: Lakehouse, name: str) -> list[dt.datetime]:
-    """Distinct ``period`` values of a gold table, oldest first (empty when the table does not exist)."""
-    if not lakehouse.exists("gold", name):
-        return []
-    col = lakehouse.read("gold", name, columns=["period"])["period"]
-    return sorted(pc.unique(col).to_pylist()) if len(col) else []
 
 
 def _read_period(lakehouse: Lakehouse, name: str, period: dt.datetime) -> pa.Table:
@@ -97,7 +85,7 @@ class CallEdgesConfig(dg.Config):
 )
 def call_edges(context: dg.AssetExecutionContext, config: CallEdgesConfig, lakehouse: Lakehouse,
                compute: Compute) -> dg.MaterializeResult:
-    from jobs.links.edges import aggregate_edges, period_start
+    from jobs.links.edges import aggregate_edges
     from jobs.links.tables import CALL_EDGES
 
     _require(lakehouse, "silver", "cdr_events", "call_edges")
@@ -341,35 +329,6 @@ class LinkChartsConfig(dg.Config):
     seed: int = Field(default=0, description="Seed of the force-directed layout.")
 
 
-def chart_week(lakehouse: Lakehouse, week: str | None) -> dt.datetime:
-    """The week to chart: the one containing ``week`` (ISO date), else the latest complete week of call_edges.
-
-    A week is complete when its calls span at least six days; when none is,
-    the latest week is used.
-    """
-    from jobs.links.edges import period_start
-
-    weeks = periods_of(lakehouse, "call_communities")
-    if not weeks:
-        raise ValueError("link_charts: gold/call_communities has no week; materialise call_edges and call_network first")
-    if week is not None:
-        try:
-            day = dt.datetime.fromisoformat(week)
-        except ValueError as exc:
-            raise ValueError(f"link_charts config: week={week!r} is not an ISO date (e.g. 2017-12-11)") from exc
-        day = day.replace(tzinfo=dt.timezone.utc) if day.tzinfo is None else day
-        start = period_start(pa.array([day], pa.timestamp("us", tz="UTC")), "week")[0].as_py()
-        if start not in weeks:
-            raise ValueError(f"link_charts config: week {start.date()} has no call network; "
-                             f"weeks available: {', '.join(w.date().isoformat() for w in weeks)}")
-        return start
-    spans = lakehouse.read("gold", "call_edges", columns=["period", "last_contact"]).group_by("period").aggregate(
-        [("last_contact", "max")])
-    complete = [p for p, last in zip(spans["period"].to_pylist(), spans["last_contact_max"].to_pylist())
-                if last - p >= COMPLETE_WEEK and p in weeks]
-    return max(complete) if complete else weeks[-1]
-
-
 @dg.asset(
     key="link_charts",
     retry_policy=STORAGE_RETRY,
@@ -387,35 +346,16 @@ def chart_week(lakehouse: Lakehouse, week: str | None) -> dt.datetime:
 @skip_unchanged()
 def link_charts(context: dg.AssetExecutionContext, config: LinkChartsConfig, lakehouse: Lakehouse,
                 reports: Reports) -> dg.MaterializeResult:
-    from jobs.links.export import community_edges, to_gexf, to_graphml, to_html
+    from jobs.links.reports import write_link_charts
 
     week = chart_week(lakehouse, config.week)
     edges = _read_period(lakehouse, "call_edges", week)
     comms = _read_period(lakehouse, "call_communities", week)
     keys = _read_period(lakehouse, "key_players", week)
     out = reports.folder("links")
-    for old in out.iterdir():
-        if old.is_file() and CHART_FILE.match(old.name):
-            old.unlink()
     label = week.date().isoformat()
-    network = out / "network.html"
-    network.write_text(to_html(edges, communities=comms, key_players=keys, max_nodes=config.max_nodes, seed=config.seed,
-                               title=f"Call network, week of {label} ({comms.num_rows:,} phones)"), encoding="utf-8")
-    sizes = comms.group_by("community").aggregate([("size", "max")]).sort_by([("size_max", "descending"), ("community", "ascending")])
-    files, rows = [str(network)], []
-    for community, size in list(zip(sizes["community"].to_pylist(), sizes["size_max"].to_pylist()))[: config.top_communities]:
-        sub = community_edges(edges, comms, community)
-        members = comms.filter(pc.equal(comms["community"], community))
-        k_sub = keys.filter(pc.equal(keys["community"], community))
-        stem = out / f"community_{community:02d}"
-        stem.with_suffix(".graphml").write_text(to_graphml(sub, communities=members, key_players=k_sub), encoding="utf-8")
-        stem.with_suffix(".gexf").write_text(to_gexf(sub, communities=members, key_players=k_sub), encoding="utf-8")
-        stem.with_suffix(".html").write_text(
-            to_html(sub, communities=members, key_players=k_sub, seed=config.seed,
-                    title=f"Community {community}, week of {label} ({size} phones)"), encoding="utf-8")
-        files += [str(stem.with_suffix(s)) for s in (".graphml", ".gexf", ".html")]
-        top = k_sub.sort_by([("rank", "ascending")]).slice(0, 3)["phone"].to_pylist()
-        rows.append({"community": community, "phones": size, "edges": sub.num_rows, "key_players": ", ".join(p[:12] for p in top)})
+    network, files, rows = write_link_charts(out, edges, comms, keys, label=label, top_communities=config.top_communities,
+                                             max_nodes=config.max_nodes, seed=config.seed)
     context.log.info(f"link_charts: week {label}, network view at {network}")
     return dg.MaterializeResult(metadata={
         "network_view": dg.MetadataValue.path(str(network)),

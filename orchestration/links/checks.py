@@ -119,7 +119,7 @@ def call_edges_cover_input(lakehouse: Lakehouse) -> dg.AssetCheckResult:
 
     from orchestration.lakehouse import changes
     from orchestration.lakehouse.changes import changed_periods
-    from orchestration.links.assets import periods_of
+    from jobs.links.lookups import periods_of
 
     kinds = ("voice", "sms")
     parts = []

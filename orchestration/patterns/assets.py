@@ -5,19 +5,14 @@ the series linkage model to ``<CRIMEFUSION_HOME>/models/series/``.
 """
 
 
-import base64
-import datetime as dt
-import io
-import json
-import re
-from pathlib import Path
-
 import dagster as dg
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from jobs.patterns.reports import slug, write_figures
+from jobs.patterns.tables import ENRICHMENT_TABLE, last_days
+from models.crime_series.store import SERIES_MODELS
 from orchestration.lakehouse.metadata import table_metadata
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration.resources.reports import Reports
@@ -28,70 +23,17 @@ from orchestration.platform.retries import STORAGE_RETRY
 
 OWNERS = ["team:crime-analysis"]
 GROUP = "patterns"
-ENRICHMENT_TABLE = "incident_enrichment"
-MODEL_FILE = "linkage.joblib"
-REPORT_FILE = "linkage_report.json"
-
-NEAR_REPEAT_SCHEMA = pa.schema([
-    ("source", pa.string()), ("category", pa.string()),
-    ("s_lo", pa.float64()), ("s_hi", pa.float64()), ("t_lo", pa.float64()), ("t_hi", pa.float64()),
-    ("observed", pa.int64()), ("expected", pa.float64()), ("expected_sd", pa.float64()),
-    ("knox_ratio", pa.float64()), ("p_value", pa.float64()),
-    ("n_events", pa.int64()), ("n_pairs", pa.int64()), ("nrep", pa.int32()), ("seed", pa.int64()),
-    ("method", pa.string()), ("metric_crs", pa.string()), ("timezone", pa.string()),
-    ("window_start", pa.timestamp("us", tz="UTC")), ("window_end", pa.timestamp("us", tz="UTC")),
-    ("incidents_version", pa.int64()),
-])
-
-
-# -- shared helpers -------------------------------------------------------------
-
-#: ``Reports.models(SERIES_MODELS)``: the fitted linkage model and its report.
-SERIES_MODELS = "series"
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", str(text).lower()).strip("_") or "x"
-
-
-def _png_markdown(fig, path: Path, alt: str) -> str:
-    """Save ``fig`` at ``path`` and return Markdown showing a small inline copy and the path."""
-    fig.savefig(path, dpi=130)
-    buf = io.BytesIO()
-    fig.savefig(buf, dpi=60, format="png")
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f"![{alt}](data:image/png;base64,{data})\n\n`{path}`"
-
-
-def _last_days(table: pa.Table, days: float | None, column: str = "occurred_at") -> tuple[pa.Table, object, object]:
-    """Rows in the ``days`` days ending at the latest one; also the window bounds."""
-    if table.num_rows == 0:
-        return table, None, None
-    end = pc.max(table[column]).as_py()
-    if days is None or days <= 0:
-        return table, pc.min(table[column]).as_py(), end
-    start = end - dt.timedelta(days=days)
-    ts = table[column].type
-    return table.filter(pc.greater(table[column], pa.scalar(start, ts))), start, end
 
 
 def enriched_incidents(lakehouse: Lakehouse, incidents: pa.Table | None = None) -> pa.Table:
-    """Silver incidents with their enrichment (MO text, weapon, offender and victim ids).
-
-    The enrichment comes from ``silver/incident_enrichment`` when it exists, else
-    from the incidents' own columns; only incidents with an MO narrative are kept.
-    """
-    from models.series.linkage import enrich
+    """Silver incidents (``incidents`` when given) with their enrichment and an MO narrative
+    (:func:`models.crime_series.linkage.linkable_incidents`)."""
+    from models.crime_series.linkage import linkable_incidents
 
     if incidents is None:
         incidents = lakehouse.read("silver", "incidents").drop_columns(["geometry"])
-    if lakehouse.exists("silver", ENRICHMENT_TABLE):
-        enrichment = lakehouse.read("silver", ENRICHMENT_TABLE)
-        keep = [c for c in ("incident_id", "offender_ids", "victim_ids", "mo_text", "weapon") if c in enrichment.column_names]
-        incidents = enrich(incidents, enrichment.select(keep))
-    if "mo_text" not in incidents.column_names:
-        return incidents.slice(0, 0)
-    return incidents.filter(pc.is_valid(incidents["mo_text"]))
+    enrichment = lakehouse.read("silver", ENRICHMENT_TABLE) if lakehouse.exists("silver", ENRICHMENT_TABLE) else None
+    return linkable_incidents(incidents, enrichment)
 
 
 # -- near repeat ------------------------------------------------------------------
@@ -105,13 +47,6 @@ class NearRepeatConfig(dg.Config):
     metric_crs: str | None = Field(default=None, description="Metric CRS for distances; default the data's UTM zone.")
     window_days: int = Field(default=365, description="Use the last N days of each source (0: all history).")
     min_events: int = Field(default=20, description="Skip a source/category with fewer incidents.")
-
-
-def _local_days(ts: pa.ChunkedArray, tz: str) -> np.ndarray:
-    import pandas as pd
-
-    local = pd.Series(ts.to_pandas()).dt.tz_convert(tz)
-    return local.dt.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64)
 
 
 @dg.asset(
@@ -135,7 +70,8 @@ def near_repeat(context: dg.AssetExecutionContext, config: NearRepeatConfig, lak
                 sources: SourceCatalog, reports: Reports) -> dg.MaterializeResult:
     from jobs.patterns.near_repeat import knox_test, parse_band_edges
     from jobs.patterns.plots import knox_heatmap
-    from jobs.patterns.series import metric_xy
+    from jobs.patterns.crime_series import metric_xy
+    from jobs.patterns.tables import knox_rows, local_days
 
     if config.method not in ("euclidean", "manhattan"):
         raise ValueError(f"near_repeat config: method must be 'euclidean' or 'manhattan', got {config.method!r}")
@@ -150,7 +86,7 @@ def near_repeat(context: dg.AssetExecutionContext, config: NearRepeatConfig, lak
     out_dir = reports.folder("patterns")
     parts, plots, skipped = [], [], []
     for source in sorted(set(incidents["source"].to_pylist())):
-        rows, start, end = _last_days(incidents.filter(pc.equal(incidents["source"], source)), config.window_days)
+        rows, start, end = last_days(incidents.filter(pc.equal(incidents["source"], source)), config.window_days)
         tz = zones.get(source, "UTC")
         for category in sorted(set(rows["category"].to_pylist())):
             sub = rows.filter(pc.equal(rows["category"], category))
@@ -158,26 +94,14 @@ def near_repeat(context: dg.AssetExecutionContext, config: NearRepeatConfig, lak
                 skipped.append(f"{source}/{category} ({sub.num_rows} incidents)")
                 continue
             x, y, crs = metric_xy(sub["lon"].to_numpy(), sub["lat"].to_numpy(), config.metric_crs)
-            res = knox_test(x, y, _local_days(sub["occurred_at"], tz), sds=sds, tds=tds, method=config.method,
+            res = knox_test(x, y, local_days(sub["occurred_at"], tz), sds=sds, tds=tds, method=config.method,
                             nrep=config.nrep, seed=config.seed)
-            n_s, n_t = res.observed.shape
-            si, ti = np.divmod(np.arange(n_s * n_t), n_t)
-            k = n_s * n_t
-            parts.append(pa.table({
-                "source": [source] * k, "category": [category] * k,
-                "s_lo": np.asarray(res.sds)[si], "s_hi": np.asarray(res.sds)[si + 1],
-                "t_lo": np.asarray(res.tds)[ti], "t_hi": np.asarray(res.tds)[ti + 1],
-                "observed": res.observed.ravel(), "expected": res.expected.ravel(),
-                "expected_sd": res.expected_sd.ravel(), "knox_ratio": res.knox_ratio.ravel(),
-                "p_value": res.p_value.ravel(),
-                "n_events": [res.n_events] * k, "n_pairs": [res.n_pairs] * k, "nrep": [res.nrep] * k,
-                "seed": [config.seed] * k, "method": [config.method] * k, "metric_crs": [crs] * k,
-                "timezone": [tz] * k, "window_start": [start] * k, "window_end": [end] * k,
-                "incidents_version": [version] * k,
-            }, schema=NEAR_REPEAT_SCHEMA))
+            parts.append(knox_rows(res, source=source, category=category, seed=config.seed, method=config.method,
+                                   metric_crs=crs, tz=tz, window_start=start, window_end=end,
+                                   incidents_version=version))
             fig = knox_heatmap(res, title=f"{source} / {category}: Knox ratios, {res.n_events:,} incidents, "
                                           f"{res.nrep} permutations ({tz} days)")
-            path = out_dir / f"near_repeat_{_slug(source)}_{_slug(category)}.png"
+            path = out_dir / f"near_repeat_{slug(source)}_{slug(category)}.png"
             plots.append((path, fig))
             context.log.info(f"{source}/{category}: {res.n_events:,} incidents, {res.n_pairs:,} pairs, "
                              f"{res.n_close_pairs:,} close pairs")
@@ -186,9 +110,7 @@ def near_repeat(context: dg.AssetExecutionContext, config: NearRepeatConfig, lak
                          f"skipped: {skipped or 'no incidents'}")
     table = pa.concat_tables(parts)
     result = lakehouse.overwrite("gold", "near_repeat", table)
-    first_md = _png_markdown(plots[0][1], plots[0][0], "Knox heat table")
-    for path, fig in plots[1:]:
-        fig.savefig(path, dpi=130)
+    first_md = write_figures(plots, "Knox heat table")
     significant = table.filter(pc.and_(pc.less_equal(table["p_value"], 0.05), pc.greater(table["knox_ratio"], 1.0)))
     return dg.MaterializeResult(metadata={
         **table_metadata(result, table),
@@ -212,56 +134,6 @@ class HotspotsGiConfig(dg.Config):
     alpha: float = Field(default=0.05, description="Level of the significant flag.")
 
 
-def study_area_cells(boundaries: pa.Table, resolution: int) -> list[str]:
-    """Every H3 cell whose centre lies in a boundary polygon (the Gi* study area), sorted."""
-    import h3
-    import shapely
-
-    cells: set[str] = set()
-    for geom in shapely.from_wkb(boundaries["geometry"].to_numpy(zero_copy_only=False)):
-        if geom is None or geom.is_empty:
-            continue
-        cells.update(h3.geo_to_cells(shapely.geometry.mapping(geom), resolution))
-    return sorted(cells)
-
-
-def hex_polygons(cells: list[str]):
-    """Shapely polygons (lon/lat) of H3 cells."""
-    import h3
-    import shapely
-
-    return [shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)]) for c in cells]
-
-
-def hotspot_map(cells: list[str], classes: np.ndarray, boundaries: pa.Table, title: str):
-    """Matplotlib figure: H3 cells coloured by Gi* class, district outlines (no base map)."""
-    import shapely
-    from matplotlib.collections import PolyCollection
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
-
-    from jobs.patterns.gi_star import CLASS_LABELS
-
-    colours = {3: "#d7191c", 2: "#fc8d59", 1: "#fdcc8a", 0: "#f0f0f0", -1: "#c6dbef", -2: "#6baed6", -3: "#2171b5"}
-    fig = Figure(figsize=(7, 9), layout="constrained")
-    ax = fig.subplots()
-    polys = [np.asarray(p.exterior.coords) for p in hex_polygons(cells)]
-    ax.add_collection(PolyCollection(polys, facecolors=[colours[int(c)] for c in classes], edgecolors="none"))
-    for geom in shapely.from_wkb(boundaries["geometry"].to_numpy(zero_copy_only=False)):
-        for part in getattr(geom, "geoms", [geom]):
-            xs, ys = part.exterior.xy
-            ax.plot(xs, ys, color="#333333", linewidth=0.6)
-    ax.autoscale_view()
-    ax.set_aspect(1 / np.cos(np.radians(np.mean(ax.get_ylim()))))
-    ax.set_xlabel("longitude")
-    ax.set_ylabel("latitude")
-    ax.set_title(title, fontsize=9)
-    present = sorted(set(int(c) for c in classes), reverse=True)
-    ax.legend(handles=[Patch(facecolor=colours[c], edgecolor="#999999", label=CLASS_LABELS[c]) for c in present],
-              loc="lower left", fontsize=7)
-    return fig
-
-
 @dg.asset(
     key="hotspots_gi",
     retry_policy=STORAGE_RETRY,
@@ -281,11 +153,11 @@ def hotspot_map(cells: list[str], classes: np.ndarray, boundaries: pa.Table, tit
 @skip_unchanged()
 def hotspots_gi(context: dg.AssetExecutionContext, config: HotspotsGiConfig, lakehouse: Lakehouse,
                 reports: Reports) -> dg.MaterializeResult:
-    import geopandas as gpd
-    import shapely
-
     from jobs.geo.points import h3_parent
-    from jobs.patterns.gi_star import gi_star
+    from jobs.patterns.gi_star import gi_star, hex_polygons, study_area_cells
+    from jobs.patterns.plots import hotspot_map
+    from jobs.patterns.reports import write_geoparquet
+    from jobs.patterns.tables import gi_rows
 
     if not 0 <= config.resolution <= 12:
         raise ValueError(f"hotspots_gi config: resolution must be 0..12 (incidents are indexed at 12), got {config.resolution}")
@@ -295,7 +167,7 @@ def hotspots_gi(context: dg.AssetExecutionContext, config: HotspotsGiConfig, lak
     all_incidents = all_incidents.filter(pc.is_valid(all_incidents["h3"]))
     parents = h3_parent(all_incidents["h3"].combine_chunks(), config.resolution)
     out_dir = reports.folder("patterns")
-    parts, polys_all, summary, first_md, maps = [], [], {}, None, []
+    parts, polys_all, summary, maps = [], [], {}, []
     for layer in sorted(set(all_boundaries["layer"].to_pylist())):
         boundaries = all_boundaries.filter(pc.equal(all_boundaries["layer"], layer))
         area = study_area_cells(boundaries, config.resolution)
@@ -303,7 +175,7 @@ def hotspots_gi(context: dg.AssetExecutionContext, config: HotspotsGiConfig, lak
             context.log.warning(f"{layer}: only {len(area)} cells at resolution {config.resolution}; skipped")
             continue
         in_layer = pc.is_in(parents, pa.array(area))
-        incidents, start, end = _last_days(all_incidents.filter(in_layer).append_column(
+        incidents, start, end = last_days(all_incidents.filter(in_layer).append_column(
             "cell", parents.filter(in_layer)), config.window_days)
         if incidents.num_rows == 0:
             context.log.warning(f"{layer}: no incidents inside the study area; skipped")
@@ -314,19 +186,9 @@ def hotspots_gi(context: dg.AssetExecutionContext, config: HotspotsGiConfig, lak
                      alpha=config.alpha)
         gi_cells = gi["h3"].to_pylist()
         polys = hex_polygons(gi_cells)
-        centres = shapely.centroid(np.asarray(polys, dtype=object))
         n = gi.num_rows
-        parts.append(
-            gi.add_column(0, "layer", pa.array([layer] * n, pa.string()))
-            .append_column("lon", pa.array(shapely.get_x(centres)))
-            .append_column("lat", pa.array(shapely.get_y(centres)))
-            .append_column("geometry", pa.array(shapely.to_wkb(np.asarray(polys, dtype=object)), pa.binary()))
-            .append_column("resolution", pa.array([config.resolution] * n, pa.int8()))
-            .append_column("k", pa.array([config.k] * n, pa.int8()))
-            .append_column("window_start", pa.array([start] * n, pa.timestamp("us", tz="UTC")))
-            .append_column("window_end", pa.array([end] * n, pa.timestamp("us", tz="UTC")))
-            .append_column("incidents_version", pa.array([version] * n, pa.int64()))
-        )
+        parts.append(gi_rows(gi, polys, layer=layer, resolution=config.resolution, k=config.k, window_start=start,
+                             window_end=end, incidents_version=version))
         polys_all.extend(polys)
         classes = gi["class"].to_numpy()
         n_hot, n_cold = int((classes > 0).sum()), int((classes < 0).sum())
@@ -335,12 +197,7 @@ def hotspots_gi(context: dg.AssetExecutionContext, config: HotspotsGiConfig, lak
         fig = hotspot_map(gi_cells, classes, boundaries,
                           f"{layer}: Gi* hot spots, H3 res {config.resolution}, k={config.k}, {incidents.num_rows:,} "
                           f"incidents ({start:%Y-%m-%d} to {end:%Y-%m-%d}): {n_hot} hot, {n_cold} cold cells")
-        path = out_dir / f"hotspots_gi_{_slug(layer)}.png"
-        maps.append(str(path))
-        if first_md is None:
-            first_md = _png_markdown(fig, path, f"Gi* hot spot map, {layer}")
-        else:
-            fig.savefig(path, dpi=130)
+        maps.append((out_dir / f"hotspots_gi_{slug(layer)}.png", fig))
         context.log.info(f"{layer}: {n:,} study-area cells, {n_hot} hot and {n_cold} cold spots")
     if not parts:
         raise ValueError("hotspots_gi: no boundary layer has incidents inside it; materialise police_districts "
@@ -348,16 +205,14 @@ def hotspots_gi(context: dg.AssetExecutionContext, config: HotspotsGiConfig, lak
     table = pa.concat_tables(parts)
     outside = all_incidents.num_rows - int(pc.sum(pc.is_in(parents, table["h3"])).as_py() or 0)
     result = lakehouse.overwrite("gold", "hotspots_gi", table)
-
-    geo_path = out_dir / "hotspots_gi.parquet"
-    gdf = gpd.GeoDataFrame(table.drop_columns(["geometry"]).to_pandas(), geometry=polys_all, crs="EPSG:4326")
-    gdf.to_parquet(geo_path)
+    first_md = write_figures(maps, f"Gi* hot spot map, {next(iter(summary))}")
+    geo_path = write_geoparquet(table, polys_all, out_dir / "hotspots_gi.parquet")
     n_hot = int(pc.sum(pc.greater(table["class"], 0)).as_py())
     n_cold = int(pc.sum(pc.less(table["class"], 0)).as_py())
     return dg.MaterializeResult(metadata={
         **table_metadata(result, table.drop_columns(["geometry"])),
-        "map": dg.MetadataValue.md(first_md or ""),
-        "maps": dg.MetadataValue.json(maps),
+        "map": dg.MetadataValue.md(first_md),
+        "maps": dg.MetadataValue.json([str(path) for path, _ in maps]),
         "geoparquet": dg.MetadataValue.path(str(geo_path)),
         "hot_spots": dg.MetadataValue.int(n_hot),
         "cold_spots": dg.MetadataValue.int(n_cold),
@@ -381,17 +236,6 @@ class CrimeSeriesConfig(dg.Config):
     train_source: str | None = Field(default=None, description="Source whose incidents carry the training series; default the largest.")
 
 
-def load_linkage_model(reports: Reports):
-    """The fitted linkage model and its report saved by ``crime_series``."""
-    import joblib
-
-    path = reports.models(SERIES_MODELS) / MODEL_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"no series linkage model at {path}; materialise crime_series first (crimefusion run)")
-    report = json.loads((reports.models(SERIES_MODELS) / REPORT_FILE).read_text(encoding="utf-8"))
-    return joblib.load(path), report
-
-
 @dg.asset(
     key="crime_series",
     retry_policy=STORAGE_RETRY,
@@ -412,11 +256,11 @@ def load_linkage_model(reports: Reports):
 @skip_unchanged()
 def crime_series(context: dg.AssetExecutionContext, config: CrimeSeriesConfig, lakehouse: Lakehouse,
                  reports: Reports) -> dg.MaterializeResult:
-    import joblib
     from sklearn.metrics import roc_auc_score
 
-    from jobs.patterns.series import SERIES_SCHEMA, candidate_pairs, cluster_series, feature_matrix, pair_features
-    from models.series.linkage import label_pairs, synthetic_series, train_linkage
+    from jobs.patterns.crime_series import SERIES_SCHEMA, cluster_series
+    from models.crime_series.linkage import label_pairs, score_pairs, synthetic_series, train_linkage
+    from models.crime_series.store import save_linkage_model
 
     version = lakehouse.version("silver", "incidents")
     silver = lakehouse.read("silver", "incidents").drop_columns(["geometry"])
@@ -434,23 +278,12 @@ def crime_series(context: dg.AssetExecutionContext, config: CrimeSeriesConfig, l
     context.log.info(f"linkage model: held-out ROC AUC {report.heldout_auc:.4f} on {report.n_test_series} series "
                      f"planted over {train_source}")
 
-    enriched_all = enriched_incidents(lakehouse, silver)
-    ids, pi, pj, proba = [], [], [], []
-    offset = 0
-    for source in sorted(set(enriched_all["source"].to_pylist())):
-        enriched, _, _ = _last_days(enriched_all.filter(pc.equal(enriched_all["source"], source)), config.window_days)
-        i, j = candidate_pairs(enriched, max_distance_m=config.max_distance_m, max_days=config.max_days)
-        p = report.model.predict_proba(feature_matrix(pair_features(enriched, i, j)))[:, 1] if len(i) else np.empty(0)
-        ids.extend(enriched["incident_id"].to_pylist())
-        pi.append(i + offset)
-        pj.append(j + offset)
-        proba.append(p)
-        offset += enriched.num_rows
-        context.log.info(f"{source}: {enriched.num_rows:,} enriched incidents, {len(i):,} candidate pairs, "
-                         f"{int((p >= config.threshold).sum()):,} linked")
-    i = np.concatenate(pi) if pi else np.empty(0, np.int64)
-    j = np.concatenate(pj) if pj else np.empty(0, np.int64)
-    proba = np.concatenate(proba) if proba else np.empty(0)
+    pairs = score_pairs(enriched_incidents(lakehouse, silver), report.model, threshold=config.threshold,
+                        window_days=config.window_days, max_distance_m=config.max_distance_m, max_days=config.max_days)
+    for source, n in pairs.by_source.items():
+        context.log.info(f"{source}: {n['incidents']:,} enriched incidents, {n['pairs']:,} candidate pairs, "
+                         f"{n['linked']:,} linked")
+    ids, i, j, proba = pairs.incident_ids, pairs.i, pairs.j, pairs.proba
     table = cluster_series(ids, i, j, proba, threshold=config.threshold) if ids else SERIES_SCHEMA.empty_table()
     if not ids:
         context.log.warning("no incident has an MO narrative (silver/incident_enrichment or incidents.mo_text): "
@@ -462,9 +295,7 @@ def crime_series(context: dg.AssetExecutionContext, config: CrimeSeriesConfig, l
             context.log.info(f"AUC against the lake's planted series (truth/series): {summary['lake_truth_auc']}")
     summary.update({"incidents_version": version, "enriched_incidents": len(ids),
                     "candidate_pairs": int(len(i)), "linked_pairs": int((proba >= config.threshold).sum())})
-    model_dir = reports.models(SERIES_MODELS)
-    joblib.dump(report.model, model_dir / MODEL_FILE)
-    (model_dir / REPORT_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    model_path = save_linkage_model(reports.models(SERIES_MODELS), report.model, summary)
     result = lakehouse.overwrite("gold", "crime_series", table)
     n_series = len(set(table["series_id"].to_pylist()))
     return dg.MaterializeResult(metadata={
@@ -472,7 +303,7 @@ def crime_series(context: dg.AssetExecutionContext, config: CrimeSeriesConfig, l
         "heldout_auc": dg.MetadataValue.float(report.heldout_auc),
         "series_found": dg.MetadataValue.int(n_series),
         "linkage_report": dg.MetadataValue.json(summary),
-        "model_path": dg.MetadataValue.path(str(model_dir / MODEL_FILE)),
+        "model_path": dg.MetadataValue.path(str(model_path)),
         "incidents_version": dg.MetadataValue.int(version or 0),
     })
 
@@ -502,7 +333,7 @@ class RepeatsConfig(dg.Config):
 @skip_unchanged()
 def repeats(context: dg.AssetExecutionContext, config: RepeatsConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
     from jobs.patterns.repeats import REPEATS_SCHEMA, repeats as find_repeats
-    from models.series.linkage import enrich
+    from models.crime_series.linkage import enrich
 
     incidents = lakehouse.read("silver", "incidents").drop_columns(["geometry"])
     if lakehouse.exists("silver", ENRICHMENT_TABLE):

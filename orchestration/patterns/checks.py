@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import dagster as dg
 import pyarrow.compute as pc
 
@@ -40,9 +38,8 @@ def near_repeat_pairs_reconcile(lakehouse: Lakehouse) -> dg.AssetCheckResult:
                  "up to the incidents of the window that fall inside the study area."),
 )
 def hotspots_gi_covers_study_area(lakehouse: Lakehouse) -> dg.AssetCheckResult:
-    from orchestration.patterns.assets import study_area_cells
-
     from jobs.geo.points import h3_parent
+    from jobs.patterns.gi_star import study_area_cells
 
     t = lakehouse.read("gold", "hotspots_gi", columns=["layer", "h3", "count", "resolution", "window_start", "window_end"])
     boundaries = lakehouse.read("reference", "police_districts")
@@ -79,16 +76,16 @@ def pa_array(values):
     name="crime_series_linkage_auc",
     blocking=True,
     description=("The linkage model behind the series reached the documented held-out ROC AUC "
-                 "(models.series.linkage.MIN_HELDOUT_AUC) on synthetic series held out by series id."),
+                 "(models.crime_series.linkage.MIN_HELDOUT_AUC) on synthetic series held out by series id."),
 )
 def crime_series_linkage_auc(lakehouse: Lakehouse, reports: Reports) -> dg.AssetCheckResult:
-    from models.series.linkage import MIN_HELDOUT_AUC
-    from orchestration.patterns.assets import REPORT_FILE, SERIES_MODELS
+    from models.crime_series.linkage import MIN_HELDOUT_AUC
+    from models.crime_series.store import REPORT_FILE, SERIES_MODELS, read_linkage_report
 
-    path = reports.models(SERIES_MODELS) / REPORT_FILE
-    if not path.exists():
+    report = read_linkage_report(reports.models(SERIES_MODELS))
+    if report is None:
+        path = reports.models(SERIES_MODELS) / REPORT_FILE
         return dg.AssetCheckResult(passed=False, metadata={"reason": dg.MetadataValue.text(f"{path} not found")})
-    report = json.loads(path.read_text(encoding="utf-8"))
     series = lakehouse.read("gold", "crime_series", columns=["confidence"])
     in_range = series.num_rows == 0 or (pc.min(series["confidence"]).as_py() >= 0 and pc.max(series["confidence"]).as_py() <= 1)
     return dg.AssetCheckResult(

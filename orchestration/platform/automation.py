@@ -12,7 +12,7 @@
 - **Freshness**: gold tables are expected at most 26 hours old (warn after 25).
 - **Concurrency**: runs that train models carry the tag ``crimefusion/trains``;
   every instance config limits that tag to one run at a time (local:
-  ``orchestration/state.py``; cluster: ``infra/dagster/dagster.yaml`` and
+  ``orchestration/home.py``; cluster: ``infra/dagster/dagster.yaml`` and
   ``infra/helm/values.yaml``; ``tests/infra/test_concurrency.py`` keeps them in step).
 - **Kinds**: assets that run on Spark when ``CRIMEFUSION_COMPUTE_ENGINE=spark``
   show the ``spark`` kind (declared in their decorators).

@@ -15,7 +15,7 @@ and silver refinement one at a time instead of retrying against each other:
 
 The assets set ``pool=table_pool(...)`` in their decorators
 (orchestration/ingest/assets.py). Each pool holds one step at a time: every instance config sets
-``concurrency: pools: default_limit: 1`` (local: orchestration/state.py;
+``concurrency: pools: default_limit: 1`` (local: orchestration/home.py;
 cluster: infra/dagster/dagster.yaml, infra/helm/values.yaml;
 tests/infra/test_concurrency.py keeps them in step). Different tables have
 different pools, so the incidents and CDR families still run side by side.

@@ -16,22 +16,7 @@ two Dagster runs):
 - :meth:`Lakehouse.overwrite` replaces a whole table: only for a table that one
   asset fully owns (a gold full refresh), never for one that several writers share.
 
-How writers that meet stay correct (DESIGN.md, "safe when writers meet"):
-
-- a missing table is created by a conflict-checked commit of version 0
-  (``mode="error"`` without delta-rs's internal commit retry), never by an
-  unconditional overwrite: when two writers create it at once, one wins and
-  the other re-reads and writes into the table the winner created, so both
-  keep their rows (measured before: an overwrite that created the table
-  removed another writer's receipt);
-- a commit that loses a race (``deltalake.exceptions.CommitFailedError``:
-  "Metadata changed since last commit", "Protocol changed", "a concurrent
-  transaction added new data"...) is retried from a fresh snapshot, after an
-  exponential backoff with jitter, up to ``commit_attempts`` times; then
-  :class:`CommitConflictError` names the table. Retrying is safe because every
-  write is defined by its predicate or keys, not by the snapshot it read;
-- schema evolution (``evolve_schema``) re-reads the schema on every attempt, so
-  two writers adding the same column both succeed.
+How writers that meet stay correct is in docs/architecture.md ("Writers that meet").
 
 Each write returns a :class:`WriteResult` with the Delta version *it* committed
 (not a later writer's), which assets record in their Dagster metadata, so a
@@ -49,9 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import datetime as dt
-import unicodedata
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,79 +42,14 @@ import pyarrow as pa
 from pydantic import Field
 
 from jobs.delta import CommitConflictError, CommitRetry, is_commit_conflict
+from jobs.delta_io import (Counted, Rows, create_table, evolved, filter_columns, plain_types, same_columns,
+                           writer_properties)
+from jobs.sql import in_list, sql_identifier, sql_literal
 
 __all__ = ["LAYERS", "CommitConflictError", "CommitRetry", "Lakehouse", "LocalLakehouse", "ObjectStoreLakehouse",
            "WriteResult", "in_list", "is_commit_conflict", "sql_identifier", "sql_literal"]
 
 LAYERS = ("bronze", "silver", "gold", "quarantine", "reference", "truth", "control")
-
-
-# -- predicate literals -------------------------------------------------------------------------
-
-
-def _check_text(text: str, what: str) -> None:
-    bad = [c for c in text if unicodedata.category(c) == "Cc"]
-    if bad:
-        raise ValueError(f"{what} {text!r} holds a control character ({bad[0]!r}); Delta predicates "
-                         f"take printable text only")
-
-
-def sql_literal(value: str | dt.datetime | dt.date | int) -> str:
-    """``value`` as a literal of a Delta (DataFusion SQL) predicate.
-
-    Text is quoted with single quotes doubled (``it's`` -> ``'it''s'``), so a
-    value can never end the literal and add SQL of its own (``x' OR '1'='1``
-    stays one string); backslashes are not escapes in this dialect and pass
-    unchanged. Control characters (NUL, newline, tab, ...) are refused. A
-    timestamp must carry a time zone and is written in UTC
-    (``'2017-12-04T00:00:00.000000Z'``); a date as ``'2017-12-04'``; an integer
-    as its digits.
-
-    Raises
-    ------
-    ValueError
-        Text with a control character, or a timestamp without a time zone.
-    TypeError
-        Any other type (booleans, floats, None): say what you mean in the predicate.
-    """
-    if isinstance(value, bool) or value is None:
-        raise TypeError(f"no Delta literal for {value!r}; write TRUE/FALSE/IS NULL in the predicate itself")
-    if isinstance(value, str):
-        _check_text(value, "predicate value")
-        return "'" + value.replace("'", "''") + "'"
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"timestamp {value!r} has no time zone; lakehouse timestamps are UTC")
-        return "'" + value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ") + "'"
-    if isinstance(value, dt.date):
-        return "'" + value.isoformat() + "'"
-    if isinstance(value, int):
-        return str(value)
-    raise TypeError(f"no Delta literal for {type(value).__name__} value {value!r}; use text, a timestamp, "
-                    f"a date or an integer")
-
-
-def sql_identifier(column: str) -> str:
-    """A column name, double-quoted: case kept, reserved words (``group``) and any character but
-    control characters allowed (a bronze column named ``loc.cat`` stays one column)."""
-    if not isinstance(column, str) or not column:
-        raise ValueError(f"column name must be non-empty text, got {column!r}")
-    _check_text(column, "column name")
-    return '"' + column.replace('"', '""') + '"'
-
-
-def in_list(column: str, values: Iterable[str | dt.datetime | dt.date | int]) -> str:
-    """The predicate ``"column" IN ('a', 'b')`` with every value quoted by :func:`sql_literal`.
-
-    Duplicates are dropped (first order kept). An empty list gives ``FALSE``
-    (nothing matches), which SQL's ``IN ()`` cannot say.
-    """
-    if isinstance(values, (str, bytes)):
-        raise TypeError(f"in_list takes a list of values, not the single value {values!r}")
-    literals = list(dict.fromkeys(sql_literal(v) for v in values))
-    if not literals:
-        return "FALSE"
-    return f"{sql_identifier(column)} IN ({', '.join(literals)})"
 
 
 # -- the resource -------------------------------------------------------------------------------
@@ -227,7 +144,7 @@ class Lakehouse(dg.ConfigurableResource):
             import pyarrow.parquet as pq
 
             expression = pq.filters_to_expression(filters)
-            names = sorted(set(columns or pa.schema(table.schema().to_arrow()).names) | _filter_columns(filters))
+            names = sorted(set(columns or pa.schema(table.schema().to_arrow()).names) | filter_columns(filters))
             rows = plain_types(table.to_pyarrow_table(columns=names)).filter(expression)
             return rows.select(columns) if columns else rows
 
@@ -254,14 +171,14 @@ class Lakehouse(dg.ConfigurableResource):
         from deltalake import write_deltalake
 
         def attempt():
-            rows = _Counted(data)
+            rows = Counted(data)
             table = self._open_or_create(layer, name, rows.data, partition_by)
             if table is not None:
                 return table, rows.count
             table, rows = self._evolve(layer, name, rows, evolve_schema)
             if rows.maybe_rows:
                 write_deltalake(table, rows.data, mode="append", storage_options=self.storage_options(),
-                                writer_properties=_writer_properties())
+                                writer_properties=writer_properties())
             return table, rows.count
 
         return self._commit(layer, name, "append", attempt)
@@ -282,14 +199,14 @@ class Lakehouse(dg.ConfigurableResource):
         from deltalake import write_deltalake
 
         def attempt():
-            rows = _Counted(data)
+            rows = Counted(data)
             table = self._open_or_create(layer, name, rows.data, partition_by)
             if table is not None:
                 return table, rows.count
             table, rows = self._evolve(layer, name, rows, evolve_schema)
             if rows.maybe_rows:
                 write_deltalake(table, rows.data, mode="overwrite", predicate=predicate,
-                                writer_properties=_writer_properties(),
+                                writer_properties=writer_properties(),
                                 storage_options=self.storage_options())
             if not rows.count:  # no rows to write: the predicate's rows are deleted
                 table = self.table(layer, name) if rows.maybe_rows else table
@@ -334,7 +251,8 @@ class Lakehouse(dg.ConfigurableResource):
 
         return self._commit(layer, name, "delete", attempt) if self.exists(layer, name) else None
 
-    def overwrite(self, layer: str, name: str, data: pa.Table, *, partition_by: list[str] | None = None) -> WriteResult:
+    def overwrite(self, layer: str, name: str, data: pa.Table, *, partition_by: list[str] | None = None,
+                  commit_metadata: dict[str, str] | None = None) -> WriteResult:
         """Replace the whole table (rows, and schema when it changed) with ``data``.
 
         Only for a table that one asset fully owns and recomputes (gold full
@@ -351,25 +269,50 @@ class Lakehouse(dg.ConfigurableResource):
         added after its snapshot (measured: a stale overwrite of an empty
         table left the rival's rows beside its own). A change of columns is a
         plain overwrite with ``schema_mode="overwrite"``.
+
+        ``commit_metadata`` goes into the commit info of the commit that writes
+        the rows, atomically with them (what they were built with); read it
+        back with :meth:`written_with`.
         """
-        from deltalake import write_deltalake
+        from deltalake import CommitProperties, write_deltalake
 
         data = plain_types(data)
+        props = CommitProperties(custom_metadata=commit_metadata) if commit_metadata else None
 
         def attempt():
-            table = self._open_or_create(layer, name, data, partition_by)
+            table = self._open_or_create(layer, name, data, partition_by, commit_metadata)
             if table is not None:
                 return table, data.num_rows
             table = self.table(layer, name)
-            if _same_columns(table, data):
+            if same_columns(table, data):
                 write_deltalake(table, data, mode="overwrite", predicate="TRUE",
-                                storage_options=self.storage_options())
+                                storage_options=self.storage_options(), commit_properties=props)
             else:
                 write_deltalake(table, data, mode="overwrite", schema_mode="overwrite", partition_by=partition_by,
-                                storage_options=self.storage_options())
+                                storage_options=self.storage_options(), commit_properties=props)
             return table, data.num_rows
 
         return self._commit(layer, name, "overwrite", attempt)
+
+    def written_with(self, layer: str, name: str, key: str, version: int | None = None) -> str | None:
+        """The value of ``key`` in the commit info of the last commit that wrote the table's rows.
+
+        Looks back from ``version`` (default: the latest) past commits that change
+        no row (compaction, vacuum, table properties); ``None`` when the commit
+        that last wrote rows did not carry ``key`` (a writer that stored nothing).
+        """
+        from orchestration.lakehouse.freshness import SAME_ROWS
+
+        table = self.table(layer, name)
+        latest = table.version() if version is None else version
+        for commit in table.history():  # newest first; history() lists every commit whatever the snapshot
+            if commit.get("version", latest) > latest:
+                continue
+            if key in commit:
+                return str(commit[key])
+            if commit.get("operation") not in SAME_ROWS:
+                return None
+        return None
 
     def describe(self, layer: str, name: str, written: int = 0) -> WriteResult:
         """The current version and size of a table, as a :class:`WriteResult`."""
@@ -405,211 +348,19 @@ class Lakehouse(dg.ConfigurableResource):
         return WriteResult(uri=self.uri(layer, name), version=table.version(), rows_written=written,
                            rows_total=table.count())
 
-    def _open_or_create(self, layer: str, name: str, data: pa.Table, partition_by: list[str] | None):
-        """Create the table from ``data`` as version 0 when absent and return it; ``None`` when it exists.
-
-        The create is conflict-checked (``mode="error"``, and no delta-rs
-        internal retry: otherwise a create that lost version 0 is re-committed
-        as version 1, 2... beside the winner's, replacing its schema and
-        skipping the predicate or merge; measured 42 of 45 rounds of 5 racing
-        writers). A rival that created the table first makes it fail, and the
-        retry writes into the rival's table, so neither writer's rows are lost.
-        """
-        from deltalake import DeltaTable, write_deltalake
-
+    def _open_or_create(self, layer: str, name: str, data: pa.Table, partition_by: list[str] | None,
+                        commit_metadata: dict[str, str] | None = None):
+        """Create the table from ``data`` as version 0 when absent and return it; ``None`` when it exists
+        (:func:`jobs.delta_io.create_table`: a conflict-checked create)."""
         if self.exists(layer, name):
             return None
-        uri = self.uri(layer, name)
-        write_deltalake(uri, data, mode="error", partition_by=partition_by, storage_options=self.storage_options(),
-                        writer_properties=_writer_properties(),
-                        commit_properties=_create_only())
-        return DeltaTable(uri, version=0, storage_options=self.storage_options())
+        return create_table(self.uri(layer, name), data, partition_by=partition_by,
+                            storage_options=self.storage_options(), commit_metadata=commit_metadata)
 
-    def _evolve(self, layer: str, name: str, data: "_Counted", evolve_schema: bool):
-        """The table (fresh snapshot) and ``data`` to write into it.
-
-        With ``evolve_schema``, columns of ``data`` that the table lacks are added
-        first (their own commit) and columns ``data`` lacks are filled with nulls.
-        The schema is re-read on every attempt, so a rival adding the same column
-        at the same time makes this attempt retry, and the next sees it present.
-        """
+    def _evolve(self, layer: str, name: str, data: "Counted", evolve_schema: bool):
+        """The table (fresh snapshot) and ``data`` to write into it (:func:`jobs.delta_io.evolved`)."""
         table = self.table(layer, name)
-        if not evolve_schema:
-            return table, data
-        from deltalake import Schema as DeltaSchema
-
-        current = pa.schema(table.schema().to_arrow())
-        new = [f.with_nullable(True) for f in data.schema if f.name not in current.names]
-        if new:
-            table.alter.add_columns(DeltaSchema.from_arrow(pa.schema(new)).fields)
-            current = pa.schema(table.schema().to_arrow())
-        return table, data.conformed(current)
-
-
-#: Rows per Parquet row group of the files the lakehouse writes. delta-rs's default (1 M rows) makes every
-#: reader decode a gigabyte-sized row group of a wide bronze table at once (measured: 780 MB of RSS to scan a
-#: 4 M-row receipt, 320 MB with 256 K-row groups); a refine reads bronze in batches of this size.
-ROW_GROUP_ROWS = 256 * 1024
-
-
-def _writer_properties():
-    """Parquet writer settings of lakehouse writes: delta-rs's defaults but for the row-group size.
-
-    The codec is named: ``WriterProperties`` without one writes uncompressed files (measured: 68 MB
-    instead of 25 MB for a million bronze rows), unlike ``write_deltalake`` without properties (Snappy).
-    Codec, statistics and dictionary settings cost about the same (0.50-0.54 s of CPU per million
-    bronze rows), so they stay as they were.
-    """
-    from deltalake import WriterProperties
-
-    return WriterProperties(max_row_group_size=ROW_GROUP_ROWS, compression="SNAPPY")
-
-
-def _create_only():
-    """Commit properties of a create: no delta-rs internal retry (see :meth:`Lakehouse._open_or_create`)."""
-    from deltalake.transaction import CommitProperties
-
-    return CommitProperties(max_commit_retries=0)
-
-
-#: Rows to write: a table, or a function that opens a ``pyarrow.RecordBatchReader`` (called once per attempt).
-Rows = Callable[[], pa.RecordBatchReader]
-
-
-class _Counted:
-    """One attempt's rows: a table as it is, or a freshly opened reader whose batches are counted as
-    delta-rs consumes them (so a streamed write reports its rows without holding them)."""
-
-    def __init__(self, data, schema: pa.Schema | None = None, source=None) -> None:
-        if isinstance(data, pa.RecordBatchReader):
-            raise TypeError("pass a function that opens the RecordBatchReader, not the reader: a commit that "
-                            "loses a race writes the rows again")
-        self._source = source if source is not None else (data() if callable(data) else data)
-        if schema is None and not isinstance(self._source, pa.Table) and plain_schema(self._source.schema) \
-                != self._source.schema:
-            schema = plain_schema(self._source.schema)  # view types: the batches are cast as they pass
-        self._fill = schema
-        self.count = self._source.num_rows if isinstance(self._source, pa.Table) else 0
-        if isinstance(self._source, pa.Table):
-            self.data = plain_types(self._source if schema is None else _conform_table(self._source, schema))
-        else:
-            self.data = pa.RecordBatchReader.from_batches(schema or self._source.schema, self._batches())
-
-    @property
-    def schema(self) -> pa.Schema:
-        return self._source.schema
-
-    @property
-    def maybe_rows(self) -> bool:
-        """Whether writing may add rows (a reader's count is known only once written)."""
-        return self.count > 0 or not isinstance(self._source, pa.Table)
-
-    def _batches(self):
-        for batch in pulled_on_a_thread(self._source):
-            if self._fill is not None:
-                n = len(batch)
-                batch = pa.RecordBatch.from_arrays(
-                    [batch.column(f.name).cast(f.type) if f.name in batch.schema.names else pa.nulls(n, f.type)
-                     for f in self._fill], schema=self._fill)
-            self.count += len(batch)
-            yield batch
-
-    def conformed(self, schema: pa.Schema) -> "_Counted":
-        """The same rows with ``schema``'s columns (those missing written as nulls)."""
-        return _Counted(None, schema, self._source)
-
-
-def pulled_on_a_thread(reader: pa.RecordBatchReader, depth: int = 2):
-    """The reader's batches, produced on a thread of their own.
-
-    delta-rs pulls a stream from inside its async runtime, where the producer could not call delta-rs
-    (read bronze while writing silver) or another engine with a runtime of its own (SedonaDB): "Cannot
-    start a runtime from within a runtime". On a plain thread it can, and it parses the next batch while
-    delta-rs encodes the last one. At most ``depth`` batches wait in between.
-    """
-    import queue
-    import threading
-
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def produce() -> None:
-        try:
-            for batch in reader:
-                while not stop.is_set():
-                    try:
-                        q.put((batch, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            item = (done, None)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-            item = (None, exc)
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    worker = threading.Thread(target=produce, name="lakehouse-rows", daemon=True)
-    worker.start()
-    try:
-        while True:
-            batch, exc = q.get()
-            if exc is not None:
-                raise exc
-            if batch is done:
-                return
-            yield batch
-    finally:
-        stop.set()
-        worker.join()
-
-
-#: Arrow view types (what DataFusion-based engines such as SedonaDB return) and the types tables store.
-_VIEW_TYPES = {pa.string_view(): pa.string(), pa.binary_view(): pa.binary()}
-
-
-def plain_schema(schema: pa.Schema) -> pa.Schema:
-    """``schema`` with view types replaced by the plain ones: a file written with ``string_view`` columns reads
-    back as ``string_view``, and pyarrow cannot filter a dataset whose files mix the two."""
-    return pa.schema([f.with_type(_VIEW_TYPES.get(f.type, f.type)) for f in schema], metadata=schema.metadata)
-
-
-def plain_types(data: pa.Table) -> pa.Table:
-    """``data`` with view-typed columns cast to plain strings/binaries (the same values)."""
-    schema = plain_schema(data.schema)
-    return data if schema == data.schema else data.cast(schema)
-
-
-def _filter_columns(filters) -> set[str]:
-    """Column names a DNF filter list (``[(col, op, value), ...]`` or a list of such lists) uses."""
-    groups = filters if filters and isinstance(filters[0], list) else [filters]
-    return {name for group in groups for name, _, _ in group}
-
-
-def _conform_table(data: pa.Table, schema: pa.Schema) -> pa.Table:
-    return pa.table({n: data[n] if n in data.column_names else pa.nulls(data.num_rows, schema.field(n).type)
-                     for n in schema.names})
-
-
-def _same_columns(table, data: pa.Table) -> bool:
-    """Whether ``data`` has the table's columns, names and Delta types, in order."""
-    import json
-
-    from deltalake import Schema as DeltaSchema
-
-    def cols(schema) -> list:
-        return [(f["name"], f["type"]) for f in json.loads(schema.to_json())["fields"]]
-
-    try:
-        return cols(table.schema()) == cols(DeltaSchema.from_arrow(data.schema))
-    except Exception:  # noqa: BLE001 - a type Delta cannot hold: let the plain overwrite report it
-        return False
+        return (table, evolved(table, data)) if evolve_schema else (table, data)
 
 
 class LocalLakehouse(Lakehouse):

@@ -29,19 +29,14 @@ clips would compare with a time the camera did not record. The model: see
 """
 
 
-import base64
-import datetime as dt
-import json
 import os
 from pathlib import Path
 
 import dagster as dg
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field
 
-from jobs.schemas import CAMERAS, H3_RESOLUTION, REJECTS
+from jobs.schemas import REJECTS
 from orchestration.ingest.partitions import INGEST_DATES
 from orchestration.lakehouse.freshness import skip_unchanged
 from orchestration.lakehouse.metadata import column_schema, table_metadata
@@ -53,11 +48,12 @@ from orchestration.vision.landing import camera_of, clip_start_time, video_dir, 
 from orchestration.vision.partitions import VIDEOS
 from orchestration.vision.model import BUNDLED_MODEL, CHAMPION, MODEL_ENV, REGISTERED_MODEL, resolve_model
 from orchestration.platform.retries import STORAGE_RETRY
+from vision.cameras import read_cameras
 from vision.records import DETECTIONS, VIDEO_EVENTS
-from vision.synthetic import GROUND_TRUTH
+from vision.synthetic import VIDEO_TRUTH
 
 __all__ = ["build_vision_assets", "DemoVideoConfig", "VisionConfig", "VideoEventsConfig", "DETECTIONS_LAYER",
-           "VIDEO_TRUTH", "detection_settings", "sql_in"]
+           "TRUTH_TABLE", "VIDEO_TRUTH", "detection_settings"]
 
 OWNERS = ["team:video-analytics"]
 GROUP = "vision"
@@ -65,23 +61,6 @@ GROUP = "vision"
 DETECTIONS_LAYER = "silver"
 REJECTS_TABLE = "video_rejects"
 TRUTH_TABLE = "video_objects"
-
-#: Ground truth of the demo clips: ``vision.synthetic.GROUND_TRUTH`` with camera and clip.
-VIDEO_TRUTH = pa.schema([pa.field("camera_id", pa.string(), nullable=False),
-                         pa.field("source", pa.string(), nullable=False), *GROUND_TRUTH])
-
-
-def _calibrated(cameras: pa.Table) -> set[str]:
-    ids, cps = cameras["camera_id"].to_pylist(), cameras["control_points"].to_pylist()
-    return {c for c, p in zip(ids, cps) if p and len(p) >= 4}
-
-
-def _cameras(lakehouse: Lakehouse) -> pa.Table:
-    cols = ["camera_id", "lon", "lat", "heading_deg", "control_points"]
-    if not lakehouse.exists("silver", "cameras"):
-        return pa.schema([CAMERAS.field(c) for c in cols]).empty_table()
-    return lakehouse.read("silver", "cameras", columns=cols)
-
 
 # -- demo_video ---------------------------------------------------------------------
 
@@ -97,26 +76,6 @@ class DemoVideoConfig(dg.Config):
         "Pick the cameras whose view (centre of the control points) has the latest silver incident within this "
         "distance, and stamp each clip at that incident (else 22:00 UTC of the ingest date), so that fusion's "
         "camera context (100 m, 30 min by default) has something to show."))
-
-
-def _calibration_size() -> tuple[int, int]:
-    """(width, height) of the frames the synthetic cameras' control points are measured in."""
-    from jobs.synth.cameras import PIXELS
-
-    return int(PIXELS[:, 0].max()), int(PIXELS[:, 1].max())
-
-
-def _latest_incident_near(incidents: pa.Table | None, lon: float, lat: float, radius_m: float) -> dt.datetime | None:
-    if incidents is None or incidents.num_rows == 0:
-        return None
-    x = incidents["lon"].to_numpy(zero_copy_only=False)
-    y = incidents["lat"].to_numpy(zero_copy_only=False)
-    # equirectangular metres: exact enough within a few hundred metres
-    d = np.hypot((x - lon) * 111_320.0 * np.cos(np.radians(lat)), (y - lat) * 110_574.0)
-    near = np.flatnonzero(np.nan_to_num(d, nan=np.inf) <= radius_m)
-    if not len(near):
-        return None
-    return pc.max(incidents["occurred_at"].take(pa.array(near))).as_py()
 
 
 def _demo_video_asset() -> dg.AssetsDefinition:
@@ -141,41 +100,28 @@ def _demo_video_asset() -> dg.AssetsDefinition:
     @skip_unchanged()
     def demo_video(context: dg.AssetExecutionContext, config: DemoVideoConfig, lakehouse: Lakehouse,
                    sources: SourceCatalog) -> dg.MaterializeResult:
-        from vision.synthetic import render_clip
+        from vision.cameras import by_latest_incident, calibrated
+        from vision.synthetic import calibration_size, demo_clip_start, write_demo_clip
 
         day = context.partition_key
-        cams = _cameras(lakehouse)
-        calibrated = _calibrated(cams)
-        rows = sorted((r for r in cams.to_pylist() if r["camera_id"] in calibrated), key=lambda r: r["camera_id"])
+        cams = read_cameras(lakehouse)
+        ids = calibrated(cams)
+        rows = sorted((r for r in cams.to_pylist() if r["camera_id"] in ids), key=lambda r: r["camera_id"])
         if not rows:
             raise ValueError("demo_video: no silver camera with 4+ control points; materialise `cameras` "
                              "(synthetic feeds) first")
         incidents = (lakehouse.read("silver", "incidents", columns=["occurred_at", "lon", "lat"])
                      if lakehouse.exists("silver", "incidents") else None)
-        # the cameras whose view (centre of the control points) saw the latest incidents come first
-        latest = {r["camera_id"]: _latest_incident_near(
-            incidents, float(np.mean([p["lon"] for p in r["control_points"]])),
-            float(np.mean([p["lat"] for p in r["control_points"]])), config.near_incident_m) for r in rows}
-        never = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
-        rows.sort(key=lambda r: latest[r["camera_id"]] or never, reverse=True)  # stable: ties stay by camera id
-        size = _calibration_size()
+        size = calibration_size()
         truths, written, paths = [], [], []
-        for i, cam in enumerate(rows[: config.cameras]):
-            near = latest[cam["camera_id"]]
-            start = ((near - dt.timedelta(seconds=config.n_frames / config.fps / 2)) if near is not None else
-                     dt.datetime.fromisoformat(day).replace(hour=22, tzinfo=dt.timezone.utc))
-            start = start.astimezone(dt.timezone.utc).replace(microsecond=0)
+        # the cameras whose view saw the latest incidents come first
+        for i, (cam, near) in enumerate(by_latest_incident(rows, incidents, config.near_incident_m)[: config.cameras]):
+            start = demo_clip_start(near, day, config.n_frames, config.fps)
             path = video_dir(sources.landing_path(), cam["camera_id"], day).resolve() / "clip.mp4"
-            clip = render_clip(path, n_frames=config.n_frames, fps=config.fps, seed=config.seed + i,
-                               start_time=start, size=size, camera=cam)
-            path.with_suffix(".json").write_text(json.dumps({
-                "start_time": start.isoformat().replace("+00:00", "Z"), "camera_id": cam["camera_id"],
-                "generated_by": "vision.synthetic.render_clip", "seed": config.seed + i,
-                "frame_size": list(size), "fps": config.fps}, indent=2) + "\n")
+            t = write_demo_clip(path, cam, start=start, n_frames=config.n_frames, fps=config.fps, seed=config.seed + i,
+                                size=size)
             paths += [str(path), str(path.with_suffix(".json"))]
-            t = clip.truth
-            truths.append(pa.table({"camera_id": [cam["camera_id"]] * t.num_rows, "source": [str(path)] * t.num_rows,
-                                    **{n: t[n] for n in t.column_names}}, schema=VIDEO_TRUTH))
+            truths.append(t)
             written.append(f"- `{path}`: {cam['camera_id']}, {config.n_frames} frames from {start.isoformat()}"
                            f"{' (incident nearby)' if near is not None else ''}, {t.num_rows} true boxes")
             context.log.info(f"demo clip for {cam['camera_id']}: {path} ({t.num_rows} true boxes)")
@@ -214,32 +160,6 @@ def detection_settings(config: VisionConfig):
 
     return DetectorSettings(conf_threshold=config.conf_threshold, iou_threshold=config.iou_threshold,
                             sample_fps=config.sample_fps, track_fuse_score=config.track_fuse_score)
-
-
-def _reject(run_id: str, source: str, rule: str, fld: str, reason: str, raw: dict) -> dict:
-    return {"source": "video", "ingest_id": run_id, "source_file": source, "source_row": -1, "rule": rule,
-            "field": fld, "reason": reason, "raw": json.dumps(raw, default=str, sort_keys=True)}
-
-
-def _example_png(detections: pa.Table, out: Path) -> str | None:
-    """Draw the frame with the most detections of the first clip; return Markdown with a small inline copy."""
-    import cv2
-
-    from vision.demo import save_example_png
-
-    if detections.num_rows == 0:
-        return None
-    first = detections["source"][0].as_py()
-    part = detections.filter(pc.equal(detections["source"], first))
-    try:
-        save_example_png(Path(first), part, out)
-    except ValueError:
-        return None
-    small = cv2.imread(str(out))
-    small = cv2.resize(small, (480, int(480 * small.shape[0] / small.shape[1])), interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".png", small)
-    data = base64.b64encode(buf.tobytes()).decode("ascii")
-    return f"![detections](data:image/png;base64,{data})\n\n`{out}`"
 
 
 def _clip_and_model(context, kwargs) -> list[Path]:
@@ -283,7 +203,8 @@ def _detections_asset(deps: list[str]) -> dg.AssetsDefinition:
     @skip_unchanged(models=lambda kw: [(REGISTERED_MODEL, CHAMPION)], files=_clip_and_model)
     def detect_video(context: dg.AssetExecutionContext, config: VisionConfig, lakehouse: Lakehouse,
                      sources: SourceCatalog, mlflow: MlflowTracking, reports: Reports):
-        from vision.predictor import Detector
+        from vision.demo import example_frame_markdown
+        from vision.predictor import Detector, reject_row
 
         key = context.partition_key
         files = [video_of_key(sources.landing_path(), key)]
@@ -291,21 +212,21 @@ def _detections_asset(deps: list[str]) -> dg.AssetsDefinition:
         detector = Detector(model.path, detection_settings(config), intra_op_threads=config.intra_op_threads)
         context.log.info(f"clip {files[0]}; model {model.uri} ({model.origin}), "
                          f"classes {sorted(detector.names.values())}")
-        cams = {r["camera_id"]: r for r in _cameras(lakehouse).to_pylist()}
+        cams = {r["camera_id"]: r for r in read_cameras(lakehouse).to_pylist()}
         jobs, ids, starts, extra = [], [], [], []
         for f in files:
             cid = camera_of(f)
             try:
                 start, _ = clip_start_time(f)
             except ValueError as exc:
-                extra.append(_reject(context.run_id, str(f), "sidecar_invalid", "start_time", str(exc),
-                                     {"camera_id": cid}))
+                extra.append(reject_row(context.run_id, str(f), -1, "sidecar_invalid", "start_time", str(exc),
+                                        {"camera_id": cid}))
                 start = None  # the file's modification time
             if cid not in cams:
-                extra.append(_reject(context.run_id, str(f), "camera_unknown", "camera_id",
-                                     f"camera {cid!r} (the clip's folder) is not in silver/cameras: its detections "
-                                     f"are kept without lon/lat; add the camera with 4+ control points",
-                                     {"camera_id": cid, "source": str(f)}))
+                extra.append(reject_row(context.run_id, str(f), -1, "camera_unknown", "camera_id",
+                                        f"camera {cid!r} (the clip's folder) is not in silver/cameras: its detections "
+                                        f"are kept without lon/lat; add the camera with 4+ control points",
+                                        {"camera_id": cid, "source": str(f)}))
             jobs.append((str(f), cams.get(cid)))
             ids.append(cid)
             starts.append(start)
@@ -333,7 +254,7 @@ def _detections_asset(deps: list[str]) -> dg.AssetsDefinition:
             "located": dg.MetadataValue.int(located),
             "ms_per_frame": dg.MetadataValue.json(ms),
         }
-        png = _example_png(det, reports.folder("vision") / f"detections_{key.replace('/', '_')}.png")
+        png = example_frame_markdown(det, reports.folder("vision") / f"detections_{key.replace('/', '_')}.png")
         if png:
             meta["example_frame"] = dg.MetadataValue.md(png)
         yield dg.MaterializeResult(asset_key="detections", metadata=meta)
@@ -377,8 +298,7 @@ def _video_events_asset() -> dg.AssetsDefinition:
     @skip_unchanged()
     def video_events(context: dg.AssetExecutionContext, config: VideoEventsConfig,
                      lakehouse: Lakehouse, sources: SourceCatalog) -> dg.MaterializeResult:
-        import h3
-
+        from vision.cameras import at_camera_sites
         from vision.events import class_counts, crowd_surges, loitering
 
         clip = str(video_of_key(sources.landing_path(), context.partition_key))
@@ -392,17 +312,7 @@ def _video_events_asset() -> dg.AssetsDefinition:
         if config.loitering_zone_wkt:
             parts.append(loitering(det, zone=config.loitering_zone_wkt, min_dwell_s=config.loitering_min_dwell_s))
         events = pa.concat_tables(parts)
-        sites = {r["camera_id"]: (r["lon"], r["lat"]) for r in _cameras(lakehouse).to_pylist()}
-        if events.num_rows:
-            lon, lat, cells = [], [], []
-            for cid, x, y, c in zip(*(events[n].to_pylist() for n in ("camera_id", "lon", "lat", "h3"))):
-                if x is None and cid in sites:
-                    x, y = sites[cid]
-                    c = h3.latlng_to_cell(y, x, H3_RESOLUTION)
-                lon.append(x), lat.append(y), cells.append(c)
-            events = events.set_column(events.schema.get_field_index("lon"), "lon", pa.array(lon, pa.float64()))
-            events = events.set_column(events.schema.get_field_index("lat"), "lat", pa.array(lat, pa.float64()))
-            events = events.set_column(events.schema.get_field_index("h3"), "h3", pa.array(cells, pa.string()))
+        events = at_camera_sites(events, read_cameras(lakehouse))  # rows without a ground point: the camera's site
         events = events.set_column(events.schema.get_field_index("source"), "source",
                                    pa.array([clip] * events.num_rows, pa.string())).cast(VIDEO_EVENTS)
         # evolve: lakes written before video_events had `source` gain the column

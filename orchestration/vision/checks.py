@@ -7,7 +7,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from orchestration.resources.lakehouse import Lakehouse
-from orchestration.vision.assets import DETECTIONS_LAYER, TRUTH_TABLE, _calibrated, _cameras
+from orchestration.vision.assets import DETECTIONS_LAYER, TRUTH_TABLE
+from vision.cameras import calibrated, read_cameras
 
 #: Floors of the demo model on the held-out clip (tests/vision/test_trained_model.py); measured 0.94 / 0.88.
 MIN_PRECISION = 0.7
@@ -25,12 +26,12 @@ MIN_RECALL = 0.6
 def detections_valid(lakehouse: Lakehouse) -> dg.AssetCheckResult:
     t = lakehouse.read(DETECTIONS_LAYER, "detections",
                        columns=["camera_id", "confidence", "class_name", "lon", "lat", "h3"])
-    calibrated = _calibrated(_cameras(lakehouse))
+    calibrated_ids = calibrated(read_cameras(lakehouse))
     conf = t["confidence"]
     bad_conf = int(pc.sum(pc.or_kleene(pc.or_kleene(pc.less(conf, 0.0), pc.greater(conf, 1.0)),
                                        pc.is_null(conf, nan_is_null=True))).as_py() or 0)
     no_class = int(pc.sum(pc.is_null(t["class_name"])).as_py() or 0)
-    cal = t.filter(pc.is_in(t["camera_id"], value_set=pa.array(sorted(calibrated), pa.string())))
+    cal = t.filter(pc.is_in(t["camera_id"], value_set=pa.array(sorted(calibrated_ids), pa.string())))
     missing = pc.or_(pc.is_null(cal["lon"], nan_is_null=True),
                      pc.or_(pc.is_null(cal["lat"], nan_is_null=True), pc.is_null(cal["h3"])))
     unlocated = int(pc.sum(missing).as_py() or 0)

@@ -38,7 +38,7 @@ def _helm() -> dict:
 
 
 def _local_home(tmp: Path) -> Path:
-    from orchestration.state import prepare_environment
+    from orchestration.home import prepare_environment
 
     return prepare_environment(load_settings({"CRIMEFUSION_HOME": str(tmp)}))
 
@@ -60,12 +60,12 @@ def local_limits(tmp: Path) -> list[dict]:
 
 
 CONFIGS = {"infra/dagster/dagster.yaml": dagster_yaml_limits, "infra/helm/values.yaml": helm_limits,
-           "local dagster.yaml (orchestration/state.py)": local_limits}
+           "local dagster.yaml (orchestration/home.py)": local_limits}
 
 POOL_LIMITS = {
     "infra/dagster/dagster.yaml": lambda _tmp: _infra_yaml()["concurrency"]["pools"]["default_limit"],
     "infra/helm/values.yaml": lambda _tmp: _helm()["concurrency"]["pools"]["defaultLimit"],
-    "local dagster.yaml (orchestration/state.py)":
+    "local dagster.yaml (orchestration/home.py)":
         lambda tmp: _local_yaml(tmp)["concurrency"]["pools"]["default_limit"],
 }
 
@@ -169,7 +169,7 @@ def test_configs_load_in_dagster(tmp_path):
 
 
 def test_an_old_local_config_is_brought_up_to_date(tmp_path):
-    from orchestration.state import DAGSTER_YAML
+    from orchestration.home import DAGSTER_YAML
 
     home = _local_home(tmp_path)
     (home / "dagster.yaml").write_text(DAGSTER_YAML.split("concurrency:")[0])  # written before pools

@@ -31,7 +31,7 @@ def spatial():
 @pytest.fixture
 def events_layer(tmp_path):
     """An events-like gold table written by the fusion_map_layers export."""
-    from orchestration.fusion.assets import write_geoparquet
+    from orchestration.fusion.exports import write_geoparquet
 
     table = pa.table({
         "event_id": ["e1", "e2", "e3"],
@@ -51,7 +51,7 @@ def forecast_layer(tmp_path):
     """H3 cells as polygons, written by the hotspot forecast export."""
     import h3
 
-    from orchestration.hotspots.assets import write_geoparquet
+    from orchestration.hotspots.maps import write_geoparquet
 
     cells = [h3.latlng_to_cell(lat, lon, 9) for lon, lat in POINTS]
     return write_geoparquet(pa.table({"h3": cells, "risk": [0.9, 0.5, 0.1]}), tmp_path / "forecast.parquet"), cells

@@ -123,7 +123,7 @@ def test_each_domain_exports_definitions_that_load_on_their_own(domain, tmp_path
 
 
 def test_retraining_runs_are_limited_to_one(tmp_path):
-    from orchestration.state import prepare_environment
+    from orchestration.home import prepare_environment
 
     import yaml
 

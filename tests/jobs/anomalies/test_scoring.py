@@ -44,7 +44,7 @@ def test_synthetic_feed_end_to_end():
     synth = pytest.importorskip("jobs.synth.generate")
     from jobs.anomalies.entity_features import ACCOUNT_FEATURES, PHONE_FEATURES, account_features, phone_features
     from jobs.anomalies.scoring import atm_truth_windows, synth_to_silver
-    from jobs.anomalies.series import count_series
+    from jobs.anomalies.timeseries import count_series
     from jobs.anomalies.spikes import detect_spikes
     from jobs.synth.incidents import from_crimemapping
     from models.anomalies.detectors import ECODDetector, IsolationForestDetector

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 from scipy import stats
 
-from jobs.anomalies.spikes import detect_spikes, nb_quantile, nb_upper_tail
+from jobs.anomalies.spikes import SpikeParams, detect_spikes, nb_quantile, nb_upper_tail, spike_params
 
 
 def _table(Y, start="2024-01-01", freq="D"):
@@ -127,3 +127,31 @@ def test_tail_and_quantile_match_scipy():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         detect_spikes(_table(np.ones((1, 10), dtype=int)), **kwargs)
+
+
+def test_params_object_and_keywords_give_the_same_rows():
+    rng = np.random.default_rng(5)
+    Y = rng.poisson(6.0, size=(6, 90))
+    Y[2, 40] += 25
+    tbl = _table(Y)
+    by_keywords = detect_spikes(tbl, window=2, fdr_alpha=0.1, min_observed=3)
+    assert detect_spikes(tbl, SpikeParams(window=2, fdr_alpha=0.1, min_observed=3)).equals(by_keywords)
+    # a keyword replaces the same field of the object
+    assert detect_spikes(tbl, SpikeParams(window=5, fdr_alpha=0.1, min_observed=3), window=2).equals(by_keywords)
+    assert detect_spikes(tbl).equals(detect_spikes(tbl, SpikeParams()))
+
+
+def test_params_are_frozen_and_named():
+    params = spike_params(window=3)
+    assert params == SpikeParams(window=3) and params.to_dict()["window"] == 3
+    with pytest.raises(AttributeError):
+        params.window = 4  # type: ignore[misc]
+    with pytest.raises(TypeError, match="windw"):
+        detect_spikes(_table(np.ones((1, 10), dtype=int)), windw=3)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"window": 0}, "window"), ({"window": 1.5}, "window"),
+                                               ({"band_level": 1.0}, "band_level"), ({"fdr_alpha": 0}, "fdr_alpha")])
+def test_bad_params_object(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SpikeParams(**kwargs)

@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 import pytest
 import shapely
 
-from jobs.fusion._arrow import list_of
+from jobs.fusion.arrow_ops import list_of
 from jobs.fusion.context import ContextSettings, incident_context, nearby_candidates, tower_candidates
 from jobs.fusion.entities import entities, entity_links, person_matches
 from jobs.fusion.events import build_events

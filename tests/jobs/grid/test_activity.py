@@ -10,6 +10,7 @@ import pytest
 
 from jobs.grid.activity import activity_counts
 from jobs.grid.cell_features import cell_features
+from jobs.grid.params import CellFeatureParams
 
 CENTRE = h3.latlng_to_cell(41.85, -87.65, 9)
 NEIGHBOUR = sorted(h3.grid_ring(CENTRE, 1))[0]
@@ -83,8 +84,8 @@ def _features(events_rows):
         "h3": pa.array([_fine(CENTRE), _fine(NEIGHBOUR)]),
     })
     extra = activity_counts(_events(events_rows), resolution=9, freq="W")
-    return cell_features(incidents, CELLS, resolution=9, freq="W", windows=(1, 2), start="2024-01-01",
-                         end="2024-01-22", extra_counts=extra).to_pandas()
+    return cell_features(incidents, CELLS, CellFeatureParams(resolution=9, freq="W", windows=(1, 2)),
+                         start="2024-01-01", end="2024-01-22", extra_counts=extra).to_pandas()
 
 
 def test_lagged_features_read_only_earlier_periods():

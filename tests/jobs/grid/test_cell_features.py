@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from jobs.grid.cell_features import cell_features, feature_columns, period_grid
+from jobs.grid.params import CellFeatureParams as P
 
 CENTRE = h3.latlng_to_cell(41.85, -87.65, 9)
 RING = sorted(h3.grid_disk(CENTRE, 2))
@@ -50,7 +51,7 @@ def _frame(table):
 
 @pytest.fixture(scope="module")
 def weekly():
-    return _frame(cell_features(_incidents(ROWS), pa.array(RING), resolution=9, freq="W", windows=(1, 2, 4)))
+    return _frame(cell_features(_incidents(ROWS), pa.array(RING), P(resolution=9, freq="W", windows=(1, 2, 4))))
 
 
 @pytest.mark.parametrize(
@@ -96,10 +97,10 @@ def test_every_cell_every_period_present(weekly):
 
 
 def test_daily_and_shift_grids():
-    day = _frame(cell_features(_incidents(ROWS), pa.array(RING), freq="D", windows=(1, 7)))
+    day = _frame(cell_features(_incidents(ROWS), pa.array(RING), P(freq="D", windows=(1, 7))))
     assert day.loc[(pd.Timestamp("2024-01-04", tz="UTC"), CENTRE), "roll_7"] == 2
     assert "day_of_week" in day.columns
-    shift = _frame(cell_features(_incidents(ROWS), pa.array(RING), freq="8h", windows=(1,)))
+    shift = _frame(cell_features(_incidents(ROWS), pa.array(RING), P(freq="8h", windows=(1,))))
     assert "hour" in shift.columns
     assert shift.loc[(pd.Timestamp("2024-01-02 08:00", tz="UTC"), CENTRE), "target"] == 1
 
@@ -118,12 +119,11 @@ def _perturb_at_or_after(rows, cut):
 @pytest.mark.parametrize("freq, cut", [("W", "2024-01-15"), ("W", "2024-01-22"), ("D", "2024-01-09"), ("8h", "2024-01-16 08:00")])
 def test_no_leakage_features_ignore_rows_at_or_after_period_start(freq, cut):
     cut = pd.Timestamp(cut, tz="UTC")
-    kw = dict(
-        resolution=9, freq=freq, windows=(1, 2, 4), categories=["assault", "burglary"],
-        location_types=["street", "residence"], start="2024-01-01", end="2024-02-05",
-    )
-    a = _frame(cell_features(_incidents(ROWS), pa.array(RING), **kw))
-    b = _frame(cell_features(_incidents(_perturb_at_or_after(ROWS, cut)), pa.array(RING), **kw))
+    params = P(resolution=9, freq=freq, windows=(1, 2, 4), categories=["assault", "burglary"],
+               location_types=["street", "residence"])
+    kw = dict(start="2024-01-01", end="2024-02-05")
+    a = _frame(cell_features(_incidents(ROWS), pa.array(RING), params, **kw))
+    b = _frame(cell_features(_incidents(_perturb_at_or_after(ROWS, cut)), pa.array(RING), params, **kw))
     feats = feature_columns(a)
     pa_ = a.loc[cut, feats]
     pb_ = b.loc[cut, feats]
@@ -140,7 +140,7 @@ def test_extra_counts_hook_is_lagged():
             "value": pa.array([5.0, 7.0]),
         }
     )
-    f = _frame(cell_features(_incidents(ROWS), pa.array(RING), windows=(1, 4), extra_counts={"cdr activity": extra}))
+    f = _frame(cell_features(_incidents(ROWS), pa.array(RING), P(windows=(1, 4)), extra_counts={"cdr activity": extra}))
     assert f.loc[(pd.Timestamp("2024-01-08", tz="UTC"), CENTRE), "cdr_activity_lag_1"] == 0
     assert f.loc[(pd.Timestamp("2024-01-15", tz="UTC"), CENTRE), "cdr_activity_lag_1"] == 5
     assert f.loc[(pd.Timestamp("2024-01-22", tz="UTC"), CENTRE), "cdr_activity_roll_4"] == 12
@@ -149,18 +149,18 @@ def test_extra_counts_hook_is_lagged():
 
 
 @pytest.mark.parametrize(
-    "kwargs, exc",
+    "params, kwargs, exc",
     [
-        (dict(freq="M"), ValueError),
-        (dict(resolution=8), ValueError),
-        (dict(windows=(0,)), ValueError),
-        (dict(k_ring=-1), ValueError),
-        (dict(start="2024-02-01", end="2024-01-01"), ValueError),
+        (dict(freq="M"), {}, ValueError),
+        (dict(resolution=8), {}, ValueError),
+        (dict(windows=(0,)), {}, ValueError),
+        (dict(k_ring=-1), {}, ValueError),
+        ({}, dict(start="2024-02-01", end="2024-01-01"), ValueError),
     ],
 )
-def test_bad_arguments(kwargs, exc):
+def test_bad_arguments(params, kwargs, exc):
     with pytest.raises(exc):
-        cell_features(_incidents(ROWS), pa.array(RING), **kwargs)
+        cell_features(_incidents(ROWS), pa.array(RING), P(**params), **kwargs)
 
 
 def test_period_grid_weeks_start_monday():

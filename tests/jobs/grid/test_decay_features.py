@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from jobs.grid.cell_features import cell_features
+from jobs.grid.params import CellFeatureParams as P
 
 CENTRE = h3.latlng_to_cell(41.85, -87.65, 9)
 CELLS = sorted(h3.grid_disk(CENTRE, 1))
@@ -32,7 +33,7 @@ def _decay(table, week, name="decay_2"):
 
 def test_decay_matches_hand_computation():
     # one incident in week 0, two in week 2; half-life 2 weeks
-    f = cell_features(_events([0, 2, 2]), pa.array(CELLS), windows=(1,), decay_half_lives=(2,),
+    f = cell_features(_events([0, 2, 2]), pa.array(CELLS), P(windows=(1,), decay_half_lives=(2,)),
                       start=MONDAY, end=MONDAY + pd.Timedelta(weeks=5))
     assert _decay(f, 0) == 0.0
     assert _decay(f, 1) == pytest.approx(1.0)
@@ -43,13 +44,13 @@ def test_decay_matches_hand_computation():
 
 
 def test_decay_ignores_the_period_itself_and_later():
-    a = cell_features(_events([0, 1]), pa.array(CELLS), windows=(1,), decay_half_lives=(4,),
+    a = cell_features(_events([0, 1]), pa.array(CELLS), P(windows=(1,), decay_half_lives=(4,)),
                       start=MONDAY + pd.Timedelta(weeks=1), end=MONDAY + pd.Timedelta(weeks=1))
-    b = cell_features(_events([0, 1, 1, 1, 2]), pa.array(CELLS), windows=(1,), decay_half_lives=(4,),
+    b = cell_features(_events([0, 1, 1, 1, 2]), pa.array(CELLS), P(windows=(1,), decay_half_lives=(4,)),
                       start=MONDAY + pd.Timedelta(weeks=1), end=MONDAY + pd.Timedelta(weeks=1))
     assert _decay(a, 1, "decay_4") == _decay(b, 1, "decay_4") == pytest.approx(1.0)
 
 
 def test_decay_rejects_non_positive_half_life():
     with pytest.raises(ValueError, match="decay_half_lives"):
-        cell_features(_events([0]), pa.array(CELLS), windows=(1,), decay_half_lives=(0,))
+        cell_features(_events([0]), pa.array(CELLS), P(windows=(1,), decay_half_lives=(0,)))

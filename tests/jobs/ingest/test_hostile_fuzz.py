@@ -22,7 +22,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from jobs.ingest.records import parse_records  # noqa: E402
 from jobs.ingest.spec import SpecError, load_spec  # noqa: E402
-from orchestration.ingest.readers import SourceFileError, read_source  # noqa: E402
+from jobs.ingest.readers import SourceFileError, read_source  # noqa: E402
 
 SPECS = Path(__file__).resolve().parents[3] / "specs" / "synthetic"
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)

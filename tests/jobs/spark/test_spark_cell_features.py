@@ -10,7 +10,8 @@ import pytest
 from deltalake import DeltaTable
 
 from jobs.grid.activity import activity_counts
-from jobs.grid.cell_features import cell_features, period_grid, resolve_cells, timestamps_ns
+from jobs.grid.cell_features import cell_features, period_grid, resolve_cells, resolve_params, timestamps_ns
+from jobs.grid.params import COMMIT_KEY, CellFeatureParams
 from jobs.spark.cell_features import cell_groups, halo_rings, parent_resolution, spark_cell_features
 from models.hotspots.learned import default_feature_params
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.slow
 RES = 9
 PARTITIONS = 3
 #: the model's settings, plus the top-3 categories and location types (vocabularies a group alone would pick otherwise)
-PARAMS = {**default_feature_params("W"), "max_categories": 3, "max_location_types": 3}
+PARAMS = default_feature_params("W").replace(resolution=RES, max_categories=3, max_location_types=3)
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +59,14 @@ def _sorted(t: pa.Table) -> pd.DataFrame:
 def test_local_mode_rows_equal_embedded(inputs, local_spark, tmp_path):
     inc, cells, extra, start, end = inputs
     params = PARAMS
-    embedded = cell_features(inc, cells, resolution=RES, start=start, end=end, extra_counts=extra, **params)
-    version = spark_cell_features(local_spark, inc, cells, str(tmp_path / "cf"), resolution=RES, start=start, end=end,
-                                  extra_counts=extra, partitions=PARTITIONS, **params)
+    embedded = cell_features(inc, cells, params, start=start, end=end, extra_counts=extra)
+    stored = {COMMIT_KEY: resolve_params(params, inc, cells).to_json()}
+    version = spark_cell_features(local_spark, inc, cells, str(tmp_path / "cf"), params, start=start, end=end,
+                                  extra_counts=extra, partitions=PARTITIONS, commit_metadata=stored)
     assert version == 0  # one commit for every task's file
+    # the parameters ride in that commit, resolved as the driver resolved them for every task
+    fixed = CellFeatureParams.from_json(DeltaTable(str(tmp_path / "cf")).history(1)[0][COMMIT_KEY])
+    assert fixed.categories and fixed.location_types and fixed.kernel_bandwidth_m is not None
     spark = DeltaTable(str(tmp_path / "cf")).to_pyarrow_table()
     assert spark.schema.equals(embedded.schema)
     assert spark.num_rows == embedded.num_rows == cells.num_rows * 9
@@ -89,7 +94,7 @@ def test_groups_are_several_and_the_halo_reaches_every_feature(inputs):
     grid = resolve_cells(cells, RES)
     params = PARAMS
     bw = max(400.0, 2.5 * float(np.sqrt(np.median(grid.area_km2) * 1e6)))
-    halo = halo_rings(RES, k_ring=params.get("k_ring", 1), bandwidth_m=bw, near_repeat_m=400.0)
+    halo = halo_rings(RES, k_ring=params.k_ring, bandwidth_m=bw, near_repeat_m=400.0)
     pres = parent_resolution(grid.index, RES, PARTITIONS)
     groups = cell_groups(grid.h3.to_pylist(), RES, halo, pres).to_pandas()
     own = groups[groups["own"]]
@@ -112,12 +117,12 @@ def test_groups_are_several_and_the_halo_reaches_every_feature(inputs):
 def test_bad_input_is_refused_like_the_kernel(inputs, local_spark, tmp_path):
     inc, cells, extra, start, end = inputs
     with pytest.raises(ValueError, match="extra_counts\\['bad'\\] needs columns"):
-        spark_cell_features(local_spark, inc, cells, str(tmp_path / "x"), resolution=RES, start=start, end=end,
+        spark_cell_features(local_spark, inc, cells, str(tmp_path / "x"), PARAMS, start=start, end=end,
                             extra_counts={"bad": pa.table({"h3": ["x"]})})
     with pytest.raises(ValueError, match="partitions"):
-        spark_cell_features(local_spark, inc, cells, str(tmp_path / "x"), resolution=RES, partitions=0)
+        spark_cell_features(local_spark, inc, cells, str(tmp_path / "x"), PARAMS, partitions=0)
     with pytest.raises(ValueError, match="before start"):
-        spark_cell_features(local_spark, inc, cells, str(tmp_path / "x"), resolution=RES, start=end, end=start)
+        spark_cell_features(local_spark, inc, cells, str(tmp_path / "x"), PARAMS, start=end, end=start)
 
 
 @pytest.mark.integration

@@ -168,8 +168,8 @@ def test_learned_direction(learned):
 def test_windows_keep_their_meaning_in_weeks_of_time_for_days_and_shifts():
     assert stack_features("W") == STACK_FEATURES
     day, shift = default_feature_params("D"), default_feature_params("8h")
-    assert day["windows"] == (7, 28, 91, 364) and shift["windows"] == (21, 84, 273, 1092)
-    assert day["decay_half_lives"] == (91, 364, 728) and shift["kernel_window"] == 13 * 21
+    assert day.windows == (7, 28, 91, 364) and shift.windows == (21, 84, 273, 1092)
+    assert day.decay_half_lives == (91, 364, 728) and shift.kernel_window == 13 * 21
     assert "roll_364" in stack_features("D") and "kde_decay_2184" in stack_features("8h")
     assert "rate_all" in stack_features("D")
     with pytest.raises(ValueError, match="whole number"):

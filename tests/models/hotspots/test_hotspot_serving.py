@@ -78,3 +78,25 @@ def test_registry_logs_and_loads_by_alias(stacked, tmp_path, monkeypatch):
     assert spec == FeatureSpec.from_json(FeatureSpec.of(stacked).to_json())
     with pytest.raises(LookupError, match="alias"):
         load_hotspot_model(uri, "models:/m@nobody")
+
+
+#: A feature spec as models registered before ``CellFeatureParams`` logged it (freq and resolution beside the rest).
+LEGACY_SPEC = (
+    '{"feature_names": ["decay_13", "decay_52", "decay_104", "kde_decay_13", "kde_decay_52", "kde_decay_104", '
+    '"roll_52", "ring_roll_52", "rate_all", "ring_rate_all", "kde_intensity"], "feature_params": {"categories": [], '
+    '"decay_half_lives": [13, 52, 104], "location_types": [], "max_categories": 0, "max_location_types": 0, '
+    '"resolution": 9, "windows": [1, 4, 13, 52]}, "freq": "W", "resolution": 9}'
+)
+
+
+def test_specs_logged_before_the_params_record_still_load_and_score_the_same(stacked):
+    from models.hotspots.learned import default_feature_params
+
+    spec = FeatureSpec.from_json(LEGACY_SPEC)
+    assert spec.feature_params == default_feature_params("W").replace(categories=(), location_types=())
+    assert spec.freq == "W" and spec.resolution == 9 and spec.feature_names == STACK_FEATURES
+    got = OnnxHotspotScorer(stacked.model_.to_onnx(), spec).predict_many(_weekly_history(), CELLS_T, [ORIGIN])
+    np.testing.assert_allclose(got, stacked.predict_many([ORIGIN], "W"), rtol=1e-4, atol=1e-6)
+    # the new spec is complete: the bandwidth the kernel chose, the forecaster's grid anchor
+    own = FeatureSpec.of(stacked).feature_params
+    assert own.kernel_bandwidth_m is not None and own.anchor == ORIGIN

@@ -5,7 +5,7 @@ import pytest
 
 from models.anomalies.detectors import ECODDetector, IsolationForestDetector
 from models.anomalies.onnx_export import export
-from orchestration.anomalies.assets import onnx_parity
+from models.anomalies.parity import onnx_parity
 
 FEATURES = [f"f{i}" for i in range(4)]
 

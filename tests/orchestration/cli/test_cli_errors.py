@@ -41,3 +41,27 @@ def test_run_refuses_with_one_line(tmp_path, case):
     errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1 and expected in out.stderr[out.stderr.index("error: "):]
     assert not (tmp_path / "lake").exists()  # nothing written
+
+
+@pytest.mark.parametrize("command", ["synth", "run"])
+@pytest.mark.parametrize("date, expected", [("2026/12/04", "must be YYYY-MM-DD"), ("2026-13-45", "not a calendar day"),
+                                            ("2026-02-30", "not a calendar day"), ("20261204", "must be YYYY-MM-DD")])
+def test_a_date_that_is_not_a_day_is_refused(tmp_path, command, date, expected):
+    """``--date`` names landing folders and partitions: ``2026/12/04`` would make nested folders and
+    ``2026-13-45`` a partition of no day; both are refused before anything is written."""
+    env = {"CRIMEFUSION_HOME": str(tmp_path / "home"), "CRIMEFUSION_LAKE": str(tmp_path / "lake"),
+           "CRIMEFUSION_LANDING": str(tmp_path / "landing")}
+    args = ["synth", "--out", str(tmp_path / "landing")] if command == "synth" else ["run"]
+    out = crimefusion(*args, "--date", date, env=env, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr and "╭" not in out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and expected in errors[0] and date in errors[0]
+    assert not (tmp_path / "landing").exists() and not (tmp_path / "lake").exists()
+
+
+def test_version(tmp_path):
+    from importlib.metadata import version
+
+    out = crimefusion("--version", env={}, cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.strip() == f"crimefusion {version('crimefusion')}"

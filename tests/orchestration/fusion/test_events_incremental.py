@@ -24,7 +24,7 @@ import pytest
 from jobs.fusion.events import build_events
 from orchestration.fusion import assets as fusion_assets
 from orchestration.fusion import checks as fusion_checks
-from orchestration.fusion.incremental import reconcile_events
+from orchestration.fusion.reconcile import reconcile_events
 from orchestration.lakehouse import changes
 from orchestration.resources.lakehouse import LocalLakehouse, in_list
 from orchestration.resources.reports import Reports

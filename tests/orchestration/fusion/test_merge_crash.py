@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from jobs.fusion.entities import LINK_PARTIALS, transaction_link_partials
-from orchestration.fusion import incremental
+from orchestration.fusion.partials import update_record_link_partials
 from orchestration.lakehouse import changes
 from orchestration.resources.lakehouse import LocalLakehouse
 
@@ -31,7 +31,7 @@ def partials(lake) -> list[dict]:
 def test_killed_after_merge_before_watermark(tmp_path, monkeypatch):
     lake = LocalLakehouse(root=str(tmp_path / "lake"))
     lake.append("silver", "transactions", txns(["t1", "t2"]))
-    assert incremental.update_record_link_partials(lake, "transactions")["mode"] == "full"
+    assert update_record_link_partials(lake, "transactions")["mode"] == "full"
     lake.append("silver", "transactions", txns(["t3"]))
 
     def killed(*args, **kwargs):
@@ -39,15 +39,15 @@ def test_killed_after_merge_before_watermark(tmp_path, monkeypatch):
 
     monkeypatch.setattr(changes, "save_watermarks", killed)
     with pytest.raises(KeyboardInterrupt):
-        incremental.update_record_link_partials(lake, "transactions")
+        update_record_link_partials(lake, "transactions")
     monkeypatch.undo()
 
-    again = incremental.update_record_link_partials(lake, "transactions")
+    again = update_record_link_partials(lake, "transactions")
     assert again["mode"] == "unchanged"  # the merge already held t3: nothing is added twice
     expected = sorted(transaction_link_partials(lake.read("silver", "transactions")).cast(LINK_PARTIALS).to_pylist(),
                       key=lambda r: (r["link_type"], r["src"], r["dst"]))
     assert partials(lake) == expected and expected[0]["n_evidence"] == 3
 
     lake.append("silver", "transactions", txns(["t4"]))  # and the next night merges as usual
-    assert incremental.update_record_link_partials(lake, "transactions")["mode"] == "merged"
+    assert update_record_link_partials(lake, "transactions")["mode"] == "merged"
     assert partials(lake)[0]["n_evidence"] == 4

@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow.compute as pc
 import pytest
 
+from models.hotspots.training import require_weekly
 from orchestration.hotspots import assets as hotspot_assets
 from orchestration.resources.lakehouse import LocalLakehouse
 
@@ -70,7 +71,7 @@ def test_daily_rows_through_the_asset(daily):
 def test_weekly_model_refuses_daily_features(daily):
     lh, _ = daily
     with pytest.raises(ValueError, match="daily rows"):
-        hotspot_assets.require_weekly(lh.read("gold", "cell_features", columns=["period_start"]))
+        require_weekly(lh.read("gold", "cell_features", columns=["period_start"]))
     weekly = lh.read("gold", "cell_features", columns=["period_start"])
     mondays = weekly.filter(pc.equal(pc.day_of_week(weekly["period_start"]), 0))
-    hotspot_assets.require_weekly(mondays)
+    require_weekly(mondays)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dagster as dg
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from orchestration.definitions import build_definitions
@@ -35,12 +36,20 @@ def built(tmp_path_factory):
     yield defs, instance, mine, checks, first, root
 
 
-def model_run(built, seed: int):
+def model_run(built, seed: int, check_only: bool = False, **config):
+    """hotspot_model with ``seed`` (and other config) then its gate; or the gate alone."""
     defs, instance, mine, checks, _, _ = built
     model = [a for a in mine if a.key.to_user_string() == "hotspot_model"]
-    cfg = {**QUIET, "ops": {"hotspot_model": {"config": {"seed": seed}}}}
+    if check_only:  # the gate reads the config of hotspot_model's latest materialisation
+        return dg.materialize([*model, *checks], resources=defs.resources, instance=instance, run_config=QUIET,
+                              raise_on_error=False, selection=dg.AssetSelection.checks(*checks))
+    cfg = {**QUIET, "ops": {"hotspot_model": {"config": {"seed": seed, **config}}}}
     return dg.materialize([*model, *checks], resources=defs.resources, instance=instance, run_config=cfg,
                           raise_on_error=False)
+
+
+def gate_of(result) -> dg.AssetCheckEvaluation:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}["beats_champion"]
 
 
 def test_features_backtest_and_registered_champion(built):
@@ -54,8 +63,7 @@ def test_features_backtest_and_registered_champion(built):
     assert set(bt["method"]) == {"naive", "kde", "prospective", "sepp", "learned"}
     assert bt.groupby("method")["period_start"].nunique().eq(hotspot_assets.HotspotConfig().backtest_weeks).all()
     assert (root / "home" / "reports" / "hotspots" / "backtest_pai.png").stat().st_size > 10_000
-    gate = {e.check_name: e for e in result.get_asset_check_evaluations()}["beats_champion"]
-    assert gate.passed
+    assert gate_of(result).passed
     ml = defs.resources["mlflow"].setup()
     uri = defs.resources["mlflow"].tracking_uri
     from models.hotspots.serving import load_hotspot_model
@@ -65,42 +73,85 @@ def test_features_backtest_and_registered_champion(built):
     assert champ is not None and champ.version == "1"
     model, spec, _ = load_hotspot_model(uri, "models:/hotspot_lgbm@champion")
     assert len(spec.feature_names) == model.graph.input[0].type.tensor_type.shape.dim[1].dim_value
+    # the parameters gold cell_features stored with its rows are the ones the model is served with
+    from jobs.grid.params import COMMIT_KEY, CellFeatureParams
+
+    stored = CellFeatureParams.from_json(lh.written_with("gold", "cell_features", COMMIT_KEY))
+    assert spec.feature_params == stored and stored.kernel_bandwidth_m is not None and stored.freq == "W"
     arts = {a.path for a in ml.tracking.MlflowClient().list_artifacts(champ.run_id)}
     assert {"backtest_periods.csv", "backtest_pai.png", "feature_spec.json"} <= arts
 
 
-def test_gate_keeps_champion_unless_the_backtest_beats_it(built):
+def test_gate_scores_both_models_out_of_sample_with_the_runs_config(built):
+    """The gate reads hotspot_model's own config (another model name, 4 held-out weeks) and scores both registered
+    models on the weeks after both models' training (the old gate used the default config, and rescored the
+    champion on the backtest weeks it had trained on)."""
     defs, *_ = built
-    lh = defs.resources["lakehouse"]
     ml = defs.resources["mlflow"].tracking_uri
-    from models.registry import aliased
+    from models.registry import aliased, run_params
 
-    before = aliased(ml, "hotspot_lgbm", "champion").version
-    bt = lh.read("gold", "hotspot_backtest")
-    honest = bt.to_pandas()
-    try:
-        worse = honest.copy()
-        worse.loc[worse["method"] == "learned", "pai"] = 0.0
-        lh.overwrite("gold", "hotspot_backtest", dg_table(worse))
-        res = model_run(built, seed=1)
-        gate = {e.check_name: e for e in res.get_asset_check_evaluations()}["beats_champion"]
-        assert not gate.passed and not res.success
-        assert aliased(ml, "hotspot_lgbm", "champion").version == before
-        better = honest.copy()
-        better.loc[better["method"] == "learned", "pai"] = 1e6
-        lh.overwrite("gold", "hotspot_backtest", dg_table(better))
-        res = model_run(built, seed=2)
-        gate = {e.check_name: e for e in res.get_asset_check_evaluations()}["beats_champion"]
-        assert gate.passed and gate.metadata["champion_pai_1pct"].value > 1  # champion rescored for real
-        assert aliased(ml, "hotspot_lgbm", "champion").version != before
-    finally:
-        lh.overwrite("gold", "hotspot_backtest", bt)
+    name = "hotspot_lgbm_gate"
+    first = gate_of(model_run(built, seed=3, model_name=name, backtest_weeks=4))
+    assert first.passed and first.metadata["decision"].value == "no champion yet: promoted"
+    assert aliased(ml, name, "champion").version == "1"  # the run's model name, not the default one
+    res = model_run(built, seed=4, model_name=name, backtest_weeks=4)
+    gate = gate_of(res)
+    meta = {k: v.value for k, v in gate.metadata.items()}
+    assert meta["challenger_version"] == "2" and meta["champion_version"] == "1"
+    cutoffs = [pd.Timestamp(run_params(ml, aliased(ml, name, alias))["trained_to"], tz="UTC")
+               for alias in ("challenger", "champion")]
+    assert [str(c.date()) for c in cutoffs] == [meta["challenger_trained_to"], meta["champion_trained_to"]]
+    weeks, n = meta["weeks"].split(" (")
+    first_week, last_week = (pd.Timestamp(w, tz="UTC") for w in weeks.split(" .. "))
+    assert n == "4)" and first_week >= max(cutoffs)  # out of sample for both models
+    feats = defs.resources["lakehouse"].read("gold", "cell_features", columns=["period_start"])
+    assert last_week == max(feats["period_start"].to_pylist())  # the last complete week of data
+    assert meta["challenger_pai_1pct"] > 1 and meta["champion_pai_1pct"] > 1  # both rescored for real
+    assert gate.passed == (meta["challenger_pai_1pct"] > meta["champion_pai_1pct"]) == res.success
+    assert aliased(ml, name, "champion").version == ("2" if gate.passed else "1")
 
 
-def dg_table(df: pd.DataFrame):
-    import pyarrow as pa
+def _register_bad_model(defs, like) -> "RegisteredVersion":
+    """A registered model that ranks the cells with no crime in the past year first (PAI near 0)."""
+    import pyarrow.compute as pc
 
-    return pa.Table.from_pandas(df, preserve_index=False)
+    from jobs.grid.params import COMMIT_KEY, CellFeatureParams
+    from models.hotspots.learned import STACK_FEATURES, LightGBMPoissonModel
+    from models.hotspots.serving import SPEC_FILE, FeatureSpec
+    from models.registry import log_onnx_model, run_params
+
+    lh, tracking = defs.resources["lakehouse"], defs.resources["mlflow"]
+    feats = lh.read("gold", "cell_features")
+    params = CellFeatureParams.from_json(lh.written_with("gold", "cell_features", COMMIT_KEY))
+    quiet = pc.cast(pc.equal(feats["roll_52"], 0), pa.int32())
+    model = LightGBMPoissonModel(features=STACK_FEATURES, n_valid_periods=4, max_estimators=20, n_jobs=1,
+                                 param_grid=({"num_leaves": 4, "min_child_samples": 50},))
+    model.fit(feats.set_column(feats.schema.get_field_index("target"), "target", quiet))
+    tracking.experiment("hotspots")
+    return log_onnx_model(tracking.tracking_uri, experiment="hotspots", name="hotspot_lgbm",
+                          onnx_model=model.to_onnx(), texts={SPEC_FILE: FeatureSpec(STACK_FEATURES, params).to_json()},
+                          params={"trained_to": run_params(tracking.tracking_uri, like)["trained_to"]})
+
+
+def test_gate_keeps_champion_unless_the_challenger_beats_it(built):
+    defs, *_ = built
+    ml = defs.resources["mlflow"].tracking_uri
+    from models.registry import aliased, set_alias
+
+    bad = _register_bad_model(defs, like=aliased(ml, "hotspot_lgbm", "champion"))
+    set_alias(ml, bad, "champion")
+    res = model_run(built, seed=2)  # an honest new model against the bad champion
+    gate = gate_of(res)
+    assert gate.passed and res.success and gate.metadata["decision"].value == "better: promoted"
+    assert gate.metadata["champion_pai_1pct"].value < 1 < gate.metadata["challenger_pai_1pct"].value
+    honest = aliased(ml, "hotspot_lgbm", "champion")
+    assert honest.version not in (bad.version, "1")
+    set_alias(ml, bad, "challenger")  # the bad model against the honest champion: the gate alone
+    res = model_run(built, seed=2, check_only=True)  # seed unused: no training
+    gate = gate_of(res)
+    assert not gate.passed and gate.metadata["decision"].value == "not better: champion kept"
+    assert gate.metadata["challenger_pai_1pct"].value < gate.metadata["champion_pai_1pct"].value
+    assert aliased(ml, "hotspot_lgbm", "champion").version == honest.version
 
 
 def test_weekly_forecast_and_patrol_plan(built):

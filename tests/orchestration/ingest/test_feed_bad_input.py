@@ -17,7 +17,7 @@ import pytest
 
 from jobs.ingest.records import parse_records
 from jobs.ingest.spec import load_spec
-from orchestration.ingest.readers import SourceFileError, read_source
+from jobs.ingest.readers import SourceFileError, read_source
 
 SPECS = Path(__file__).resolve().parents[3] / "specs" / "synthetic"
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -16,7 +16,7 @@ import pytest
 
 from jobs.ingest.records import parse_records
 from jobs.ingest.spec import SpecError, load_spec
-from orchestration.ingest.readers import MAX_RECORD_BYTES, SourceFileError, read_source
+from jobs.ingest.readers import MAX_RECORD_BYTES, SourceFileError, read_source
 
 ROOT = Path(__file__).resolve().parents[3]
 SPECS = ROOT / "specs" / "synthetic"

@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from jobs.ingest.spec import load_spec
-from orchestration.ingest import readers, receipts
+from jobs.ingest import text
+from orchestration.ingest import receipts
 from orchestration.ingest.one_pass import Declined, ingest_in_one_pass
 from orchestration.ingest.pipeline import bronze_table, ingest_file, land_files, refine, rejects_table
-from orchestration.ingest.readers import SourceFileError
+from jobs.ingest.readers import SourceFileError
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import LocalLakehouse
 from tests.orchestration.ingest.test_incremental import CONTENT_SPEC, HEADER, ID_SPEC, KEY, lake_rows, row
@@ -109,7 +110,7 @@ def test_a_file_error_half_way_commits_nothing(tmp_path, monkeypatch):
     file, and no table gains a row (both writers' streams fail before their commit)."""
     import gzip
 
-    monkeypatch.setattr(readers, "CHUNK_BYTES", 2048)  # many chunks, so rows reach the writers first
+    monkeypatch.setattr(text, "CHUNK_BYTES", 2048)  # many chunks, so rows reach the writers first
     (tmp_path / "spec.yaml").write_text(ID_SPEC)
     spec = load_spec(tmp_path / "spec.yaml")
     lake = LocalLakehouse(root=str(tmp_path / "lake"))

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from jobs.ingest.spec import load_spec
-from orchestration.ingest import pipeline
+from orchestration.ingest import bronze_reader, parsed, pipeline
 from orchestration.ingest.pipeline import bronze_table, land_files, refine, rejects_table
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import LocalLakehouse
@@ -50,8 +50,8 @@ def shuffled(lake: LocalLakehouse, spec, stretch: int, seed: int = 0) -> None:
 def rows_read(lake, spec) -> list[int]:
     receipts = {i: r.ingested_at for i, r in pipeline.receipts.bronze_receipts(lake, bronze_table(spec)).items()}
     out = []
-    for batch in pipeline._bronze_batches(lake, spec, sorted(receipts), receipts):
-        assert batch.num_rows <= pipeline.REFINE_BATCH_ROWS
+    for batch in bronze_reader.bronze_batches(lake, spec, sorted(receipts), receipts):
+        assert batch.num_rows <= bronze_reader.REFINE_BATCH_ROWS
         out.extend(batch["source_row"].to_pylist())
     return out
 
@@ -64,15 +64,15 @@ ROWS = [f"{k},2016-05-01 12:30,street,-87.6277,41.7922" for k in range(1, 301)]
 def test_bronze_read_in_file_order_whatever_the_stored_order(tmp_path, spec, monkeypatch, held, stretch):
     lake = landed(tmp_path, spec, ROWS)
     shuffled(lake, spec, stretch)
-    monkeypatch.setattr(pipeline, "REFINE_BATCH_ROWS", 32)
-    monkeypatch.setattr(pipeline, "REORDER_ROWS", held)  # 1: too much to hold, read by windows
+    monkeypatch.setattr(bronze_reader, "REFINE_BATCH_ROWS", 32)
+    monkeypatch.setattr(bronze_reader, "REORDER_ROWS", held)  # 1: too much to hold, read by windows
     assert rows_read(lake, spec) == list(range(1, 301))
 
 
 def test_refine_of_shuffled_bronze_equals_refine_of_ordered(tmp_path, spec, monkeypatch):
     rows = [*ROWS, ROWS[5], ROWS[200].replace("street", "park"), "999,2016-05-01 12:30,street,x,41.79"]
     ctx = Compute().sedona()
-    monkeypatch.setattr(pipeline, "REFINE_BATCH_ROWS", 16)
+    monkeypatch.setattr(bronze_reader, "REFINE_BATCH_ROWS", 16)
     lakes = []
     for name, stretch in (("ordered", None), ("shuffled", 5)):
         lake = landed(tmp_path / name, spec, rows)
@@ -90,8 +90,8 @@ def test_rejects_spill_to_disk_and_are_written_whole(tmp_path, spec, monkeypatch
     """A file of nothing but rejects: they are spilled once past the limit, streamed into quarantine, counted."""
     bad = [f"{k},2016-05-01 12:30,street,x,41.79" for k in range(1, 201)]
     lake = landed(tmp_path, spec, bad)
-    monkeypatch.setattr(pipeline, "REFINE_BATCH_ROWS", 16)
-    monkeypatch.setattr(pipeline, "SPILL_REJECT_ROWS", 40)
+    monkeypatch.setattr(bronze_reader, "REFINE_BATCH_ROWS", 16)
+    monkeypatch.setattr(parsed, "SPILL_REJECT_ROWS", 40)
     summary = refine(lake, spec, ctx=Compute().sedona(), now=NOW, full=True)
     assert (summary.rows_in, summary.accepted, summary.quarantined) == (200, 0, 200)
     assert dict(summary.rejects_by_rule) == {"invalid_coordinates": 200}
@@ -103,8 +103,8 @@ def test_tally_spills_past_the_limit(monkeypatch):
     from jobs.ingest.records import ParseResult
     from jobs.schemas import CANONICAL, REJECTS
 
-    monkeypatch.setattr(pipeline, "SPILL_REJECT_ROWS", 5)
-    tally = pipeline._Tally()
+    monkeypatch.setattr(parsed, "SPILL_REJECT_ROWS", 5)
+    tally = parsed.Tally()
     for k in range(4):
         rejects = pa.table({"source": ["s"] * 3, "ingest_id": ["i"] * 3, "source_file": ["f"] * 3,
                             "source_row": [3 * k + 1, 3 * k + 2, 3 * k + 3], "rule": ["missing_value"] * 3,

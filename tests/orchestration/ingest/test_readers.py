@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import pytest
 
-from orchestration.ingest.readers import SourceFileError, read_source
+from jobs.ingest.readers import SourceFileError, read_source
 
 HEADER = "date,loc_cat,longitude,latitude,district\n"
 ROW = "2016-05-01 12:30,street,-87.6277,41.7922,2\n"
@@ -94,7 +95,7 @@ def test_header_only_file_has_no_rows(tmp_path, chicago_spec):
 def test_chunked_read_equals_whole_read(tmp_path, chicago_spec, monkeypatch, chunk, compress):
     """The CSV reader streams the file in chunks cut at line breaks: any chunk size gives the same bronze
     rows, malformed lines (too few fields, unterminated quotes) in file order with their physical line."""
-    from orchestration.ingest import readers
+    from jobs.ingest import text as csv_text
 
     lines = [HEADER.rstrip("\n")] + [ROW.rstrip("\n")] * 5 + ["2016-05-01 12:30,street"]  # too few fields
     lines += [ROW.rstrip("\n").replace("street", '"street')] + [ROW.rstrip("\n").replace("street", '"st""r"')]
@@ -104,7 +105,7 @@ def test_chunked_read_equals_whole_read(tmp_path, chicago_spec, monkeypatch, chu
     data = gzip.compress(data) if compress else data
     path = write(tmp_path, "c.csv.gz" if compress else "c.csv", data)
     whole = read_source(chicago_spec, path).table
-    monkeypatch.setattr(readers, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(csv_text, "CHUNK_BYTES", chunk)
     chunked = read_source(chicago_spec, path).table
     assert chunked.drop_columns(["ingested_at"]).equals(whole.drop_columns(["ingested_at"]))
     assert whole.num_rows == 12
@@ -124,7 +125,7 @@ def test_parquet_timestamps_as_text_equal_strftime(unit, tz):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from orchestration.ingest.readers import _timestamp_cast_text, _timestamp_text
+    from jobs.ingest.readers import _timestamp_cast_text, _timestamp_text
 
     rng = np.random.default_rng(11)
     limit = {"s": 10**11, "ms": 10**14, "us": 10**17, "ns": 9 * 10**18}[unit]
@@ -142,7 +143,7 @@ def test_unterminated_quotes_found_as_line_by_line():
 
     import numpy as np
 
-    from orchestration.ingest.readers import _scan_lines, _unsplittable_lines
+    from jobs.ingest.text import _scan_lines, _unsplittable_lines
 
     rng = np.random.default_rng(5)
     for trial in range(400):
@@ -171,7 +172,7 @@ def test_producer_waits_for_its_writer_and_never_for_nothing(monkeypatch):
 
     import pyarrow as pa
 
-    from orchestration.ingest import readers
+    from jobs.ingest import readers
 
     monkeypatch.setattr(readers, "WRITER_BACKLOG_BYTES", 16 << 20)
     base = pa.total_allocated_bytes()  # what the test process holds already
@@ -188,3 +189,32 @@ def test_producer_waits_for_its_writer_and_never_for_nothing(monkeypatch):
     readers.wait_for_writer(own=base, patience_s=0.2)
     assert 0.15 < time.monotonic() - t < 2
     del mine
+
+
+@pytest.mark.parametrize("chunk", [16, 200, 1 << 20])
+@pytest.mark.parametrize("compress", [False, True])
+def test_jsonl_streams_in_chunks(tmp_path, monkeypatch, chunk, compress):
+    """JSON Lines are read in chunks cut at "\\n" (a key seen first late in the file still becomes a column of
+    every row; malformed lines keep their physical line number; "\\r\\n" ends a record; U+2028 inside a string is
+    not a break): any chunk and batch size gives the rows of one read of the whole file."""
+    from jobs.ingest import readers
+    from jobs.ingest.spec import load_spec
+
+    spec = load_spec(Path(__file__).resolve().parents[3] / "specs" / "synthetic" / "osint.yaml")
+    lines = ['{"post_id": "p1", "platform": "x", "language": "en", "posted_at": "2017-01-01T00:00:00Z", "urls": [], '
+             '"author": "@a", "text": "hello\u2028there", "lon": -87.6, "lat": 41.8}',
+             '', '{"post_id": "p2", "author": "@b", "text": "x"}\r', 'not json', '[1, 2]',
+             '{"post_id": "p3", "author": "@c", "text": "y", "place_name": "Loop", "mentions": ["@a"]}']
+    data = ("\n".join(lines) + "\n").encode()
+    path = write(tmp_path, "p.jsonl.gz" if compress else "p.jsonl", gzip.compress(data) if compress else data)
+    monkeypatch.setattr(readers, "JSONL_CHUNK_BYTES", 1 << 30)
+    whole = read_source(spec, path).table
+    monkeypatch.setattr(readers, "JSONL_CHUNK_BYTES", chunk)
+    monkeypatch.setattr(readers, "PARQUET_BATCH_ROWS", 2)
+    chunked = read_source(spec, path).table
+    assert chunked.drop_columns(["ingested_at"]).equals(whole.drop_columns(["ingested_at"]))
+    assert whole.num_rows == 5 and whole["source_row"].to_pylist() == [1, 2, 3, 4, 5]
+    assert whole["place_name"].to_pylist() == [None, None, None, None, "Loop"]
+    assert whole["text"][0].as_py() == "hello\u2028there" and whole["post_id"][1].as_py() == "p2"
+    errors = [e for e in whole["read_error"].to_pylist() if e]
+    assert errors[0].startswith("line 4:") and errors[1].startswith("line 5:") and "JSON object" in errors[1]

@@ -16,7 +16,8 @@ import pytest
 
 from jobs.ingest.spec import load_spec
 from orchestration.ingest import receipts
-from orchestration.ingest.pipeline import _StreamedParse, bronze_table, refine, rejects_table
+from orchestration.ingest.parsed import StreamedParse
+from orchestration.ingest.pipeline import bronze_table, refine, rejects_table
 from orchestration.ingest.spark_parse import SparkParse
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import LocalLakehouse
@@ -78,7 +79,7 @@ def test_spark_refine_equals_embedded_day_after_day(tmp_path, spark_compute, mon
     # the silver commit receives the same batches, in the same order: delta-rs spreads a stream's batches over
     # its writer partitions, so the stored order (which readers sampling by position see) follows the batches
     landed = {i: r.ingested_at for i, r in receipts.bronze_receipts(spark, bronze_table(spec)).items()}
-    parses = [_StreamedParse(spark, spec, sorted(landed), landed, boundaries=None, ctx=ctx, now=NOW,
+    parses = [StreamedParse(spark, spec, sorted(landed), landed, boundaries=None, ctx=ctx, now=NOW,
                              pseudonym_key=KEY),
               SparkParse(spark, spec, sorted(landed), landed, boundaries=None, ctx=ctx, now=NOW, pseudonym_key=KEY,
                          compute=spark_compute)]

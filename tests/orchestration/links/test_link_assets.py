@@ -21,6 +21,7 @@ import pyarrow.csv as pcsv
 import pytest
 
 from jobs.ingest.pseudonymise import DEMO_KEY
+from jobs.links import lookups
 from jobs.links.edges import aggregate_edges
 from jobs.links.synthetic import silver_from_synth
 from jobs.synth import generate
@@ -175,18 +176,18 @@ def test_charts_written_and_offline(run):
 
 def test_chart_week_config(run):
     lh, _, _ = run
-    weeks = link_assets.periods_of(lh, "call_communities")
-    assert link_assets.chart_week(lh, (weeks[1] + dt.timedelta(days=3)).date().isoformat()) == weeks[1]
+    weeks = lookups.periods_of(lh, "call_communities")
+    assert lookups.chart_week(lh, (weeks[1] + dt.timedelta(days=3)).date().isoformat()) == weeks[1]
     with pytest.raises(ValueError, match="not an ISO date"):
-        link_assets.chart_week(lh, "last week")
+        lookups.chart_week(lh, "last week")
     with pytest.raises(ValueError, match="weeks available"):
-        link_assets.chart_week(lh, "2001-01-01")
+        lookups.chart_week(lh, "2001-01-01")
 
 
 def test_coverage_check_fails_when_a_phone_has_no_community(run, tmp_path):
     lh, _, _ = run
     small = LocalLakehouse(root=str(tmp_path))
-    week = link_assets.periods_of(lh, "call_edges")[1]
+    week = lookups.periods_of(lh, "call_edges")[1]
     small.overwrite("gold", "call_edges", lh.read("gold", "call_edges", filters=[("period", "=", week)]))
     comms = lh.read("gold", "call_communities", filters=[("period", "=", week)])
     small.overwrite("gold", "call_communities", comms)

@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 import pytest
 
 from jobs.synth import generate
-from models.series.linkage import MIN_HELDOUT_AUC
+from models.crime_series.linkage import MIN_HELDOUT_AUC
 from orchestration.definitions import build_definitions
 from orchestration.settings import load_settings
 
@@ -102,7 +102,7 @@ def test_crime_series_recovers_planted_series(run):
     report = meta["linkage_report"].value
     assert report["lake_truth_auc"] >= MIN_HELDOUT_AUC
     found = lh.read("gold", "crime_series")
-    from models.series.linkage import pairwise_cluster_scores
+    from models.crime_series.linkage import pairwise_cluster_scores
 
     scope = feeds.incident_enrichment["incident_id"].to_pylist()
     scores = pairwise_cluster_scores(found, feeds.truth_series, scope)
@@ -132,7 +132,7 @@ def test_series_match_cli_finds_the_series_of_a_repeat_incident(run, tmp_path, m
     import typer
     from typer.testing import CliRunner
 
-    from orchestration.cli.series import series_match
+    from orchestration.cli.crime_series import series_match
 
     lh, _, home, _ = run
     found = lh.read("gold", "crime_series")

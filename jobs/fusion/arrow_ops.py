@@ -71,16 +71,3 @@ def require(table: pa.Table | None, columns: Sequence[str], name: str) -> None:
     missing = [c for c in columns if c not in table.column_names]
     if missing:
         raise ValueError(f"{name} lacks column(s) {', '.join(missing)}; it has {', '.join(table.column_names)}")
-
-
-def served_party(cdr: pa.Table) -> pa.Array:
-    """The phone a CDR row's cell, IMEI and IMSI belong to: the callee for ``in`` rows, else the caller."""
-    is_in = pc.fill_null(pc.equal(combined(cdr["direction"]), "in"), False) if "direction" in cdr.column_names \
-        else pa.array(np.zeros(cdr.num_rows, bool))
-    return pc.if_else(is_in, combined(cdr["callee"]), combined(cdr["caller"]))
-
-
-def other_party(cdr: pa.Table) -> pa.Array:
-    is_in = pc.fill_null(pc.equal(combined(cdr["direction"]), "in"), False) if "direction" in cdr.column_names \
-        else pa.array(np.zeros(cdr.num_rows, bool))
-    return pc.if_else(is_in, combined(cdr["caller"]), combined(cdr["callee"]))

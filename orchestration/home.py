@@ -1,4 +1,5 @@
-"""The state folder: Dagster home (runs, event log) and tool settings, all offline and telemetry-free."""
+"""The crimefusion home (state) folder: Dagster home (runs, event log) and tool settings, all offline and
+telemetry-free."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from jobs.patterns.series import (
+from jobs.patterns.crime_series import (
     SERIES_FEATURES,
     SERIES_SCHEMA,
     candidate_pairs,

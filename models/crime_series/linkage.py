@@ -1,7 +1,7 @@
 """Pairwise crime linkage: is a pair of incidents by the same offender?
 
 :class:`SeriesLinkageModel` is a scikit-learn classifier over the pair features
-of :mod:`jobs.patterns.series`. :func:`train_linkage` builds labelled pairs from
+of :mod:`jobs.patterns.crime_series`. :func:`train_linkage` builds labelled pairs from
 incidents with planted series (``jobs.synth`` truth table ``series``), holds out
 whole series (never pairs of one series on both sides), reports the held-out
 ROC AUC and the series recovered by clustering, and refits on every pair.
@@ -18,13 +18,16 @@ import pyarrow.compute as pc
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from jobs.patterns.series import SERIES_FEATURES, candidate_pairs, cluster_series, feature_matrix, pair_features
+from jobs.patterns.crime_series import SERIES_FEATURES, candidate_pairs, cluster_series, feature_matrix, pair_features
 
 __all__ = [
     "LinkageReport",
     "SeriesLinkageModel",
     "label_pairs",
+    "linkable_incidents",
     "pairwise_cluster_scores",
+    "ScoredPairs",
+    "score_pairs",
     "series_folds",
     "synthetic_series",
     "train_linkage",
@@ -235,6 +238,62 @@ def enrich(incidents: pa.Table, enrichment: pa.Table) -> pa.Table:
     return base.combine_chunks()
 
 
+def linkable_incidents(incidents: pa.Table, enrichment: pa.Table | None = None) -> pa.Table:
+    """Incidents that series linkage can use: with their enrichment (when given) and an MO narrative.
+
+    ``enrichment`` is silver ``incident_enrichment`` (MO text, weapon,
+    offender and victim ids); without it the incidents' own columns are used.
+    Only incidents with a non-null ``mo_text`` are kept.
+    """
+    if enrichment is not None:
+        keep = [c for c in ("incident_id", "offender_ids", "victim_ids", "mo_text", "weapon") if c in enrichment.column_names]
+        incidents = enrich(incidents, enrichment.select(keep))
+    if "mo_text" not in incidents.column_names:
+        return incidents.slice(0, 0)
+    return incidents.filter(pc.is_valid(incidents["mo_text"]))
+
+
+@dataclass(frozen=True)
+class ScoredPairs:
+    """Candidate pairs of incidents with their linkage probability, over the incidents of every source.
+
+    ``i`` and ``j`` index ``incident_ids``; ``by_source`` counts, per source,
+    the incidents scored, their candidate pairs and the pairs linked.
+    """
+
+    incident_ids: list[str]
+    i: np.ndarray
+    j: np.ndarray
+    proba: np.ndarray
+    by_source: dict[str, dict[str, int]]
+
+
+def score_pairs(incidents: pa.Table, model: Any, *, threshold: float, window_days: float | None,
+                max_distance_m: float, max_days: float) -> ScoredPairs:
+    """Score the blocked candidate pairs of each source's last ``window_days`` days of ``incidents`` with ``model``.
+
+    Pairs never cross sources: distances are metric in each source's own UTM
+    zone and feeds end on different dates (each source has its own window).
+    """
+    from jobs.patterns.tables import last_days
+
+    ids, pi, pj, proba, by_source = [], [], [], [], {}
+    offset = 0
+    for source in sorted(set(incidents["source"].to_pylist())):
+        rows, _, _ = last_days(incidents.filter(pc.equal(incidents["source"], source)), window_days)
+        i, j = candidate_pairs(rows, max_distance_m=max_distance_m, max_days=max_days)
+        p = model.predict_proba(feature_matrix(pair_features(rows, i, j)))[:, 1] if len(i) else np.empty(0)
+        ids.extend(rows["incident_id"].to_pylist())
+        pi.append(i + offset)
+        pj.append(j + offset)
+        proba.append(p)
+        offset += rows.num_rows
+        by_source[source] = {"incidents": rows.num_rows, "pairs": len(i), "linked": int((p >= threshold).sum())}
+    return ScoredPairs(incident_ids=ids, i=np.concatenate(pi) if pi else np.empty(0, np.int64),
+                       j=np.concatenate(pj) if pj else np.empty(0, np.int64),
+                       proba=np.concatenate(proba) if proba else np.empty(0), by_source=by_source)
+
+
 def synthetic_series(incidents: pa.Table, *, seed: int, n_series: int = 80, days: int = 90) -> tuple[pa.Table, pa.Table]:
     """Plant ``n_series`` series over real incidents with :func:`jobs.synth.generate`.
 
@@ -277,7 +336,7 @@ def train_linkage(
     seed : int
         Seed of the split and of the model.
     max_distance_m, max_days : float
-        Blocking limits of :func:`jobs.patterns.series.candidate_pairs`.
+        Blocking limits of :func:`jobs.patterns.crime_series.candidate_pairs`.
     threshold : float
         Link threshold used for the held-out clustering scores.
     crs : str, optional

@@ -61,7 +61,7 @@ def bin_times(times: pd.Series, *, freq: Freq, tz: str = "UTC") -> pd.Series:
     return local.dt.tz_localize(tz, ambiguous=False, nonexistent="shift_forward").dt.tz_convert("UTC")
 
 
-def period_grid(start: pd.Timestamp, end: pd.Timestamp, *, freq: Freq, tz: str = "UTC") -> pd.DatetimeIndex:
+def period_starts(start: pd.Timestamp, end: pd.Timestamp, *, freq: Freq, tz: str = "UTC") -> pd.DatetimeIndex:
     """Every period start (UTC) from the period holding ``start`` to the one holding ``end``, plus the end bound.
 
     Returns ``n + 1`` edges: ``edges[i]`` is the start of period ``i`` and
@@ -147,7 +147,7 @@ def count_series(
         return out_schema.empty_table()
     lo = start if start is not None else times.min()
     hi = end if end is not None else times.max()
-    edges = period_grid(lo, hi, freq=freq, tz=tz)
+    edges = period_starts(lo, hi, freq=freq, tz=tz)
     n_periods = len(edges) - 1
     binned = bin_times(times, freq=freq, tz=tz)
     pidx = np.searchsorted(_ns(edges), _ns(binned), side="right") - 1

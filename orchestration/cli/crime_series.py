@@ -48,8 +48,10 @@ def series_match(
     from rich.console import Console
     from rich.table import Table
 
-    from jobs.patterns.series import match_series
-    from orchestration.patterns.assets import enriched_incidents, load_linkage_model
+    from jobs.patterns.crime_series import match_series
+    from jobs.patterns.tables import ENRICHMENT_TABLE
+    from models.crime_series.linkage import linkable_incidents
+    from models.crime_series.store import SERIES_MODELS, load_linkage_model
     from orchestration.resources.factory import cli_resources
 
     err = Console(stderr=True)
@@ -63,9 +65,10 @@ def series_match(
                                  category=category, location_type=location_type, offender_ids=offender_ids)
         resources = cli_resources()[1]
         lake = resources["lakehouse"]
-        model, report = load_linkage_model(resources["reports"])
+        model, report = load_linkage_model(resources["reports"].models(SERIES_MODELS))
         series = lake.read("gold", "crime_series")
-        incidents = enriched_incidents(lake)
+        enrichment = lake.read("silver", ENRICHMENT_TABLE) if lake.exists("silver", ENRICHMENT_TABLE) else None
+        incidents = linkable_incidents(lake.read("silver", "incidents").drop_columns(["geometry"]), enrichment)
         if source:
             incidents = incidents.filter(pc.equal(incidents["source"], source))
         matches = match_series(incident, incidents, series, model, top=top)

@@ -1,4 +1,7 @@
-"""Small helpers shared by the link-analysis kernels (column checks, time handling)."""
+"""Checks and conversions of the link-analysis kernels' inputs: required columns, date-times, durations.
+
+Which phone a CDR row speaks for is :func:`jobs.cdr.served_party`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ from collections.abc import Iterable
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 
 def require_columns(table: pa.Table, columns: Iterable[str], name: str) -> None:
@@ -42,16 +44,3 @@ def to_timedelta(value: dt.timedelta | str | pd.Timedelta, name: str) -> pd.Time
     if td is pd.NaT or td < pd.Timedelta(0):
         raise ValueError(f"{name} must be a non-negative duration, got {value!r}")
     return td
-
-
-def served_party(cdr: pa.Table) -> pa.ChunkedArray:
-    """The phone that the row's cell, IMEI and IMSI belong to.
-
-    A CDR row is written from one subscriber's side: ``direction == 'in'`` means
-    the served subscriber is the callee, anything else (``out`` or missing) the
-    caller.
-    """
-    if "direction" not in cdr.column_names:
-        return cdr.column("caller")
-    is_in = pc.fill_null(pc.equal(cdr.column("direction"), "in"), False)
-    return pc.if_else(is_in, cdr.column("callee"), cdr.column("caller"))

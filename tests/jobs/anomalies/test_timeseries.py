@@ -4,7 +4,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from jobs.anomalies.series import count_series
+from jobs.anomalies.timeseries import count_series
 
 
 def _events(rows):

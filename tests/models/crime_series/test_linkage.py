@@ -7,9 +7,9 @@ import pyarrow as pa
 import pyarrow.csv as pv
 import pytest
 
-from jobs.patterns.series import SERIES_FEATURES
+from jobs.patterns.crime_series import SERIES_FEATURES
 from jobs.synth.incidents import from_crimemapping
-from models.series.linkage import (
+from models.crime_series.linkage import (
     MIN_HELDOUT_AUC,
     SeriesLinkageModel,
     label_pairs,

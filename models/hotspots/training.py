@@ -1,0 +1,92 @@
+"""Training the registered hotspot model on gold ``cell_features``, with a held-out tail for the champion gate.
+
+The ``hotspot_model`` asset reads the table and the parameters it was built
+with (stored beside it) and calls :func:`train_hotspot_model`; the last
+``holdout_weeks`` weeks of the table are kept out of training so that the
+champion gate (:mod:`models.hotspots.gate`) can score the new model on weeks it
+never saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from jobs.grid.params import CellFeatureParams
+from models.hotspots.learned import LearnedForecaster, LightGBMPoissonModel, stacked_model
+from models.hotspots.serving import FeatureSpec
+from models.onnx_export import ParityReport
+
+#: Run param of a registered hotspot model: the first week it did not train on (ISO date).
+TRAINED_TO = "trained_to"
+
+
+def require_weekly(feats: pa.Table) -> None:
+    """Refuse a ``cell_features`` table of daily rows where a weekly model is trained."""
+    days = pc.unique(pc.day_of_week(feats.column("period_start"))).to_pylist()
+    if feats.num_rows and days != [0]:
+        raise ValueError("gold/cell_features holds daily rows (period: day); hotspot_model trains on weekly "
+                         "features: materialise cell_features with period: week first")
+
+
+def holdout_split(feats: pa.Table, holdout_periods: int) -> tuple[pa.Table, pd.Timestamp]:
+    """``(rows before the last holdout_periods periods, start of the first held-out period)``.
+
+    With ``holdout_periods=0`` every row trains and the cut-off is one week after the last period.
+    """
+    starts = sorted(pc.unique(feats.column("period_start")).to_pylist())
+    if holdout_periods < 0 or holdout_periods >= len(starts):
+        raise ValueError(f"cannot hold out {holdout_periods} of the table's {len(starts)} periods: lower "
+                         "backtest_weeks or build cell_features over more weeks (train_weeks)")
+    if holdout_periods == 0:
+        return feats, pd.Timestamp(starts[-1]) + pd.Timedelta(weeks=1)
+    cut = starts[-holdout_periods]
+    keep = pc.less(feats.column("period_start"), pa.scalar(cut, feats.schema.field("period_start").type))
+    return feats.filter(keep), pd.Timestamp(cut)
+
+
+@dataclass(frozen=True)
+class TrainedHotspotModel:
+    """A fitted model, its ONNX export and parity, the spec serving needs, and the span it trained on."""
+
+    model: LightGBMPoissonModel
+    onnx_model: object
+    parity: ParityReport
+    spec: FeatureSpec
+    trained_to: pd.Timestamp  # first week not trained on
+    origin: pd.Timestamp  # the week after the table's last week
+
+    def run_params(self) -> dict:
+        """What the model registry logs about the fit; the champion gate reads :data:`TRAINED_TO` back."""
+        m = self.model
+        return {**m.best_params_, "n_trees": m.best_iteration_, "origin": self.origin.date(),
+                TRAINED_TO: self.trained_to.date(), "resolution": self.spec.resolution,
+                "n_features": len(m.feature_names_), "selection": m.selection, "learning_rate": m.learning_rate}
+
+
+def train_hotspot_model(feats: pa.Table, params: CellFeatureParams, *, holdout_weeks: int, seed: int = 0,
+                        valid_weeks: int = 8) -> TrainedHotspotModel:
+    """Fit the stacked model on the weeks of ``feats`` before its last ``holdout_weeks``; export and check ONNX.
+
+    ``params`` are the parameters ``feats`` was built with (gold ``cell_features``
+    stores them); they become the model's :class:`FeatureSpec`, so serving
+    builds the same columns. Parity is checked on the table's last week.
+    """
+    require_weekly(feats)
+    train, trained_to = holdout_split(feats, holdout_weeks)
+    model = stacked_model(seed, n_valid_periods=valid_weeks).fit(train)
+    onnx_model = model.to_onnx()
+    last = pc.max(feats.column("period_start"))
+    parity = model.check_onnx_parity(feats.filter(pc.equal(feats.column("period_start"), last)))
+    return TrainedHotspotModel(model=model, onnx_model=onnx_model, parity=parity,
+                               spec=FeatureSpec(tuple(model.feature_names_), params), trained_to=trained_to,
+                               origin=pd.Timestamp(last.as_py()) + pd.Timedelta(weeks=1))
+
+
+def weekly_forecaster(train_weeks: int, burn_in_weeks: int, seed: int = 0, valid_weeks: int = 8) -> LearnedForecaster:
+    """The learned model as the backtest refits it: weekly, the stacked model, ``train_weeks`` before each origin."""
+    return LearnedForecaster(freq="W", train_periods=train_weeks, burn_in_periods=burn_in_weeks,
+                             model=stacked_model(seed, n_valid_periods=valid_weeks))

@@ -1,0 +1,122 @@
+"""Training with a held-out tail and the champion gate's arithmetic (weeks neither model saw, PAI on them)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from jobs.grid.cell_features import cell_features, resolve_params
+from models.hotspots.gate import gate_weeks, mean_pai, trained_to, weekly_pai
+from models.hotspots.learned import LearnedForecaster, default_feature_params, stacked_model
+from models.hotspots.serving import FeatureSpec
+from models.hotspots.training import holdout_split, require_weekly, train_hotspot_model
+from models.registry import graph_digest
+
+_spec = importlib.util.spec_from_file_location("hotspot_models", Path(__file__).with_name("test_hotspot_models.py"))
+_m = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_m)
+CELLS, CELLS_T, ORIGIN, _events, _weekly_history = _m.CELLS, _m.CELLS_T, _m.ORIGIN, _m._events, _m._weekly_history
+
+
+def W(d: str) -> pd.Timestamp:  # noqa: N802
+    return pd.Timestamp(d, tz="UTC")
+
+
+@pytest.mark.parametrize("cutoffs, origin, max_weeks, expected", [
+    # same training span: the held-out weeks
+    (["2024-01-01", "2024-01-01"], "2024-01-22", 6, ["2024-01-01", "2024-01-08", "2024-01-15"]),
+    # an older champion: the challenger's cut-off bounds the weeks
+    (["2023-06-05", "2024-01-08"], "2024-01-22", 6, ["2024-01-08", "2024-01-15"]),
+    # a champion trained later than the challenger: its cut-off bounds them
+    (["2024-01-15", "2024-01-01"], "2024-01-22", 6, ["2024-01-15"]),
+    # more weeks than max_weeks: the latest
+    (["2023-01-02"], "2024-01-22", 2, ["2024-01-08", "2024-01-15"]),
+    # a cut-off inside a week: that week was partly trained on
+    (["2024-01-03"], "2024-01-22", 6, ["2024-01-08", "2024-01-15"]),
+    # the origin week is incomplete; nothing after both cut-offs: no week
+    (["2024-01-22", "2024-01-01"], "2024-01-22", 6, []),
+])
+def test_gate_weeks_follow_every_models_training(cutoffs, origin, max_weeks, expected):
+    got = gate_weeks([W(c) for c in cutoffs], W(origin), max_weeks)
+    assert got == [W(e) for e in expected]
+    assert all(w >= max(W(c) for c in cutoffs) and w + pd.Timedelta(weeks=1) <= W(origin) for w in got)
+
+
+@pytest.mark.parametrize("params, expected", [
+    ({"trained_to": "2024-01-01", "origin": "2024-02-12"}, W("2024-01-01")),
+    ({"origin": "2024-02-12"}, W("2024-02-12")),  # versions logged before the hold-out trained up to origin
+])
+def test_trained_to_reads_the_run_params(params, expected):
+    assert trained_to(params) == expected
+
+
+def test_trained_to_refuses_a_run_without_dates():
+    with pytest.raises(ValueError, match="trained_to"):
+        trained_to({"seed": "0"})
+
+
+@pytest.fixture(scope="module")
+def gold():
+    """A weekly cell_features table as the asset builds it, with its resolved parameters."""
+    hist = _weekly_history(weeks=60)
+    params = resolve_params(default_feature_params("W"), hist, CELLS_T)
+    feats = cell_features(hist, CELLS_T, params, start=ORIGIN - pd.Timedelta(weeks=30),
+                          end=ORIGIN - pd.Timedelta(weeks=1))
+    return hist, feats, params
+
+
+def test_holdout_split_keeps_the_last_weeks_out(gold):
+    _, feats, _ = gold
+    train, cut = holdout_split(feats, 4)
+    assert cut == ORIGIN - pd.Timedelta(weeks=4)
+    assert pc.max(train["period_start"]).as_py() == ORIGIN - pd.Timedelta(weeks=5)
+    assert train.num_rows == feats.num_rows - 4 * len(CELLS)
+    assert holdout_split(feats, 0) == (feats, ORIGIN)
+    with pytest.raises(ValueError, match="hold out"):
+        holdout_split(feats, 30)
+
+
+def test_trained_model_never_sees_the_held_out_weeks_and_carries_the_tables_params(gold):
+    _, feats, params = gold
+    a = train_hotspot_model(feats, params, holdout_weeks=4, valid_weeks=4)
+    assert a.trained_to == ORIGIN - pd.Timedelta(weeks=4) and a.origin == ORIGIN
+    assert a.spec == FeatureSpec(tuple(a.model.feature_names_), params)
+    assert FeatureSpec.from_json(a.spec.to_json()) == a.spec
+    assert a.parity.n_rows == len(CELLS)
+    # other targets in the held-out weeks: the same model
+    held = pc.greater_equal(feats["period_start"], pa.scalar(a.trained_to, feats.schema.field("period_start").type))
+    target = pc.if_else(held, pa.scalar(50, pa.int32()), feats["target"])
+    b = train_hotspot_model(feats.set_column(feats.schema.get_field_index("target"), "target", target), params,
+                            holdout_weeks=4, valid_weeks=4)
+    assert graph_digest(a.onnx_model) == graph_digest(b.onnx_model)
+    with pytest.raises(ValueError, match="daily rows"):
+        require_weekly(feats.set_column(feats.schema.get_field_index("period_start"), "period_start",
+                                        pc.add(feats["period_start"], pa.scalar(pd.Timedelta(days=1)))))
+
+
+def test_weekly_pai_pinned_on_a_one_hot_cell_city():
+    """All crime in one cell, ranked first by the model: the one flagged cell holds every incident,
+    so PAI = total area / the cell's area."""
+    hot = CELLS[10]
+    times = [ORIGIN - pd.Timedelta(weeks=40) + pd.Timedelta(hours=13 * i) for i in range(40 * 13)]
+    inc = _events([hot] * len(times), times)
+    model = stacked_model(n_valid_periods=4, max_estimators=20, n_jobs=1, zero_fraction=1.0,
+                          param_grid=({"num_leaves": 4, "min_child_samples": 5},))
+    f = LearnedForecaster(freq="W", burn_in_periods=4, train_periods=20, model=model).fit(
+        inc, CELLS_T, origin=ORIGIN - pd.Timedelta(weeks=3))
+    spec = FeatureSpec.of(f)
+    weeks = [ORIGIN - pd.Timedelta(weeks=k) for k in (3, 2, 1)]
+    pais = weekly_pai(f.model_.to_onnx(), spec, inc, CELLS_T, weeks, coverage=0.02)  # 0.02 x 61 cells: one cell
+    area = CELLS_T["area_km2"].to_numpy()
+    assert pais == pytest.approx([area.sum() / area[10]] * 3, rel=1e-9)
+    assert mean_pai([1.0, np.nan, 3.0]) == 2.0 and np.isnan(mean_pai([np.nan]))
+    # a week without incidents has no PAI
+    quiet = inc.filter(pc.less(inc["occurred_at"], pa.scalar(weeks[-1], inc.schema.field("occurred_at").type)))
+    assert np.isnan(weekly_pai(f.model_.to_onnx(), spec, quiet, CELLS_T, weeks[-1:], coverage=0.02)[0])
+
