@@ -38,6 +38,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from tests.helpers import data_path
 from tests.processes import alive, free_port, start_service
 
 pytestmark = pytest.mark.slow
@@ -377,11 +378,7 @@ def test_dagster_run_on_spark_standalone_refines_bronze_in_spark_tasks(tmp_path,
     from orchestration.resources.compute import Compute
     from orchestration.resources.lakehouse import LocalLakehouse
 
-    boundary = next((p for p in (ROOT / "data" / "chicago" / "police_districts.kml",
-                                 ROOT.parent / "shared" / "data" / "chicago" / "police_districts.kml") if p.exists()),
-                    None)
-    if boundary is None:
-        pytest.skip("data/chicago/police_districts.kml not found")
+    boundary = data_path("chicago/police_districts.kml")
     spec_path = tmp_path / "inc_area.yaml"
     spec_path.write_text(
         "name: inc_area\ntable: incidents\nformat: {kind: csv}\nid: {columns: [case_id]}\nfields:\n"

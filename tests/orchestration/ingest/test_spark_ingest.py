@@ -10,7 +10,6 @@ checks the spatial rules inside the tasks (SedonaDB per task).
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
@@ -21,11 +20,11 @@ from orchestration.ingest.pipeline import bronze_table, refine, rejects_table
 from orchestration.ingest.spark_parse import SparkParse
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import LocalLakehouse
+from tests.helpers import data_path
 from tests.orchestration.ingest.test_incremental import (CONTENT_SPEC, DAYS, ID_SPEC, KEY, NOW, land_day, lake_rows,
                                                          row)
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -105,11 +104,7 @@ study_area: {{boundary: {boundary}, id_field: Name, tolerance_m: 250}}
 
 
 def test_spark_refine_with_a_study_area(tmp_path, spark_compute):
-    boundary = next((p for p in (ROOT / "data" / "chicago" / "police_districts.kml",
-                                 ROOT.parent / "shared" / "data" / "chicago" / "police_districts.kml") if p.exists()),
-                    None)
-    if boundary is None:
-        pytest.skip("data/chicago/police_districts.kml not found")
+    boundary = data_path("chicago/police_districts.kml")
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(STUDY_AREA_SPEC.format(boundary=boundary))
     spec = load_spec(spec_path)
