@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from vision.records import VIDEO_EVENTS
+from vision.schemas import VIDEO_EVENTS
 
 __all__ = ["class_counts", "loitering", "crowd_surges"]
 

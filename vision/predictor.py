@@ -25,13 +25,8 @@ from vision.geo import GroundProjector, foot_points
 from vision.onnx_model import OnnxYolo
 from vision.postprocess import decode, scale_boxes
 from vision.preprocess import letterbox, to_tensor
-from vision.records import (
-    DETECTIONS,
-    REJECTS,
-    Camera,
-    CameraCalibrationError,
-    VideoSourceError,
-)
+from vision.records import REJECTS, Camera, CameraCalibrationError, VideoSourceError
+from vision.schemas import DETECTIONS
 from vision.settings import DetectorSettings
 from vision.source import VideoSource, expand_sources
 from vision.tracker import ByteTracker

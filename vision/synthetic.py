@@ -20,12 +20,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from jobs.schemas import UTC_TS
+from vision.schemas import GROUND_TRUTH, VIDEO_TRUTH
 
 __all__ = [
     "CLASS_NAMES",
     "FRAME_SIZE",
-    "VIDEO_TRUTH",
     "SyntheticClip",
     "background_videos",
     "build_dataset",
@@ -39,27 +38,6 @@ __all__ = [
 CLASS_NAMES = ("person", "vehicle")
 FRAME_SIZE = (360, 640)  # (h, w) of every synthetic frame
 _DATA = Path(__file__).resolve().parent.parent / "data" / "vision"
-
-#: Ground truth of a clip: one row per object per frame.
-GROUND_TRUTH = pa.schema(
-    [
-        pa.field("frame_index", pa.int64(), nullable=False),
-        pa.field("frame_time", UTC_TS, nullable=False),
-        pa.field("object_id", pa.int64(), nullable=False),
-        pa.field("class_name", pa.string(), nullable=False),
-        pa.field("x1", pa.float32(), nullable=False),
-        pa.field("y1", pa.float32(), nullable=False),
-        pa.field("x2", pa.float32(), nullable=False),
-        pa.field("y2", pa.float32(), nullable=False),
-        pa.field("lon", pa.float64()),
-        pa.field("lat", pa.float64()),
-    ]
-)
-
-
-#: Ground truth of the demo clips written for calibrated cameras: :data:`GROUND_TRUTH` with camera and clip.
-VIDEO_TRUTH = pa.schema([pa.field("camera_id", pa.string(), nullable=False),
-                         pa.field("source", pa.string(), nullable=False), *GROUND_TRUTH])
 
 
 def background_videos() -> list[Path]:

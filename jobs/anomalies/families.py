@@ -25,23 +25,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jobs.anomalies.timeseries import count_series
-from jobs.anomalies.spikes import SPIKES, SpikeParams, detect_spikes
+from jobs.anomalies.spikes import SpikeParams, detect_spikes
+from jobs.anomalies.schemas import SPIKES, SPIKE_ALERTS
 from jobs.schemas import UTC_TS
 
 __all__ = [
-    "FAMILIES", "SEVERITIES", "SPIKE_ALERTS", "SeriesFamily", "atm_series", "atm_spike_quality", "cell_call_series", "clip_span",
+    "FAMILIES", "SEVERITIES", "SeriesFamily", "atm_series", "atm_spike_quality", "cell_call_series", "clip_span",
     "district_series", "family_counts", "new_critical", "osint_series", "places", "score_family", "severity_counts", "spike_alerts_table",
     "utc_scalar",
 ]
 
 SEVERITIES = ("critical", "warning", "info")
-
-#: Schema of gold ``spike_alerts``: the scoring day and series family, then :data:`jobs.anomalies.spikes.SPIKES`.
-SPIKE_ALERTS = pa.schema(
-    [pa.field("as_of_date", pa.date32(), nullable=False), pa.field("feed", pa.string(), nullable=False),
-     pa.field("freq", pa.string(), nullable=False), *SPIKES],
-    metadata={b"description": b"Gold: windows of count series that alerted in the scoring span, with baselines."},
-)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.compute as pc
 
-from jobs.anomalies.spikes import SPIKES
+from jobs.anomalies.schemas import SPIKES
 
 __all__ = ["REPORT_FILE", "alerts_markdown", "latest_as_of", "write_anomaly_report"]
 

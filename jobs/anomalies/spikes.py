@@ -27,25 +27,8 @@ from scipy import sparse, special, stats
 from jobs.anomalies.timeseries import bin_times
 from jobs.schemas import UTC_TS
 from jobs.stats import benjamini_hochberg
+from jobs.anomalies.schemas import SPIKES
 
-#: Output schema of :func:`detect_spikes`.
-SPIKES = pa.schema(
-    [
-        pa.field("series_key", pa.string(), nullable=False),
-        pa.field("window_start", UTC_TS, nullable=False),
-        pa.field("window_end", UTC_TS, nullable=False),
-        pa.field("observed", pa.int64(), nullable=False),
-        pa.field("expected", pa.float64()),
-        pa.field("lower", pa.float64()),
-        pa.field("upper", pa.float64()),
-        pa.field("p_value", pa.float64()),
-        pa.field("q_value", pa.float64()),
-        pa.field("dispersion", pa.float64()),
-        pa.field("alert", pa.bool_(), nullable=False),
-        pa.field("severity", pa.string()),  # null | info | warning | critical
-    ],
-    metadata={b"description": b"Gold: count-series windows with baseline, tail p/q-values and alert severity."},
-)
 
 #: Farrington's threshold on Anscombe residuals above which a period is downweighted (Noufaily et al. 2013).
 ANSCOMBE_CUT = 2.58

@@ -39,14 +39,9 @@ import pyarrow.compute as pc
 from jobs.cdr import other_party, served_party
 from jobs.fusion.arrow_ops import combined, entity_ref, require, ts_us, us_ts
 from jobs.fusion.events import detection_ids
-from jobs.fusion.schemas import INCIDENT_CONTEXT
+from jobs.fusion.schemas import CANDIDATES, INCIDENT_CONTEXT
 
 _S = 1_000_000  # microseconds per second
-
-CANDIDATES = pa.schema([
-    ("relation", pa.string()), ("record_id", pa.string()), ("entity_id", pa.string()), ("other_id", pa.string()),
-    ("t_us", pa.int64()), ("lon", pa.float64()), ("lat", pa.float64()), ("h3", pa.string()), ("cell_id", pa.string()),
-])
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ import pyarrow.compute as pc
 from jobs.cdr import served_party
 from jobs.fusion.arrow_ops import combined, entity_ref, require, ts_us, us_ts
 from jobs.fusion.events import detection_ids, vehicle_ids
-from jobs.fusion.schemas import ENTITIES, ENTITY_LINKS
+from jobs.fusion.schemas import CDR_LINK_PARTIALS, ENTITIES, ENTITY_LINKS, ENTITY_STATS
 
 _LINK_COLS = ["src", "dst", "link_type", "n_evidence", "first_us", "last_us", "evidence", "confidence"]
 
@@ -91,10 +91,6 @@ def _aggregate(df: pd.DataFrame, link_type: str, confidence: float, rule: str, *
     return _finish(_partial(df, undirected=undirected), link_type, confidence, rule)
 
 
-#: Map-side partial of the CDR links (``called``, ``uses`` phone -> device); see :func:`cdr_link_partials`.
-CDR_LINK_PARTIALS = pa.schema([("link_type", pa.string()), ("src", pa.string()), ("dst", pa.string()),
-                               ("n_evidence", pa.int64()), ("first_us", pa.int64()), ("last_us", pa.int64()),
-                               ("sample", pa.string())])
 _CDR_RULES = {"called": (1.0, "cdr"), "uses": (1.0, "cdr served party's IMEI")}
 
 
@@ -407,11 +403,6 @@ def _vehicle_links(detections: pa.Table, context: pa.Table | None) -> list[pd.Da
         "record": pairs["incident_id"]}), "seen-near", 0.5, "vehicle at incident and phone in its tower dump",
         undirected=True))
     return out
-
-
-#: Map-side partial of :func:`entities`: per (entity, origin) the events naming it, first and last time.
-ENTITY_STATS = pa.schema([("entity_id", pa.string()), ("origin", pa.string()), ("n_records", pa.int64()),
-                          ("first_us", pa.int64()), ("last_us", pa.int64())])
 
 
 def entity_stats(events: pa.Table) -> pa.Table:

@@ -197,7 +197,7 @@ def vehicle_ids(detections: pa.Table) -> pa.Array:
 
 
 def detection_events(detections: pa.Table, *, boundaries: pa.Table | None, ctx, tolerance_m: float = 250.0) -> pa.Table:
-    """Geolocated camera detections (``vision.records.DETECTIONS``) as events, naming the camera and the vehicle track."""
+    """Geolocated camera detections (``vision.schemas.DETECTIONS``) as events, naming camera and vehicle track."""
     require(detections, ["camera_id", "source", "frame_time", "frame_index", "class_name", "lon", "lat"], "detections")
     ids = detection_ids(detections)
     t = detections.append_column("_id", ids)

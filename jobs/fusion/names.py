@@ -16,19 +16,13 @@ import unicodedata
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from jobs.fusion.schemas import MATCHES
 
 try:  # Jaro-Winkler from rapidfuzz (C++); difflib's ratio when it is not installed
     from rapidfuzz.distance import JaroWinkler as _JW
 except ImportError:  # pragma: no cover - exercised only without rapidfuzz
     _JW = None
 
-#: Output of :func:`fuzzy_person_matches`.
-MATCHES = pa.schema([
-    pa.field("person_id_a", pa.string(), nullable=False),
-    pa.field("person_id_b", pa.string(), nullable=False),
-    pa.field("score", pa.float64(), nullable=False),
-    pa.field("evidence", pa.string(), nullable=False),
-])
 #: Score factor when the dates of birth are compatible but not equal (one day apart, day/month swapped).
 DOB_NEAR_FACTOR = 0.95
 EVIDENCE = "fuzzy name + date of birth"

@@ -82,3 +82,29 @@ INCIDENT_CONTEXT = pa.schema(
     ],
     metadata={b"description": b"Gold: phones, transactions, posts and detections around each incident."},
 )
+
+
+#: Map-side partial of the CDR links (``called``, ``uses`` phone -> device); see :func:`cdr_link_partials`.
+CDR_LINK_PARTIALS = pa.schema([("link_type", pa.string()), ("src", pa.string()), ("dst", pa.string()),
+                               ("n_evidence", pa.int64()), ("first_us", pa.int64()), ("last_us", pa.int64()),
+                               ("sample", pa.string())])
+
+
+#: Map-side partial of :func:`entities`: per (entity, origin) the events naming it, first and last time.
+ENTITY_STATS = pa.schema([("entity_id", pa.string()), ("origin", pa.string()), ("n_records", pa.int64()),
+                          ("first_us", pa.int64()), ("last_us", pa.int64())])
+
+
+#: Output of :func:`fuzzy_person_matches`.
+MATCHES = pa.schema([
+    pa.field("person_id_a", pa.string(), nullable=False),
+    pa.field("person_id_b", pa.string(), nullable=False),
+    pa.field("score", pa.float64(), nullable=False),
+    pa.field("evidence", pa.string(), nullable=False),
+])
+
+
+CANDIDATES = pa.schema([
+    ("relation", pa.string()), ("record_id", pa.string()), ("entity_id", pa.string()), ("other_id", pa.string()),
+    ("t_us", pa.int64()), ("lon", pa.float64()), ("lat", pa.float64()), ("h3", pa.string()), ("cell_id", pa.string()),
+])

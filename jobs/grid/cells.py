@@ -16,17 +16,8 @@ import pyarrow as pa
 import pyproj
 from scipy import sparse
 from scipy.spatial import cKDTree
+from jobs.grid.schemas import CELLS_SCHEMA
 
-#: Schema of the study-area cells table returned by :func:`study_area_cells`.
-CELLS_SCHEMA = pa.schema(
-    [
-        pa.field("h3", pa.string(), nullable=False),
-        pa.field("area_km2", pa.float64(), nullable=False),
-        pa.field("lon", pa.float64(), nullable=False),
-        pa.field("lat", pa.float64(), nullable=False),
-    ],
-    metadata={b"description": b"Study-area H3 cells with area and centroid (EPSG:4326)."},
-)
 
 _CONTAINMENT = {
     "covers": h3ronpy.ContainmentMode.Covers,

@@ -13,20 +13,10 @@ import pandas as pd
 import pyarrow as pa
 
 from jobs.grid.cell_features import resolve_cells, resolve_events
+from jobs.grid.schemas import PATROL_SCHEMA
 
 SHIFTS_PER_DAY = 3
 SHIFTS_PER_WEEK = 7 * SHIFTS_PER_DAY
-
-PATROL_SCHEMA = pa.schema(
-    [
-        pa.field("shift_start", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("shift_label", pa.string(), nullable=False),
-        pa.field("rank", pa.int32(), nullable=False),
-        pa.field("h3", pa.string(), nullable=False),
-        pa.field("expected_count", pa.float64(), nullable=False),
-        pa.field("share_of_shift", pa.float64(), nullable=False),
-    ]
-)
 
 
 def shift_index(t_ns: np.ndarray, *, timezone: str = "UTC", first_shift_hour: int = 6) -> np.ndarray:

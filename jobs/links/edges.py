@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jobs.links.inputs import require_columns
-from jobs.links.tables import CALL_EDGES
+from jobs.links.schemas import CALL_EDGES, EDGE_INPUT_COUNTS
 from jobs.schemas import UTC_TS
 
 #: Period name -> arguments of ``pyarrow.compute.floor_temporal``.
@@ -119,10 +119,6 @@ def edge_rows(cdr: pa.Table, kinds: Sequence[str] = ("voice", "sms")) -> pa.Tabl
         pc.and_(pc.is_valid(cdr.column("callee")), pc.not_equal(cdr.column("caller"), cdr.column("callee"))),
     )
     return cdr.filter(pc.fill_null(keep, False))
-
-
-#: Columns of :func:`edge_input_counts`.
-EDGE_INPUT_COUNTS = pa.schema([("period", UTC_TS), ("kind", pa.string()), ("rows", pa.int64()), ("out_rows", pa.int64())])
 
 
 def edge_input_counts(cdr: pa.Table, *, period: str = "week", kinds: Sequence[str] = ("voice", "sms")) -> pa.Table:

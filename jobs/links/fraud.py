@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from jobs.links.inputs import require_columns, to_timedelta
 from jobs.links.graph import leiden_membership
 from jobs.links.queries import DurationLike
-from jobs.links.tables import FRAUD_RINGS
+from jobs.links.schemas import FRAUD_RINGS
 
 
 def transfers(txns: pa.Table, *, channels: Sequence[str] | None = ("transfer",)) -> pd.DataFrame:

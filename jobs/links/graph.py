@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jobs.links.inputs import require_columns
-from jobs.links.tables import CALL_COMMUNITIES, CALL_EDGES, KEY_PLAYERS
+from jobs.links.schemas import CALL_COMMUNITIES, CALL_EDGES, KEY_PLAYERS
 from jobs.schemas import UTC_TS
 
 _WEIGHTS = ("n_events", "n_voice", "n_sms", "total_duration_s")
@@ -235,7 +235,7 @@ def call_network(
     Returns
     -------
     (call_communities, key_players) : tuple of pyarrow.Table
-        ``CALL_COMMUNITIES`` and ``KEY_PLAYERS`` (see ``jobs/links/tables.py``).
+        ``CALL_COMMUNITIES`` and ``KEY_PLAYERS`` (see ``jobs/links/schemas.py``).
 
     Notes
     -----

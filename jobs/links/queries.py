@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from jobs.cdr import served_party
 from jobs.links.inputs import require_columns, to_timedelta, to_utc_timestamp
-from jobs.links.tables import BURNER_PHONES
+from jobs.links.schemas import BURNER_PHONES
 from jobs.schemas import UTC_TS
 
 TimeLike = dt.datetime | str | pd.Timestamp

@@ -25,10 +25,10 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from jobs.geo.points import local_metric_crs
+from jobs.patterns.schemas import SERIES_SCHEMA
 
 __all__ = [
     "SERIES_FEATURES",
-    "SERIES_SCHEMA",
     "candidate_pairs",
     "cluster_series",
     "match_series",
@@ -47,16 +47,6 @@ SERIES_FEATURES: tuple[str, ...] = (
     "shared_offender",  # 1 if their offender id lists intersect
 )
 
-#: Gold table ``crime_series``: one row per incident assigned to a series.
-SERIES_SCHEMA = pa.schema(
-    [
-        pa.field("incident_id", pa.string(), nullable=False),
-        pa.field("series_id", pa.string(), nullable=False),
-        pa.field("confidence", pa.float64(), nullable=False),  # mean linked-pair probability of the incident
-        pa.field("series_size", pa.int32(), nullable=False),
-    ],
-    metadata={b"description": b"Gold: incidents linked into crime series by the pairwise linkage model."},
-)
 
 _REQUIRED = ("incident_id", "occurred_at", "lon", "lat")
 

@@ -18,25 +18,10 @@ import pyarrow as pa
 from scipy import sparse, stats
 
 from jobs.stats import benjamini_hochberg
+from jobs.patterns.schemas import GI_STAR_SCHEMA
 
-__all__ = ["GI_STAR_SCHEMA", "CLASS_LABELS", "gi_star", "hex_polygons", "kring_neighbors", "study_area_cells"]
+__all__ = ["CLASS_LABELS", "gi_star", "hex_polygons", "kring_neighbors", "study_area_cells"]
 
-#: Output of :func:`gi_star` (gold table ``hotspots_gi``).
-GI_STAR_SCHEMA = pa.schema(
-    [
-        pa.field("h3", pa.string(), nullable=False),
-        pa.field("count", pa.float64(), nullable=False),
-        pa.field("n_neighbors", pa.int32(), nullable=False),  # cells in the k-ring within the study area, self included
-        pa.field("gi_z", pa.float64()),  # analytic z-score; null when undefined (no variance, or every cell a neighbour)
-        pa.field("p_norm", pa.float64()),  # two-sided normal p-value of gi_z
-        pa.field("p_sim", pa.float64(), nullable=False),  # two-sided conditional-permutation pseudo p-value
-        pa.field("p_fdr", pa.float64(), nullable=False),  # BH-adjusted p_sim (p_norm if inference="norm"); unadjusted if fdr=False
-        pa.field("significant", pa.bool_(), nullable=False),  # p_fdr <= alpha
-        pa.field("class", pa.int8(), nullable=False),  # -3..3: sign = cold/hot, magnitude = 90/95/99 % confidence
-        pa.field("label", pa.string(), nullable=False),
-    ],
-    metadata={b"description": b"Gold: Getis-Ord Gi* hot and cold spots on H3 cells."},
-)
 
 #: class -> label, as ArcGIS Hot Spot Analysis (Gi_Bin) names them.
 CLASS_LABELS: dict[int, str] = {

@@ -16,25 +16,9 @@ import pyarrow.compute as pc
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
+from jobs.patterns.schemas import REPEATS_SCHEMA
 
-__all__ = ["REPEATS_SCHEMA", "repeat_locations", "repeat_people", "repeats"]
-
-#: Gold table ``repeats``.
-REPEATS_SCHEMA = pa.schema(
-    [
-        pa.field("kind", pa.string(), nullable=False),  # location | victim | offender
-        pa.field("key", pa.string(), nullable=False),  # H3 cell / location cluster id / person id
-        pa.field("n_incidents", pa.int64(), nullable=False),
-        pa.field("first_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("last_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("min_gap_days", pa.float64(), nullable=False),  # shortest time between consecutive incidents
-        pa.field("median_gap_days", pa.float64(), nullable=False),
-        pa.field("lon", pa.float64()),  # mean position of the incidents (locations only)
-        pa.field("lat", pa.float64()),
-        pa.field("incident_ids", pa.list_(pa.string()), nullable=False),  # in time order
-    ],
-    metadata={b"description": b"Gold: repeat locations, victims and offenders with counts and time gaps."},
-)
+__all__ = ["repeat_locations", "repeat_people", "repeats"]
 
 
 def _window(incidents: pa.Table, window_days: float | None, end: dt.datetime | None) -> pa.Table:

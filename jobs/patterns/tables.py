@@ -15,23 +15,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jobs.patterns.near_repeat import KnoxResult
+from jobs.patterns.schemas import NEAR_REPEAT_SCHEMA
 
-__all__ = ["ENRICHMENT_TABLE", "NEAR_REPEAT_SCHEMA", "gi_rows", "knox_rows", "last_days", "local_days"]
+__all__ = ["ENRICHMENT_TABLE", "gi_rows", "knox_rows", "last_days", "local_days"]
 
 #: Silver table of incident enrichment (MO text, weapon, offender and victim ids).
 ENRICHMENT_TABLE = "incident_enrichment"
-
-#: Schema of gold ``near_repeat``.
-NEAR_REPEAT_SCHEMA = pa.schema([
-    ("source", pa.string()), ("category", pa.string()),
-    ("s_lo", pa.float64()), ("s_hi", pa.float64()), ("t_lo", pa.float64()), ("t_hi", pa.float64()),
-    ("observed", pa.int64()), ("expected", pa.float64()), ("expected_sd", pa.float64()),
-    ("knox_ratio", pa.float64()), ("p_value", pa.float64()),
-    ("n_events", pa.int64()), ("n_pairs", pa.int64()), ("nrep", pa.int32()), ("seed", pa.int64()),
-    ("method", pa.string()), ("metric_crs", pa.string()), ("timezone", pa.string()),
-    ("window_start", pa.timestamp("us", tz="UTC")), ("window_end", pa.timestamp("us", tz="UTC")),
-    ("incidents_version", pa.int64()),
-])
 
 
 def last_days(table: pa.Table, days: float | None, column: str = "occurred_at") -> tuple[pa.Table, object, object]:

@@ -10,11 +10,20 @@ from parts some of which were empty, which is what ``deltalake``'s
 rule them out: a week of CDRs read from silver starts with one empty chunk per
 skipped file. :func:`arrow_frame` is the one way this project turns an Arrow
 table into a Spark DataFrame.
+
+The module also holds the rest of the Arrow-Spark interop every Spark twin
+uses: :func:`spark_schema` (an Arrow schema as a Spark ``StructType``),
+:func:`to_ipc`/:func:`from_ipc` (small tables shipped to tasks as bytes) and
+:func:`sedona_context` (one SedonaDB context per Python worker).
 """
 
 from __future__ import annotations
 
+import io
+
 import pyarrow as pa
+
+_CTX = None
 
 
 def arrow_frame(spark, table: pa.Table):
@@ -33,3 +42,35 @@ def arrow_frame(spark, table: pa.Table):
     table = pa.table(columns)
     batches = [b for b in table.to_batches() if b.num_rows]
     return spark.createDataFrame(pa.Table.from_batches(batches, schema=table.schema))
+
+
+def spark_schema(schema: pa.Schema):
+    """``schema`` as the Spark ``StructType`` that ``mapInArrow``/``applyInArrow`` and ``createDataFrame`` take."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(schema)
+
+
+def to_ipc(table: pa.Table | None) -> bytes | None:
+    """``table`` as Arrow IPC stream bytes (None stays None): how a small table travels to Spark tasks."""
+    if table is None:
+        return None
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return sink.getvalue()
+
+
+def from_ipc(data: bytes | None) -> pa.Table | None:
+    """The table :func:`to_ipc` wrote (None stays None)."""
+    return None if data is None else pa.ipc.open_stream(data).read_all()
+
+
+def sedona_context():
+    """One SedonaDB context per Python worker (workers are reused across tasks)."""
+    global _CTX
+    if _CTX is None:
+        import sedonadb
+
+        _CTX = sedonadb.connect()
+    return _CTX

@@ -47,8 +47,8 @@ from jobs.grid.cell_features import (GridCells, _resolved, cell_features, output
                                      resolve_events, timestamps_ns)
 from jobs.grid.cells import cells_to_uint64, parent_uint64
 from jobs.grid.params import CellFeatureParams
+from jobs.spark.arrow import spark_schema
 from jobs.spark.delta import FILES_SCHEMA, commit_files, write_task_files
-from jobs.spark.fusion import _spark_schema
 
 ROWS = pa.schema([("part", pa.string()), ("kind", pa.string()), ("h3", pa.string()), ("t_ns", pa.int64()),
                   ("lon", pa.float64()), ("lat", pa.float64()), ("category", pa.string()),
@@ -177,15 +177,15 @@ def spark_cell_features(spark, incidents: pa.Table, cells: pa.Table | pa.Array |
     metadata = dict(commit_metadata or {})
     if rows.num_rows == 0:
         return commit_files(out_uri, [], plan.schema, storage_options=storage_options, custom_metadata=metadata)
-    sch = _spark_schema(ROWS)
+    sch = spark_schema(ROWS)
     left = spark.createDataFrame(rows.to_pandas(), schema=sch).repartition(partitions, "part")
-    right = spark.createDataFrame(ext.to_pandas(), schema=_spark_schema(EXTRA)).repartition(partitions, "part")
-    out = left.groupBy("part").cogroup(right.groupBy("part")).applyInArrow(_task(plan), _spark_schema(plan.schema))
+    right = spark.createDataFrame(ext.to_pandas(), schema=spark_schema(EXTRA)).repartition(partitions, "part")
+    out = left.groupBy("part").cogroup(right.groupBy("part")).applyInArrow(_task(plan), spark_schema(plan.schema))
 
     def write(batches):
         yield from write_task_files(batches, uri=out_uri, schema=plan.schema, storage_options=storage_options)
 
-    files = [r.asDict() for r in out.mapInArrow(write, _spark_schema(FILES_SCHEMA)).collect()]
+    files = [r.asDict() for r in out.mapInArrow(write, spark_schema(FILES_SCHEMA)).collect()]
     return commit_files(out_uri, files, plan.schema, storage_options=storage_options, custom_metadata=metadata)
 
 

@@ -18,6 +18,7 @@ import uuid
 import pyarrow as pa
 
 from jobs.delta import CommitRetry
+from jobs.spark.arrow import spark_schema
 
 FILES_SCHEMA = pa.schema([("path", pa.string()), ("size", pa.int64()), ("rows", pa.int64())])
 
@@ -38,18 +39,14 @@ def read_delta(spark, uri: str, *, columns: list[str] | None = None, storage_opt
     files = snapshot_files(uri, storage_options)
     if not files:
         from deltalake import DeltaTable
-        from pyspark.sql.pandas.types import from_arrow_schema
-
         schema = pa.schema(DeltaTable(uri, storage_options=storage_options).schema().to_arrow())
-        df = spark.createDataFrame([], from_arrow_schema(schema))
+        df = spark.createDataFrame([], spark_schema(schema))
     elif "://" not in uri or uri.startswith("file://"):
         df = spark.read.parquet(*files)
     else:
         # Object storage: Spark's own readers need the hadoop-aws jars (Maven only), so each task
         # reads its files with pyarrow's S3 client, configured from the lake's storage options.
         from deltalake import DeltaTable
-        from pyspark.sql.pandas.types import from_arrow_schema
-
         schema = pa.schema(DeltaTable(uri, storage_options=storage_options).schema().to_arrow())
         options = dict(storage_options or {})
 
@@ -62,7 +59,7 @@ def read_delta(spark, uri: str, *, columns: list[str] | None = None, storage_opt
                     yield from pq.read_table(p, filesystem=fs).select(schema.names).cast(schema).to_batches()
 
         paths = spark.createDataFrame([(f,) for f in files], "path string").repartition(len(files))
-        df = paths.mapInArrow(read, from_arrow_schema(schema))
+        df = paths.mapInArrow(read, spark_schema(schema))
     return df.select(*columns) if columns else df
 
 

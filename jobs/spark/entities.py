@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from jobs.fusion.entities import (CDR_LINK_PARTIALS, ENTITY_STATS, cdr_link_partials, entities_from_stats,
-                                  entity_links, entity_stats)
+from jobs.fusion.entities import cdr_link_partials, entities_from_stats, entity_links, entity_stats
+from jobs.fusion.schemas import CDR_LINK_PARTIALS, ENTITY_STATS
+from jobs.spark.arrow import spark_schema
 
 EVENT_COLUMNS = ["event_id", "origin", "occurred_at", "entity_ids"]
 CDR_COLUMNS = ["event_id", "caller", "callee", "start_time", "kind", "direction", "imei"]
@@ -59,8 +60,6 @@ def spark_entities(spark, events_uri: str, links: pa.Table, *, persons: pa.Table
 
 def spark_entity_stats(spark, events_uri: str, *, partitions: int = 4, storage_options: dict | None = None) -> pa.Table:
     """:func:`jobs.fusion.entities.entity_stats` partials of gold ``events``, one set per Spark task (not reduced)."""
-    from pyspark.sql.pandas.types import from_arrow_schema
-
     from jobs.spark.delta import read_delta
 
     _check_partitions(partitions)
@@ -71,7 +70,7 @@ def spark_entity_stats(spark, events_uri: str, *, partitions: int = 4, storage_o
         if parts:
             yield from entity_stats(pa.concat_tables(parts)).to_batches()
 
-    partial = df.mapInArrow(kernel, from_arrow_schema(ENTITY_STATS)).toArrow()
+    partial = df.mapInArrow(kernel, spark_schema(ENTITY_STATS)).toArrow()
     return partial.cast(ENTITY_STATS) if partial.num_rows else ENTITY_STATS.empty_table()
 
 
@@ -109,8 +108,6 @@ def spark_cdr_link_partials(spark, cdr_uri: str, *, partitions: int = 4, storage
     meet in one task; the partials of different tasks are reduced by
     :func:`jobs.fusion.entities.reduce_cdr_partials` (or ``entity_links``).
     """
-    from pyspark.sql.pandas.types import from_arrow_schema
-
     from jobs.spark.delta import read_delta
 
     _check_partitions(partitions)
@@ -125,4 +122,4 @@ def spark_cdr_link_partials(spark, cdr_uri: str, *, partitions: int = 4, storage
         if parts:
             yield from cdr_link_partials(pa.concat_tables(parts)).to_batches()
 
-    return df.mapInArrow(kernel, from_arrow_schema(CDR_LINK_PARTIALS)).toArrow().cast(CDR_LINK_PARTIALS)
+    return df.mapInArrow(kernel, spark_schema(CDR_LINK_PARTIALS)).toArrow().cast(CDR_LINK_PARTIALS)

@@ -19,48 +19,15 @@ Tasks write Parquet files; the driver commits them in one Delta transaction
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.fusion.context import CANDIDATES, ContextSettings, incident_context, nearby_candidates, tower_candidates
+from jobs.fusion.context import ContextSettings, incident_context, nearby_candidates, tower_candidates
+from jobs.fusion.schemas import CANDIDATES, EVENTS, INCIDENT_CONTEXT
 from jobs.fusion.events import ORIGINS, events_from
-from jobs.fusion.schemas import EVENTS, INCIDENT_CONTEXT
+from jobs.spark.arrow import from_ipc, sedona_context, spark_schema, to_ipc
 from jobs.spark.delta import FILES_SCHEMA, commit_files, read_delta, write_task_files
-
-_CTX = None
-
-
-def _sedona():
-    """One SedonaDB context per Python worker (workers are reused across tasks)."""
-    global _CTX
-    if _CTX is None:
-        import sedonadb
-
-        _CTX = sedonadb.connect()
-    return _CTX
-
-
-def _ipc(table: pa.Table | None) -> bytes | None:
-    if table is None:
-        return None
-    sink = io.BytesIO()
-    with pa.ipc.new_stream(sink, table.schema) as w:
-        w.write_table(table)
-    return sink.getvalue()
-
-
-def _unipc(data: bytes | None) -> pa.Table | None:
-    return None if data is None else pa.ipc.open_stream(data).read_all()
-
-
-def _spark_schema(schema: pa.Schema):
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    return from_arrow_schema(schema)
-
 
 def _commit(df, uri: str, schema: pa.Schema, storage_options: dict | None) -> int:
     so = storage_options
@@ -68,7 +35,7 @@ def _commit(df, uri: str, schema: pa.Schema, storage_options: dict | None) -> in
     def write(batches):
         yield from write_task_files(batches, uri=uri, schema=schema, storage_options=so)
 
-    files = [r.asDict() for r in df.mapInArrow(write, _spark_schema(FILES_SCHEMA)).collect()]
+    files = [r.asDict() for r in df.mapInArrow(write, spark_schema(FILES_SCHEMA)).collect()]
     return commit_files(uri, files, schema, storage_options=storage_options)
 
 
@@ -84,20 +51,20 @@ def spark_events(spark, tables: dict[str, str], out_uri: str, *, cells: pa.Table
     unknown = set(tables) - set(ORIGINS)
     if unknown:
         raise ValueError(f"unknown events origin(s) {sorted(unknown)}; expected {', '.join(ORIGINS)}")
-    small = {"cells": _ipc(cells), "boundaries": _ipc(boundaries), "enrichment": _ipc(enrichment)}
+    small = {"cells": to_ipc(cells), "boundaries": to_ipc(boundaries), "enrichment": to_ipc(enrichment)}
     frames = []
     for origin, uri in tables.items():
         def kernel(batches, origin=origin):
-            shipped = {k: _unipc(v) for k, v in small.items()}
+            shipped = {k: from_ipc(v) for k, v in small.items()}
             parts = [pa.Table.from_batches([b]) for b in batches if b.num_rows]
             if not parts:
                 return
-            out = events_from(origin, pa.concat_tables(parts), ctx=_sedona(), boundaries=shipped["boundaries"],
+            out = events_from(origin, pa.concat_tables(parts), ctx=sedona_context(), boundaries=shipped["boundaries"],
                               cells=shipped["cells"], enrichment=shipped["enrichment"], tolerance_m=tolerance_m)
             yield from out.to_batches()
 
         df = read_delta(spark, uri, storage_options=storage_options).repartition(partitions)
-        frames.append(df.mapInArrow(kernel, _spark_schema(EVENTS)))
+        frames.append(df.mapInArrow(kernel, spark_schema(EVENTS)))
     out = frames[0]
     for f in frames[1:]:
         out = out.unionByName(f)
@@ -154,9 +121,9 @@ def spark_incident_context(spark, incidents: pa.Table, out_uri: str, *, cdr_uri:
     max_range = float(pc.max(cell_sites["range_m"]).as_py() or 0.0) if cell_sites is not None and \
         "range_m" in cell_sites.column_names else 0.0
     res = partition_resolution(s.reach_m(max_range))
-    shipped_cells = _ipc(cell_sites.select([c for c in ("cell_id", "lon", "lat", "h3", "geometry")
+    shipped_cells = to_ipc(cell_sites.select([c for c in ("cell_id", "lon", "lat", "h3", "geometry")
                                             if c in cell_sites.column_names])) if cell_sites is not None else None
-    shipped_places = _ipc(places)
+    shipped_places = to_ipc(places)
     cand_schema = CANDIDATES.append(pa.field("part", pa.string()))
 
     def with_parts(table: pa.Table, halo: int) -> pa.Table:
@@ -171,9 +138,9 @@ def spark_incident_context(spark, incidents: pa.Table, out_uri: str, *, cdr_uri:
                 return
             t = pa.concat_tables(parts)
             if kind == "cdr":
-                cand = tower_candidates(t, _unipc(shipped_cells))
+                cand = tower_candidates(t, from_ipc(shipped_cells))
             else:
-                cand = nearby_candidates(**{kind: t}, places=_unipc(shipped_places))
+                cand = nearby_candidates(**{kind: t}, places=from_ipc(shipped_places))
             yield from with_parts(cand, 1).to_batches()
         return kernel
 
@@ -185,7 +152,7 @@ def spark_incident_context(spark, incidents: pa.Table, out_uri: str, *, cdr_uri:
         if kind == "cdr" and cell_sites is None:
             raise ValueError("tower dumps need cell_sites")
         df = read_delta(spark, uri, storage_options=storage_options).repartition(partitions)
-        cands.append(df.mapInArrow(make_candidates(kind), _spark_schema(cand_schema)))
+        cands.append(df.mapInArrow(make_candidates(kind), spark_schema(cand_schema)))
     inc = incidents.select(["incident_id", "occurred_at", "lon", "lat"])
     inc = inc.filter(pc.and_(pc.is_valid(inc["lon"]), pc.is_valid(inc["lat"])))
     inc = with_parts(inc, 0)
@@ -194,7 +161,7 @@ def spark_incident_context(spark, incidents: pa.Table, out_uri: str, *, cdr_uri:
     cand_df = cands[0]
     for c in cands[1:]:
         cand_df = cand_df.unionByName(c)
-    inc_df = spark.createDataFrame(inc.to_pandas(), schema=_spark_schema(inc.schema)).repartition(partitions)
+    inc_df = spark.createDataFrame(inc.to_pandas(), schema=spark_schema(inc.schema)).repartition(partitions)
     settings_, crs = s, metric_crs
 
     def kernel(left: pa.Table, right: pa.Table) -> pa.Table:
@@ -203,8 +170,8 @@ def spark_incident_context(spark, incidents: pa.Table, out_uri: str, *, cdr_uri:
         right = right.drop_columns(["part"])
         tower = right.filter(pc.equal(right["relation"], "tower_dump"))
         nearby = right.filter(pc.not_equal(right["relation"], "tower_dump"))
-        return incident_context(left.drop_columns(["part"]), tower=tower, nearby=nearby, cell_sites=_unipc(shipped_cells),
-                                ctx=_sedona(), settings=settings_, metric_crs=crs)
+        return incident_context(left.drop_columns(["part"]), tower=tower, nearby=nearby,
+                                cell_sites=from_ipc(shipped_cells), ctx=sedona_context(), settings=settings_, metric_crs=crs)
 
-    out = inc_df.groupBy("part").cogroup(cand_df.groupBy("part")).applyInArrow(kernel, _spark_schema(INCIDENT_CONTEXT))
+    out = inc_df.groupBy("part").cogroup(cand_df.groupBy("part")).applyInArrow(kernel, spark_schema(INCIDENT_CONTEXT))
     return _commit(out, out_uri, INCIDENT_CONTEXT, storage_options)

@@ -44,8 +44,8 @@ import pyarrow.compute as pc
 from jobs.ingest.records import LINEAGE, ParseState, parse_records, row_ids
 from jobs.ingest.spec import SourceSpec
 from jobs.schemas import CANONICAL, REJECTS
+from jobs.spark.arrow import from_ipc, sedona_context, spark_schema, to_ipc
 from jobs.spark.delta import filesystem
-from jobs.spark.fusion import _ipc, _sedona, _spark_schema, _unipc
 
 #: Bronze rows one ``parse_records`` call inside a task takes at once (a task's working memory).
 TASK_BATCH_ROWS = 64 * 1024
@@ -147,18 +147,18 @@ def spark_parse(spark, files: list[str], spec: SourceSpec, *, schema: pa.Schema,
     by_rank = pa.array(sorted(rank, key=rank.get), pa.string())  # position = rank
     keyed = pa.schema([*schema, pa.field(_KEY, pa.int64()), pa.field(_RANK, pa.int32())])
 
-    shipped = _ipc(boundaries)
+    shipped = to_ipc(boundaries)
     canonical = CANONICAL[spec.table]
     # accepted rows travel as Spark rows (so Spark can sort them); a batch's rejects as one IPC value
     carried = pa.schema([*(f.with_nullable(True) for f in canonical), pa.field(_RANK, pa.int32()),
                          pa.field(_REJECTS, pa.binary())])
 
     paths = spark.createDataFrame([(f,) for f in files], "path string").repartition(len(files))
-    rows = paths.mapInArrow(_file_reader(schema, spec, wanted, by_rank, so), _spark_schema(keyed))
+    rows = paths.mapInArrow(_file_reader(schema, spec, wanted, by_rank, so), spark_schema(keyed))
     parsed = (rows.repartition(partitions, _KEY).sortWithinPartitions(_RANK, "source_row")
               .mapInArrow(_task_parser(schema, spec, carried, by_rank, shipped, now=now,
                                        pseudonym_key=pseudonym_key, prior=prior),
-                          _spark_schema(carried)))
+                          spark_schema(carried)))
 
     return SparkParseRun(_results(parsed, by_rank, canonical), len(files), partitions)
 
@@ -194,8 +194,8 @@ def _task_parser(schema: pa.Schema, spec: SourceSpec, carried: pa.Schema, by_ran
     canonical = CANONICAL[spec.table]
 
     def parse(batches):
-        area = _unipc(shipped)
-        ctx = _sedona() if area is not None else None
+        area = from_ipc(shipped)
+        ctx = sedona_context() if area is not None else None
         state, buf, n = ParseState(), [], 0
 
         def run(parts):
@@ -209,7 +209,7 @@ def _task_parser(schema: pa.Schema, spec: SourceSpec, carried: pa.Schema, by_ran
                            _REJECTS: pa.nulls(ok.num_rows, pa.binary())})
             yield from (b for b in ok.cast(carried).to_batches() if b.num_rows)
             rejects = pa.table({**{f.name: pa.nulls(1, f.type) for f in carried if f.name != _REJECTS},
-                                _REJECTS: pa.array([_ipc(result.rejects)], pa.binary())}, schema=carried)
+                                _REJECTS: pa.array([to_ipc(result.rejects)], pa.binary())}, schema=carried)
             yield from rejects.to_batches()
 
         for b in batches:  # in (rank, source_row) order: the refresh's order among this task's ids
@@ -252,7 +252,7 @@ def _results(parsed, by_rank: pa.Array, canonical: pa.Schema) -> Iterator[tuple[
     try:
         # the parse tasks run here, all at once; the rejects (few) come to the driver, in the refresh's order
         carriers = held.where(F.col(_REJECTS).isNotNull()).select(_REJECTS).collect()
-        parts = [_unipc(bytes(r[_REJECTS])) for r in carriers]
+        parts = [from_ipc(bytes(r[_REJECTS])) for r in carriers]
         rejects = pa.concat_tables(parts) if parts else REJECTS.empty_table()
         if rejects.num_rows:
             ranked = rejects.append_column(_RANK, pc.index_in(rejects["ingest_id"], value_set=by_rank))
@@ -261,10 +261,10 @@ def _results(parsed, by_rank: pa.Array, canonical: pa.Schema) -> Iterator[tuple[
         # accepted rows in the refresh's order (the order the embedded parse writes them in, which a reader
         # of silver may depend on): a global sort, then one partition at a time to the driver
         ordered = (held.where(F.col(_REJECTS).isNull()).drop(_REJECTS).orderBy(_RANK, "source_row")
-                   .mapInArrow(_chunks, _spark_schema(CHUNKS)).persist(StorageLevel.MEMORY_AND_DISK))
+                   .mapInArrow(_chunks, spark_schema(CHUNKS)).persist(StorageLevel.MEMORY_AND_DISK))
         ordered.count()  # the sort's tasks at once
         for r in ordered.toLocalIterator():
-            yield _unipc(bytes(r["accepted"])).cast(canonical), REJECTS.empty_table()
+            yield from_ipc(bytes(r["accepted"])).cast(canonical), REJECTS.empty_table()
     finally:
         if ordered is not None:
             ordered.unpersist()
@@ -273,4 +273,4 @@ def _results(parsed, by_rank: pa.Array, canonical: pa.Schema) -> Iterator[tuple[
 
 def _chunk(batches: list) -> pa.RecordBatch:
     table = pa.Table.from_batches(batches).drop_columns([_RANK])
-    return pa.RecordBatch.from_pylist([{"accepted": _ipc(table)}], schema=CHUNKS)
+    return pa.RecordBatch.from_pylist([{"accepted": to_ipc(table)}], schema=CHUNKS)

@@ -18,18 +18,13 @@ from collections.abc import Sequence
 import pyarrow as pa
 
 from jobs.links.edges import PERIODS, aggregate_edges, merge_edges
-from jobs.links.tables import CALL_EDGES
-from jobs.spark.arrow import arrow_frame
+from jobs.links.schemas import CALL_EDGES
+from jobs.spark.arrow import arrow_frame, spark_schema
 
 #: CDR columns the aggregation reads (``direction`` is optional: without it nothing is deduplicated).
 CDR_COLUMNS = ("caller", "callee", "start_time", "duration_s", "kind", "direction")
 _REQUIRED = CDR_COLUMNS[:-1]
 
-
-def _spark_schema(schema: pa.Schema):
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    return from_arrow_schema(schema)
 
 
 def _cdr_frame(spark, cdr, storage_options: dict | None):
@@ -115,5 +110,5 @@ def spark_call_edges(
         edges = aggregate_edges(pa.concat_tables(parts), period=period, kinds=kinds, dedupe_mirrored=dedupe_mirrored)
         yield from edges.to_batches()
 
-    partial = df.mapInArrow(kernel, _spark_schema(CALL_EDGES)).toArrow()
+    partial = df.mapInArrow(kernel, spark_schema(CALL_EDGES)).toArrow()
     return merge_edges([partial]) if partial.num_rows else CALL_EDGES.empty_table()

@@ -18,28 +18,13 @@ import pyarrow as pa
 
 from jobs.anomalies.entity_features import ACCOUNT_FEATURES, PHONE_FEATURES
 from jobs.schemas import UTC_TS
+from jobs.anomalies.schemas import ENTITY_ANOMALIES
 
-__all__ = ["ENTITY_ANOMALIES", "ENTITY_MODELS", "NATIVE_ARTIFACT", "EntityModel", "FittedEntityModel", "feature_matrix",
+__all__ = ["ENTITY_MODELS", "NATIVE_ARTIFACT", "EntityModel", "FittedEntityModel", "feature_matrix",
            "fit_entity_model", "make_detector", "score_entities"]
 
 #: Artifact of each registered model's run holding the pickled native detector (for the parity check).
 NATIVE_ARTIFACT = "native/detector.pkl"
-
-#: Schema of gold ``entity_anomalies``.
-ENTITY_ANOMALIES = pa.schema(
-    [
-        pa.field("entity", pa.string(), nullable=False),
-        pa.field("entity_type", pa.string(), nullable=False),  # phone | account
-        pa.field("score", pa.float64(), nullable=False),
-        pa.field("rank", pa.int64(), nullable=False),
-        pa.field("flagged", pa.bool_(), nullable=False),
-        pa.field("top_features",
-                 pa.list_(pa.struct([pa.field("feature", pa.string()), pa.field("contribution", pa.float64())]))),
-        pa.field("model_uri", pa.string(), nullable=False),
-        pa.field("scored_at", UTC_TS, nullable=False),
-    ],
-    metadata={b"description": b"Gold: phones and accounts ranked by anomaly score, with the features behind it."},
-)
 
 
 @dataclass(frozen=True)

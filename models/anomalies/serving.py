@@ -9,21 +9,7 @@ import onnx
 import pyarrow as pa
 
 from models.anomalies.detectors import top_features
-
-#: Output schema of :meth:`OnnxScorer.score_table`.
-ENTITY_SCORES = pa.schema(
-    [
-        pa.field("entity", pa.string(), nullable=False),
-        pa.field("score", pa.float64(), nullable=False),
-        pa.field("rank", pa.int64(), nullable=False),
-        pa.field("flagged", pa.bool_(), nullable=False),
-        pa.field(
-            "top_features",
-            pa.list_(pa.struct([pa.field("feature", pa.string()), pa.field("contribution", pa.float64())])),
-        ),
-    ],
-    metadata={b"description": b"Gold: entity anomaly scores with their top contributing features."},
-)
+from jobs.anomalies.schemas import ENTITY_SCORES
 
 
 class OnnxScorer:

@@ -12,17 +12,10 @@ from jobs.grid.cell_features import resolve_cells
 from models.hotspots.base import GridForecaster, horizon_days
 from models.hotspots.baselines import BASELINES
 from models.hotspots.learned import LearnedForecaster
+from jobs.grid.schemas import FORECAST_SCHEMA
 
 #: Every selectable method: the baselines and the learned model.
 METHODS = (*BASELINES, "learned")
-
-FORECAST_SCHEMA = pa.schema(
-    [
-        pa.field("period_start", pa.date32(), nullable=False),
-        pa.field("h3", pa.string(), nullable=False),
-        pa.field("score", pa.float64(), nullable=False),
-    ]
-)
 
 
 def make_forecaster(method: str, step: str = "W", params: Mapping | None = None, anchor=None) -> GridForecaster:

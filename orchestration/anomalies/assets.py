@@ -29,9 +29,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from jobs.anomalies.families import (FAMILIES, SPIKE_ALERTS, SeriesFamily, atm_spike_quality, family_counts,
-                                     new_critical, score_family, severity_counts, spike_alerts_table)
+from jobs.anomalies.families import (FAMILIES, SeriesFamily, atm_spike_quality, family_counts, new_critical,
+                                     score_family, severity_counts, spike_alerts_table)
 from jobs.anomalies.reports import alerts_markdown, write_anomaly_report
+from jobs.anomalies.schemas import SPIKE_ALERTS
 from jobs.anomalies.spikes import SpikeParams
 from models.anomalies.scoring import ENTITY_MODELS, EntityModel, feature_matrix
 from models.registry import CHAMPION

@@ -73,7 +73,8 @@ def update_cdr_link_partials(lake, *, spark_partials=None) -> dict:
     records of a call arrive in the same file. ``spark_partials(cdr_uri)``,
     when given, computes a full rebuild on Spark.
     """
-    from jobs.fusion.entities import CDR_LINK_PARTIALS, cdr_link_increment, cdr_link_partials, reduce_cdr_partials
+    from jobs.fusion.entities import cdr_link_increment, cdr_link_partials, reduce_cdr_partials
+    from jobs.fusion.schemas import CDR_LINK_PARTIALS
 
     if not lake.exists("silver", "cdr_events"):
         return {"mode": "none", "rows": 0}

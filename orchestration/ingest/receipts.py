@@ -42,27 +42,11 @@ from datetime import datetime, timezone
 import pyarrow as pa
 
 from jobs.ingest.spec import SourceSpec
+from orchestration.lakehouse.schemas import LEDGER
 
 LAYER, TABLE = "control", "receipts"
 
 REFINED, PENDING, WITHDRAWN = "refined", "pending", "withdrawn"
-
-LEDGER = pa.schema(
-    [
-        pa.field("source", pa.string(), nullable=False),
-        pa.field("table", pa.string(), nullable=False),
-        pa.field("ingest_id", pa.string(), nullable=False),
-        pa.field("state", pa.string(), nullable=False),
-        pa.field("ingested_at", pa.timestamp("us", tz="UTC")),
-        pa.field("spec_fingerprint", pa.string()),
-        pa.field("rows_in", pa.int64()),
-        pa.field("accepted", pa.int64()),
-        pa.field("quarantined", pa.int64()),
-        pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("seq", pa.int64(), nullable=False),
-    ],
-    metadata={b"description": b"Receipts ledger: one row per refine event of a bronze receipt."},
-)
 
 
 @dataclass(frozen=True)

@@ -29,20 +29,11 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from orchestration.lakehouse.schemas import WATERMARKS
 
 LAYER, TABLE = "control", "watermarks"
 CHANGE_FEED = "delta.enableChangeDataFeed"
 
-WATERMARKS = pa.schema(
-    [
-        pa.field("consumer", pa.string(), nullable=False),
-        pa.field("input", pa.string(), nullable=False),
-        pa.field("version", pa.int64(), nullable=False),
-        pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("seq", pa.int64(), nullable=False),
-    ],
-    metadata={b"description": b"Per consumer and input table: the input's Delta version last consumed."},
-)
 
 #: Order of change types inside one commit: what a commit removed comes before what it added.
 _RANK = {"delete": 0, "update_preimage": 0, "insert": 1, "update_postimage": 1}

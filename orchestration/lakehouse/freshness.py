@@ -42,21 +42,9 @@ import dagster as dg
 import pyarrow as pa
 
 from orchestration.resources.lakehouse import tracing
+from orchestration.lakehouse.schemas import FINGERPRINTS
 
 LAYER, TABLE = "control", "fingerprints"
-
-FINGERPRINTS = pa.schema(
-    [
-        pa.field("asset", pa.string(), nullable=False),
-        pa.field("partition", pa.string(), nullable=False),
-        pa.field("fingerprint", pa.string(), nullable=False),
-        pa.field("tables", pa.string(), nullable=False),
-        pa.field("parts", pa.string(), nullable=False),
-        pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("seq", pa.int64(), nullable=False),
-    ],
-    metadata={b"description": b"Per asset and partition: the fingerprint of what its last run read and wrote."},
-)
 
 
 #: Commits that change no row: turning the change feed on, compaction, vacuum. They do not move a fingerprint.

@@ -86,7 +86,7 @@ class CallEdgesConfig(dg.Config):
 def call_edges(context: dg.AssetExecutionContext, config: CallEdgesConfig, lakehouse: Lakehouse,
                compute: Compute) -> dg.MaterializeResult:
     from jobs.links.edges import aggregate_edges
-    from jobs.links.tables import CALL_EDGES
+    from jobs.links.schemas import CALL_EDGES
 
     _require(lakehouse, "silver", "cdr_events", "call_edges")
     version = lakehouse.version("silver", "cdr_events")
@@ -178,7 +178,7 @@ class CallNetworkConfig(dg.Config):
 )
 def call_network(context: dg.AssetExecutionContext, config: CallNetworkConfig, lakehouse: Lakehouse):
     from jobs.links.graph import call_network as network
-    from jobs.links.tables import CALL_COMMUNITIES, KEY_PLAYERS
+    from jobs.links.schemas import CALL_COMMUNITIES, KEY_PLAYERS
 
     _require(lakehouse, "gold", "call_edges", "call_network")
     version = lakehouse.version("gold", "call_edges")
@@ -241,7 +241,7 @@ class BurnerPhonesConfig(dg.Config):
 @skip_unchanged()
 def burner_phones(context: dg.AssetExecutionContext, config: BurnerPhonesConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
     from jobs.links.queries import burner_candidates
-    from jobs.links.tables import BURNER_PHONES
+    from jobs.links.schemas import BURNER_PHONES
 
     _require(lakehouse, "silver", "cdr_events", "burner_phones")
     version = lakehouse.version("silver", "cdr_events")

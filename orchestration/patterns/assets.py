@@ -258,7 +258,8 @@ def crime_series(context: dg.AssetExecutionContext, config: CrimeSeriesConfig, l
                  reports: Reports) -> dg.MaterializeResult:
     from sklearn.metrics import roc_auc_score
 
-    from jobs.patterns.crime_series import SERIES_SCHEMA, cluster_series
+    from jobs.patterns.crime_series import cluster_series
+    from jobs.patterns.schemas import SERIES_SCHEMA
     from models.crime_series.linkage import label_pairs, score_pairs, synthetic_series, train_linkage
     from models.crime_series.store import save_linkage_model
 
@@ -332,7 +333,8 @@ class RepeatsConfig(dg.Config):
 )
 @skip_unchanged()
 def repeats(context: dg.AssetExecutionContext, config: RepeatsConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
-    from jobs.patterns.repeats import REPEATS_SCHEMA, repeats as find_repeats
+    from jobs.patterns.repeats import repeats as find_repeats
+    from jobs.patterns.schemas import REPEATS_SCHEMA
     from models.crime_series.linkage import enrich
 
     incidents = lakehouse.read("silver", "incidents").drop_columns(["geometry"])

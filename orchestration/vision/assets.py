@@ -7,7 +7,7 @@
   (first-frame time). The clip's true boxes, seen through the camera's own
   control-point homography, go to ``truth/video_objects``. The clip is stamped at
   the latest silver incident near the camera, so fusion has a detection to join.
-- ``detections`` (``silver/detections``, ``vision.records.DETECTIONS``) and
+- ``detections`` (``silver/detections``, ``vision.schemas.DETECTIONS``) and
   ``video_rejects`` (``quarantine/video_rejects``): one landed clip (the
   partition) through the fixed sequence of ``vision.predictor.Detector``
   (ONNX Runtime; no torch), geolocated with the camera's control points. A clip
@@ -49,11 +49,10 @@ from orchestration.vision.partitions import VIDEOS
 from orchestration.vision.model import BUNDLED_MODEL, CHAMPION, MODEL_ENV, REGISTERED_MODEL, resolve_model
 from orchestration.platform.retries import STORAGE_RETRY
 from vision.cameras import read_cameras
-from vision.records import DETECTIONS, VIDEO_EVENTS
-from vision.synthetic import VIDEO_TRUTH
+from vision.schemas import DETECTIONS, VIDEO_EVENTS
 
 __all__ = ["build_vision_assets", "DemoVideoConfig", "VisionConfig", "VideoEventsConfig", "DETECTIONS_LAYER",
-           "TRUTH_TABLE", "VIDEO_TRUTH", "detection_settings"]
+           "TRUTH_TABLE", "detection_settings"]
 
 OWNERS = ["team:video-analytics"]
 GROUP = "vision"
@@ -180,7 +179,7 @@ def _detections_asset(deps: list[str]) -> dg.AssetsDefinition:
                 "detections", group_name=GROUP, kinds={"delta", "onnx"}, owners=OWNERS, deps=deps,
                 description=(
                     "Silver: one row per tracked object per frame of the clip landed at "
-                    "<landing>/video/<partition key> (key <camera_id>/<date>/<file>; vision.records.DETECTIONS): "
+                    "<landing>/video/<partition key> (key <camera_id>/<date>/<file>; vision.schemas.DETECTIONS): "
                     "YOLO on ONNX Runtime, "
                     "ByteTrack ids, box x1/y1/x2/y2 in frame pixels, confidence, and the box's foot point on the "
                     "ground (lon/lat, WKB geometry, H3 res 12) through the camera's control points. "

@@ -9,7 +9,7 @@ import pytest
 
 from jobs.schemas import CAMERAS
 from vision.cameras import CAMERA_COLUMNS, at_camera_sites, by_latest_incident, calibrated, read_cameras, view_centre
-from vision.records import VIDEO_EVENTS
+from vision.schemas import VIDEO_EVENTS
 
 UTC = dt.timezone.utc
 

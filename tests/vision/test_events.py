@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from vision.events import class_counts, crowd_surges, loitering
-from vision.records import DETECTIONS, VIDEO_EVENTS
+from vision.schemas import DETECTIONS, VIDEO_EVENTS
 
 T0 = datetime(2024, 5, 1, 22, 0, tzinfo=timezone.utc)
 

@@ -10,8 +10,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from jobs.anomalies.families import (FAMILIES, SPIKE_ALERTS, atm_series, cell_call_series, clip_span, district_series,
-                                     family_counts, new_critical, places, severity_counts, spike_alerts_table)
+from jobs.anomalies.families import (FAMILIES, atm_series, cell_call_series, clip_span, district_series, family_counts,
+                                     new_critical, places, severity_counts, spike_alerts_table)
+from jobs.anomalies.schemas import SPIKE_ALERTS
 from jobs.schemas import UTC_TS
 
 UTC = dt.timezone.utc

@@ -12,8 +12,8 @@ from jobs.fusion.context import ContextSettings, moved_places
 from jobs.fusion.context_windows import (context_windows, epoch_us, incidents_reached, reached_ranges, time_clusters,
                                          widest_window)
 from jobs.fusion.export import window_days, window_start
-from jobs.fusion.names import MATCHES, fuzzy_same_as_links, with_fuzzy_links
-from jobs.fusion.schemas import ENTITY_LINKS
+from jobs.fusion.names import fuzzy_same_as_links, with_fuzzy_links
+from jobs.fusion.schemas import ENTITY_LINKS, MATCHES
 from jobs.fusion.tally import change_signs
 
 T0 = dt.datetime(2026, 1, 5, tzinfo=dt.timezone.utc)

@@ -6,7 +6,8 @@ import pyarrow as pa
 import pytest
 
 from jobs.fusion import names
-from jobs.fusion.names import MATCHES, fuzzy_person_matches, name_tokens
+from jobs.fusion.names import fuzzy_person_matches, name_tokens
+from jobs.fusion.schemas import MATCHES
 
 BASE = ("P1", "Aaliyah Holmes", "1998-02-28")
 CASES = [

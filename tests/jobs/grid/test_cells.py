@@ -8,15 +8,9 @@ import pyarrow as pa
 import pytest
 import shapely
 
-from jobs.grid.cells import (
-    CELLS_SCHEMA,
-    cells_to_uint64,
-    grid_distance_pairs,
-    grid_weights,
-    parent_cells,
-    quartic_weights,
-    study_area_cells,
-)
+from jobs.grid.cells import (cells_to_uint64, grid_distance_pairs, grid_weights, parent_cells, quartic_weights,
+                             study_area_cells)
+from jobs.grid.schemas import CELLS_SCHEMA
 
 BOX = shapely.to_wkb(shapely.box(-87.70, 41.85, -87.65, 41.88))
 

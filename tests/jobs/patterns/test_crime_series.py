@@ -9,16 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from jobs.patterns.crime_series import (
-    SERIES_FEATURES,
-    SERIES_SCHEMA,
-    candidate_pairs,
-    cluster_series,
-    feature_matrix,
-    match_series,
-    metric_xy,
-    pair_features,
-)
+from jobs.patterns.crime_series import (SERIES_FEATURES, candidate_pairs, cluster_series, feature_matrix, match_series,
+                                        metric_xy, pair_features)
+from jobs.patterns.schemas import SERIES_SCHEMA
 
 T0 = dt.datetime(2017, 5, 1, 12, tzinfo=dt.timezone.utc)
 LAT0, LON0 = 41.88, -87.63

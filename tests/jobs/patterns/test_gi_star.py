@@ -8,7 +8,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from jobs.patterns.gi_star import CLASS_LABELS, GI_STAR_SCHEMA, gi_star, kring_neighbors
+from jobs.patterns.gi_star import CLASS_LABELS, gi_star, kring_neighbors
+from jobs.patterns.schemas import GI_STAR_SCHEMA
 from tests.helpers import data_path
 
 CENTER = h3.latlng_to_cell(41.88, -87.63, 8)

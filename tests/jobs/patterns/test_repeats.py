@@ -9,7 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from jobs.patterns.repeats import REPEATS_SCHEMA, repeat_locations, repeat_people, repeats
+from jobs.patterns.repeats import repeat_locations, repeat_people, repeats
+from jobs.patterns.schemas import REPEATS_SCHEMA
 
 T0 = dt.datetime(2017, 6, 1, tzinfo=dt.timezone.utc)
 A = (41.88, -87.63)

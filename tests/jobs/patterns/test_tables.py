@@ -9,7 +9,8 @@ import pyarrow as pa
 import pytest
 
 from jobs.patterns.near_repeat import knox_test
-from jobs.patterns.tables import NEAR_REPEAT_SCHEMA, knox_rows, last_days, local_days
+from jobs.patterns.tables import knox_rows, last_days, local_days
+from jobs.patterns.schemas import NEAR_REPEAT_SCHEMA
 
 UTC = dt.timezone.utc
 

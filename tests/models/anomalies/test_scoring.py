@@ -7,7 +7,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from models.anomalies.scoring import ENTITY_ANOMALIES, EntityModel, feature_matrix, fit_entity_model, score_entities
+from models.anomalies.scoring import EntityModel, feature_matrix, fit_entity_model, score_entities
+from jobs.anomalies.schemas import ENTITY_ANOMALIES
 from models.anomalies.serving import OnnxScorer
 
 SPEC = EntityModel("phone", "phone_features", "phone", ("f0", "f1", "f2"), "ecod", "anomaly_phones")

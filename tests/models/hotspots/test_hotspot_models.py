@@ -14,7 +14,8 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
 from models.hotspots.baselines import NaiveCounts, ProspectiveHotspot, RetrospectiveKDE, SelfExcitingGrid
-from models.hotspots.forecast import FORECAST_SCHEMA, METHODS, forecast_periods
+from models.hotspots.forecast import METHODS, forecast_periods
+from jobs.grid.schemas import FORECAST_SCHEMA
 from models.hotspots.learned import (
     STACK_FEATURES,
     LearnedForecaster,

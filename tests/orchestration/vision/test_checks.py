@@ -10,7 +10,7 @@ import pytest
 from jobs.schemas import CAMERAS
 from orchestration.resources.lakehouse import LocalLakehouse
 from orchestration.vision.checks import detections_valid
-from vision.records import DETECTIONS
+from vision.schemas import DETECTIONS
 
 T0 = dt.datetime(2024, 5, 1, 22, tzinfo=dt.timezone.utc)
 CP = [{"u": u, "v": v, "lon": -87.6 + u * 1e-6, "lat": 41.8 + (360 - v) * 1e-6}

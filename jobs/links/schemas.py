@@ -82,3 +82,8 @@ BURNER_PHONES = pa.schema([
     ("short_lived", pa.bool_()), ("few_contacts", pa.bool_()), ("shared_device", pa.bool_()), ("score", pa.int64()),
     ("is_burner", pa.bool_()),
 ])
+
+
+#: Columns of :func:`edge_input_counts`.
+EDGE_INPUT_COUNTS = pa.schema([("period", UTC_TS), ("kind", pa.string()), ("rows", pa.int64()),
+                               ("out_rows", pa.int64())])
