@@ -4,7 +4,10 @@ Hotspots (``hotspot_lgbm``), entity anomalies (``anomaly_phones``,
 ``anomaly_accounts``) and vision (``crimefusion-yolo``) register, promote and
 load their models through these functions; nothing else calls MLflow's
 registry. A version is logged in a run of its own with its params, metrics and
-files, and registered under its model name. A domain whose new versions must
+files, and registered under its model name; the run is named for what ran
+(:func:`what_ran`: model, method, frequency, data end), which is also the
+version's description, and the registered model carries a description of what
+it is for. A domain whose new versions must
 pass a gate gives each one alias ``challenger``; the gate (a blocking asset
 check) moves ``champion`` to it, and serving loads ``models:/NAME@champion``.
 
@@ -27,8 +30,9 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
-    "CHALLENGER", "CHAMPION", "RegisteredVersion", "aliased", "artifact_bytes", "graph_digest", "load_onnx",
-    "log_onnx_model", "resolve", "run_params", "set_alias", "store_exists", "versions",
+    "BASELINE_FILE", "CHALLENGER", "CHAMPION", "METHOD_TAG", "RegisteredVersion", "aliased", "artifact_bytes",
+    "graph_digest", "load_onnx", "log_onnx_model", "method_of", "register_baseline", "resolve", "run_params",
+    "set_alias", "set_version_tags", "store_exists", "version_tags", "versions", "what_ran",
 ]
 
 CHAMPION = "champion"
@@ -53,6 +57,20 @@ class RegisteredVersion:
 def graph_digest(onnx_model) -> str:
     """SHA-256 of the serialized graph: equal digests mean the same model, whatever run logged it."""
     return hashlib.sha256(onnx_model.graph.SerializeToString()).hexdigest()
+
+
+def what_ran(model: str, *what: object, data_end: object = None) -> str:
+    """A run's name that says what ran: ``hotspot_lgbm lightgbm week h3r9 data-end 2017-12-31``.
+
+    ``model`` is the registered model (or what the run scores), ``what`` the method and its
+    frequency, horizon or resolution (``None`` and empty parts are left out), ``data_end`` the
+    last day of the data the run saw (a date, a timestamp or ISO text; its day is kept).
+    """
+    parts = [str(model), *(str(w) for w in what if w is not None and str(w) != "")]
+    if data_end is not None:
+        day = data_end.date() if hasattr(data_end, "date") and callable(data_end.date) else data_end
+        parts += ["data-end", str(day)[:10]]
+    return " ".join(parts)
 
 
 def store_exists(tracking_uri: str) -> bool:
@@ -100,6 +118,7 @@ def log_onnx_model(
     output_example: np.ndarray | None = None,
     alias: str | None = None,
     save_as_external_data: bool = True,
+    description: str | None = None,
 ) -> RegisteredVersion:
     """Log an ONNX model with what explains it in a new run, register it as ``name``, optionally alias it.
 
@@ -126,6 +145,9 @@ def log_onnx_model(
         Alias to point at the new version (e.g. :data:`CHALLENGER`).
     save_as_external_data : bool
         MLflow's option: large tensors in files beside the graph.
+    run_name, description : str, optional
+        The run's name (:func:`what_ran`), also the new version's description; the
+        registered model's description (what the model is for), set at every registration.
 
     Returns
     -------
@@ -172,6 +194,10 @@ def log_onnx_model(
         version = max(int(v.version) for v in logged)
     for k, v in (tags or {}).items():
         client.set_model_version_tag(name, str(version), k, str(v))
+    if description:
+        client.update_registered_model(name, description=description)
+    if run_name:
+        client.update_model_version(name, str(version), description=run_name)
     registered = RegisteredVersion(name, str(version), run.info.run_id)
     if alias:
         set_alias(tracking_uri, registered, alias)
@@ -265,3 +291,78 @@ def artifact_bytes(tracking_uri: str, version: RegisteredVersion, path: str) -> 
 def run_params(tracking_uri: str, version: RegisteredVersion) -> dict[str, str]:
     """The params logged in ``version``'s run."""
     return dict(_client(tracking_uri).get_run(version.run_id).data.params)
+
+
+#: Version tag naming the method a registered version serves (``learned`` or a baseline's name).
+METHOD_TAG = "method"
+#: Run artifact of a registered baseline: its method, parameters and resolution (no graph: it is refitted
+#: on the incidents before each period it scores).
+BASELINE_FILE = "baseline/baseline.json"
+
+
+def register_baseline(
+    tracking_uri: str,
+    *,
+    name: str,
+    method: str,
+    params: Mapping[str, object],
+    experiment: str,
+    artifact_location: str | None = None,
+    run_name: str | None = None,
+    metrics: Mapping[str, float | None] | None = None,
+    tags: Mapping[str, str] | None = None,
+    alias: str | None = None,
+) -> RegisteredVersion:
+    """Register a baseline forecaster as a version of ``name``, as a model is registered.
+
+    A baseline has no trained graph: the version's run holds :data:`BASELINE_FILE`
+    (``{"method", "params"}``) and the version carries the tag ``method=<method>``,
+    so a champion alias can point at it and serving refits it on the incidents
+    before each period (:func:`models.hotspots.serving.load_hotspot_scorer`).
+    """
+    import json
+
+    if not name or not method:
+        raise ValueError("name and method must be non-empty")
+    client = _client(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found else client.create_experiment(
+        experiment, artifact_location=artifact_location)
+    all_tags = {**(tags or {}), METHOD_TAG: method}
+    with _fluent(tracking_uri) as mlflow, mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        mlflow.log_params({"method": method, **{k: str(v)[:PARAM_CHARS] for k, v in params.items()}})
+        finite = {k: float(v) for k, v in (metrics or {}).items() if v is not None and np.isfinite(v)}
+        if finite:
+            mlflow.log_metrics(finite)
+        mlflow.set_tags(all_tags)
+        mlflow.log_text(json.dumps({"method": method, "params": dict(params)}, sort_keys=True, default=str),
+                        BASELINE_FILE)
+        source = f"{run.info.artifact_uri}/{Path(BASELINE_FILE).parent}"
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name)
+    mv = client.create_model_version(name, source=source, run_id=run.info.run_id, tags=all_tags)
+    registered = RegisteredVersion(name, str(mv.version), run.info.run_id)
+    if alias:
+        set_alias(tracking_uri, registered, alias)
+    return registered
+
+
+def version_tags(tracking_uri: str, version: RegisteredVersion) -> dict[str, str]:
+    """The tags of a registered version."""
+    return dict(_client(tracking_uri).get_model_version(version.name, version.version).tags)
+
+
+def set_version_tags(tracking_uri: str, version: RegisteredVersion, tags: Mapping[str, object]) -> None:
+    """Set tags on a registered version (e.g. the gate's decision on the version it promoted)."""
+    client = _client(tracking_uri)
+    for k, v in tags.items():
+        client.set_model_version_tag(version.name, version.version, k, str(v))
+
+
+def method_of(tracking_uri: str, version: RegisteredVersion) -> str:
+    """The method a version serves: its :data:`METHOD_TAG`, ``learned`` for versions registered before it."""
+    return version_tags(tracking_uri, version).get(METHOD_TAG, "learned")

@@ -7,7 +7,9 @@ deployment ingests; they are merged here with the jobs that span domains
 (``orchestration/platform/automation.py``) and the resources. Resources and the
 feed asset families are chosen here, when the definitions load, from the
 settings (``CRIMEFUSION_DEPLOYMENT``, the source specs...), through the resource
-factory the CLI uses too; nothing reads the environment at import time.
+factory the CLI uses too; nothing reads the environment at import time. Each
+domain's assets are tagged with its name and linked to their source code here
+(``orchestration/platform/lineage.py``); their groups are the lake layers.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from orchestration.links import definitions as links
 from orchestration.patterns import definitions as patterns
 from orchestration.platform.automation import with_automation, with_optional_inputs
 from orchestration.platform.feeds import Feeds
+from orchestration.platform.lineage import in_domain
 from orchestration.platform.schedules import build_schedules
 from orchestration.quality import definitions as quality
 from orchestration.resources.factory import build_resources
@@ -38,7 +41,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or load_settings()
     resources = build_resources(settings)
     feeds = Feeds.of(resources["sources"], synthetic=settings.synthetic)
-    domains = dg.Definitions.merge(*(domain.defs(feeds) for domain in DOMAINS))
+    domains = dg.Definitions.merge(*(in_domain(domain_name(domain), domain.defs(feeds)) for domain in DOMAINS))
     assets = with_optional_inputs(with_automation(list(domains.assets or [])))
     return dg.Definitions.merge(
         dg.Definitions(assets=assets, asset_checks=domains.asset_checks, jobs=domains.jobs,
@@ -46,6 +49,11 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         build_schedules(assets),
         dg.Definitions(resources=resources, executor=dg.in_process_executor),
     )
+
+
+def domain_name(domain) -> str:
+    """``hotspots`` for ``orchestration.hotspots.definitions``: the tag its assets carry."""
+    return domain.__name__.split(".")[-2]
 
 
 @dg.definitions

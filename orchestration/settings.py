@@ -14,6 +14,7 @@ variable                   meaning                                     default
 ``CRIMEFUSION_RAW_IDENTIFIERS``  keep raw identifiers in silver        ``false``
 ``CRIMEFUSION_COMPUTE_ENGINE``  ``embedded`` (SedonaDB) or ``spark``     ``embedded``
 ``CRIMEFUSION_SPARK_MASTER``   ``local[*]``, ``spark://host:7077``...   ``local[2]``
+``CRIMEFUSION_TILES``      map base tiles, ``https://host/{z}/{x}/{y}.png``  none: the drawn boundaries
 ``CRIMEFUSION_S3_*``       ``ENDPOINT``, ``REGION``, ``ALLOW_HTTP``     (cluster only)
 ``AWS_ACCESS_KEY_ID``...   object-store credentials                    (cluster only)
 =========================  ==========================================  =================
@@ -26,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 #: The repository root (the package is installed in editable mode by ``make``).
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -56,6 +57,16 @@ class Settings(BaseModel):
     raw_identifiers: bool = False
     compute_engine: Literal["embedded", "spark"] = "embedded"
     spark_master: str = "local[2]"
+    #: XYZ tile URL template of an agency tile server, the maps' base layer; unset, the maps draw the
+    #: study area's boundaries with their labels as the base (offline).
+    tiles: str | None = None
+
+    @field_validator("tiles")
+    @classmethod
+    def _tile_template(cls, value: str | None) -> str | None:
+        from jobs.maps.layers import check_tile_template
+
+        return check_tile_template(value) if value else None
 
     @model_validator(mode="after")
     def _usable_key(self) -> "Settings":
@@ -100,6 +111,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "CRIMEFUSION_RAW_IDENTIFIERS": "raw_identifiers",
         "CRIMEFUSION_COMPUTE_ENGINE": "compute_engine",
         "CRIMEFUSION_SPARK_MASTER": "spark_master",
+        "CRIMEFUSION_TILES": "tiles",
     }
     for var, key in mapping.items():
         if env.get(var):

@@ -20,6 +20,7 @@ import time
 
 from orchestration.settings import load_settings
 from orchestration.home import prepare_environment
+from orchestration.platform.launch import workspace_args
 
 
 def _reset_signals() -> None:
@@ -36,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
 
     prepare_environment(load_settings())
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    cmd = [dagster, "dev", "-m", "orchestration.definitions", "-h", args.host, "-p", str(args.port)]
+    # workspace.yaml: the code location `crimefusion`, whose name `crimefusion run` records in its runs
+    cmd = [dagster, "dev", *workspace_args(), "-h", args.host, "-p", str(args.port)]
     print(f"Dagster UI: http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
     child = subprocess.Popen(cmd, preexec_fn=_reset_signals, start_new_session=True)
 

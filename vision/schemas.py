@@ -13,7 +13,8 @@ from jobs.schemas import UTC_TS
 DETECTIONS = pa.schema(
     [
         pa.field("camera_id", pa.string(), nullable=False),
-        pa.field("source", pa.string(), nullable=False),  # video file, folder entry or stream URI
+        # the clip: in the lakehouse video/<camera_id>/<date>/<file> under the landing root; else the file or stream read
+        pa.field("source", pa.string(), nullable=False),
         pa.field("frame_time", UTC_TS, nullable=False),
         pa.field("frame_index", pa.int64(), nullable=False),
         pa.field("track_id", pa.int64()),  # null when tracking is off

@@ -15,7 +15,8 @@ import numpy as np
 
 from vision.settings import configure_mlflow, configure_ultralytics_offline, state_dir
 
-__all__ = ["TrainResult", "export_onnx", "onnx_parity", "register_model", "small_model_yaml", "train_yolo"]
+__all__ = ["DESCRIPTION", "TrainResult", "export_onnx", "onnx_parity", "register_model", "small_model_yaml",
+           "train_yolo", "training_run_name"]
 
 #: Largest absolute difference allowed between PyTorch and ONNX Runtime raw outputs
 #: (box coordinates in model pixels, class scores in [0, 1]) on float32 CPU.
@@ -23,6 +24,13 @@ PARITY_ATOL = 1e-2
 
 #: MLflow experiment of vision training runs.
 EXPERIMENT = "crimefusion-vision"
+#: Description of a registered detector (MLflow's model page).
+DESCRIPTION = (
+    "Camera-video object detector: an ultralytics YOLO model exported to ONNX (class names in its metadata), its "
+    "output checked against PyTorch before registration. The detections asset serves alias champion (without it, "
+    "the bundled demo model data/vision/demo-yolo.onnx); `crimefusion vision train` registers new versions, whose "
+    "descriptions name the base model, epochs, input size and dataset."
+)
 
 
 @dataclass
@@ -145,8 +153,11 @@ def register_model(
     metrics: dict[str, float],
     params: dict | None = None,
     state: Path | None = None,
+    run_name: str | None = None,
 ) -> str:
     """Log the ONNX model with its metrics in MLflow and register it; return the version.
+
+    The run is ``run_name`` (default: ``name``); the registered model gets :data:`DESCRIPTION`.
 
     The store is ``MLFLOW_TRACKING_URI`` or ``<state>/mlflow/mlflow.db``; the
     process's MLflow tracking URI is left as it was (:mod:`models.registry`).
@@ -162,9 +173,19 @@ def register_model(
     artifacts = (Path(uri[len("sqlite:///"):]).parent / "artifacts").resolve().as_uri() \
         if uri.startswith("sqlite:///") else None
     registered = log_onnx_model(uri, name=name, onnx_model=onnx.load(str(onnx_path)), experiment=EXPERIMENT,
-                                artifact_location=artifacts, run_name=name, params=params, metrics=metrics,
-                                save_as_external_data=False)
+                                artifact_location=artifacts, run_name=run_name or name, params=params,
+                                metrics=metrics, save_as_external_data=False, description=DESCRIPTION)
     return registered.version
+
+
+def training_run_name(name: str, *, model: str, epochs: int, imgsz: int, data: str | Path) -> str:
+    """``crimefusion-yolo yolo11n 30-epochs imgsz-320 data-synthetic``: the registered name, base model (yaml or
+    weights stem), epochs, input size and dataset (the dataset yaml's folder). Images carry no data end."""
+    from models.registry import what_ran
+
+    data = Path(data)
+    dataset = data.parent.name if data.suffix in (".yaml", ".yml") else data.name
+    return what_ran(name, Path(model).stem, f"{epochs}-epochs", f"imgsz-{imgsz}", f"data-{dataset}")
 
 
 def train_yolo(
@@ -245,6 +266,7 @@ def train_yolo(
         tracking_uri = configure_mlflow(state)
         version = register_model(
             onnx_path, name=register_as, metrics=metrics, state=state,
+            run_name=training_run_name(register_as, model=model, epochs=epochs, imgsz=imgsz, data=data),
             params={"model": model, "epochs": epochs, "imgsz": imgsz, "batch": batch, "seed": seed, "data": data},
         )
     names = {int(k): str(v) for k, v in yolo.names.items()}

@@ -5,13 +5,20 @@
 -- Geometry is WKB in EPSG:4326 (column "geometry"); ST_GeomFromWKB needs the
 -- spatial extension, lon/lat columns work without it.
 
--- requires: silver.incidents
+-- requires: silver.incidents, reference.source_catalog
 CREATE OR REPLACE VIEW bi.incidents AS
-SELECT incident_id, source, category, source_category, location_type, district, status, weapon,
-       occurred_at, CAST(occurred_at AS DATE) AS occurred_day,
-       date_part('year', occurred_at) AS occurred_year, date_part('hour', occurred_at) AS occurred_hour_utc,
-       lon, lat, h3
-FROM silver.incidents;
+-- occurred_at is the UTC instant; the *_local columns read it in the feed's time zone (reference.source_catalog)
+SELECT i.incident_id, i.source, i.category, i.source_category, i.location_type, i.district, i.status, i.weapon,
+       i.occurred_at, CAST(timezone('UTC', i.occurred_at) AS DATE) AS occurred_day_utc,
+       date_part('hour', timezone('UTC', i.occurred_at)) AS occurred_hour_utc,
+       coalesce(s.timezone, 'UTC') AS timezone,
+       timezone(coalesce(s.timezone, 'UTC'), i.occurred_at) AS occurred_at_local,
+       CAST(timezone(coalesce(s.timezone, 'UTC'), i.occurred_at) AS DATE) AS occurred_day_local,
+       date_part('year', timezone(coalesce(s.timezone, 'UTC'), i.occurred_at)) AS occurred_year_local,
+       date_part('hour', timezone(coalesce(s.timezone, 'UTC'), i.occurred_at)) AS occurred_hour_local,
+       i.lon, i.lat, i.h3
+FROM silver.incidents AS i
+LEFT JOIN reference.source_catalog AS s ON s.source = i.source;
 
 -- requires: silver.incidents
 CREATE OR REPLACE VIEW bi.incidents_geo AS
@@ -26,7 +33,9 @@ FROM reference.police_districts;
 -- requires: gold.district_daily_counts, reference.police_districts
 CREATE OR REPLACE VIEW bi.district_incident_rates AS
 -- district ids repeat across cities (Chicago district 1, NYC precinct 1): the join takes the layer too
-SELECT c.source, c.layer, c.district, c.category, date_trunc('month', c.day) AS month,
+-- months are local (local_day: the day in the feed's time zone), as the people who read them count them
+SELECT c.source, c.layer, c.district, c.category, CAST(date_trunc('month', c.local_day) AS DATE) AS month,
+       any_value(c.timezone) AS timezone,
        sum(c.incidents) AS incidents, any_value(d.area_km2) AS area_km2,
        sum(c.incidents) / nullif(any_value(d.area_km2), 0) AS incidents_per_km2
 FROM gold.district_daily_counts AS c

@@ -43,6 +43,8 @@ ENTITY_SCORES = pa.schema(
     [
         pa.field("entity", pa.string(), nullable=False),
         pa.field("score", pa.float64(), nullable=False),
+        # percentage of the entities scored in the same call at or below this score (0-100]
+        pa.field("score_pct", pa.float64()),
         pa.field("rank", pa.int64(), nullable=False),
         pa.field("flagged", pa.bool_(), nullable=False),
         pa.field(
@@ -66,6 +68,9 @@ ENTITY_ANOMALIES = pa.schema(
                  pa.list_(pa.struct([pa.field("feature", pa.string()), pa.field("contribution", pa.float64())]))),
         pa.field("model_uri", pa.string(), nullable=False),
         pa.field("scored_at", UTC_TS, nullable=False),
+        # percentile of ``score`` among the entities of this type scored in the same run (0-100]; null in rows
+        # written before the column existed. Last, so that older tables gain it by schema evolution.
+        pa.field("score_pct", pa.float64()),
     ],
     metadata={b"description": b"Gold: phones and accounts ranked by anomaly score, with the features behind it."},
 )

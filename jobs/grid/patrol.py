@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from jobs.grid.cell_features import resolve_cells, resolve_events
 from jobs.grid.schemas import PATROL_SCHEMA
+from jobs.localtime import local_week, span_label, wall_time
 
 SHIFTS_PER_DAY = 3
 SHIFTS_PER_WEEK = 7 * SHIFTS_PER_DAY
@@ -27,7 +28,8 @@ def shift_index(t_ns: np.ndarray, *, timezone: str = "UTC", first_shift_hour: in
     if not 0 <= int(first_shift_hour) < 8:
         raise ValueError(f"first_shift_hour must be in 0..7 (three 8-hour shifts a day), got {first_shift_hour}")
     local = pd.DatetimeIndex(np.asarray(t_ns, dtype="datetime64[ns]"), tz="UTC").tz_convert(timezone)
-    shifted = local - pd.Timedelta(hours=int(first_shift_hour))
+    # on the wall clock (as patrol_plan's shifts are): an hour's jump at a DST change moves no shift boundary
+    shifted = local.tz_localize(None) - pd.Timedelta(hours=int(first_shift_hour))
     return (shifted.dayofweek.to_numpy() * SHIFTS_PER_DAY + shifted.hour.to_numpy() // 8).astype(np.int64)
 
 
@@ -105,8 +107,10 @@ def patrol_plan(
     profile
         ``(n_cells, 21)`` shift shares (:func:`shift_profile`).
     week_start
-        Monday 00:00 (UTC) of the forecast week; shifts start at ``first_shift_hour``
-        local time on each day of that week.
+        Monday 00:00 (UTC) of the forecast week, which names the local week Monday to
+        Sunday of that date (:func:`jobs.localtime.local_week`); shifts start at
+        ``first_shift_hour`` local time on each of its days and are labelled with their
+        local day and times (``Mon 1 Jan 06:00–14:00``).
     capacity
         Cells a shift's patrols can cover.
 
@@ -124,15 +128,16 @@ def patrol_plan(
         raise ValueError(f"profile must be ({len(expected_week)}, {SHIFTS_PER_WEEK}), got {profile.shape}")
     cells = np.asarray(h3 if isinstance(h3, list) else h3.to_pylist(), dtype=object)
     k = min(int(capacity), len(cells))
-    ws = pd.Timestamp(week_start)
-    ws = ws.tz_localize("UTC") if ws.tzinfo is None else ws.tz_convert("UTC")
-    local_monday = ws.tz_convert(timezone).normalize()
+    # The week named 2018-01-01 is Monday 1 to Sunday 7 January on the local calendar: converting its
+    # Monday 00:00 UTC to Chicago time would start it on Sunday 31 December.
+    monday, _ = local_week(week_start, timezone)
     by_shift = expected_week[:, None] * profile
     rows: dict[str, list] = {n: [] for n in PATROL_SCHEMA.names}
     for s in range(SHIFTS_PER_WEEK):
         day, part = divmod(s, SHIFTS_PER_DAY)
-        start_local = local_monday + pd.Timedelta(days=day, hours=int(first_shift_hour) + 8 * part)
-        label = f"{start_local:%a %H:%M}-{start_local + pd.Timedelta(hours=8):%H:%M}"
+        # on the wall clock: a 06:00 shift stays at 06:00 across a daylight-saving change
+        start_local = wall_time(monday + pd.Timedelta(days=day), int(first_shift_hour) + 8 * part, timezone)
+        label = span_label(start_local, 8)
         col = by_shift[:, s]
         order = np.lexsort((cells.astype(str), -col))[:k]  # ties broken by cell id
         total = col.sum()

@@ -222,6 +222,24 @@ class StudyAreaSpec(_Strict):
         return path if path.is_absolute() else (base / path).resolve()
 
 
+class MapLayerSpec(_Strict):
+    """A vector layer drawn on the maps' base (streets, landmarks, beats): a file, optionally labelled."""
+
+    name: str = Field(min_length=1, max_length=80)
+    #: Vector file (GeoPackage, GeoJSON, KML, Shapefile...), relative to the spec; reprojected to EPSG:4326.
+    file: str
+    #: Layer of a multi-layer file (default: the first).
+    layer: str | None = None
+    #: Attribute whose values label the features (none: unlabelled).
+    label_field: str | None = None
+    colour: str = Field(default="#7a7a7a", pattern=r"^#[0-9a-fA-F]{6}$")
+    weight: float = Field(default=1.0, gt=0, le=10)
+
+    def resolve(self, base: Path) -> Path:
+        path = Path(self.file)
+        return path if path.is_absolute() else (base / path).resolve()
+
+
 class IdSpec(_Strict):
     """How a row's id is formed: from source columns, or from the row's content."""
 
@@ -270,6 +288,12 @@ class SourceSpec(_Strict):
     #: feeds without a study area: bounds the swapped- and outside-coordinates rules.
     bounds: tuple[float, float, float, float] | None = None
     categories: CategorySpec = Field(default_factory=CategorySpec)
+    #: IANA time zone where people read this feed's times (the study area's): local days, shifts and
+    #: months in reports, maps, the CLI and the BI views' ``*_local`` columns. Default: the
+    #: ``occurred_at`` field's ``timezone``, else UTC (see :attr:`local_timezone`).
+    timezone: str | None = None
+    #: Vector layers the maps draw on their base besides the study area's boundaries (streets, landmarks).
+    map_layers: list[MapLayerSpec] = Field(default_factory=list)
     #: Files the bundled demo and ``crimefusion run`` ingest (globs, relative to the spec file).
     files: list[str] = Field(default_factory=list)
     #: Folder of the spec file, set by :func:`load_spec` to resolve relative paths.
@@ -277,6 +301,24 @@ class SourceSpec(_Strict):
     #: Folders besides the spec's own that its paths may point into (``CRIMEFUSION_DATA_ROOTS``), set by
     #: :func:`load_spec`; the bundled ``data/`` folder is always one.
     data_roots: tuple[Path, ...] = Field(default=(), exclude=True)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown time zone {value!r}; give an IANA name such as 'America/Chicago'") from exc
+        return value
+
+    @property
+    def local_timezone(self) -> str:
+        """The feed's local time zone: ``timezone``, else the ``occurred_at`` field's, else ``UTC``."""
+        if self.timezone:
+            return self.timezone
+        occurred = self.fields.get("occurred_at")
+        return (occurred.timezone if occurred is not None and occurred.timezone else None) or "UTC"
 
     @field_validator("table")
     @classmethod

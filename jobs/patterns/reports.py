@@ -1,4 +1,4 @@
-"""Write the pattern figures and GIS exports into the reports folder, and show a figure in Dagster metadata.
+"""Write the pattern figures into the reports folder, and show a figure in Dagster metadata.
 
 Unlike the kernels of this package these functions write files: the assets
 give them a folder (``<CRIMEFUSION_HOME>/reports/patterns/``) and the figures
@@ -12,9 +12,7 @@ import io
 import re
 from pathlib import Path
 
-import pyarrow as pa
-
-__all__ = ["png_markdown", "slug", "write_figures", "write_geoparquet"]
+__all__ = ["png_markdown", "slug", "write_figures"]
 
 
 def slug(text: str) -> str:
@@ -39,12 +37,3 @@ def write_figures(figures: list[tuple[Path, object]], alt: str) -> str:
     for path, fig in figures[1:]:
         fig.savefig(path, dpi=130)
     return first
-
-
-def write_geoparquet(table: pa.Table, polygons: list, path: Path) -> Path:
-    """Write ``table`` (without its WKB ``geometry``) with ``polygons`` (lon/lat) as GeoParquet in EPSG:4326."""
-    import geopandas as gpd
-
-    gdf = gpd.GeoDataFrame(table.drop_columns(["geometry"]).to_pandas(), geometry=polygons, crs="EPSG:4326")
-    gdf.to_parquet(path)
-    return path

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from jobs.patterns.near_repeat import KnoxResult
 from jobs.patterns.schemas import NEAR_REPEAT_SCHEMA
 
-__all__ = ["ENRICHMENT_TABLE", "gi_rows", "knox_rows", "last_days", "local_days"]
+__all__ = ["ENRICHMENT_TABLE", "gi_rows", "knox_rows", "last_days"]
 
 #: Silver table of incident enrichment (MO text, weapon, offender and victim ids).
 ENRICHMENT_TABLE = "incident_enrichment"
@@ -34,14 +34,6 @@ def last_days(table: pa.Table, days: float | None, column: str = "occurred_at") 
     start = end - dt.timedelta(days=days)
     ts = table[column].type
     return table.filter(pc.greater(table[column], pa.scalar(start, ts))), start, end
-
-
-def local_days(ts: pa.ChunkedArray, tz: str) -> np.ndarray:
-    """Whole-day numbers (days since 1970-01-01) of UTC timestamps, counted in time zone ``tz``."""
-    import pandas as pd
-
-    local = pd.Series(ts.to_pandas()).dt.tz_convert(tz)
-    return local.dt.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64)
 
 
 def knox_rows(res: KnoxResult, *, source: str, category: str, seed: int, method: str, metric_crs: str, tz: str,

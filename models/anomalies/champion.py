@@ -22,24 +22,42 @@ from models.anomalies.parity import onnx_parity
 from models.anomalies.scoring import NATIVE_ARTIFACT, EntityModel, FittedEntityModel, feature_matrix
 from models.registry import CHALLENGER, CHAMPION, RegisteredVersion
 
-__all__ = ["gate_challenger", "load_scorer", "register_challenger"]
+__all__ = ["DESCRIPTIONS", "gate_challenger", "load_scorer", "register_challenger"]
+
+_SERVED = ("Exported to ONNX with each feature's contribution to the score. The entity_anomaly_model asset registers "
+           "each version with alias challenger; the ONNX parity check moves alias champion, which entity_anomalies "
+           "serves. Each version's description names the detector, its feature table and the last day of data.")
+#: Description of each registered entity model (MLflow's model page), by entity type.
+DESCRIPTIONS = {
+    "phone": ("Burner-phone profile: an Isolation Forest anomaly score for every pseudonymised phone, from gold "
+              "phone_features (contacts, share of new contacts, night share, cell sites, handsets and IMEI changes, "
+              "SIMs per handset, lifetime and activity). " + _SERVED),
+    "account": ("Money-mule profile: an ECOD anomaly score for every pseudonymised account, from gold "
+                "account_features (fan-in, fan-out, velocity, round amounts, ATM share, inflow, outflow and "
+                "pass-through). " + _SERVED),
+}
 
 
 def register_challenger(tracking_uri: str, spec: EntityModel, fitted: FittedEntityModel, *, experiment: str,
-                        params: dict) -> RegisteredVersion:
+                        params: dict, data_end=None) -> RegisteredVersion:
     """Log ``fitted`` in a run of ``experiment`` and register it as ``spec.model_name`` with alias ``challenger``.
 
     The run holds the ONNX graph, the pickled native detector
     (:data:`~models.anomalies.scoring.NATIVE_ARTIFACT`, read back by
     :func:`gate_challenger`), the feature order and threshold that
     :func:`load_scorer` serves with, ``params`` (training settings), and the
-    truth and parity figures as metrics.
+    truth and parity figures as metrics. The run is named for the model, its
+    detector and feature table and ``data_end`` (the last day of the records
+    the features were built from, when known); the registered model gets
+    :data:`DESCRIPTIONS`.
     """
-    from models.registry import log_onnx_model
+    from models.registry import log_onnx_model, what_ran
 
     det, parity = fitted.detector, fitted.parity
     return log_onnx_model(
         tracking_uri, name=spec.model_name, onnx_model=fitted.onnx_model, experiment=experiment, alias=CHALLENGER,
+        run_name=what_ran(spec.model_name, spec.detector, spec.table, data_end=data_end),
+        description=DESCRIPTIONS.get(spec.entity_type),
         files={NATIVE_ARTIFACT: pickle.dumps(det)},
         params={"entity_type": spec.entity_type, "detector": spec.detector,
                 "feature_names": json.dumps(list(spec.features)), "threshold": repr(float(det.threshold_)), **params},

@@ -107,7 +107,8 @@ def fit_entity_model(spec: EntityModel, X: np.ndarray, ids: np.ndarray, positive
 def score_entities(scorer, features: pa.Table, spec: EntityModel, *, model_uri: str,
                    scored_at: pd.Timestamp) -> pa.Table:
     """Every row of a feature table scored by ``scorer`` (:class:`models.anomalies.serving.OnnxScorer`), as
-    :data:`ENTITY_ANOMALIES` rows, most unusual first, with the three features behind each score."""
+    :data:`ENTITY_ANOMALIES` rows, most unusual first, with the three features behind each score and its
+    percentile among the table's rows (``score_pct``: the raw scores of different models are on different scales)."""
     X = feature_matrix(features, scorer.feature_names)
     clean = pa.table({spec.entity_col: features[spec.entity_col],
                       **{c: pa.array(X[:, i]) for i, c in enumerate(scorer.feature_names)}})
@@ -116,4 +117,5 @@ def score_entities(scorer, features: pa.Table, spec: EntityModel, *, model_uri: 
     return pa.table({"entity": scored["entity"], "entity_type": pa.array([spec.entity_type] * n, pa.string()),
                      "score": scored["score"], "rank": scored["rank"], "flagged": scored["flagged"],
                      "top_features": scored["top_features"], "model_uri": pa.array([model_uri] * n, pa.string()),
-                     "scored_at": pa.array([scored_at.to_pydatetime()] * n, UTC_TS)}, schema=ENTITY_ANOMALIES)
+                     "scored_at": pa.array([scored_at.to_pydatetime()] * n, UTC_TS),
+                     "score_pct": scored["score_pct"]}, schema=ENTITY_ANOMALIES)

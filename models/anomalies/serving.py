@@ -11,6 +11,32 @@ import pyarrow as pa
 from models.anomalies.detectors import top_features
 from jobs.anomalies.schemas import ENTITY_SCORES
 
+__all__ = ["OnnxScorer", "score_percentiles"]
+
+
+def score_percentiles(scores) -> np.ndarray:
+    """Percentile of each score among ``scores``: the percentage of them at or below it (0-100].
+
+    The population is every entity one model scored in one run, so a phone's
+    percentile reads against phones and an account's against accounts, whatever
+    the scale of each model's raw score. Ties share the higher value (the top
+    score is the 100th percentile); the order of the raw scores is kept
+    (monotone non-decreasing). NaN scores get NaN and are left out of the
+    population.
+
+    Notes
+    -----
+    The "weak" definition of ``scipy.stats.percentileofscore`` (``kind="weak"``),
+    the empirical CDF at each score times 100.
+    """
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    ok = ~np.isnan(s)
+    out = np.full(s.shape, np.nan)
+    if ok.any():
+        pop = np.sort(s[ok])
+        out[ok] = 100.0 * np.searchsorted(pop, s[ok], side="right") / len(pop)
+    return out
+
 
 class OnnxScorer:
     """An ONNX Runtime session over an exported detector.
@@ -73,7 +99,11 @@ class OnnxScorer:
         return s, (c.astype(np.float64) if c is not None else np.zeros((len(s), 0)))
 
     def score_table(self, features: pa.Table, *, entity_col: str, top_k: int = 3) -> pa.Table:
-        """Score a feature table (one row per entity) into :data:`ENTITY_SCORES`, most anomalous first."""
+        """Score a feature table (one row per entity) into :data:`ENTITY_SCORES`, most anomalous first.
+
+        ``score_pct`` is each score's percentile among the table's rows
+        (:func:`score_percentiles`), so pass every entity of the model at once.
+        """
         missing = [c for c in [entity_col, *self.feature_names] if c not in features.column_names]
         if missing:
             raise ValueError(f"feature table lacks columns {missing}")
@@ -89,6 +119,7 @@ class OnnxScorer:
             {
                 "entity": features[entity_col].cast(pa.string()),
                 "score": pa.array(s),
+                "score_pct": pa.array(score_percentiles(s)),
                 "rank": pa.array(rank),
                 "flagged": pa.array(flagged),
                 "top_features": pa.array(

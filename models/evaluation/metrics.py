@@ -119,3 +119,18 @@ def hotspot_metrics(
                  hit_rate=hit, pai=pai, pei=pei, pei_star=pei_star)
         )
     return pd.DataFrame(rows)
+
+
+def gap_closed(score: float, trailing: float, bound: float) -> float:
+    """Share of the gap between trailing counts and a bound that a method's score closes.
+
+    ``(score - trailing) / (bound - trailing)``: 0 for a method no better than a
+    year of trailing counts, 1 for one that reaches the bound (e.g. the
+    stationary oracle, a forecast that knows the test span's own mean counts),
+    negative for one worse than trailing counts. NaN when the bound does not lie
+    above the trailing counts (there is no gap to close) or an input is not finite.
+    """
+    values = np.array([score, trailing, bound], dtype=float)
+    if not np.isfinite(values).all() or bound <= trailing:
+        return float("nan")
+    return float((score - trailing) / (bound - trailing))

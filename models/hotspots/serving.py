@@ -79,12 +79,17 @@ def load_hotspot_model(tracking_uri: str, ref):
 class OnnxHotspotScorer:
     """Expected count per cell and period from an ONNX hotspot model and its :class:`FeatureSpec`."""
 
-    def __init__(self, onnx_model, spec: FeatureSpec):
+    def __init__(self, onnx_model, spec: FeatureSpec, booster=None):
         self.spec = spec
+        self.booster = booster  # the native LightGBM booster, when logged: per-cell drivers
         self.session = onnx_session(onnx_model)
         n_in = self.session.get_inputs()[0].shape[1]
         if n_in is not None and n_in != len(spec.feature_names):
             raise ValueError(f"the ONNX graph takes {n_in} features but the spec lists {len(spec.feature_names)}")
+
+    @property
+    def resolution(self) -> int:
+        return self.spec.resolution
 
     def features(self, incidents: pa.Table, cells, period_starts: Sequence) -> pa.Table:
         """``cell_features`` rows of ``period_starts`` (each built from incidents before its start)."""
@@ -102,25 +107,43 @@ class OnnxHotspotScorer:
         want = pa.array(pd.to_datetime(ns, utc=True), pa.timestamp("us", tz="UTC"))
         return feats.filter(pc.is_in(feats.column("period_start"), value_set=want))
 
-    def predict_many(self, incidents: pa.Table, cells, period_starts: Sequence) -> np.ndarray:
-        """``(n_periods, n_cells)`` expected counts, rows in the order of ``period_starts``."""
+    def _matrix(self, incidents: pa.Table, cells, period_starts: Sequence) -> tuple[np.ndarray, int, dict[int, int]]:
+        """The features of every (period, cell) as rows, the cell count, and each period's block index."""
         n = len(resolve_cells(cells, self.spec.resolution))
         feats = self.features(incidents, cells, period_starts)
         missing = [c for c in self.spec.feature_names if c not in feats.column_names]
         if missing:
             raise ValueError(f"rebuilt features lack {missing}: the incidents differ from the training data's shape")
         X = np.column_stack([feats.column(c).to_numpy(zero_copy_only=False) for c in self.spec.feature_names])
-        pred = onnx_predict(self.session, X.astype(np.float32)).reshape(-1, n)
         got = feats.column("period_start").cast(pa.int64()).to_numpy()[::n] * 1000
-        order = {int(v): i for i, v in enumerate(got)}
+        return X.astype(np.float32), n, {int(v): i for i, v in enumerate(got)}
+
+    def predict_many(self, incidents: pa.Table, cells, period_starts: Sequence) -> np.ndarray:
+        """``(n_periods, n_cells)`` expected counts, rows in the order of ``period_starts``."""
+        X, n, order = self._matrix(incidents, cells, period_starts)
+        pred = onnx_predict(self.session, X).reshape(-1, n)
         return np.vstack([pred[order[to_ns(s)]] for s in period_starts])
+
+    def predict_with_drivers(self, incidents: pa.Table, cells, period_start, k: int = 3
+                             ) -> tuple[np.ndarray, list[str] | None]:
+        """Expected counts of one period per cell and, when the native booster was logged, each cell's top
+        ``k`` drivers (:func:`models.hotspots.explain.top_drivers`); ``None`` without it."""
+        from models.hotspots.explain import contributions, top_drivers
+
+        X, n, order = self._matrix(incidents, cells, [period_start])
+        block = slice(order[to_ns(period_start)] * n, (order[to_ns(period_start)] + 1) * n)
+        expected = onnx_predict(self.session, X[block]).reshape(-1)
+        if self.booster is None:
+            return expected, None
+        return expected, top_drivers(contributions(self.booster, X[block]), self.spec.feature_names, k=k)
 
 
 def forecast_table(cells: pa.Table, expected: np.ndarray, week: pd.Timestamp, top_share: float,
-                   model_version: str) -> pa.Table:
-    """Rank cells by expected count; share of expected crime down to each rank; top-area flag.
+                   model_version: str, drivers: Sequence[str] | None = None, method: str | None = None) -> pa.Table:
+    """Rank cells by expected count; share of expected crime down to each rank; top-area flag; drivers.
 
-    ``cells`` (``h3``, ``lon``, ``lat``, ``area_km2``) aligned with ``expected``;
+    ``cells`` (``h3``, ``lon``, ``lat``, ``area_km2``) aligned with ``expected``
+    (and ``drivers``, one text per cell, when the model can explain itself);
     ties in rank and in the top-area flag are broken by cell id.
     """
     from models.evaluation.metrics import flag_top_cells
@@ -146,4 +169,72 @@ def forecast_table(cells: pa.Table, expected: np.ndarray, week: pd.Timestamp, to
         "expected_share": pa.array(cum, pa.float64()),
         "in_top_cells": pa.array(top),
         "model_version": pa.array([str(model_version)] * n, pa.string()),
+        "method": pa.array([method] * n, pa.string()),
+        "drivers": pa.array(list(drivers) if drivers is not None else [None] * n, pa.string()),
     }).sort_by("risk_rank")
+
+
+class BaselineScorer:
+    """Expected count per cell and period from a baseline (a registered champion can be one).
+
+    A baseline has no trained graph: for a run of periods it is fitted on the
+    incidents before the first one, later incidents are added without refitting,
+    and each period is scored from the incidents before its start only, as the
+    rolling-origin backtest scores it (:func:`models.evaluation.backtest.rolling_origin_backtest`).
+    """
+
+    def __init__(self, method: str, params: dict | None = None, resolution: int = 9, freq: str = "W"):
+        from models.hotspots.baselines import BASELINES
+
+        if method not in BASELINES:
+            raise ValueError(f"unknown baseline {method!r}; known: {', '.join(BASELINES)}")
+        self.method, self.params, self.resolution, self.freq = method, dict(params or {}), int(resolution), freq
+
+    def forecaster(self):
+        from models.hotspots.baselines import BASELINES
+
+        return BASELINES[self.method](**self.params)
+
+    def predict_many(self, incidents: pa.Table, cells, period_starts: Sequence) -> np.ndarray:
+        """``(n_periods, n_cells)`` expected counts, rows in the order of ``period_starts``."""
+        from models.evaluation.backtest import pc_between
+
+        n_cells = len(resolve_cells(cells, self.resolution))  # also checks the cells' resolution
+        if len(period_starts) == 0:
+            return np.zeros((0, n_cells))
+        starts = [pd.Timestamp(to_ns(s), tz="UTC") for s in period_starts]
+        first, last = min(starts), max(starts)
+        model = self.forecaster().fit(incidents, cells, origin=first)
+        later = pc_between(incidents, incidents.column("occurred_at"), first, last)
+        if later.num_rows:
+            model.update(later)
+        return model.predict_many(starts, self.freq)
+
+
+def load_hotspot_scorer(tracking_uri: str, ref):
+    """``(scorer, RegisteredVersion, method)`` of a registered hotspot version, learned or baseline.
+
+    The scorer has ``predict_many(incidents, cells, period_starts)`` and
+    ``resolution``: an :class:`OnnxHotspotScorer` over the version's ONNX graph
+    and feature spec, or a :class:`BaselineScorer` when the version is a
+    registered baseline (tag ``method``, :func:`models.registry.register_baseline`).
+    """
+    from models.registry import BASELINE_FILE, artifact_bytes, method_of, resolve
+
+    version = resolve(tracking_uri, ref)
+    method = method_of(tracking_uri, version)
+    if method == "learned":
+        from mlflow.exceptions import MlflowException
+
+        from models.hotspots.explain import NATIVE_FILE, load_booster
+
+        onnx_model, spec, version = load_hotspot_model(tracking_uri, version)
+        try:
+            booster = load_booster(artifact_bytes(tracking_uri, version, NATIVE_FILE).decode())
+        except (MlflowException, OSError):  # versions logged before the native booster was: no drivers
+            booster = None
+        return OnnxHotspotScorer(onnx_model, spec, booster), version, method
+    d = json.loads(artifact_bytes(tracking_uri, version, BASELINE_FILE).decode())
+    params = dict(d.get("params", {}))
+    resolution, freq = int(params.pop("resolution", 9)), str(params.pop("freq", "W"))
+    return BaselineScorer(d["method"], params, resolution=resolution, freq=freq), version, method

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,6 +23,17 @@ from models.onnx_export import ParityReport
 
 #: Run param of a registered hotspot model: the first week it did not train on (ISO date).
 TRAINED_TO = "trained_to"
+#: Description of the registered hotspot model (MLflow's model page).
+DESCRIPTION = (
+    "Crime risk per H3 cell of the study area for the coming week: expected incident counts from a LightGBM "
+    "Poisson model (small monotone trees over each cell's decayed and rolling counts, neighbourhood rates and "
+    "kernel-density intensity) trained on gold cell_features, exported to ONNX. Registered by the hotspot_model "
+    "asset with alias challenger; the champion gate moves alias champion, which hotspot_forecast serves, or "
+    "registers the baseline that beat it as a version of its own (tag method). A model version's description "
+    "names its method, period, H3 resolution and the last day of data it saw."
+)
+#: Period codes of ``CellFeatureParams.freq`` in run names.
+FREQ_WORDS = {"W": "week", "D": "day", "8h": "8h"}
 
 
 def require_weekly(feats: pa.Table) -> None:
@@ -65,6 +77,30 @@ class TrainedHotspotModel:
         return {**m.best_params_, "n_trees": m.best_iteration_, "origin": self.origin.date(),
                 TRAINED_TO: self.trained_to.date(), "resolution": self.spec.resolution,
                 "n_features": len(m.feature_names_), "selection": m.selection, "learning_rate": m.learning_rate}
+
+    def importance(self, feats: pa.Table, weeks: int = 8) -> pd.Series:
+        """Mean absolute TreeSHAP term per feature over the rows of the last ``weeks`` weeks ``feats`` (the
+        table the model trained on) holds before :attr:`trained_to`
+        (:func:`models.hotspots.explain.global_importance`)."""
+        from models.hotspots.explain import contributions, global_importance
+
+        start = pa.scalar(self.trained_to - pd.Timedelta(weeks=weeks), feats.schema.field("period_start").type)
+        end = pa.scalar(self.trained_to, feats.schema.field("period_start").type)
+        ps = feats.column("period_start")
+        rows = feats.filter(pc.and_(pc.greater_equal(ps, start), pc.less(ps, end)))
+        X = np.column_stack([rows.column(c).to_numpy(zero_copy_only=False) for c in self.model.feature_names_])
+        return global_importance(contributions(self.model.model_.booster_, X), self.model.feature_names_)
+
+    def run_name(self, model_name: str) -> str:
+        """``hotspot_lgbm lightgbm week h3r9 data-end 2017-12-31``: the model, its period and cells, and the last day
+        of gold cell_features it saw (the held-out tail included: the table's last period ends the day before
+        ``origin``)."""
+        from models.registry import what_ran
+
+        freq = self.spec.freq
+        period = FREQ_WORDS.get(freq, freq) if isinstance(freq, str) else freq.isoformat()
+        return what_ran(model_name, "lightgbm", period, f"h3r{self.spec.resolution}",
+                        data_end=self.origin - pd.Timedelta(days=1))
 
 
 def train_hotspot_model(feats: pa.Table, params: CellFeatureParams, *, holdout_weeks: int, seed: int = 0,

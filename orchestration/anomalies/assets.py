@@ -27,78 +27,34 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field
 
-from jobs.anomalies.families import (FAMILIES, SeriesFamily, atm_spike_quality, family_counts, new_critical,
-                                     score_family, severity_counts, spike_alerts_table)
+from jobs.anomalies.families import FAMILIES, atm_spike_quality, score_family, severity_counts, spike_alerts_table
 from jobs.anomalies.reports import alerts_markdown, write_anomaly_report
-from jobs.anomalies.schemas import SPIKE_ALERTS
+from jobs.anomalies.schemas import ENTITY_ANOMALIES, SPIKE_ALERTS
 from jobs.anomalies.spikes import SpikeParams
-from models.anomalies.scoring import ENTITY_MODELS, EntityModel, feature_matrix
-from models.registry import CHAMPION
+from models.anomalies.scoring import ENTITY_MODELS, feature_matrix
+from models.registry import CHAMPION, what_ran
+from orchestration.anomalies.inputs import (FeatureConfig, ModelConfig, ReportConfig, SpikeConfig, family_series,
+                                            feeds_timezone, new_critical_alerts, records_end, spike_settings,
+                                            truth_positives)
 from orchestration.anomalies.partitions import SCORING_DAYS
-from orchestration.lakehouse.metadata import column_schema, preview_markdown, table_metadata
+from orchestration.lakehouse.metadata import lake_table, preview_markdown, table_metadata
 from orchestration.resources.lakehouse import Lakehouse, sql_literal
 from orchestration.resources.reports import Reports
+from orchestration.resources.sources import SourceCatalog
 from orchestration.resources.tracking import MlflowTracking
 from orchestration.lakehouse.freshness import skip_unchanged
 from orchestration.platform.automation import ON_SCHEDULE_TAG, RETRAIN_TAG
 from orchestration.platform.retries import MODEL_RETRY, STORAGE_RETRY
 
 OWNERS = ["team:intelligence-analysis"]
-GROUP = "anomalies"
+#: The layer of the tables they write; detectors go to ``models``, the report to ``reports`` (the domain
+#: shows as the tag ``crimefusion/domain: anomalies``).
+GROUP = "gold"
 EXPERIMENT = "anomalies"
 
 
 # ---------------------------------------------------------------------------------------------- spikes
-class SpikeConfig(dg.Config):
-    hourly_days: int = Field(default=28, ge=2, description="Look-back span of the hourly series, in days.")
-    daily_days: int = Field(default=28, ge=7, description="Look-back span of the daily series, in days.")
-    tz: str = Field(default="America/Chicago",
-                    description="Time zone of local days and of the weekday/hour-of-day baseline effects.")
-    fdr_alpha: float = Field(default=0.05, gt=0, lt=1, description="False discovery rate across a family's windows.")
-    osint_h3_resolution: int = Field(default=8, ge=0, le=12,
-                                     description="H3 cell of posts with coordinates but no place name.")
-
-
-def _window(lakehouse: Lakehouse, family: SeriesFamily, as_of_end: pd.Timestamp, days: int) -> pa.Table | None:
-    """The rows of the family's table that :func:`jobs.anomalies.families.clip_span` keeps, read through a pushed-down
-    time window: one pass over the time column finds the last row before ``as_of_end``, a second reads only the
-    window's rows and columns, so memory follows the window, not the stored history."""
-    layer, name, time_col = family.layer, family.table, family.time_col
-    times = lakehouse.read(layer, name, columns=[time_col], filters=[(time_col, "<", as_of_end.to_pydatetime())])
-    last = pc.max(times[time_col]).as_py()
-    if last is None:
-        return None
-    start = pd.Timestamp(last) - pd.Timedelta(days=days + 1)  # a day's margin; clip_span cuts the exact span
-    window = [(time_col, ">=", start.to_pydatetime()), (time_col, "<", as_of_end.to_pydatetime())]
-    return lakehouse.read(layer, name, columns=list(family.columns), filters=window)
-
-
-def family_series(lakehouse: Lakehouse, family: SeriesFamily, as_of_end: pd.Timestamp, config: SpikeConfig):
-    """The count series of one family up to ``as_of_end``: ``(series, tz, start, end)``, or None without data."""
-    days = config.hourly_days if family.freq == "hour" else config.daily_days
-    if not lakehouse.exists(family.layer, family.table):
-        return None
-    rows = (_window(lakehouse, family, as_of_end, days) if family.time_col else
-            lakehouse.read(family.layer, family.table, columns=list(family.columns)))
-    if rows is None:
-        return None
-    sites = (lakehouse.read("silver", "cell_sites", columns=["cell_id", "site_id"])
-             if family.feed == "cell_calls" and lakehouse.exists("silver", "cell_sites") else None)
-    return family_counts(family, rows, as_of_end, days, tz=config.tz, h3_resolution=config.osint_h3_resolution,
-                         cell_sites=sites)
-
-
-def new_critical_alerts(lakehouse: Lakehouse, day: dt.date) -> tuple[pd.DataFrame, dt.date | None]:
-    """:func:`jobs.anomalies.families.new_critical` of gold ``spike_alerts`` up to scoring day ``day``."""
-    if not lakehouse.exists("gold", "spike_alerts"):
-        return pd.DataFrame(), None
-    t = lakehouse.read("gold", "spike_alerts", filters=[("as_of_date", "<=", day)])
-    t = t.filter(pc.and_(t["alert"], pc.equal(t["severity"], "critical")))
-    return new_critical(t.to_pandas(), day)
-
-
 @dg.asset(
     key="spike_alerts",
     retry_policy=STORAGE_RETRY,
@@ -114,7 +70,7 @@ def new_critical_alerts(lakehouse: Lakehouse, day: dt.date) -> tuple[pd.DataFram
         "Benjamini-Hochberg FDR (jobs/anomalies/spikes.py); severity critical/warning/info. Holds every window "
         "of each series that alerted in the span (`alert` marks the alerts). A partition rewrites its own rows."
     ),
-    metadata={"dagster/column_schema": column_schema(SPIKE_ALERTS)},
+    metadata=lake_table("gold", "spike_alerts", SPIKE_ALERTS),
     check_specs=[dg.AssetCheckSpec(
         "spike_alerts_no_new_critical", asset="spike_alerts",
         description=("Warns (WARN severity, never blocking) when the scoring day raised critical spikes that the "
@@ -123,13 +79,14 @@ def new_critical_alerts(lakehouse: Lakehouse, day: dt.date) -> tuple[pd.DataFram
 )
 @skip_unchanged(checks=lambda context, kw: no_new_critical(context, kw))
 def spike_alerts(context: dg.AssetExecutionContext, config: SpikeConfig, lakehouse: Lakehouse,
-                 mlflow: MlflowTracking) -> dg.MaterializeResult:
+                 mlflow: MlflowTracking, sources: SourceCatalog) -> dg.MaterializeResult:
     day = dt.date.fromisoformat(context.partition_key)
+    local_tz = config.tz or feeds_timezone(sources)
     as_of_end = pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1)
     parts, spans, atm_span = [], {}, None
     params = SpikeParams(fdr_alpha=config.fdr_alpha)
     for family in FAMILIES:
-        got = family_series(lakehouse, family, as_of_end, config)
+        got = family_series(lakehouse, family, as_of_end, config, local_tz)
         if got is None or not got[0].num_rows:
             context.log.info(f"{family.feed}: no data up to {day}; skipped")
             continue
@@ -167,9 +124,11 @@ def spike_alerts(context: dg.AssetExecutionContext, config: SpikeConfig, lakehou
                          f"recall {quality['recall']:.3f} ({int(quality['n_truth'])} planted windows)")
         exp_id = mlflow.experiment(EXPERIMENT)
         ml = mlflow.setup()
-        with ml.start_run(experiment_id=exp_id, run_name=f"spike_alerts {day}"):
+        name = what_ran("spike_alerts", "negbin-fdr", f"hourly-{config.hourly_days}d", f"daily-{config.daily_days}d",
+                        data_end=day)  # scored on the data up to the end of the partition's day
+        with ml.start_run(experiment_id=exp_id, run_name=name):
             ml.log_params({"as_of_date": day.isoformat(), "hourly_days": config.hourly_days,
-                           "daily_days": config.daily_days, "fdr_alpha": config.fdr_alpha, "tz": config.tz})
+                           "daily_days": config.daily_days, "fdr_alpha": config.fdr_alpha, "tz": local_tz})
             ml.log_metrics({f"atm_spike_{k}": float(v) for k, v in quality.items()})
     context.log.info(f"{alerts.num_rows} alerts as of {day}: {counts['all']}")
     return dg.MaterializeResult(metadata=meta, check_results=no_new_critical(context, {"lakehouse": lakehouse}))
@@ -189,15 +148,12 @@ def no_new_critical(context, resources: dict) -> list[dg.AssetCheckResult]:
 
 
 # ---------------------------------------------------------------------------------------------- entities
-class FeatureConfig(dg.Config):
-    tz: str = Field(default="America/Chicago", description="Local time zone of night hours and active days.")
-
-
 @dg.asset(
     key="phone_features",
     retry_policy=STORAGE_RETRY,
     tags=RETRAIN_TAG,
     group_name=GROUP,
+    metadata=lake_table("gold", "phone_features"),
     kinds={"delta", "pandas"},
     owners=OWNERS,
     deps=["cdr_events", "cell_sites"],
@@ -209,7 +165,8 @@ class FeatureConfig(dg.Config):
     ),
 )
 @skip_unchanged()
-def phone_features(context: dg.AssetExecutionContext, config: FeatureConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
+def phone_features(context: dg.AssetExecutionContext, config: FeatureConfig, lakehouse: Lakehouse,
+                   sources: SourceCatalog) -> dg.MaterializeResult:
     from jobs.anomalies.entity_features import phone_features as features
 
     cdr = lakehouse.read("silver", "cdr_events",
@@ -218,7 +175,7 @@ def phone_features(context: dg.AssetExecutionContext, config: FeatureConfig, lak
              if lakehouse.exists("silver", "cell_sites") else None)
     if sites is None:
         context.log.warning("silver cell_sites missing: n_sites counts every cell as its own site")
-    table = features(cdr, cell_sites=sites, tz=config.tz)
+    table = features(cdr, cell_sites=sites, tz=config.tz or feeds_timezone(sources))
     result = lakehouse.overwrite("gold", "phone_features", table)
     context.log.info(f"{table.num_rows:,} phones from {cdr.num_rows:,} CDR rows")
     return dg.MaterializeResult(metadata=table_metadata(result, table))
@@ -229,6 +186,7 @@ def phone_features(context: dg.AssetExecutionContext, config: FeatureConfig, lak
     retry_policy=STORAGE_RETRY,
     tags=RETRAIN_TAG,
     group_name=GROUP,
+    metadata=lake_table("gold", "account_features"),
     kinds={"delta", "pandas"},
     owners=OWNERS,
     deps=["transactions"],
@@ -250,27 +208,11 @@ def account_features(context: dg.AssetExecutionContext, lakehouse: Lakehouse) ->
     return dg.MaterializeResult(metadata=table_metadata(result, table))
 
 
-class ModelConfig(dg.Config):
-    seed: int = Field(default=0, description="Seed of the Isolation Forest.")
-    n_estimators: int = Field(default=100, ge=10, description="Isolation Forest trees.")
-    contamination: float = Field(default=0.01, gt=0, lt=0.5, description="Share of entities flagged.")
-
-
-def truth_positives(lakehouse: Lakehouse, spec: EntityModel) -> set[str] | None:
-    """Planted positives of an entity type: burner phones (``truth/burners``), mule accounts (``truth/accounts``)."""
-    if spec.entity_type == "phone" and lakehouse.exists("truth", "burners"):
-        return set(lakehouse.read("truth", "burners", columns=["msisdn"])["msisdn"].drop_null().to_pylist())
-    if spec.entity_type == "account" and lakehouse.exists("truth", "accounts"):
-        acc = lakehouse.read("truth", "accounts", columns=["account", "role"])
-        return set(acc.filter(pc.equal(acc["role"], "mule"))["account"].drop_null().to_pylist())
-    return None
-
-
 @dg.asset(
     key="entity_anomaly_model",
     retry_policy=MODEL_RETRY,
     tags={**RETRAIN_TAG, **ON_SCHEDULE_TAG},
-    group_name=GROUP,
+    group_name="models",  # MLflow registered models, no lakehouse table
     kinds={"scikitlearn", "onnx", "mlflow"},
     owners=OWNERS,
     deps=["phone_features", "account_features", "synthetic_truth"],
@@ -304,7 +246,7 @@ def entity_anomaly_model(context: dg.AssetExecutionContext, config: ModelConfig,
                                   contamination=config.contamination, seed=config.seed)
         parity, quality = fitted.parity, fitted.quality
         registered = register_challenger(
-            mlflow.tracking_uri, spec, fitted, experiment=EXPERIMENT,
+            mlflow.tracking_uri, spec, fitted, experiment=EXPERIMENT, data_end=records_end(lakehouse, spec),
             params={"contamination": config.contamination, "seed": config.seed, "n_estimators": config.n_estimators,
                     "n_rows": len(X), "feature_table_version": lakehouse.version("gold", spec.table)},
         )
@@ -326,13 +268,15 @@ def entity_anomaly_model(context: dg.AssetExecutionContext, config: ModelConfig,
     key="entity_anomalies",
     retry_policy=STORAGE_RETRY,
     group_name=GROUP,
+    metadata=lake_table("gold", "entity_anomalies", ENTITY_ANOMALIES),
     kinds={"delta", "onnx"},
     owners=OWNERS,
     deps=["entity_anomaly_model", "phone_features", "account_features"],
     description=(
         "Gold: every phone and account scored by ONNX Runtime from `models:/anomaly_phones@champion` and "
-        "`models:/anomaly_accounts@champion`: score (higher is more unusual), rank within its type, flagged "
-        "(above the training threshold) and the three features that drove the score."
+        "`models:/anomaly_accounts@champion`: score (higher is more unusual, on the model's own scale), score_pct "
+        "(its percentile among the entities of that type scored in the run, comparable across models), rank "
+        "within its type, flagged (above the training threshold) and the three features that drove the score."
     ),
 )
 @skip_unchanged(models=lambda kw: [(spec.model_name, CHAMPION) for spec in ENTITY_MODELS])
@@ -354,14 +298,16 @@ def entity_anomalies(context: dg.AssetExecutionContext, lakehouse: Lakehouse, ml
         scorer, uri = loaded
         table = score_entities(scorer, lakehouse.read("gold", spec.table), spec, model_uri=uri, scored_at=now)
         n = table.num_rows
-        result = lakehouse.replace_where("gold", "entity_anomalies", table, f"entity_type = {sql_literal(spec.entity_type)}")
+        # evolve_schema: a table written before score_pct existed gains the column (older rows stay null)
+        result = lakehouse.replace_where("gold", "entity_anomalies", table, f"entity_type = {sql_literal(spec.entity_type)}",
+                                         evolve_schema=True)
         written[spec.entity_type] = n
         flagged = int(pc.sum(table["flagged"]).as_py() or 0)
         context.log.info(f"{n:,} {spec.entity_type}s scored by {uri}; {flagged} flagged")
         meta[f"{spec.entity_type}_model_uri"] = dg.MetadataValue.text(uri)
         meta[f"{spec.entity_type}_flagged"] = dg.MetadataValue.int(flagged)
         meta[f"top_{spec.entity_type}s"] = dg.MetadataValue.md(preview_markdown(
-            table.select(["entity", "score", "rank", "flagged"]).append_column(
+            table.select(["entity", "score", "score_pct", "rank", "flagged"]).append_column(
                 "top_features", pa.array([", ".join(d["feature"] for d in v) for v in table["top_features"].to_pylist()])),
             rows=10))
     if result is None:
@@ -374,23 +320,30 @@ def entity_anomalies(context: dg.AssetExecutionContext, lakehouse: Lakehouse, ml
 @dg.asset(
     key="anomaly_report",
     retry_policy=STORAGE_RETRY,
-    group_name=GROUP,
+    group_name="reports",  # an HTML page and its plots, no lakehouse table
     kinds={"html", "matplotlib"},
     owners=OWNERS,
     deps=["spike_alerts", "entity_anomalies"],
     description=(
-        "The anomaly report: an HTML page with the top alerts of the latest scoring day, each alerted series "
-        "plotted with its baseline band (PNG), and the most unusual phones and accounts with the features "
-        "behind their scores, in <CRIMEFUSION_HOME>/reports/anomalies/."
+        "The anomaly report: an HTML page dated by the end of its data (not the run day), with a summary per "
+        "feed, the top alerts of the latest scoring day, a glossary of every column, each alerted series "
+        "plotted with its baseline band (PNG), and the most unusual phones and accounts as percentiles of "
+        "their model's scores with the features behind them, times in the configured time zone, in "
+        "<CRIMEFUSION_HOME>/reports/anomalies/."
     ),
 )
 @skip_unchanged()
-def anomaly_report(context: dg.AssetExecutionContext, lakehouse: Lakehouse, reports: Reports) -> dg.MaterializeResult:
-    written = write_anomaly_report(lakehouse, reports.folder("anomalies"))
-    context.log.info(f"anomaly report: {written['html']} ({len(written['pngs'])} plots, {written['alerts']} alerts)")
+def anomaly_report(context: dg.AssetExecutionContext, config: ReportConfig, lakehouse: Lakehouse,
+                   reports: Reports, sources: SourceCatalog) -> dg.MaterializeResult:
+    written = write_anomaly_report(lakehouse, reports.folder("anomalies"),
+                                   timezone=config.timezone or feeds_timezone(sources),
+                                   spike_params=spike_settings(context.instance))
+    context.log.info(f"anomaly report: {written['html']} (data as of {written['data_end_local']}, "
+                     f"{len(written['pngs'])} plots, {written['alerts']} alerts)")
     return dg.MaterializeResult(metadata={
         "path": dg.MetadataValue.path(str(written["html"])),
         "as_of_date": dg.MetadataValue.text(str(written["as_of"])),
+        "data_as_of": dg.MetadataValue.text(written["data_end_local"] or "no scored windows"),
         "plots": dg.MetadataValue.int(len(written["pngs"])),
         "alerts": dg.MetadataValue.int(written["alerts"]),
         "entities": dg.MetadataValue.json(written["entities"]),

@@ -17,7 +17,9 @@ hourly_anomaly_job = dg.define_asset_job(
 
 
 @dg.schedule(name="hourly_anomaly_schedule", job=hourly_anomaly_job, cron_schedule="5 * * * *",
-             execution_timezone="UTC")
+             execution_timezone="UTC",
+             description="Every hour at :05 UTC: hourly_anomaly_scoring for today's scoring day (UTC), one run per "
+                         "hour (run key anomalies-<date>T<hour>); critical_spike_sensor announces what it finds.")
 def hourly_anomaly_schedule(context: dg.ScheduleEvaluationContext):
     now = context.scheduled_execution_time or datetime.now(timezone.utc)
     day = now.date().isoformat()

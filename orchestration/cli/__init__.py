@@ -12,8 +12,11 @@ import importlib
 
 import typer
 
+from orchestration.cli.options import ErrorStyleGroup
+
 app = typer.Typer(
     name="crimefusion",
+    cls=ErrorStyleGroup,  # every error one line ``error: ...`` (orchestration/cli/options.py)
     help="Crime-intelligence fusion: a geospatial lakehouse and the analyses on it.",
     no_args_is_help=True,
     add_completion=False,
@@ -86,28 +89,10 @@ _register()
 def main() -> None:
     """Entry point of the ``crimefusion`` console script."""
     try:
-        app()
+        app()  # ErrorStyleGroup turns a user's mistake into one line ``error: ...`` and exit 2 (or 1)
     except SystemExit as exc:  # typer ends every command with sys.exit
         _leave(exc.code)
-    except Exception as exc:  # noqa: BLE001 - a user's mistake gets one line, anything else its traceback
-        if not _is_user_error(exc):
-            raise
-        import sys
-
-        print(f"error: {exc}", file=sys.stderr)
-        _leave(2)
     _leave(0)
-
-
-def _is_user_error(exc: BaseException) -> bool:
-    """Errors whose message says what to fix (a spec, a setting, a file, a lost commit race): no traceback."""
-    from jobs.ingest.readers import SourceFileError
-    from jobs.ingest.spec import SpecError
-    from orchestration.cli.options import UsageError
-    from orchestration.resources.lakehouse import CommitConflictError
-    from orchestration.settings import SettingsError
-
-    return isinstance(exc, (SpecError, SettingsError, SourceFileError, CommitConflictError, UsageError))
 
 
 def _leave(code) -> None:

@@ -10,8 +10,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from orchestration.cli.options import FAILURE, ErrorStyleGroup, fail
+
 app = typer.Typer(
     name="anomalies",
+    cls=ErrorStyleGroup,
     help="Anomaly detection: spikes in count series, unusual phones and accounts.",
     no_args_is_help=True,
     add_completion=False,
@@ -29,6 +32,9 @@ def report(
     out: Annotated[Path, typer.Option("--out", help="Folder for index.html and the PNG plots.")],
     lake: Annotated[Optional[str], typer.Option("--lake", help="Lakehouse root (default: CRIMEFUSION_LAKE).")] = None,
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="Scoring day YYYY-MM-DD (default: the latest).")] = None,
+    timezone: Annotated[str, typer.Option("--timezone", help="IANA time zone of the times shown, "
+                                                             "e.g. America/Chicago (default: the CDR, "
+                                                             "transaction and OSINT specs' zone, else UTC).")] = "",
 ) -> None:
     """Write the anomaly report (gold spike_alerts and entity_anomalies) as HTML and PNGs into OUT."""
     from rich.console import Console
@@ -42,13 +48,26 @@ def report(
         try:
             day = dt.date.fromisoformat(as_of)
         except ValueError:
-            raise typer.BadParameter(f"--as-of {as_of!r} is not a date YYYY-MM-DD", param_hint="--as-of") from None
-    lakehouse = cli_resources(lake)[1]["lakehouse"]
+            raise fail(f"--as-of must be a date YYYY-MM-DD, got {as_of!r}") from None
+    from jobs.anomalies.reports import check_timezone
+
+    try:
+        if timezone:
+            check_timezone(timezone)
+    except ValueError as exc:
+        raise fail(f"--timezone: {exc}") from None
+    resources = cli_resources(lake)[1]
+    lakehouse = resources["lakehouse"]
+    if not timezone:
+        from orchestration.anomalies.inputs import feeds_timezone
+
+        timezone = feeds_timezone(resources["sources"])
     if not lakehouse.exists("gold", "spike_alerts") and not lakehouse.exists("gold", "entity_anomalies"):
-        console.print(f"[red]no gold/spike_alerts nor gold/entity_anomalies under {lakehouse.root}[/red]: "
-                      "materialise the anomaly assets first (crimefusion run, or the Dagster UI)")
-        raise typer.Exit(1)
-    written = write_anomaly_report(lakehouse, out, as_of=day)
-    console.print(f"anomaly report as of {written['as_of']}: {written['alerts']} alert(s), "
-                  f"{len(written['pngs'])} plot(s), entities {written['entities']}")
+        raise fail(f"no gold/spike_alerts nor gold/entity_anomalies under {lakehouse.root_uri()}: "
+                   "materialise the anomaly assets first (crimefusion run, or the Dagster UI)", FAILURE)
+    written = write_anomaly_report(lakehouse, out, as_of=day, timezone=timezone)
+    entities = ", ".join(f"{n:,} {kind}" for kind, n in written["entities"].items()) or "no entities"
+    console.print(f"anomaly report, data as of {written['data_end_local'] or '(no scored windows)'} "
+                  f"(scoring day {written['as_of']}): {written['alerts']} alert(s), "
+                  f"{len(written['pngs'])} plot(s), {entities}")
     console.print(str(written["html"]))

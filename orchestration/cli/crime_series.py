@@ -38,12 +38,16 @@ def series_match(
     source: Annotated[str | None, typer.Option("--source", help="Only series of this source.")] = None,
     top: Annotated[int, typer.Option("--top", min=1)] = 5,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the matches as JSON here.")] = None,
+    lake: Annotated[str | None,
+                    typer.Option("--lake", help="Lakehouse root (default: CRIMEFUSION_LAKE or ./lake).")] = None,
 ) -> None:
     """Does a new incident fit a known crime series? Ranks the series of gold crime_series.
 
-    Reads the lakehouse (CRIMEFUSION_LAKE) and the linkage model saved by the
+    Reads the lakehouse (--lake, default CRIMEFUSION_LAKE) and the linkage model saved by the
     crime_series asset (CRIMEFUSION_HOME/models/series).
     """
+    import pickle
+
     import pyarrow.compute as pc
     from rich.console import Console
     from rich.table import Table
@@ -52,29 +56,39 @@ def series_match(
     from jobs.patterns.tables import ENRICHMENT_TABLE
     from models.crime_series.linkage import linkable_incidents
     from models.crime_series.store import SERIES_MODELS, load_linkage_model
+    from orchestration.cli.options import FAILURE, fail
     from orchestration.resources.factory import cli_resources
 
     err = Console(stderr=True)
-
-    def fail(message: str) -> None:
-        err.print(f"[bold red]Error:[/bold red] {message}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=2)
-
     try:
         incident = read_incident(file, occurred_at=occurred_at, lon=lon, lat=lat, mo_text=mo_text, weapon=weapon,
                                  category=category, location_type=location_type, offender_ids=offender_ids)
-        resources = cli_resources()[1]
-        lake = resources["lakehouse"]
-        model, report = load_linkage_model(resources["reports"].models(SERIES_MODELS))
-        series = lake.read("gold", "crime_series")
-        enrichment = lake.read("silver", ENRICHMENT_TABLE) if lake.exists("silver", ENRICHMENT_TABLE) else None
-        incidents = linkable_incidents(lake.read("silver", "incidents").drop_columns(["geometry"]), enrichment)
-        if source:
-            incidents = incidents.filter(pc.equal(incidents["source"], source))
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    resources = cli_resources(lake)[1]
+    lakehouse = resources["lakehouse"]
+    for layer, name in (("gold", "crime_series"), ("silver", "incidents")):
+        if not lakehouse.exists(layer, name):
+            raise fail(f"no {layer}/{name} under {lakehouse.root_uri()}: materialise crime_series first "
+                       "(crimefusion run, or the Dagster UI)", FAILURE)
+    folder = resources["reports"].models(SERIES_MODELS)
+    try:
+        model, report = load_linkage_model(folder)
+    except FileNotFoundError as exc:
+        raise fail(str(exc), FAILURE) from None
+    except (ImportError, AttributeError, EOFError, pickle.UnpicklingError) as exc:  # saved by another version
+        raise fail(f"cannot load the series linkage model in {folder} ({type(exc).__name__}: {exc}); it was saved "
+                   "by another crimefusion version: materialise crime_series again", FAILURE) from None
+    series = lakehouse.read("gold", "crime_series")
+    enrichment = (lakehouse.read("silver", ENRICHMENT_TABLE)
+                  if lakehouse.exists("silver", ENRICHMENT_TABLE) else None)
+    incidents = linkable_incidents(lakehouse.read("silver", "incidents").drop_columns(["geometry"]), enrichment)
+    if source:
+        incidents = incidents.filter(pc.equal(incidents["source"], source))
+    try:
         matches = match_series(incident, incidents, series, model, top=top)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        fail(str(exc))
-        return
+    except (ValueError, TypeError) as exc:
+        raise fail(str(exc)) from None
     table = Table(title=f"Series matching the incident (model AUC {report.get('heldout_auc')})")
     for col in ("series", "score", "members", "best match", "distance m", "days", "MO sim", "weapon", "offender"):
         table.add_column(col, justify="right" if col not in ("series", "best match") else "left")

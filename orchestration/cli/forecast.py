@@ -16,6 +16,8 @@ from pathlib import Path
 
 import typer
 
+from orchestration.cli.options import fail
+
 #: ``--step`` spellings -> the period codes of the forecasting kernels.
 STEPS = {"7d": "W", "1w": "W", "w": "W", "week": "W", "1d": "D", "d": "D", "day": "D"}
 #: Refit cadence of the learned model when ``--refit-every`` is not given (periods).
@@ -60,30 +62,30 @@ def forecast(
     err = Console(stderr=True)
     freq = STEPS.get(step.strip().lower())
     if freq is None:
-        raise _fail(f"--step must be one of {', '.join(sorted(STEPS))}, got {step!r}")
+        raise fail(f"--step must be one of {', '.join(sorted(STEPS))}, got {step!r}")
     if method not in METHODS:
-        raise _fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+        raise fail(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     try:
         d0, d1 = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
     except ValueError as exc:
-        raise _fail(f"--start and --end must be dates YYYY-MM-DD: {exc}") from None
+        raise fail(f"--start and --end must be dates YYYY-MM-DD: {exc}") from None
     if d1 < d0:
-        raise _fail(f"--end {end} is before --start {start}")
+        raise fail(f"--end {end} is before --start {start}")
     try:
         source = load_spec(spec)
         if source.table != "incidents":
-            raise _fail(f"{spec} describes table {source.table!r}; forecasting needs an incidents spec")
+            raise fail(f"{spec} describes table {source.table!r}; forecasting needs an incidents spec")
         if source.study_area is None:
-            raise _fail(f"{spec} has no study_area: the forecast needs a boundary layer to define its cells")
+            raise fail(f"{spec} has no study_area: the forecast needs a boundary layer to define its cells")
         with err.status(f"reading {incidents.name}"):
             raw = read_source(source, incidents).table
             boundaries = read_boundaries(source)
             parsed = parse_records(raw, source, boundaries=boundaries, ctx=Compute().sedona())
     except (SourceFileError, SpecError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     rows = parsed.accepted
     if rows.num_rows == 0:
-        raise _fail(f"{incidents}: no valid incident rows ({parsed.rejects.num_rows} rejected)")
+        raise fail(f"{incidents}: no valid incident rows ({parsed.rejects.num_rows} rejected)")
     cells = study_area_cells(boundaries.column("geometry"), resolution=res)
     err.print(f"{rows.num_rows:,} incidents ({parsed.rejects.num_rows:,} rejected), "
               f"{cells.num_rows:,} H3 res-{res} cells, method [cyan]{method}[/]")
@@ -100,14 +102,9 @@ def forecast(
                                      method=method, refit_every=every,
                                      progress=lambda k: bar.advance(task, k))
         except ValueError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, out)
     typer.echo(json.dumps({"out": str(out), "rows": table.num_rows, "periods": n_periods, "cells": cells.num_rows,
                            "method": method, "resolution": res, "incidents": rows.num_rows,
                            "rejected": parsed.rejects.num_rows}))
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=2)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from orchestration.cli.options import fail
+
 
 def ingest(
     table: str = typer.Argument(..., help="Canonical table the file feeds (incidents, cdr_events, ...)."),
@@ -41,9 +43,9 @@ def ingest(
         key = resources["pseudonymiser"].key_bytes()
         summary = ingest_file(lakehouse, source, file, ctx=resources["compute"].sedona(), pseudonym_key=key)
     except (SourceFileError, SpecError, SettingsError) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except (ValueError, TypeError, OSError, KeyError, RuntimeError) as exc:  # anything else a user's input can provoke
-        raise _fail(f"cannot ingest {file} with spec {spec}: {type(exc).__name__}: {exc}") from None
+        raise fail(f"cannot ingest {file} with spec {spec}: {type(exc).__name__}: {exc}") from None
     out = {
         "rows_in": summary.rows_in,
         "accepted": summary.accepted,
@@ -54,8 +56,3 @@ def ingest(
         "lake": lakehouse.root_uri(),
     }
     typer.echo(json.dumps(out))
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {' '.join(message.split())}", err=True)
-    return typer.Exit(code=2)

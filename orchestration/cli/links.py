@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from orchestration.cli.options import ErrorStyleGroup, fail
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
 app = typer.Typer(
     name="links",
+    cls=ErrorStyleGroup,
     help="Link analysis: call networks, investigator queries, fraud rings, exports.",
     no_args_is_help=True,
     add_completion=False,
@@ -86,8 +89,7 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except (ValueError, TypeError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2)
+        raise fail(str(exc)) from None
 
 
 @app.command("network")

@@ -216,24 +216,19 @@ def near_repeat(
     from rich.console import Console
 
     from jobs.patterns.near_repeat import knox_test, parse_band_edges
-
-    err = Console(stderr=True)
-
-    def fail(message: str) -> None:
-        err.print(f"[bold red]Error:[/bold red] {message}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=2)
+    from orchestration.cli.options import fail
 
     if method not in ("euclidean", "manhattan"):
-        fail(f"--method must be 'euclidean' or 'manhattan', got {method!r}")
+        raise fail(f"--method must be 'euclidean' or 'manhattan', got {method!r}")
     try:
         sds_edges = parse_band_edges(sds, name="--sds")
         tds_edges = parse_band_edges(tds, name="--tds")
     except ValueError as exc:
-        fail(str(exc))
+        raise fail(str(exc)) from None
     try:
         xs, ys, days, info = load_events(file, x=x, y=y, date=date, header=not no_header, crs=crs, date_format=date_format)
     except NearRepeatInputError as exc:
-        fail(str(exc))
+        raise fail(str(exc)) from None
 
     with Console(stderr=True).status(f"Knox test on {info['n_events']:,} events, {nrep} permutations..."):
         result = knox_test(xs, ys, days, sds=sds_edges, tds=tds_edges, method=method, nrep=nrep, seed=seed)  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ def rebuild(
     """
     from rich.console import Console
 
+    from orchestration.cli.options import fail
     from orchestration.cli.run import run
     from orchestration.ingest import receipts
     from orchestration.lakehouse import freshness
@@ -34,8 +35,7 @@ def rebuild(
     settings, resources = cli_resources(lake)
     unknown = sorted(set(tables or []) - set(FEEDS))
     if unknown:
-        typer.echo(f"error: {', '.join(unknown)}: not a feed table; feed tables are {', '.join(FEEDS)}", err=True)
-        raise typer.Exit(code=2)
+        raise fail(f"{', '.join(unknown)}: not a feed table; feed tables are {', '.join(FEEDS)}")
     lakehouse, catalog = resources["lakehouse"], resources["sources"]
     freshness.forget(lakehouse)  # every asset recomputes, even one whose inputs come out the same
     for table in tables or list(FEEDS):

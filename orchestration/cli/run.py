@@ -1,5 +1,8 @@
 """``crimefusion run``: materialise every asset in-process, with progress, then say what was built.
 
+Each run is recorded as a run of the ``crimefusion`` code location, the one the Dagster UI
+loads (:mod:`orchestration.platform.launch`): Jobs > ``crimefusion_all`` lists it.
+
 One ingest date takes several runs, because a Dagster job holds one partition
 scheme (:func:`run_pipeline`): the feeds and the demo clip (``crimefusion_all``,
 the assets upstream of the detections), one ``video_detection`` run per clip
@@ -111,7 +114,7 @@ def run_pipeline(defs, instance, partition: str, execute, *, warn=print) -> list
         return [execute(job, partition, None, "ingest, fuse, analyse")]
     in_job = set(job.asset_layer.executable_asset_keys)
     per_video = dg.AssetSelection.assets(*TARGETS)
-    # with the other outputs of their multi-assets (refine_incidents writes incidents and incident_rejects)
+    # with the other outputs of their multi-assets (refine_incidents writes incidents and incidents_rejects)
     feeds = ((per_video.upstream() - per_video).required_multi_asset_neighbors()
              .resolve(defs.resolve_asset_graph()) & in_job)
     results = [execute(job, partition, sorted(feeds), "ingest")]
@@ -135,8 +138,14 @@ def run_pipeline(defs, instance, partition: str, execute, *, warn=print) -> list
 
 
 def _execute(console, instance, job, partition: str, label: str, asset_selection=None):
-    """Run ``job`` (or its ``asset_selection``) for ``partition`` in-process, with a progress bar fed from the run's event log."""
+    """Run ``job`` (or its ``asset_selection``) for ``partition`` in-process, with a progress bar fed from the run's event log.
+
+    The run is one of the ``crimefusion`` code location (:func:`orchestration.platform.launch.execute_in_location`),
+    so the Dagster UI shows it under its job, on the timeline, and can re-execute it.
+    """
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from orchestration.platform.launch import execute_in_location
 
     run_id = str(uuid.uuid4())
     keys = set(asset_selection) if asset_selection is not None else set(job.asset_layer.executable_asset_keys)
@@ -145,9 +154,9 @@ def _execute(console, instance, job, partition: str, label: str, asset_selection
 
     def execute() -> None:
         try:
-            outcome["result"] = job.execute_in_process(
-                instance=instance, run_id=run_id, partition_key=partition, raise_on_error=False,
-                asset_selection=asset_selection,
+            # a run of the `crimefusion` code location: the UI lists it under its job (platform/launch.py)
+            outcome["result"] = execute_in_location(
+                job, instance, run_id=run_id, partition_key=partition, asset_selection=asset_selection,
                 run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
             )
         except Exception as exc:  # surfaced below, with the run id to look it up in the UI
@@ -181,7 +190,7 @@ def _forecast_week(defs, lake) -> str | None:
         return None
     if not lake.exists("silver", "incidents"):
         return None
-    from orchestration.hotspots.assets import HotspotConfig
+    from orchestration.hotspots.inputs import HotspotConfig
 
     source = HotspotConfig().source
     latest = pc.max(lake.read("silver", "incidents", columns=["occurred_at"],

@@ -14,13 +14,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from orchestration.cli.options import ErrorStyleGroup, fail
+
 app = typer.Typer(name="vision", help="Video analytics: YOLO detections from camera video, geolocated.",
-                  no_args_is_help=True)
-
-
-def _fail(msg: str) -> None:
-    typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
+                  no_args_is_help=True, cls=ErrorStyleGroup)
 
 
 @app.command("export")
@@ -35,7 +32,7 @@ def export(
     try:
         path = export_onnx(weights, imgsz=imgsz, out=out or Path(weights).with_suffix(".onnx"))
     except (FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
+        raise fail(str(exc))
     typer.echo(f"exported {path}")
 
 
@@ -63,12 +60,12 @@ def train(
                                 n_train=n_train, n_val=max(4, n_train // 5), seed=seed)
         typer.echo(f"synthetic dataset: {dataset}")
     if not dataset.is_file():
-        _fail(f"dataset yaml {dataset} does not exist (use --synthetic to build the synthetic one)")
+        raise fail(f"dataset yaml {dataset} does not exist (use --synthetic to build the synthetic one)")
     try:
         res = train_yolo(dataset, model=model, epochs=epochs, imgsz=imgsz, batch=batch, seed=seed,
                          device=device, register_as=name if register else None)
     except (FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
+        raise fail(str(exc))
     typer.echo(json.dumps({"weights": str(res.weights), "onnx": str(res.onnx), "metrics": res.metrics,
                            "model_version": res.model_version, "tracking_uri": res.tracking_uri}, indent=2))
 
@@ -102,19 +99,19 @@ def detect(
         try:
             cam = json.loads(camera.read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            _fail(f"camera record {camera}: {exc}")
+            raise fail(f"camera record {camera}: {exc}")
     t0 = None
     if start_time:
         try:
             t0 = datetime.fromisoformat(start_time)
         except ValueError:
-            _fail(f"--start-time {start_time!r} is not an ISO time")
+            raise fail(f"--start-time {start_time!r} is not an ISO time")
         t0 = t0 if t0.tzinfo else t0.replace(tzinfo=timezone.utc)
     try:
         settings = DetectorSettings(conf_threshold=conf, iou_threshold=iou, sample_fps=sample_fps, track=track)
         det = Detector(model, settings)
     except (ModelFormatError, ValueError) as exc:
-        _fail(str(exc))
+        raise fail(str(exc))
     batch = det.run(source, camera=cam, camera_id=camera_id, start_time=t0)
     out.mkdir(parents=True, exist_ok=True)
     pq.write_table(batch.detections, out / "detections.parquet")

@@ -22,7 +22,8 @@ from orchestration.fusion import context_plan, events_plan, exports, inputs, par
 from orchestration.fusion.inputs import fuzzy_name_links, person_bronze, silver, table_versions
 from orchestration.fusion.merges import replace_incident_rows
 from orchestration.lakehouse import changes
-from orchestration.lakehouse.metadata import head, table_metadata
+from jobs.fusion.schemas import ENTITIES, ENTITY_LINKS, EVENTS, INCIDENT_CONTEXT
+from orchestration.lakehouse.metadata import head, lake_table, table_metadata
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration.resources.reports import Reports
@@ -30,7 +31,9 @@ from orchestration.resources.sources import SourceCatalog
 from orchestration.platform.retries import SPARK_RETRY, STORAGE_RETRY
 
 OWNERS = ["team:fusion"]
-GROUP = "fusion"
+#: The layer of the tables they write; the GIS export goes to ``reports`` (the domain shows as the tag
+#: ``crimefusion/domain: fusion``).
+GROUP = "gold"
 SILVER = ("incidents", "cdr_events", "cell_sites", "transactions", "osint_posts", "incident_enrichment", "persons",
           "cameras", "detections")
 
@@ -45,6 +48,7 @@ def _engine_meta(compute: Compute, seconds: float, rows_in: int, rows_out: int) 
 
 @dg.asset(
     key="events", group_name=GROUP, kinds={"delta", "sedona", "spark"}, owners=OWNERS,
+    metadata=lake_table("gold", "events", EVENTS),
     retry_policy=SPARK_RETRY,
     deps=["incidents", "cdr_events", "cell_sites", "transactions", "osint_posts", "incident_enrichment", "detections",
           "police_districts"],
@@ -89,7 +93,6 @@ def _apply_events_plan(context: dg.AssetExecutionContext, lakehouse: Lakehouse, 
                        cell_sites: pa.Table | None) -> dict[str, int]:
     """Replace the events of the silver rows that changed; the counts of what was done."""
     from jobs.fusion.events import cell_locations, events_from
-    from jobs.fusion.schemas import EVENTS
 
     if plan.empty:
         changes.save_watermarks(lakehouse, events_plan.CONSUMER, plan.versions)
@@ -141,6 +144,7 @@ class IncidentContextConfig(dg.Config):
 
 @dg.asset(
     key="incident_context", group_name=GROUP, kinds={"delta", "sedona", "spark"}, owners=OWNERS,
+    metadata=lake_table("gold", "incident_context", INCIDENT_CONTEXT),
     retry_policy=SPARK_RETRY,
     deps=["incidents", "cdr_events", "cell_sites", "transactions", "osint_posts", "detections"],
     description=("Gold: per incident, the tower dump (phones served by a sector covering it, ST_Contains), "
@@ -221,6 +225,7 @@ class EntityConfig(dg.Config):
 
 @dg.asset(
     key="entity_links", group_name=GROUP, kinds={"delta"}, owners=OWNERS,
+    metadata=lake_table("gold", "entity_links", ENTITY_LINKS),
     retry_policy=STORAGE_RETRY,
     deps=["cdr_events", "persons", "transactions", "osint_posts", "detections", "incident_context"],
     description=("Gold: typed links (same-as, uses, called, transacted-with, mentioned, seen-near) between "
@@ -285,6 +290,7 @@ def _update_link_evidence(context: dg.AssetExecutionContext, lakehouse: Lakehous
 
 @dg.asset(
     key="entities", group_name=GROUP, kinds={"delta"}, owners=OWNERS,
+    metadata=lake_table("gold", "entities", ENTITIES),
     retry_policy=STORAGE_RETRY,
     deps=["events", "entity_links", "persons", "cameras"],
     description=("Gold: every person, phone, device, account, handle, vehicle (a tracked vehicle in camera "
@@ -333,7 +339,7 @@ class MapLayersConfig(dg.Config):
 
 
 @dg.asset(
-    key="fusion_map_layers", group_name=GROUP, kinds={"geoparquet"}, owners=OWNERS,
+    key="fusion_map_layers", group_name="reports", kinds={"geoparquet"}, owners=OWNERS,  # files, no lake table
     retry_policy=STORAGE_RETRY,
     deps=["events", "incident_context"],
     description=("GeoParquet exports for GIS (QGIS, geopandas), EPSG:4326 in the GeoParquet metadata, under "

@@ -1,5 +1,7 @@
 """GeoParquet exports of the fusion tables for GIS (QGIS, geopandas), EPSG:4326 in the GeoParquet metadata.
 
+Files are written by :func:`orchestration.platform.gis.write_geoparquet` (GeoParquet 1.1, atomically).
+
 ``gold/events`` is exported as one file per UTC day of a window counted back from
 the latest event; a run rewrites only the days whose events changed since the
 last export (:func:`orchestration.lakehouse.changes.changed_periods`) and
@@ -12,20 +14,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import pyarrow as pa
-
 from orchestration.lakehouse import changes
-
-
-def write_geoparquet(table: pa.Table, path: Path) -> int:
-    """Write a gold table with WKB points as GeoParquet (CRS EPSG:4326 in its metadata); return its rows."""
-    from jobs.fusion.export import to_geodataframe
-
-    gdf = to_geodataframe(table)
-    tmp = path.with_suffix(".parquet.tmp")
-    gdf.to_parquet(tmp, index=False, schema_version="1.0.0")
-    tmp.replace(path)
-    return len(gdf)
+from orchestration.platform.gis import write_geoparquet
 
 
 def export_event_days(lakehouse, folder: Path, window: int, consumer: str, version: int) -> dict:

@@ -7,16 +7,15 @@ Defaults are sized so that the whole group materialises in about 2-3 minutes on
 """
 
 
-from typing import Literal
-
 import dagster as dg
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field
 
-from orchestration.lakehouse.metadata import table_metadata
+from orchestration.lakehouse.metadata import lake_table, table_metadata
+from orchestration.hotspots.inputs import (EXPERIMENT, VALID_WEEKS, CellFeaturesConfig, HotspotConfig, forecast_source,
+                                          gold_features, map_layers, study_inputs, week_key)
 from orchestration.hotspots.partitions import FORECAST_WEEKS
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import Lakehouse, sql_literal
@@ -28,82 +27,9 @@ from orchestration.platform.automation import ON_SCHEDULE_TAG, OPTIONAL_INPUT, R
 from orchestration.platform.retries import MODEL_RETRY, STORAGE_RETRY
 
 OWNERS = ["team:crime-analysis"]
-GROUP = "hotspots"
-MODEL_NAME = "hotspot_lgbm"
-EXPERIMENT = "hotspots"
-VALID_WEEKS = 8  # last training weeks that choose the model's settings (time-ordered validation)
-INCIDENT_COLUMNS = ["occurred_at", "h3", "lon", "lat", "category", "location_type"]
-
-
-class HotspotConfig(dg.Config):
-    """Settings shared by the hotspot assets (the same defaults everywhere)."""
-
-    source: str = Field("chicago_aggravated_assaults", description="Incident source (spec name) to forecast.")
-    resolution: int = Field(9, description="H3 resolution of the forecast cells.")
-    train_weeks: int = Field(78, description="Training weeks before the origin (kept small for `make run`).")
-    burn_in_weeks: int = Field(26, description="Weeks after the first incident left out so trailing windows fill.")
-    backtest_weeks: int = Field(6, ge=1, description=(
-        "Weeks of the rolling-origin backtest before the origin; hotspot_model holds the same weeks out of "
-        "training, and the champion gate scores both models on those of them that neither trained on."))
-    model_name: str = Field(MODEL_NAME, description="Registered MLflow model name.")
-    patrol_cells_per_shift: int = Field(10, description="Patrol capacity: cells covered per 8-hour shift.")
-    top_share: float = Field(0.01, description="Share of the study area outlined as top cells on the maps.")
-    seed: int = 0
-
-
-class CellFeaturesConfig(HotspotConfig):
-    """:class:`HotspotConfig` plus the period of the ``cell_features`` rows."""
-
-    period: Literal["week", "day"] = Field("week", description=(
-        "Period of the rows: `week` (Monday 00:00 UTC; what hotspot_model trains on) or `day` (00:00 UTC, "
-        "the same look-backs counted in days: roll_7, roll_28, roll_91, roll_364)."))
-    train_days: int = Field(28, ge=1, description="period: day only, days of rows before the origin.")
-
-
-# -- shared inputs ---------------------------------------------------------------------
-
-def study_inputs(lakehouse: Lakehouse, sources: SourceCatalog, config: HotspotConfig, resolution: int | None = None):
-    """``(incidents, cells, districts_wkb, timezone)`` of the configured source; cells at ``resolution``
-    (default the config's: a served model passes its own)."""
-    from jobs.grid.cells import study_area_cells
-    from orchestration.ingest.boundaries import layer_name
-
-    spec = sources.spec(config.source)
-    if spec.study_area is None:
-        raise ValueError(f"source {config.source!r} has no study_area; hotspot forecasting needs its boundary layer")
-    layer = layer_name(spec)
-    districts = lakehouse.read("reference", "police_districts", filters=[("layer", "=", layer)])
-    if districts.num_rows == 0:
-        raise ValueError(f"reference/police_districts has no layer {layer!r}; materialise police_districts first")
-    incidents = lakehouse.read("silver", "incidents", columns=INCIDENT_COLUMNS,
-                               filters=[("source", "=", config.source)])
-    incidents = incidents.filter(pc.is_valid(incidents.column("h3")))
-    if incidents.num_rows == 0:
-        raise ValueError(f"silver/incidents has no located rows of source {config.source!r}")
-    cells = study_area_cells(districts.column("geometry"), resolution=resolution or config.resolution)
-    occurred = spec.fields.get("occurred_at")
-    tz = getattr(occurred, "timezone", None) or "UTC"
-    return incidents, cells, districts.column("geometry").to_pylist(), tz
-
-
-def gold_features(lakehouse: Lakehouse) -> tuple[pa.Table, "CellFeatureParams"]:
-    """Gold ``cell_features`` and the parameters its rows were built with, read at one table version."""
-    from jobs.grid.params import COMMIT_KEY, CellFeatureParams
-
-    version = lakehouse.version("gold", "cell_features")
-    feats = lakehouse.read("gold", "cell_features", version=version)
-    text = lakehouse.written_with("gold", "cell_features", COMMIT_KEY, version)
-    if text is None:
-        raise ValueError(f"gold/cell_features (version {version}) was written without its feature parameters "
-                         f"(commit info {COMMIT_KEY!r}; tables written before they were stored lack it): "
-                         "materialise cell_features again")
-    return feats, CellFeatureParams.from_json(text)
-
-
-def _week_key(ts: pd.Timestamp) -> str:
-    return ts.date().isoformat()
-
-
+#: The layer of the tables they write; the model goes to ``models`` (the domain shows as the tag
+#: ``crimefusion/domain: hotspots``).
+GROUP = "gold"
 # -- assets ----------------------------------------------------------------------------
 
 @dg.asset(
@@ -111,6 +37,7 @@ def _week_key(ts: pd.Timestamp) -> str:
     retry_policy=STORAGE_RETRY,
     tags={**RETRAIN_TAG, **ON_SCHEDULE_TAG, OPTIONAL_INPUT: "events"},  # also reads gold events when fusion is loaded
     group_name=GROUP,
+    metadata=lake_table("gold", "cell_features"),
     kinds={"delta", "h3"},
     owners=OWNERS,
     deps=["incidents", "police_districts"],
@@ -176,6 +103,7 @@ def cell_features(context: dg.AssetExecutionContext, config: CellFeaturesConfig,
     retry_policy=STORAGE_RETRY,
     tags={**RETRAIN_TAG, **ON_SCHEDULE_TAG},
     group_name=GROUP,
+    metadata=lake_table("gold", "hotspot_backtest"),
     kinds={"delta", "lightgbm"},
     owners=OWNERS,
     deps=["cell_features"],
@@ -227,7 +155,7 @@ def hotspot_backtest(context: dg.AssetExecutionContext, config: HotspotConfig, l
     key="hotspot_model",
     retry_policy=MODEL_RETRY,
     tags={**RETRAIN_TAG, **ON_SCHEDULE_TAG},
-    group_name=GROUP,
+    group_name="models",  # an MLflow registered model, no lakehouse table
     kinds={"lightgbm", "onnx", "mlflow"},
     owners=OWNERS,
     deps=["cell_features", "hotspot_backtest"],
@@ -242,10 +170,11 @@ def hotspot_backtest(context: dg.AssetExecutionContext, config: HotspotConfig, l
 )
 @skip_unchanged(models=lambda kw: [(kw['config'].model_name, None)])
 def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
-                  mlflow: MlflowTracking) -> dg.MaterializeResult:
+                  mlflow: MlflowTracking, sources: SourceCatalog) -> dg.MaterializeResult:
     from models.evaluation.backtest import plot_backtest, summarise
+    from models.hotspots.explain import NATIVE_FILE, plot_importance
     from models.hotspots.serving import SPEC_FILE
-    from models.hotspots.training import train_hotspot_model
+    from models.hotspots.training import DESCRIPTION, train_hotspot_model
     from models.registry import CHALLENGER, graph_digest, log_onnx_model
 
     feats, params = gold_features(lakehouse)  # the rows and the parameters they were built with
@@ -260,17 +189,24 @@ def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lake
     best_base = at1.drop("learned", errors="ignore")
     mlflow.experiment(EXPERIMENT)  # created with the artifact root, and MLflow set up
     X = feats.select(list(model.feature_names_)).slice(0, 5).to_pandas().to_numpy(np.float32)
+    importance = fitted.importance(feats)  # mean |TreeSHAP| per feature on the last training weeks
     version = log_onnx_model(
         mlflow.tracking_uri, experiment=EXPERIMENT, name=config.model_name, onnx_model=fitted.onnx_model,
-        texts={SPEC_FILE: fitted.spec.to_json()}, input_example=X, output_example=model.predict(X), alias=CHALLENGER,
+        run_name=fitted.run_name(config.model_name), description=DESCRIPTION,
+        texts={SPEC_FILE: fitted.spec.to_json(), NATIVE_FILE: model.model_.booster_.model_to_string()},
+        input_example=X, output_example=model.predict(X), alias=CHALLENGER,
         params={**fitted.run_params(), "train_weeks": config.train_weeks, "holdout_weeks": config.backtest_weeks,
-                "seed": config.seed, "source": config.source},
+                "seed": config.seed, "source": forecast_source(sources, config.source).name},
         metrics={**{f"backtest_pai_1pct_{m}": v for m, v in at1.items()},
                  "onnx_max_abs_diff": fitted.parity.max_abs_diff},
         tables={"backtest_periods.csv": periods.drop(columns=["origin"]), "backtest_summary.csv": summary,
-                "validation.csv": model.validation_},
-        figures={"backtest_pai.png": plot_backtest(summary, "pai")},
-        tags={"backtest_pai_1pct": f"{pai_learned:.6f}", "origin": str(origin.date()),
+                "validation.csv": model.validation_,
+                "feature_importance.csv": importance.rename("mean_abs_shap").rename_axis("feature").reset_index()},
+        figures={"backtest_pai.png": plot_backtest(summary, "pai"),
+                 "feature_importance.png": plot_importance(
+                     importance, f"{config.model_name}: global importance (mean |TreeSHAP|), trained to "
+                                 f"{trained_to.date()}")},
+        tags={"method": "learned", "backtest_pai_1pct": f"{pai_learned:.6f}", "origin": str(origin.date()),
               "graph_sha256": graph_digest(fitted.onnx_model)},
     )
     context.log.info(f"registered {version.uri} (run {version.run_id}), trained on weeks before {trained_to.date()}; "
@@ -294,39 +230,52 @@ def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lake
     key="hotspot_forecast",
     retry_policy=STORAGE_RETRY,
     group_name=GROUP,
+    metadata=lake_table("gold", "hotspot_forecast"),
     kinds={"delta", "onnx", "geoparquet"},
     owners=OWNERS,
     partitions_def=FORECAST_WEEKS,
     deps=["hotspot_model"],
     description=(
-        "Gold: the week's forecast per H3 cell, scored with ONNX Runtime by `models:/hotspot_lgbm@champion` "
-        "from incidents before the week's start: expected count, risk rank, cumulative share of the week's "
+        "Gold: the week's forecast per H3 cell by the champion `models:/hotspot_lgbm@champion` (the learned "
+        "model on ONNX Runtime, or the baseline that won the champion gate, refitted), from incidents before the "
+        "week's start: expected count, risk rank, cumulative share of the week's "
         "expected crime down to that rank, top-cell flag. Also a GeoParquet export (EPSG:4326), an offline "
-        "HTML map and a PNG in reports/hotspots/. Partitions: weeks from Monday 00:00 UTC."
+        "HTML map and a PNG in reports/hotspots/. `method` names the serving method; `drivers` (learned model "
+        "only) the cell's top three features by TreeSHAP, each as the factor it multiplies the expected count by "
+        "(`roll_52 ×1.52`). Partitions: weeks from Monday 00:00 UTC."
     ),
 )
 @skip_unchanged(models=lambda kw: [(kw['config'].model_name, 'champion')])
 def hotspot_forecast(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
                      sources: SourceCatalog, mlflow: MlflowTracking, reports: Reports) -> dg.MaterializeResult:
-    from models.hotspots.serving import OnnxHotspotScorer, forecast_table, load_hotspot_model
-    from models.registry import CHAMPION
+    from models.hotspots.serving import forecast_table, load_hotspot_scorer
+    from models.registry import CHAMPION, version_tags
     from orchestration.hotspots.maps import write_forecast_maps
 
     week = pd.Timestamp(context.partition_key, tz="UTC")
     mlflow.setup()
-    onnx_model, spec, version = load_hotspot_model(mlflow.tracking_uri, f"models:/{config.model_name}@{CHAMPION}")
+    # the champion: a learned model or a baseline that won the gate
+    scorer, version, method = load_hotspot_scorer(mlflow.tracking_uri, f"models:/{config.model_name}@{CHAMPION}")
+    won_by = version_tags(mlflow.tracking_uri, version).get("won_by", "")
     # the cells the model was trained on: its feature spec's resolution
-    incidents, cells, districts, _ = study_inputs(lakehouse, sources, config, resolution=spec.resolution)
+    incidents, cells, districts, tz = study_inputs(lakehouse, sources, config, resolution=scorer.resolution)
     history = incidents.filter(pc.less(incidents.column("occurred_at"),
                                        pa.scalar(week, incidents.schema.field("occurred_at").type)))
     if history.num_rows == 0:
         raise ValueError(f"no incidents before {week.date()}: nothing to forecast the week from")
-    expected = OnnxHotspotScorer(onnx_model, spec).predict_many(history, cells, [week])[0]
-    table = forecast_table(cells, expected, week, config.top_share, version.version)
-    result = lakehouse.replace_where("gold", "hotspot_forecast", table, f"week = {sql_literal(_week_key(week))}")
-    key = _week_key(week)
-    paths = write_forecast_maps(table, districts, reports.folder("hotspots"), key,
-                                title=f"Expected incidents, week of {key} (model v{version.version})")
+    if hasattr(scorer, "predict_with_drivers"):  # a learned model: TreeSHAP drivers per cell
+        expected, drivers = scorer.predict_with_drivers(history, cells, week)
+    else:
+        expected, drivers = scorer.predict_many(history, cells, [week])[0], None
+    table = forecast_table(cells, expected, week, config.top_share, version.version, drivers=drivers, method=method)
+    result = lakehouse.replace_where("gold", "hotspot_forecast", table, f"week = {sql_literal(week_key(week))}",
+                                     evolve_schema=True)  # weeks written before `method`/`drivers` keep nulls
+    key = week_key(week)
+    layers, layer_note = map_layers(context, sources, config)
+    paths = write_forecast_maps(table, districts, reports.folder("hotspots"), key, timezone=tz, tiles=reports.tiles,
+                                layers=layers,
+                                serving=f"Forecast by {method}, v{version.version}"
+                                        f"{'; won the gate: ' + won_by if won_by else ''}")
     top = table.column("in_top_cells").to_numpy(zero_copy_only=False)
     share = float(table.column("expected_share").to_numpy()[top].max()) if top.any() else 0.0
     context.log.info(f"week {key}: {expected.sum():.1f} expected incidents; top {int(top.sum())} cells hold "
@@ -334,10 +283,13 @@ def hotspot_forecast(context: dg.AssetExecutionContext, config: HotspotConfig, l
     return dg.MaterializeResult(metadata={
         **table_metadata(result, table.slice(0, 5)),
         "model_version": dg.MetadataValue.text(version.version),
+        "method": dg.MetadataValue.text(method),
+        "won_by": dg.MetadataValue.text(won_by or "not recorded"),
         "expected_total": dg.MetadataValue.float(float(expected.sum())),
         "top_cells": dg.MetadataValue.int(int(top.sum())),
         "share_expected_in_top_cells": dg.MetadataValue.float(share),
         **{name: dg.MetadataValue.path(str(path)) for name, path in paths.items()},
+        "map_layers": dg.MetadataValue.text(layer_note),
         "incidents_version": dg.MetadataValue.int(lakehouse.version("silver", "incidents") or 0),
     })
 
@@ -346,6 +298,7 @@ def hotspot_forecast(context: dg.AssetExecutionContext, config: HotspotConfig, l
     key="patrol_plan",
     retry_policy=STORAGE_RETRY,
     group_name=GROUP,
+    metadata=lake_table("gold", "patrol_plan"),
     kinds={"delta"},
     owners=OWNERS,
     partitions_def=FORECAST_WEEKS,
@@ -353,8 +306,9 @@ def hotspot_forecast(context: dg.AssetExecutionContext, config: HotspotConfig, l
     description=(
         "Gold: for each 8-hour shift of the week (06-14, 14-22, 22-06 local time), the top cells under the "
         "patrol capacity (`patrol_cells_per_shift`, default 10): the week's expected count split by each "
-        "cell's shift profile of the past year (shrunk to the city profile). Also an offline HTML map with "
-        "a shift selector (reports/hotspots/patrol_<week>.html)."
+        "cell's shift profile of the past year (shrunk to the city profile); shifts are labelled with their "
+        "local day and times (`Mon 1 Jan 06:00–14:00`). Also an offline HTML map with a shift selector and a "
+        "table of each shift's cells, and a PNG (reports/hotspots/patrol_<week>.html, .png)."
     ),
 )
 @skip_unchanged(models=lambda kw: [(kw['config'].model_name, 'champion')])
@@ -367,7 +321,7 @@ def patrol_plan(context: dg.AssetExecutionContext, config: HotspotConfig, lakeho
     from orchestration.hotspots.maps import write_patrol_maps
 
     week = pd.Timestamp(context.partition_key, tz="UTC")
-    key = _week_key(week)
+    key = week_key(week)
     fc = lakehouse.read("gold", "hotspot_forecast", filters=[("week", "=", key)])
     if fc.num_rows == 0:
         raise ValueError(f"gold/hotspot_forecast has no rows for week {key}; materialise that partition first")
@@ -382,8 +336,9 @@ def patrol_plan(context: dg.AssetExecutionContext, config: HotspotConfig, lakeho
     table = table.append_column("week", pa.array([key] * table.num_rows, pa.string()))
     result = lakehouse.replace_where("gold", "patrol_plan", table, f"week = {sql_literal(key)}")
     shifts = cells_by_shift(table)
-    page = write_patrol_maps(h3, expected, districts, shifts, reports.folder("hotspots"), key, title=(
-        f"Patrol plan, week of {key} ({config.patrol_cells_per_shift} cells per shift, times {tz})"))
+    layers, layer_note = map_layers(context, sources, config)
+    maps = write_patrol_maps(h3, expected, districts, table, reports.folder("hotspots"), key, timezone=tz,
+                             tiles=reports.tiles, layers=layers)
     share = mean_share_covered(table)
     context.log.info(f"{len(shifts)} shifts x {config.patrol_cells_per_shift} cells; they hold {100 * share:.1f} % "
                      "of each shift's expected crime on average")
@@ -391,5 +346,6 @@ def patrol_plan(context: dg.AssetExecutionContext, config: HotspotConfig, lakeho
         **table_metadata(result, table.slice(0, 5)),
         "mean_share_covered": dg.MetadataValue.float(share),
         "distinct_cells": dg.MetadataValue.int(len({c for cs in shifts.values() for c in cs})),
-        "map_html": dg.MetadataValue.path(str(page)),
+        **{name: dg.MetadataValue.path(str(path)) for name, path in maps.items()},
+        "map_layers": dg.MetadataValue.text(layer_note),
     })

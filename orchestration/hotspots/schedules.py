@@ -15,4 +15,7 @@ hotspot_weekly_job = dg.define_asset_job(
 )
 
 #: Monday 01:00 UTC: forecast the week that starts that day.
-hotspot_weekly_schedule = dg.build_schedule_from_partitioned_job(hotspot_weekly_job, hour_of_day=1)
+hotspot_weekly_schedule = dg.build_schedule_from_partitioned_job(
+    hotspot_weekly_job, hour_of_day=1,
+    description="Monday 01:00 UTC: hotspot_forecast_weekly for the week that starts that day (forecast with the "
+                "champion model, then the patrol plan).")

@@ -2,12 +2,13 @@
 
 Each family is built from the specs of that table (``specs/**/*.yaml``):
 
-- bronze ``raw_<table>`` (``raw_crime_records`` for incidents), partitioned by
-  ingest date: lands the day's files from the landing folder, plus the files a
-  spec bundles, as received;
-- silver ``<table>`` and quarantine ``<table>_rejects`` (``incident_rejects``):
-  every bronze receipt parsed, identifiers pseudonymised, rows that break a rule
-  quarantined with their reason;
+- bronze ``raw_<table>`` (``raw_incidents``...), partitioned by ingest date:
+  lands the day's files from the landing folder, plus the files a spec
+  bundles, as received, into one table per source, ``bronze/raw_<source>``
+  (sources of one table differ in columns);
+- silver ``<table>`` and quarantine ``<table>_rejects``, named as the tables
+  they write: every bronze receipt parsed, identifiers pseudonymised, rows that
+  break a rule quarantined with their reason;
 - blocking checks: the table's Great Expectations suite and the reconciliation
   ``bronze rows = silver + quarantined`` (``checks.py``).
 """
@@ -21,7 +22,7 @@ from jobs.schemas import CANONICAL, REJECTS
 from orchestration.ingest.landing import dropped_files
 from orchestration.ingest.partitions import INGEST_DATES
 from orchestration.ingest.pipeline import bronze_table, land_files, refine, rejects_table
-from orchestration.lakehouse.metadata import column_schema, head, table_metadata
+from orchestration.lakehouse.metadata import head, lake_table, table_metadata
 from orchestration.platform.pools import table_pool
 from orchestration.platform.retries import STORAGE_RETRY
 from orchestration.resources.compute import Compute
@@ -40,21 +41,28 @@ class Feed:
     """Asset keys and words of one canonical table's family."""
 
     table: str
-    bronze: str
-    rejects: str
     what: str
+
+    @property
+    def bronze(self) -> str:
+        """The bronze asset: it writes ``bronze/raw_<source>`` for each source spec of the table."""
+        return f"raw_{self.table}"
+
+    @property
+    def rejects(self) -> str:
+        """The quarantine asset and table (``tables.rejects_table``)."""
+        return f"{self.table}_rejects"
 
 
 FEEDS = {
-    "incidents": Feed("incidents", "raw_crime_records", "incident_rejects", "crime records"),
-    "cdr_events": Feed("cdr_events", "raw_cdr_events", "cdr_events_rejects", "call-detail records"),
-    "cell_sites": Feed("cell_sites", "raw_cell_sites", "cell_sites_rejects", "cell sites and sectors"),
-    "osint_posts": Feed("osint_posts", "raw_osint_posts", "osint_posts_rejects", "OSINT posts"),
-    "transactions": Feed("transactions", "raw_transactions", "transactions_rejects", "financial transactions"),
-    "cameras": Feed("cameras", "raw_cameras", "cameras_rejects", "camera sites"),
-    "persons": Feed("persons", "raw_persons", "persons_rejects", "person records"),
-    "incident_enrichment": Feed("incident_enrichment", "raw_incident_enrichment", "incident_enrichment_rejects",
-                                "case details"),
+    "incidents": Feed("incidents", "crime records"),
+    "cdr_events": Feed("cdr_events", "call-detail records"),
+    "cell_sites": Feed("cell_sites", "cell sites and sectors"),
+    "osint_posts": Feed("osint_posts", "OSINT posts"),
+    "transactions": Feed("transactions", "financial transactions"),
+    "cameras": Feed("cameras", "camera sites"),
+    "persons": Feed("persons", "person records"),
+    "incident_enrichment": Feed("incident_enrichment", "case details"),
 }
 
 
@@ -76,6 +84,7 @@ def _bronze_asset(feed: Feed, upstream: list[str]) -> dg.AssetsDefinition:
         owners=OWNERS,
         partitions_def=INGEST_DATES,
         deps=upstream,
+        metadata={"lake_tables": dg.MetadataValue.text(f"bronze/raw_<source>, one per {feed.table} source spec")},
         pool=table_pool("bronze", feed.bronze),  # one landing of this table at a time (orchestration/platform/pools.py)
         retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL),
         description=(
@@ -138,7 +147,7 @@ def _silver_asset(feed: Feed) -> dg.AssetsDefinition:
                     f"and H3 cells, identifiers pseudonymised. Incremental: each run refines only the bronze receipts "
                     f"not refined yet (control/receipts) and removes the rows of receipts that left bronze."
                 ),
-                metadata={"dagster/column_schema": column_schema(CANONICAL[feed.table])},
+                metadata=lake_table("silver", feed.table, CANONICAL[feed.table]),
             ),
             dg.AssetSpec(
                 feed.rejects,
@@ -151,7 +160,7 @@ def _silver_asset(feed: Feed) -> dg.AssetsDefinition:
                     f"out-of-area coordinates, duplicate id, malformed line...), with the raw row, the rule, "
                     f"the field and a reason a person can act on."
                 ),
-                metadata={"dagster/column_schema": column_schema(REJECTS)},
+                metadata=lake_table("quarantine", feed.rejects, REJECTS),
             ),
         ],
     )

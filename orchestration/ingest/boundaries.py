@@ -64,3 +64,47 @@ def _rows(spec: SourceSpec, meta: dict, table: pa.Table) -> pa.Table:
         geoms = shapely.to_wkb(shp)
     names = table[sa.name_field].to_numpy(zero_copy_only=False) if sa.name_field else None
     return boundary_rows(layer_name(spec), table[sa.id_field].to_numpy(zero_copy_only=False), names, geoms)
+
+
+def read_map_layers(spec: SourceSpec) -> list:
+    """The spec's ``map_layers`` as :class:`jobs.maps.layers.VectorLayer` (WKB in EPSG:4326, labels from
+    ``label_field``); a missing or unreadable file is a :class:`SpecError` naming the spec, layer and file."""
+    import numpy as np
+    import pyogrio
+    import shapely
+
+    from jobs.maps.layers import VectorLayer
+
+    out = []
+    for ml in spec.map_layers:
+        path = spec.confine(ml.resolve(spec.base_dir), f"map_layers {ml.name!r} file")
+        if not path.is_file():
+            raise SpecError(f"spec {spec.name!r}: map layer {ml.name!r}: file not found: {path}")
+        try:
+            meta, table = pyogrio.read_arrow(path, layer=ml.layer)
+        except Exception as exc:  # pyogrio's DataSourceError / DataLayerError, GDAL's own
+            raise SpecError(f"spec {spec.name!r}: map layer {ml.name!r}: {path} is not a readable vector layer: "
+                            f"{exc}") from None
+        if ml.label_field and ml.label_field not in table.column_names:
+            raise SpecError(f"{path}: no field {ml.label_field!r} for map layer {ml.name!r}'s label_field; fields "
+                            f"are {[c for c in table.column_names if c != meta.get('geometry_name')]}")
+        geom_name = meta.get("geometry_name") or "wkb_geometry"
+        wkb = table[geom_name].combine_chunks()
+        if isinstance(wkb, pa.ExtensionArray):
+            wkb = wkb.storage
+        geoms = wkb.to_numpy(zero_copy_only=False)
+        crs = meta.get("crs") or "EPSG:4326"
+        try:
+            if crs.upper() not in ("EPSG:4326", "OGC:CRS84"):
+                from pyproj import Transformer
+
+                tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+                geoms = shapely.to_wkb(shapely.transform(
+                    shapely.from_wkb(geoms), lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))))
+        except Exception as exc:  # an unknown CRS or a broken geometry: name the file
+            raise SpecError(f"spec {spec.name!r}: map layer {ml.name!r}: {path}: cannot reproject: {exc}") from None
+        labels = None
+        if ml.label_field:
+            labels = [None if v is None else str(v) for v in table[ml.label_field].to_pylist()]
+        out.append(VectorLayer(ml.name, list(geoms), labels, colour=ml.colour, weight=ml.weight))
+    return out

@@ -75,6 +75,10 @@ class Entry:
 #: reject's raw record use the columns the row has, by name): every receipt is then refined again.
 PARSE_SCHEME = 2
 
+#: Spec keys that only change how things are shown (``timezone``, the maps' ``map_layers``), not what a
+#: parse makes of a row.
+_DISPLAY_ONLY = ("timezone", "map_layers")
+
 
 def spec_fingerprint(spec: SourceSpec, pseudonym_key: bytes | None) -> str:
     """What a receipt's silver rows depend on besides its bytes: the spec and the pseudonym key.
@@ -87,7 +91,8 @@ def spec_fingerprint(spec: SourceSpec, pseudonym_key: bytes | None) -> str:
     import hmac
 
     key_tag = "none" if pseudonym_key is None else hmac.new(pseudonym_key, b"crimefusion/receipts", "sha256").hexdigest()
-    text = spec.model_dump_json() + "\x1f" + key_tag + "\x1f" + str(PARSE_SCHEME)
+    # Keys that change no parsed row are left out, so setting them re-parses nothing.
+    text = spec.model_dump_json(exclude=set(_DISPLAY_ONLY)) + "\x1f" + key_tag + "\x1f" + str(PARSE_SCHEME)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 

@@ -5,7 +5,8 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from orchestration.lakehouse.metadata import table_metadata
+from jobs.schemas import BOUNDARIES, SOURCE_CATALOG
+from orchestration.lakehouse.metadata import lake_table, table_metadata
 from orchestration.resources.lakehouse import Lakehouse, sql_literal
 from orchestration.resources.sources import SourceCatalog
 from orchestration.lakehouse.freshness import skip_unchanged
@@ -18,6 +19,7 @@ OWNERS = ["team:data-engineering"]
     key="police_districts",
     retry_policy=STORAGE_RETRY,
     group_name="reference",
+    metadata=lake_table("reference", "police_districts", BOUNDARIES),
     kinds={"delta", "sedona"},
     owners=OWNERS,
     description=(
@@ -49,6 +51,35 @@ def police_districts(context: dg.AssetExecutionContext, lakehouse: Lakehouse, so
                                           "layers": dg.MetadataValue.text(", ".join(layers))})
 
 
+@dg.asset(
+    key="source_catalog",
+    retry_policy=STORAGE_RETRY,
+    group_name="reference",
+    metadata=lake_table("reference", "source_catalog", SOURCE_CATALOG),
+    kinds={"delta"},
+    owners=OWNERS,
+    description=(
+        "Reference: one row per feed spec (source, canonical table, description, provenance, licence) with the "
+        "IANA time zone its times are read in (the spec's `timezone`, else its occurred_at field's, else UTC). "
+        "BI views join it to give every timestamp a local twin; rewritten only when a spec changes."
+    ),
+)
+def source_catalog(context: dg.AssetExecutionContext, lakehouse: Lakehouse, sources: SourceCatalog) -> dg.MaterializeResult:
+    rows = sorted(({"source": s.name, "table": s.table, "timezone": s.local_timezone, "description": s.description,
+                    "provenance": s.provenance, "licence": s.licence} for s in sources.specs()),
+                  key=lambda r: r["source"])
+    table = pa.Table.from_pylist(rows, schema=SOURCE_CATALOG)
+    if lakehouse.exists("reference", "source_catalog") and \
+            lakehouse.read("reference", "source_catalog").select(SOURCE_CATALOG.names).to_pylist() == rows:
+        result = lakehouse.describe("reference", "source_catalog")  # unchanged: no commit
+    else:
+        result = lakehouse.overwrite("reference", "source_catalog", table)
+    zones = sorted({r["timezone"] for r in rows})
+    context.log.info(f"{len(rows)} feeds; time zones {', '.join(zones)}")
+    return dg.MaterializeResult(metadata={**table_metadata(result, table),
+                                          "time_zones": dg.MetadataValue.text(", ".join(zones))})
+
+
 def _stored_layer(lakehouse: Lakehouse, layer: str) -> list[dict] | None:
     if not lakehouse.exists("reference", "police_districts"):
         return None
@@ -64,14 +95,16 @@ def _canonical(rows: pa.Table) -> list[dict]:
     key="district_daily_counts",
     retry_policy=STORAGE_RETRY,
     group_name="gold",
+    metadata=lake_table("gold", "district_daily_counts"),
     kinds={"delta"},
     owners=OWNERS,
     deps=["incidents"],
     description=(
-        "Gold: incidents per source, district, offense category and UTC day, with the boundary layer "
-        "(`layer`) the district id belongs to: ids repeat across cities (Chicago district 1, NYC precinct 1), "
-        "so a join to `police_districts` takes both. The series behind spike detection and the simplest view "
-        "a BI tool can chart."
+        "Gold: incidents per source, district, offense category, UTC day (`day`) and local day (`local_day`, "
+        "in the source's time zone, named in `timezone`), with the boundary layer (`layer`) the district id "
+        "belongs to: ids repeat across cities (Chicago district 1, NYC precinct 1), so a join to "
+        "`police_districts` takes both. A UTC day can span two local days, so it can have two rows. The series "
+        "behind spike detection and the simplest view a BI tool can chart."
     ),
 )
 @skip_unchanged()
@@ -79,18 +112,23 @@ def district_daily_counts(context: dg.AssetExecutionContext, lakehouse: Lakehous
                           sources: SourceCatalog) -> dg.MaterializeResult:
     from orchestration.ingest.boundaries import layer_name
 
+    from jobs.localtime import local_dates
+
     incidents = lakehouse.read("silver", "incidents", columns=["source", "district", "category", "occurred_at"])
+    zones = {spec.name: spec.local_timezone for spec in sources.specs("incidents")}
     day = pc.cast(pc.floor_temporal(incidents["occurred_at"], unit="day"), pa.timestamp("us", tz="UTC"))
+    local_day, timezone = local_dates(incidents["occurred_at"], incidents["source"], zones)
     grouped = (
-        incidents.append_column("day", pc.cast(day, pa.date32()))
-        .group_by(["source", "district", "category", "day"])
+        incidents.append_column("day", pc.cast(day, pa.date32())).append_column("local_day", local_day)
+        .append_column("timezone", timezone)
+        .group_by(["source", "district", "category", "day", "local_day", "timezone"])
         .aggregate([("occurred_at", "count")])
-        .rename_columns(["source", "district", "category", "day", "incidents"])
+        .rename_columns(["source", "district", "category", "day", "local_day", "timezone", "incidents"])
     )
     layers = {spec.name: layer_name(spec) for spec in sources.specs("incidents") if spec.study_area is not None}
     layer = pa.array([layers.get(s) for s in grouped["source"].to_pylist()], pa.string())
     table = grouped.add_column(1, "layer", layer).sort_by(
-        [("source", "ascending"), ("district", "ascending"), ("day", "ascending")])
+        [("source", "ascending"), ("district", "ascending"), ("day", "ascending"), ("local_day", "ascending")])
     result = lakehouse.overwrite("gold", "district_daily_counts", table)
     context.log.info(f"{table.num_rows:,} district-days from {incidents.num_rows:,} incidents")
     return dg.MaterializeResult(metadata=table_metadata(result, table))

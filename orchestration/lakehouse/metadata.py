@@ -9,13 +9,40 @@ from orchestration.resources.lakehouse import WriteResult
 
 
 def column_schema(schema: pa.Schema) -> dg.TableSchema:
-    """A Dagster column schema from an Arrow schema (shown in the asset's Columns tab)."""
+    """A Dagster column schema from an Arrow schema (shown in the asset's Columns tab).
+
+    A column's description is its field's ``description`` metadata
+    (``pa.field(..., metadata={"description": ...})`` in the canonical schemas).
+    """
     return dg.TableSchema(
         columns=[
-            dg.TableColumn(name=f.name, type=str(f.type), constraints=dg.TableColumnConstraints(nullable=f.nullable))
+            dg.TableColumn(name=f.name, type=str(f.type), description=field_description(f),
+                           constraints=dg.TableColumnConstraints(nullable=f.nullable))
             for f in schema
         ]
     )
+
+
+def field_description(field: pa.Field) -> str | None:
+    """The ``description`` metadata of an Arrow field, or None."""
+    text = (field.metadata or {}).get(b"description")
+    return text.decode() if text else None
+
+
+def lake_table(layer: str, name: str, schema: pa.Schema | None = None) -> dict:
+    """Definition metadata of an asset that writes the lakehouse table ``<layer>/<name>``.
+
+    ``dagster/table_name`` names the table as the BI views and Spark do
+    (``silver.incidents``); the asset's group is its layer
+    (``tests/orchestration/test_lineage.py`` holds them together). With the
+    table's Arrow schema, ``dagster/column_schema`` lists its columns with
+    their descriptions before the first run (a materialisation repeats the
+    columns it wrote, :func:`table_metadata`).
+    """
+    meta: dict = {"dagster/table_name": f"{layer}.{name}"}
+    if schema is not None:
+        meta["dagster/column_schema"] = column_schema(schema)
+    return meta
 
 
 def preview_markdown(table: pa.Table, rows: int = 5, max_width: int = 40) -> str:

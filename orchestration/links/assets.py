@@ -33,7 +33,8 @@ from pydantic import Field
 from jobs.links.lookups import chart_week, periods_of
 from orchestration.lakehouse import changes
 from orchestration.lakehouse.changes import changed_periods
-from orchestration.lakehouse.metadata import table_metadata
+from jobs.links.schemas import BURNER_PHONES, CALL_COMMUNITIES, CALL_EDGES, FRAUD_RINGS, KEY_PLAYERS
+from orchestration.lakehouse.metadata import lake_table, table_metadata
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import Lakehouse, sql_literal
 from orchestration.resources.reports import Reports
@@ -41,7 +42,9 @@ from orchestration.lakehouse.freshness import skip_unchanged
 from orchestration.platform.retries import SPARK_RETRY, STORAGE_RETRY
 
 OWNERS = ["team:intelligence-analysis"]
-GROUP = "links"
+#: The layer of the tables they write; the HTML charts go to ``reports`` (the domain shows as the tag
+#: ``crimefusion/domain: links``).
+GROUP = "gold"
 WEEK = dt.timedelta(days=7)
 CDR_COLUMNS = ["caller", "callee", "start_time", "duration_s", "kind", "direction"]
 TXN_COLUMNS = ["txn_id", "account", "counterparty", "amount", "occurred_at", "channel", "direction"]
@@ -73,6 +76,7 @@ class CallEdgesConfig(dg.Config):
     key="call_edges",
     retry_policy=SPARK_RETRY,
     group_name=GROUP,
+    metadata=lake_table("gold", "call_edges", CALL_EDGES),
     kinds={"delta", "python", "spark"},  # runs in Spark tasks with CRIMEFUSION_COMPUTE_ENGINE=spark
     owners=OWNERS,
     deps=["cdr_events"],
@@ -86,7 +90,6 @@ class CallEdgesConfig(dg.Config):
 def call_edges(context: dg.AssetExecutionContext, config: CallEdgesConfig, lakehouse: Lakehouse,
                compute: Compute) -> dg.MaterializeResult:
     from jobs.links.edges import aggregate_edges
-    from jobs.links.schemas import CALL_EDGES
 
     _require(lakehouse, "silver", "cdr_events", "call_edges")
     version = lakehouse.version("silver", "cdr_events")
@@ -154,6 +157,7 @@ class CallNetworkConfig(dg.Config):
         dg.AssetSpec(
             "call_communities",
             group_name=GROUP,
+            metadata=lake_table("gold", "call_communities", CALL_COMMUNITIES),
             kinds={"delta", "python"},
             owners=OWNERS,
             deps=["call_edges"],
@@ -166,6 +170,7 @@ class CallNetworkConfig(dg.Config):
         dg.AssetSpec(
             "key_players",
             group_name=GROUP,
+            metadata=lake_table("gold", "key_players", KEY_PLAYERS),
             kinds={"delta", "python"},
             owners=OWNERS,
             deps=["call_edges"],
@@ -178,7 +183,6 @@ class CallNetworkConfig(dg.Config):
 )
 def call_network(context: dg.AssetExecutionContext, config: CallNetworkConfig, lakehouse: Lakehouse):
     from jobs.links.graph import call_network as network
-    from jobs.links.schemas import CALL_COMMUNITIES, KEY_PLAYERS
 
     _require(lakehouse, "gold", "call_edges", "call_network")
     version = lakehouse.version("gold", "call_edges")
@@ -229,6 +233,7 @@ class BurnerPhonesConfig(dg.Config):
     key="burner_phones",
     retry_policy=STORAGE_RETRY,
     group_name=GROUP,
+    metadata=lake_table("gold", "burner_phones", BURNER_PHONES),
     kinds={"delta", "python"},
     owners=OWNERS,
     deps=["cdr_events"],
@@ -241,7 +246,6 @@ class BurnerPhonesConfig(dg.Config):
 @skip_unchanged()
 def burner_phones(context: dg.AssetExecutionContext, config: BurnerPhonesConfig, lakehouse: Lakehouse) -> dg.MaterializeResult:
     from jobs.links.queries import burner_candidates
-    from jobs.links.schemas import BURNER_PHONES
 
     _require(lakehouse, "silver", "cdr_events", "burner_phones")
     version = lakehouse.version("silver", "cdr_events")
@@ -280,6 +284,7 @@ class FraudRingsConfig(dg.Config):
     key="fraud_rings",
     retry_policy=STORAGE_RETRY,
     group_name=GROUP,
+    metadata=lake_table("gold", "fraud_rings", FRAUD_RINGS),
     kinds={"delta", "python"},
     owners=OWNERS,
     deps=["transactions"],
@@ -332,7 +337,7 @@ class LinkChartsConfig(dg.Config):
 @dg.asset(
     key="link_charts",
     retry_policy=STORAGE_RETRY,
-    group_name=GROUP,
+    group_name="reports",  # HTML pages, no lakehouse table
     kinds={"html", "python"},
     owners=OWNERS,
     deps=["call_edges", "call_communities", "key_players"],

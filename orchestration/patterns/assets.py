@@ -13,7 +13,8 @@ from pydantic import Field
 from jobs.patterns.reports import slug, write_figures
 from jobs.patterns.tables import ENRICHMENT_TABLE, last_days
 from models.crime_series.store import SERIES_MODELS
-from orchestration.lakehouse.metadata import table_metadata
+from jobs.patterns.schemas import NEAR_REPEAT_SCHEMA, REPEATS_SCHEMA, SERIES_SCHEMA
+from orchestration.lakehouse.metadata import lake_table, table_metadata
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration.resources.reports import Reports
 from orchestration.resources.sources import SourceCatalog
@@ -22,7 +23,8 @@ from orchestration.platform.automation import ON_SCHEDULE_TAG
 from orchestration.platform.retries import STORAGE_RETRY
 
 OWNERS = ["team:crime-analysis"]
-GROUP = "patterns"
+#: The layer of the tables they write (the domain shows as the tag ``crimefusion/domain: patterns``).
+GROUP = "gold"
 
 
 def enriched_incidents(lakehouse: Lakehouse, incidents: pa.Table | None = None) -> pa.Table:
@@ -53,6 +55,7 @@ class NearRepeatConfig(dg.Config):
     key="near_repeat",
     retry_policy=STORAGE_RETRY,
     group_name=GROUP,
+    metadata=lake_table("gold", "near_repeat", NEAR_REPEAT_SCHEMA),
     kinds={"delta", "python"},
     owners=OWNERS,
     deps=["incidents"],
@@ -71,7 +74,8 @@ def near_repeat(context: dg.AssetExecutionContext, config: NearRepeatConfig, lak
     from jobs.patterns.near_repeat import knox_test, parse_band_edges
     from jobs.patterns.plots import knox_heatmap
     from jobs.patterns.crime_series import metric_xy
-    from jobs.patterns.tables import knox_rows, local_days
+    from jobs.localtime import local_days
+    from jobs.patterns.tables import knox_rows
 
     if config.method not in ("euclidean", "manhattan"):
         raise ValueError(f"near_repeat config: method must be 'euclidean' or 'manhattan', got {config.method!r}")
@@ -79,10 +83,7 @@ def near_repeat(context: dg.AssetExecutionContext, config: NearRepeatConfig, lak
     version = lakehouse.version("silver", "incidents")
     incidents = lakehouse.read("silver", "incidents", columns=["source", "category", "occurred_at", "lon", "lat"])
     incidents = incidents.filter(pc.and_(pc.is_valid(incidents["lon"]), pc.is_valid(incidents["lat"])))
-    zones = {}
-    for spec in sources.specs("incidents"):
-        field = spec.fields.get("occurred_at")
-        zones[spec.name] = (field.timezone if field is not None and field.timezone else "UTC")
+    zones = {spec.name: spec.local_timezone for spec in sources.specs("incidents")}
     out_dir = reports.folder("patterns")
     parts, plots, skipped = [], [], []
     for source in sorted(set(incidents["source"].to_pylist())):
@@ -138,6 +139,7 @@ class HotspotsGiConfig(dg.Config):
     key="hotspots_gi",
     retry_policy=STORAGE_RETRY,
     group_name=GROUP,
+    metadata=lake_table("gold", "hotspots_gi"),  # GI_STAR_SCHEMA plus the layer and window columns
     kinds={"delta", "geoparquet"},
     owners=OWNERS,
     deps=["incidents", "police_districts"],
@@ -156,7 +158,7 @@ def hotspots_gi(context: dg.AssetExecutionContext, config: HotspotsGiConfig, lak
     from jobs.geo.points import h3_parent
     from jobs.patterns.gi_star import gi_star, hex_polygons, study_area_cells
     from jobs.patterns.plots import hotspot_map
-    from jobs.patterns.reports import write_geoparquet
+    from orchestration.platform.gis import write_geoparquet
     from jobs.patterns.tables import gi_rows
 
     if not 0 <= config.resolution <= 12:
@@ -167,7 +169,7 @@ def hotspots_gi(context: dg.AssetExecutionContext, config: HotspotsGiConfig, lak
     all_incidents = all_incidents.filter(pc.is_valid(all_incidents["h3"]))
     parents = h3_parent(all_incidents["h3"].combine_chunks(), config.resolution)
     out_dir = reports.folder("patterns")
-    parts, polys_all, summary, maps = [], [], {}, []
+    parts, summary, maps = [], {}, []
     for layer in sorted(set(all_boundaries["layer"].to_pylist())):
         boundaries = all_boundaries.filter(pc.equal(all_boundaries["layer"], layer))
         area = study_area_cells(boundaries, config.resolution)
@@ -189,7 +191,6 @@ def hotspots_gi(context: dg.AssetExecutionContext, config: HotspotsGiConfig, lak
         n = gi.num_rows
         parts.append(gi_rows(gi, polys, layer=layer, resolution=config.resolution, k=config.k, window_start=start,
                              window_end=end, incidents_version=version))
-        polys_all.extend(polys)
         classes = gi["class"].to_numpy()
         n_hot, n_cold = int((classes > 0).sum()), int((classes < 0).sum())
         summary[layer] = {"cells": n, "incidents": incidents.num_rows, "hot": n_hot, "cold": n_cold,
@@ -206,7 +207,8 @@ def hotspots_gi(context: dg.AssetExecutionContext, config: HotspotsGiConfig, lak
     outside = all_incidents.num_rows - int(pc.sum(pc.is_in(parents, table["h3"])).as_py() or 0)
     result = lakehouse.overwrite("gold", "hotspots_gi", table)
     first_md = write_figures(maps, f"Gi* hot spot map, {next(iter(summary))}")
-    geo_path = write_geoparquet(table, polys_all, out_dir / "hotspots_gi.parquet")
+    geo_path = out_dir / "hotspots_gi.parquet"
+    write_geoparquet(table, geo_path)
     n_hot = int(pc.sum(pc.greater(table["class"], 0)).as_py())
     n_cold = int(pc.sum(pc.less(table["class"], 0)).as_py())
     return dg.MaterializeResult(metadata={
@@ -241,6 +243,7 @@ class CrimeSeriesConfig(dg.Config):
     retry_policy=STORAGE_RETRY,
     tags=ON_SCHEDULE_TAG,
     group_name=GROUP,
+    metadata=lake_table("gold", "crime_series", SERIES_SCHEMA),
     kinds={"delta", "scikitlearn"},
     owners=OWNERS,
     deps=["incidents", "incident_enrichment"],
@@ -322,6 +325,7 @@ class RepeatsConfig(dg.Config):
     key="repeats",
     retry_policy=STORAGE_RETRY,
     group_name=GROUP,
+    metadata=lake_table("gold", "repeats", REPEATS_SCHEMA),
     kinds={"delta"},
     owners=OWNERS,
     deps=["incidents", "incident_enrichment"],

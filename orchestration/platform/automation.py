@@ -4,12 +4,14 @@
   (02:00 UTC, that day's ingest partition) and weekly retraining and backtest
   (Monday 03:00 UTC), are in ``orchestration/platform/schedules.py``; a
   domain's own in its ``schedules.py`` (hourly anomaly scoring, the weekly
-  forecast). Cross-domain jobs select assets by group or by tag, never by
+  forecast). Cross-domain jobs select assets by domain, layer or tag, never by
   name: an asset joins the weekly retraining with :data:`RETRAIN_TAG`.
-- **Declarative automation**: gold assets that are full refreshes of silver
-  update eagerly when their inputs change (``AutomationCondition.eager()``),
-  once the automation sensor is switched on in the UI.
-- **Freshness**: gold tables are expected at most 26 hours old (warn after 25).
+- **Declarative automation**: the unpartitioned gold tables, models and reports
+  of the domains in :data:`EAGER_DOMAINS`, full refreshes of silver, update
+  eagerly when their inputs change (``AutomationCondition.eager()``), once the
+  automation sensor is switched on in the UI; those tagged
+  :data:`ON_SCHEDULE_TAG` only on schedule.
+- **Freshness**: those assets are expected at most 26 hours old (warn after 25).
 - **Concurrency**: runs that train models carry the tag ``crimefusion/trains``;
   every instance config limits that tag to one run at a time (local:
   ``orchestration/home.py``; cluster: ``infra/dagster/dagster.yaml`` and
@@ -27,6 +29,8 @@ from datetime import timedelta
 
 import dagster as dg
 
+from orchestration.platform.lineage import DOMAIN_TAG
+
 #: Run tag of jobs that train models: one such run at a time (every dagster.yaml limits it).
 TRAINS_TAG = {"crimefusion/trains": "models"}
 #: Asset tag: the weekly retraining rebuilds the asset (features, backtest, the MLflow-registered model families).
@@ -36,8 +40,11 @@ ON_SCHEDULE_TAG = {"crimefusion/updates": "on-schedule"}
 #: Asset tag key: the asset reads another domain's table when that domain is loaded (the value is its asset key),
 #: e.g. ``cell_features`` adds activity from gold ``events`` when fusion is part of the deployment.
 OPTIONAL_INPUT = "crimefusion/optional-input"
-#: Groups whose unpartitioned assets are full refreshes of their inputs.
-EAGER_GROUPS = {"gold", "patterns", "links", "fusion", "anomalies"}
+#: Domains whose unpartitioned derived assets (groups :data:`DERIVED_GROUPS`) are full refreshes of their
+#: inputs. Not hotspots: its features, backtest and model are rebuilt weekly, its forecast per week partition.
+EAGER_DOMAINS = {"lakehouse", "patterns", "links", "fusion", "anomalies"}
+#: Groups (lake layers, orchestration/platform/lineage.py) of what is derived from silver.
+DERIVED_GROUPS = {"gold", "models", "reports"}
 
 
 def tagged(tags: dict[str, str]) -> dg.AssetSelection:
@@ -50,10 +57,14 @@ def tagged(tags: dict[str, str]) -> dg.AssetSelection:
 
 
 def with_automation(assets: list) -> list:
-    """Add eager automation and freshness policies to the gold, unpartitioned assets."""
+    """Add eager automation and freshness policies to the unpartitioned derived assets of :data:`EAGER_DOMAINS`.
+
+    Reads the domain tag that :func:`orchestration.platform.lineage.in_domain` adds.
+    """
 
     def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
-        if spec.partitions_def is not None or spec.group_name not in EAGER_GROUPS:
+        if spec.partitions_def is not None or spec.group_name not in DERIVED_GROUPS \
+                or spec.tags.get(DOMAIN_TAG) not in EAGER_DOMAINS:
             return spec
         update = {"freshness_policy": dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26),
                                                                     warn_window=timedelta(hours=25))}

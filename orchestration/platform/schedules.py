@@ -1,8 +1,10 @@
 """The jobs that span domains, and their schedules: everything, nightly ingestion and fusion, weekly retraining.
 
-They select assets by partition scheme, group or tag, never by another
+They select assets by partition scheme, domain, layer or tag, never by another
 domain's asset names: a domain joins a job by what it declares on its assets
-(``RETRAIN_TAG`` for the weekly retraining). A domain's own jobs live in its
+(``RETRAIN_TAG`` for the weekly retraining). Groups are lake layers
+(``orchestration/platform/lineage.py``), so a job that means "the ingest
+domain" says so with the domain tag. A domain's own jobs live in its
 ``schedules.py`` (``orchestration/hotspots/schedules.py``,
 ``orchestration/anomalies/schedules.py``, ``orchestration/vision/sensors.py``).
 """
@@ -13,18 +15,24 @@ import dagster as dg
 
 from orchestration.ingest.partitions import INGEST_DATES
 from orchestration.platform.automation import RETRAIN_TAG, TRAINS_TAG, tagged
+from orchestration.platform.lineage import domains
 
 __all__ = ["build_schedules", "daily_selection", "everything_job", "nightly_job", "retrain_job"]
 
-#: Groups the nightly run lands, refines and fuses.
-NIGHTLY_GROUPS = ("bronze", "silver", "quarantine", "reference", "synthetic", "fusion")
+#: Domains the nightly run lands, refines (ingest; synthetic, the demo feeds) and fuses, with the reference layer.
+NIGHTLY_DOMAINS = ("ingest", "synthetic", "fusion")
+NIGHTLY_LAYERS = ("reference",)
 
 nightly_job = dg.define_asset_job(
-    "nightly_ingest_and_fusion", selection=dg.AssetSelection.groups(*NIGHTLY_GROUPS), partitions_def=INGEST_DATES,
+    "nightly_ingest_and_fusion", selection=domains(*NIGHTLY_DOMAINS) | dg.AssetSelection.groups(*NIGHTLY_LAYERS),
+    partitions_def=INGEST_DATES,
     description="Land the day's files, refine silver, rebuild the fused gold tables.",
     tags={"crimefusion/job": "nightly"},
 )
-nightly_schedule = dg.build_schedule_from_partitioned_job(nightly_job, hour_of_day=2, name="nightly_ingest_schedule")
+nightly_schedule = dg.build_schedule_from_partitioned_job(
+    nightly_job, hour_of_day=2, name="nightly_ingest_schedule",
+    description="02:00 UTC: nightly_ingest_and_fusion for the ingest date that just ended (land the day's files, "
+                "refine silver and quarantine, rebuild the fused gold tables).")
 
 retrain_job = dg.define_asset_job(
     "weekly_retrain", selection=tagged(RETRAIN_TAG),
@@ -32,8 +40,9 @@ retrain_job = dg.define_asset_job(
                 "entity anomaly detectors); a champion moves only when its blocking check passes.",
     tags={**TRAINS_TAG, "crimefusion/job": "retrain"},
 )
-retrain_schedule = dg.ScheduleDefinition(name="weekly_retrain_schedule", job=retrain_job, cron_schedule="0 3 * * 1",
-                                         execution_timezone="UTC")
+retrain_schedule = dg.ScheduleDefinition(
+    name="weekly_retrain_schedule", job=retrain_job, cron_schedule="0 3 * * 1", execution_timezone="UTC",
+    description="Monday 03:00 UTC: weekly_retrain (features, backtest, challenger models; one training run at a time).")
 
 
 def daily_selection(assets: list) -> dg.AssetSelection:

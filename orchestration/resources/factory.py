@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import dagster as dg
 
@@ -87,10 +88,12 @@ def build_resources(settings: Settings, *, resolve_secrets: bool = False,
     return {
         "lakehouse": build_lakehouse(settings, resolve_secrets=resolve_secrets, env=env),
         "sources": sources,
-        "compute": Compute(engine=settings.compute_engine, spark_master=settings.spark_master),
+        # Spark's own output (WARN lines, startup messages) goes to a log file, not the terminal the CLI writes to
+        "compute": Compute(engine=settings.compute_engine, spark_master=settings.spark_master,
+                           spark_log=str(Path(settings.home).resolve() / "logs" / "spark.log")),
         "pseudonymiser": pseudonymiser,
         "mlflow": default_tracking(settings.home, env),
-        "reports": Reports(home=str(settings.home)),
+        "reports": Reports(home=str(settings.home), tiles=settings.tiles),
     }
 
 

@@ -25,6 +25,9 @@ class Reports(dg.ConfigurableResource):
     """The state folder's output side: reports and figures, GIS exports, model files, notifications."""
 
     home: str = Field(description="The state folder (CRIMEFUSION_HOME); a relative path is resolved when used.")
+    tiles: str | None = Field(None, description=(
+        "Tile URL template of the maps' base layer (CRIMEFUSION_TILES); none: the maps draw the study "
+        "area's boundaries with their labels."))
 
     def root(self) -> Path:
         """The state folder, resolved."""

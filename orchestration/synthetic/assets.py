@@ -30,7 +30,7 @@ class SyntheticConfig(dg.Config):
     specs=[
         dg.AssetSpec(
             SYNTHETIC_UPSTREAM,
-            group_name="synthetic",
+            group_name="synthetic",  # demo generators: they write landing files, not lakehouse tables
             kinds={"python", "csv", "parquet"},
             owners=OWNERS,
             deps=["incidents"],
@@ -44,7 +44,8 @@ class SyntheticConfig(dg.Config):
         ),
         dg.AssetSpec(
             "synthetic_truth",
-            group_name="synthetic",
+            group_name="truth",  # writes lake/truth/<name>
+            metadata={"lake_tables": dg.MetadataValue.text("truth/<name>, one per kind of planted truth")},
             kinds={"delta"},
             owners=OWNERS,
             deps=["incidents"],

@@ -39,12 +39,13 @@ from pydantic import Field
 from jobs.schemas import REJECTS
 from orchestration.ingest.partitions import INGEST_DATES
 from orchestration.lakehouse.freshness import skip_unchanged
-from orchestration.lakehouse.metadata import column_schema, table_metadata
+from orchestration.lakehouse.metadata import lake_table, table_metadata
 from orchestration.resources.lakehouse import Lakehouse, in_list
 from orchestration.resources.reports import Reports
 from orchestration.resources.sources import SourceCatalog
 from orchestration.resources.tracking import MlflowTracking
-from orchestration.vision.landing import camera_of, clip_start_time, video_dir, video_of_key
+from orchestration.vision.landing import (camera_of, clip_predicate, clip_source, clip_sources, clip_start_time,
+                                          video_dir, video_key, video_of_key)
 from orchestration.vision.partitions import VIDEOS
 from orchestration.vision.model import BUNDLED_MODEL, CHAMPION, MODEL_ENV, REGISTERED_MODEL, resolve_model
 from orchestration.platform.retries import STORAGE_RETRY
@@ -55,8 +56,8 @@ __all__ = ["build_vision_assets", "DemoVideoConfig", "VisionConfig", "VideoEvent
            "TRUTH_TABLE", "detection_settings"]
 
 OWNERS = ["team:video-analytics"]
-GROUP = "vision"
-#: ``silver/detections`` is where fusion (jobs/fusion/events.py, context.py) and DESIGN.md read them.
+#: Assets are grouped by the layer of the table they write (the domain shows as the tag
+#: ``crimefusion/domain: vision``). ``silver/detections`` is where fusion (jobs/fusion/events.py, context.py) and DESIGN.md read them.
 DETECTIONS_LAYER = "silver"
 REJECTS_TABLE = "video_rejects"
 TRUTH_TABLE = "video_objects"
@@ -81,7 +82,7 @@ def _demo_video_asset() -> dg.AssetsDefinition:
     @dg.asset(
         key="demo_video",
         retry_policy=STORAGE_RETRY,
-        group_name=GROUP,
+        group_name="synthetic",  # a demo generator: writes landing files, like synthetic_feeds
         kinds={"python", "video"},
         owners=OWNERS,
         partitions_def=INGEST_DATES,
@@ -112,7 +113,7 @@ def _demo_video_asset() -> dg.AssetsDefinition:
         incidents = (lakehouse.read("silver", "incidents", columns=["occurred_at", "lon", "lat"])
                      if lakehouse.exists("silver", "incidents") else None)
         size = calibration_size()
-        truths, written, paths = [], [], []
+        truths, written, paths, keys = [], [], [], []
         # the cameras whose view saw the latest incidents come first
         for i, (cam, near) in enumerate(by_latest_incident(rows, incidents, config.near_incident_m)[: config.cameras]):
             start = demo_clip_start(near, day, config.n_frames, config.fps)
@@ -120,13 +121,16 @@ def _demo_video_asset() -> dg.AssetsDefinition:
             t = write_demo_clip(path, cam, start=start, n_frames=config.n_frames, fps=config.fps, seed=config.seed + i,
                                 size=size)
             paths += [str(path), str(path.with_suffix(".json"))]
-            truths.append(t)
+            key = video_key(sources.landing_path(), path)
+            truths.append(t.set_column(t.schema.get_field_index("source"), t.schema.field("source"),
+                                       pa.array([clip_source(key)] * t.num_rows, pa.string())))
+            keys.append(key)
             written.append(f"- `{path}`: {cam['camera_id']}, {config.n_frames} frames from {start.isoformat()}"
                            f"{' (incident nearby)' if near is not None else ''}, {t.num_rows} true boxes")
             context.log.info(f"demo clip for {cam['camera_id']}: {path} ({t.num_rows} true boxes)")
         truth = pa.concat_tables(truths)
-        sources_written = sorted(set(truth["source"].to_pylist()))
-        result = lakehouse.replace_where("truth", TRUTH_TABLE, truth, in_list("source", sources_written))
+        # a clip's truth named relative to the landing root; rows of older lakes (absolute paths) are replaced too
+        result = lakehouse.replace_where("truth", TRUTH_TABLE, truth, " OR ".join(map(clip_predicate, keys)))
         return dg.MaterializeResult(metadata={
             "clips": dg.MetadataValue.md("\n".join(written)),
             "output_files": dg.MetadataValue.json(paths),
@@ -176,7 +180,7 @@ def _detections_asset(deps: list[str]) -> dg.AssetsDefinition:
         partitions_def=VIDEOS,
         specs=[
             dg.AssetSpec(
-                "detections", group_name=GROUP, kinds={"delta", "onnx"}, owners=OWNERS, deps=deps,
+                "detections", group_name=DETECTIONS_LAYER, kinds={"delta", "onnx"}, owners=OWNERS, deps=deps,
                 description=(
                     "Silver: one row per tracked object per frame of the clip landed at "
                     "<landing>/video/<partition key> (key <camera_id>/<date>/<file>; vision.schemas.DETECTIONS): "
@@ -186,16 +190,16 @@ def _detections_asset(deps: list[str]) -> dg.AssetsDefinition:
                     "Re-running a file's partition replaces its rows. Model: config `model` / "
                     "CRIMEFUSION_VISION_MODEL / MLflow champion crimefusion-yolo / bundled demo model."
                 ),
-                metadata={"dagster/column_schema": column_schema(DETECTIONS)},
+                metadata=lake_table(DETECTIONS_LAYER, "detections", DETECTIONS),
             ),
             dg.AssetSpec(
-                REJECTS_TABLE, group_name=GROUP, kinds={"delta"}, owners=OWNERS, deps=deps,
+                REJECTS_TABLE, group_name="quarantine", kinds={"delta"}, owners=OWNERS, deps=deps,
                 description=(
                     "Quarantine: clips that could not be read (missing, corrupt, empty: video_unreadable; "
                     "stream_dropped), and clips of unknown cameras (camera_unknown) or cameras with fewer than "
                     "four control points (camera_uncalibrated; their detections are kept without lon/lat)."
                 ),
-                metadata={"dagster/column_schema": column_schema(REJECTS)},
+                metadata=lake_table("quarantine", REJECTS_TABLE, REJECTS),
             ),
         ],
     )
@@ -232,9 +236,11 @@ def _detections_asset(deps: list[str]) -> dg.AssetsDefinition:
         batch = detector.run_batch(jobs, camera_ids=ids, start_times=starts)
         det = batch.detections
         rej = pa.concat_tables([batch.rejects, pa.Table.from_pylist(extra, schema=REJECTS)])
-        # the file's rows only: another file's partition is never touched
-        det_result = lakehouse.replace_where(DETECTIONS_LAYER, "detections", det,
-                                             in_list("source", [str(f) for f in files]))
+        # rows name their clip relative to the landing root (the same on every machine); the file's rows only, also
+        # those an older lake stored under the clip's absolute path: another file's partition is never touched
+        stored = det.set_column(det.schema.get_field_index("source"), DETECTIONS.field("source"),
+                                pa.array([clip_source(key)] * det.num_rows, pa.string()))
+        det_result = lakehouse.replace_where(DETECTIONS_LAYER, "detections", stored, clip_predicate(key))
         rej_result = lakehouse.replace_where("quarantine", REJECTS_TABLE, rej,
                                              in_list("source_file", [str(f) for f in files]))
         by_class = {r["class_name"]: r["class_name_count"]
@@ -281,12 +287,12 @@ def _video_events_asset() -> dg.AssetsDefinition:
     @dg.asset(
         key="video_events",
         retry_policy=STORAGE_RETRY,
-        group_name=GROUP,
+        group_name="gold",
         kinds={"delta", "python"},
         owners=OWNERS,
         partitions_def=VIDEOS,
         deps=["detections"],
-        metadata={"dagster/column_schema": column_schema(VIDEO_EVENTS)},
+        metadata=lake_table("gold", "video_events", VIDEO_EVENTS),
         description=(
             "Gold: events from one clip's detections (partition: the video file; vision/events.py): distinct "
             "tracks per class per camera per minute (class_count), crowd-size surges over the rolling median "
@@ -300,9 +306,11 @@ def _video_events_asset() -> dg.AssetsDefinition:
         from vision.cameras import at_camera_sites
         from vision.events import class_counts, crowd_surges, loitering
 
-        clip = str(video_of_key(sources.landing_path(), context.partition_key))
+        # the clip's name under the landing root, and the absolute path older lakes stored instead
+        names = clip_sources(sources.landing_path(), context.partition_key)
+        clip = names[0]
         columns = [f.name for f in DETECTIONS if f.name != "geometry"]
-        det = (lakehouse.read(DETECTIONS_LAYER, "detections", columns=columns, filters=[("source", "=", clip)])
+        det = (lakehouse.read(DETECTIONS_LAYER, "detections", columns=columns, filters=[("source", "in", names)])
                if lakehouse.exists(DETECTIONS_LAYER, "detections") else DETECTIONS.empty_table().select(columns))
         parts = [class_counts(det, window_s=config.count_window_s),
                  crowd_surges(det, class_name=config.surge_class, window_s=config.surge_window_s,
@@ -315,7 +323,8 @@ def _video_events_asset() -> dg.AssetsDefinition:
         events = events.set_column(events.schema.get_field_index("source"), "source",
                                    pa.array([clip] * events.num_rows, pa.string())).cast(VIDEO_EVENTS)
         # evolve: lakes written before video_events had `source` gain the column
-        result = lakehouse.replace_where("gold", "video_events", events, in_list("source", [clip]), evolve_schema=True)
+        result = lakehouse.replace_where("gold", "video_events", events, clip_predicate(context.partition_key),
+                                         evolve_schema=True)
         by_type = {r["event_type"]: r["event_type_count"]
                    for r in events.group_by("event_type").aggregate([("event_type", "count")]).to_pylist()}
         context.log.info(f"video_events: {events.num_rows} events {by_type} from {det.num_rows} detections of {clip}")

@@ -6,6 +6,15 @@ a sidecar ``<stem>.json`` (``{"start_time": "2024-05-01T22:00:00Z"}``), a stamp
 in the file name (``20240501T220000Z``), or the file's modification time.
 Everything else in the folder is taken for video; a file that is not (or is
 corrupt) is quarantined by the detections asset, and the batch goes on.
+
+In the lakehouse a clip is named by its path under the landing root,
+``video/<camera_id>/<YYYY-MM-DD>/<file>`` (:func:`clip_source`): the ``source``
+of silver detections, gold video_events and gold events, and of the demo
+truth, is the same on every machine that mounts the landing folder. Lakes
+written before stored the clip's absolute path: :func:`clip_predicate` matches a
+clip's rows under either name (a re-run replaces the old rows, whichever machine
+wrote them), :func:`clip_sources` lists the names to read, and
+:func:`relative_sources` reads an old absolute name as the relative one.
 """
 
 from __future__ import annotations
@@ -14,6 +23,11 @@ import datetime as dt
 import json
 import re
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from jobs.sql import sql_literal
 
 #: The landing sub-folder of camera video.
 VIDEO_FOLDER = "video"
@@ -24,7 +38,8 @@ SIDECAR_SUFFIX = ".json"
 _STAMP = re.compile(r"(\d{8}T\d{6}Z)")
 
 __all__ = ["VIDEO_FOLDER", "video_dir", "video_files", "new_video_files", "clip_start_time", "file_token",
-           "camera_of", "video_key", "video_of_key", "clips_of"]
+           "camera_of", "video_key", "video_of_key", "clips_of", "clip_source", "clip_sources", "clip_predicate",
+           "relative_sources"]
 
 
 def video_dir(landing: Path, camera_id: str, day: str) -> Path:
@@ -159,3 +174,33 @@ def clips_of(paths: list[Path]) -> list[Path]:
         elif p.parent.is_dir():
             out.update(c for c in _clips(p.parent) if c.stem == p.stem)
     return sorted(out)
+
+
+def clip_source(key: str) -> str:
+    """The ``source`` of a clip's rows in the lakehouse: ``video/<camera_id>/<date>/<file>`` (under the landing root)
+    for ``videos`` partition key ``key`` (:func:`video_key`), whatever machine ran the detection."""
+    video_of_key(Path("."), key)  # the same checks as the file's path
+    return f"{VIDEO_FOLDER}/{key}"
+
+
+def clip_sources(landing: Path, key: str) -> list[str]:
+    """The ``source`` values to read a clip's rows by: :func:`clip_source`, and the absolute path that lakes written
+    before it stored when this machine ran the detection (a read filter cannot say "ends with")."""
+    return [clip_source(key), str(video_of_key(landing, key))]
+
+
+def clip_predicate(key: str, column: str = "source") -> str:
+    """The Delta predicate of a clip's rows: its :func:`clip_source` name, or an absolute path ending in it (what
+    lakes written before stored, on whichever machine ran the detection)."""
+    name = clip_source(key)
+    return f'("{column}" = {sql_literal(name)} OR ends_with("{column}", {sql_literal("/" + name)}))'
+
+
+#: An absolute clip path as lakes stored it before sources were relative: ``/.../video/<camera>/<date>/<file>``.
+_ABSOLUTE_CLIP = r"^/(?:.*/)?(" + VIDEO_FOLDER + r"/[^/]+/[^/]+/[^/]+)$"
+
+
+def relative_sources(sources: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """``source`` values with old absolute clip paths read as :func:`clip_source` names (other values unchanged):
+    ``/srv/landing/video/CAM-1/2024-05-01/clip.mp4`` -> ``video/CAM-1/2024-05-01/clip.mp4``."""
+    return pc.replace_substring_regex(sources, pattern=_ABSOLUTE_CLIP, replacement=r"\1")

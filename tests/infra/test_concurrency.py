@@ -143,7 +143,7 @@ def test_every_ingest_writer_is_in_its_tables_pool(defs):
         else:
             continue
         pools[a.node_def.name] = a.node_def.pool
-    assert {"raw_crime_records", "refine_incidents", "raw_cdr_events", "refine_cdr_events"} <= set(pools)
+    assert {"raw_incidents", "refine_incidents", "raw_cdr_events", "refine_cdr_events"} <= set(pools)
     # one pool per table: different tables' writers still run side by side
     assert len(set(pools.values())) == len(pools)
 

@@ -4,7 +4,8 @@ Verified here: DuckDB's spatial extension (``read_parquet`` turns the GeoParquet
 geometry column into ``GEOMETRY`` with the CRS of the ``geo`` metadata).
 GDAL's Parquet driver (what QGIS uses) is not in this venv's pyogrio build and
 ``ogrinfo`` is not installed, so that test runs only where a GDAL build with the
-Parquet driver is present (docs/operations.md, "GIS").
+Parquet driver is present (docs/operations.md, "GIS"); the ``geo`` metadata itself
+is checked against the GeoParquet 1.1 rules in ``tests/orchestration/platform/test_gis.py``.
 """
 
 from __future__ import annotations
@@ -80,23 +81,27 @@ def test_duckdb_spatial_reads_the_forecast_cells_as_polygons(spatial, forecast_l
         assert hit, cell
 
 
-def test_gdal_opens_the_geoparquet_where_its_build_has_the_parquet_driver(events_layer):
+@pytest.mark.parametrize("layer, geometry_type", [("events_layer", "Point"), ("forecast_layer", "Polygon")])
+def test_gdal_opens_the_geoparquet_where_its_build_has_the_parquet_driver(request, layer, geometry_type):
     pyogrio = pytest.importorskip("pyogrio")
     if "Parquet" not in pyogrio.list_drivers():
         pytest.skip(f"pyogrio's GDAL {pyogrio.__gdal_version_string__} has no Parquet driver "
-                    f"(QGIS 3.34+ builds with GDAL >= 3.8 and Arrow do)")
-    info = pyogrio.read_info(events_layer)
-    assert info["driver"] == "Parquet" and info["features"] == 3
-    assert info["crs"] in ("EPSG:4326", "OGC:CRS84")
+                    f"(GDAL >= 3.9 built with Arrow has: docs/operations.md, 'GIS')")
+    path = request.getfixturevalue(layer)
+    path = path[0] if isinstance(path, tuple) else path
+    info = pyogrio.read_info(path)
+    assert (info["driver"], info["features"], info["geometry_type"]) == ("Parquet", 3, geometry_type)
+    assert info["crs"] == "EPSG:4326"
 
 
 def test_geopackage_converted_by_duckdb_opens_in_gdal(spatial, events_layer, tmp_path):
-    """The fallback of docs/operations.md for a GDAL without the Parquet driver: GeoPackage, read by GDAL here."""
+    """The DuckDB fallback of docs/operations.md for a GDAL without the Parquet driver: a GeoPackage layer
+    typed POINT (without ``GEOMETRY_TYPE`` DuckDB declares ``GEOMETRY``), read by GDAL here."""
     pyogrio = pytest.importorskip("pyogrio")
     out = tmp_path / "events.gpkg"
     spatial.execute(f"COPY (SELECT * FROM read_parquet('{events_layer}')) TO '{out}' "
-                    f"WITH (FORMAT gdal, DRIVER 'GPKG', SRS 'EPSG:4326')")
+                    f"WITH (FORMAT gdal, DRIVER 'GPKG', SRS 'EPSG:4326', GEOMETRY_TYPE 'POINT')")
     info = pyogrio.read_info(out)
-    assert (info["driver"], info["crs"], info["features"]) == ("GPKG", "EPSG:4326", 3)
+    assert (info["driver"], info["crs"], info["features"], info["geometry_type"]) == ("GPKG", "EPSG:4326", 3, "Point")
     points = pyogrio.read_dataframe(out).sort_values("event_id")
     assert [(g.x, g.y) for g in points.geometry] == POINTS

@@ -415,7 +415,7 @@ def test_dagster_run_on_spark_standalone_refines_bronze_in_spark_tasks(tmp_path,
                        now=datetime(2026, 11, 1, tzinfo=timezone.utc) + timedelta(days=k))
 
     out = subprocess.run([str(BIN / "dagster"), "asset", "materialize", "-m", "orchestration.definitions",
-                          "--select", "incidents,incident_rejects"], cwd=ROOT, env=env, capture_output=True,
+                          "--select", "incidents,incidents_rejects"], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=420)
     con = psycopg2.connect(host=postgres["host"], port=postgres["port"], user=postgres["user"],
                            dbname="dagster_spark_ingest")

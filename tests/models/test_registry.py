@@ -141,3 +141,43 @@ def test_graph_digest_names_the_graph_not_the_run():
     from models.registry import graph_digest
 
     assert graph_digest(_times(2.0)) == graph_digest(_times(2.0)) != graph_digest(_times(3.0))
+
+
+def test_a_baseline_registers_like_a_model_and_serves_by_alias(store, tmp_path):
+    """A baseline champion: a version with tag method and its parameters, loadable as a scorer by alias."""
+    import datetime as dt
+
+    import h3
+    import pyarrow as pa
+
+    from models.hotspots.serving import BaselineScorer, load_hotspot_scorer
+    from models.registry import (CHAMPION, METHOD_TAG, aliased, method_of, register_baseline, set_version_tags,
+                                 version_tags)
+
+    uri, root, v1, v2, *_ = store
+    base = register_baseline(uri, name="hot", method="kde", params={"bandwidth_m": 250.0, "window_days": 90,
+                                                                   "resolution": 8, "freq": "W"},
+                             experiment="exp", run_name="baseline kde", metrics={"gate_pai_1pct": 9.4},
+                             tags={"won_by": "PAI@1% 9.40; vs challenger +0.31"}, alias=CHAMPION)
+    assert base.version == "1" and aliased(uri, "hot", CHAMPION) == base
+    assert method_of(uri, base) == "kde" and method_of(uri, v1) == "learned"  # untagged: an old learned version
+    assert version_tags(uri, base)[METHOD_TAG] == "kde"
+    set_version_tags(uri, base, {"gate_decision": "promoted"})
+    assert version_tags(uri, base)["gate_decision"] == "promoted"
+    scorer, version, method = load_hotspot_scorer(uri, f"models:/hot@{CHAMPION}")
+    assert isinstance(scorer, BaselineScorer) and version == base and method == "kde"
+    assert (scorer.method, scorer.params, scorer.resolution, scorer.freq) == \
+        ("kde", {"bandwidth_m": 250.0, "window_days": 90}, 8, "W")
+    # it scores: the one cell with past crime ranks first
+    cells = sorted(h3.grid_disk(h3.latlng_to_cell(41.88, -87.63, 8), 1))
+    t = [dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(hours=5 * i) for i in range(20)]
+    inc = pa.table({"occurred_at": pa.array(t, pa.timestamp("us", tz="UTC")), "h3": [cells[3]] * 20,
+                    "lon": [h3.cell_to_latlng(cells[3])[1]] * 20, "lat": [h3.cell_to_latlng(cells[3])[0]] * 20})
+    cells_t = pa.table({"h3": cells, "area_km2": [h3.cell_area(c, "km^2") for c in cells]})
+    scores = scorer.predict_many(inc, cells_t, [dt.datetime(2024, 1, 8, tzinfo=dt.timezone.utc)])
+    assert scores.shape == (1, len(cells)) and int(scores[0].argmax()) == 3
+    with pytest.raises(ValueError, match="resolution"):
+        scorer.predict_many(inc, pa.table({"h3": [h3.cell_to_parent(cells[0], 7)], "area_km2": [1.0]}),
+                            [dt.datetime(2024, 1, 8, tzinfo=dt.timezone.utc)])
+    with pytest.raises(ValueError, match="non-empty"):
+        register_baseline(uri, name="hot", method="", params={}, experiment="exp")

@@ -16,7 +16,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 DAY = "2026-11-28"
 SPEC = str(Path(__file__).resolve().parents[2] / "specs" / "chicago_aggravated_assaults.yaml")
-FOUNDATION = dg.AssetSelection.groups("bronze", "silver", "quarantine", "reference", "gold")
+FOUNDATION = dg.AssetSelection.groups("bronze", "silver", "quarantine", "reference") | \
+    dg.AssetSelection.assets("district_daily_counts")
 
 
 def foundation_job(defs: dg.Definitions):

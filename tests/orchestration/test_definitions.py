@@ -14,7 +14,7 @@ PATTERNS = {"near_repeat", "hotspots_gi", "crime_series", "repeats"}
 PATTERN_CHECKS = {("hotspot_model", "beats_champion"),("near_repeat", "near_repeat_pairs_reconcile"), ("hotspots_gi", "hotspots_gi_covers_study_area"),
                   ("crime_series", "crime_series_linkage_auc"), ("repeats", "repeats_consistent")}
 HOTSPOTS = {"cell_features", "hotspot_backtest", "hotspot_model", "hotspot_forecast", "patrol_plan"}
-CORE = {"police_districts", "raw_crime_records", "incidents", "incident_rejects", "district_daily_counts"} | PATTERNS | HOTSPOTS
+CORE = {"police_districts", "source_catalog", "raw_incidents", "incidents", "incidents_rejects", "district_daily_counts"} | PATTERNS | HOTSPOTS
 LINKS = {"call_edges", "call_communities", "key_players", "burner_phones", "fraud_rings", "link_charts"}
 LINK_CHECKS = {("call_edges", "call_edges_cover_input"), ("call_communities", "call_communities_cover_edges"),
                ("call_communities", "call_communities_match_truth"),

@@ -11,6 +11,8 @@ import pyarrow.compute as pc
 import pytest
 from typer.testing import CliRunner
 
+from orchestration.platform.lineage import domains
+
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -62,6 +64,13 @@ def test_bi_views_total_what_gold_holds(lakehouse_run, tmp_path):
     unmatched = con.execute("SELECT count(*) FROM bi.district_incident_rates WHERE district IS NOT NULL "
                             "AND area_km2 IS NULL").fetchone()[0]
     assert unmatched == 0
+    # months are the feed's local months: each source's monthly totals are its incidents by local month
+    by_month = "SELECT source, {m}, sum({n}) FROM {t} GROUP BY ALL ORDER BY ALL"
+    assert con.execute(by_month.format(m="month", n="incidents", t="bi.district_incident_rates")).fetchall() == \
+        con.execute(by_month.format(m="CAST(date_trunc('month', occurred_day_local) AS DATE)", n="1",
+                                    t="bi.incidents")).fetchall()
+    zones = dict(con.execute("SELECT source, timezone FROM reference.source_catalog").fetchall())
+    assert zones["chicago_aggravated_assaults"] == "America/Chicago"
     con.close()
 
 
@@ -86,8 +95,8 @@ def test_rerun_same_day_never_duplicates(lakehouse_run):
     tables = ["incidents", "cdr_events", "transactions", "osint_posts", "persons", "cameras", "cell_sites"]
     before = {t: lh.count("silver", t) for t in tables}
     bronze_before = lh.count("bronze", "raw_synthetic_cdr")
-    ingest = dg.define_asset_job("ingest", selection=dg.AssetSelection.groups(
-        "bronze", "silver", "quarantine", "reference", "synthetic"))
+    ingest = dg.define_asset_job("ingest", selection=domains("ingest", "synthetic") | dg.AssetSelection.groups(
+        "reference"))
     scoped = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=[ingest],
                             resources=defs.resources, executor=dg.in_process_executor)
     assert scoped.resolve_job_def("ingest").execute_in_process(instance=instance, run_config=QUIET,

@@ -4,7 +4,9 @@ Starts ``dagster-webserver -m orchestration.definitions`` on 127.0.0.1 (a free
 port) against a temporary Dagster home and lakehouse with only the small New
 York feed (``CRIMEFUSION_SYNTHETIC=false``), lands its bronze partition with
 ``dagster asset materialize``, then, in Debian's Chromium through Playwright:
-checks the bronze -> silver -> gold lineage is drawn, materialises
+checks the bronze -> silver -> gold lineage is drawn (an asset's upstream
+lineage, and the global lineage with groups, which are the lake's layers,
+collapsed), materialises
 ``police_districts``, ``incidents`` and ``district_daily_counts`` from their asset pages, waits for the
 runs to succeed, and opens the incidents asset's Checks tab. Screenshots go to
 ``test-artifacts/ui/``; with ``CRIMEFUSION_UPDATE_DOCS_IMG=1`` the lineage
@@ -116,7 +118,7 @@ def _materialize(page, base: str, asset: str) -> dict:
     page.goto(f"{base}/assets/{asset}", wait_until="domcontentloaded")
     _dismiss_popups(page)
     page.locator("button").filter(has_text=re.compile(r"^Materialize$")).first.click(timeout=60_000)
-    # multi-assets that cannot be subset ask to confirm their other outputs (incidents + incident_rejects)
+    # multi-assets that cannot be subset ask to confirm their other outputs (incidents + incidents_rejects)
     confirm = page.get_by_role("button", name="Confirm")
     try:
         confirm.wait_for(state="visible", timeout=3000)
@@ -151,7 +153,7 @@ def test_asset_graph_lineage_materialise_and_checks(tmp_path):
     )
     bindir = Path(sys.executable).parent
     landed = subprocess.run([str(bindir / "dagster"), "asset", "materialize", "-m", "orchestration.definitions",
-                             "--select", "raw_crime_records", "--partition", PARTITION],
+                             "--select", "raw_incidents", "--partition", PARTITION],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert landed.returncode == 0, landed.stdout[-3000:] + landed.stderr[-3000:]
 
@@ -168,21 +170,36 @@ def test_asset_graph_lineage_materialise_and_checks(tmp_path):
                 page = browser.new_page(viewport={"width": 1600, "height": 1000})
                 page.set_default_timeout(60_000)
 
-                # 1. lineage: bronze -> silver -> gold drawn as nodes joined by edges
+                # 1. lineage: bronze -> silver -> gold drawn as nodes joined by edges, in groups named as the
+                # lake's layers (orchestration/platform/lineage.py)
                 lineage = f"{base}/assets/district_daily_counts?view=lineage&lineageScope=upstream&lineageDepth=3"
                 page.goto(lineage, wait_until="domcontentloaded")
                 _dismiss_popups(page)
-                nodes = {}
-                for name in ("raw_crime_records", "incidents", "district_daily_counts", "police_districts"):
+                nodes, groups = {}, {}
+                for name in ("raw_incidents", "incidents", "district_daily_counts", "police_districts"):
                     node = page.locator("foreignObject").get_by_text(name, exact=True).first
                     node.wait_for(state="visible")
                     nodes[name] = node.bounding_box()
-                for group in ("bronze", "silver", "gold"):
-                    assert page.locator("foreignObject").get_by_text(group, exact=True).first.is_visible()
-                # drawn left to right in dependency order
-                assert nodes["raw_crime_records"]["x"] < nodes["incidents"]["x"] < nodes["district_daily_counts"]["x"]
+                for group in ("bronze", "reference", "silver", "gold"):
+                    label = page.locator("foreignObject").get_by_text(group, exact=True).first
+                    assert label.is_visible(), group
+                    groups[group] = label.bounding_box()
+                # drawn left to right in dependency order, assets and the layers that hold them
+                assert nodes["raw_incidents"]["x"] < nodes["incidents"]["x"] < nodes["district_daily_counts"]["x"]
+                assert nodes["police_districts"]["x"] < nodes["incidents"]["x"]
+                assert groups["bronze"]["x"] < groups["silver"]["x"] < groups["gold"]["x"]
+                assert groups["reference"]["x"] < groups["silver"]["x"]
                 assert page.locator("svg path").count() >= 3, "lineage edges are not drawn"
                 page.screenshot(path=str(ARTIFACTS / "lineage-before.png"))
+                # the global lineage, groups collapsed, reads the same way
+                page.goto(f"{base}/asset-groups", wait_until="domcontentloaded")
+                collapsed = {}
+                for group in ("bronze", "silver", "gold"):
+                    label = page.locator("foreignObject").get_by_text(group, exact=True).first
+                    label.wait_for(state="visible")
+                    collapsed[group] = label.bounding_box()
+                assert collapsed["bronze"]["x"] < collapsed["silver"]["x"] < collapsed["gold"]["x"]
+                page.screenshot(path=str(ARTIFACTS / "lineage-collapsed.png"))
                 web.remember()
 
                 # 2. materialise police_districts from its page and wait for the run

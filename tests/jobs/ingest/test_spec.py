@@ -38,6 +38,8 @@ def test_valid_minimal(tmp_path):
     [
         (("table: incidents", "table: crimes"), "unknown table 'crimes'"),
         (("timezone: America/Chicago", "timezone: Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
+        (("coordinates: {x: lon, y: lat}", "coordinates: {x: lon, y: lat}\ntimezone: Europe/Atlantis"),
+         "unknown time zone 'Europe/Atlantis'"),
         (("{constant: robbery}", "{constant: burglary, column: x}"), "exactly one of"),
         (("coordinates: {x: lon, y: lat}", "coordinates: {x: lon}"), "give both 'x' and 'y'"),
         (("name: demo", "name: Demo City"), "name"),
@@ -53,6 +55,24 @@ def test_invalid_specs(tmp_path, change, message):
         load_spec(path)
     assert message in str(err.value)
     assert str(path) in str(err.value)
+
+
+def test_local_timezone_the_spec_s_then_the_occurred_at_field_s_then_utc(tmp_path):
+    assert load_spec(write(tmp_path, VALID)).local_timezone == "America/Chicago"
+    assert load_spec(write(tmp_path, VALID + "timezone: Europe/Paris\n")).local_timezone == "Europe/Paris"
+    naive = VALID.replace(', timezone: America/Chicago', '')
+    assert load_spec(write(tmp_path, naive)).local_timezone == "UTC"
+
+
+def test_display_time_zone_re_parses_nothing(tmp_path):
+    """A spec's ``timezone`` changes how times are shown, not what a parse makes of a row: the receipts'
+    fingerprint, whose change re-parses every receipt, stays the same."""
+    from orchestration.ingest.receipts import spec_fingerprint
+
+    before = spec_fingerprint(load_spec(write(tmp_path, VALID)), b"k")
+    assert spec_fingerprint(load_spec(write(tmp_path, VALID + "timezone: Europe/Paris\n")), b"k") == before
+    changed = VALID.replace("America/Chicago", "Europe/Paris")  # the parse's zone: every row may move
+    assert spec_fingerprint(load_spec(write(tmp_path, changed)), b"k") != before
 
 
 def test_unknown_key_is_rejected(tmp_path):

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from jobs.patterns.near_repeat import knox_test
-from jobs.patterns.tables import knox_rows, last_days, local_days
+from jobs.patterns.tables import knox_rows, last_days
 from jobs.patterns.schemas import NEAR_REPEAT_SCHEMA
 
 UTC = dt.timezone.utc
@@ -33,9 +33,3 @@ def test_last_days(days, kept, start):
     assert rows.num_rows == kept and s == dt.datetime.fromisoformat(start).replace(tzinfo=UTC)
     assert e == dt.datetime(2024, 1, 10, tzinfo=UTC)
     assert last_days(t.slice(0, 0), days)[0].num_rows == 0
-
-
-def test_local_days_count_days_in_the_zone():
-    ts = pa.chunked_array([pa.array([dt.datetime(2024, 1, 2, 3, tzinfo=UTC)], pa.timestamp("us", tz="UTC"))])
-    utc, chicago = local_days(ts, "UTC"), local_days(ts, "America/Chicago")
-    assert utc[0] - chicago[0] == 1  # 03:00 UTC is still the evening before in Chicago

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from jobs.anomalies.schemas import SPIKES
 from jobs.anomalies.spikes import detect_spikes
 from models.anomalies.report import anomaly_report
 
@@ -30,3 +31,17 @@ def test_report_without_alerts():
     tbl = pa.table({"series_key": ["a"] * 20, "period_start": times, "count": [3] * 20})
     html, figs = anomaly_report(detect_spikes(tbl))
     assert "No alerts." in html and figs == {}
+
+
+def test_report_without_spike_rows_says_so():
+    html, figs = anomaly_report(SPIKES.empty_table(), timezone="America/Chicago",
+                                generated_at=pd.Timestamp("2025-06-10 14:05", tz="UTC"))
+    assert "<h1>Anomaly report</h1>" in html and "no scored windows" in html and figs == {}
+    assert "2025-06-10 09:05 CDT (America/Chicago)" in html and "{'" not in html
+
+
+def test_report_is_offline():
+    times = pd.date_range("2024-01-01", periods=20, freq="D", tz="UTC")
+    tbl = pa.table({"series_key": ["a"] * 20, "period_start": times, "count": [3] * 20})
+    html, _ = anomaly_report(detect_spikes(tbl))
+    assert "http://" not in html and "https://" not in html and "<script" not in html

@@ -40,3 +40,8 @@ def test_fit_then_score(features):
     assert table.schema.equals(ENTITY_ANOMALIES) and table.num_rows == 200
     assert table["entity"][0].as_py() == "p7" and table["rank"][0].as_py() == 1
     assert set(table["entity_type"].to_pylist()) == {"phone"} and len(table["top_features"][0]) == 3
+    # percentile among the 200 scored: in (0, 100], the top at 100, never lower for a higher raw score
+    pct, score = table["score_pct"].to_numpy(), table["score"].to_numpy()
+    assert ((pct > 0) & (pct <= 100)).all() and pct[0] == 100 and pct.min() == pytest.approx(100 / 200)
+    order = np.argsort(score, kind="stable")
+    assert (np.diff(pct[order]) >= 0).all()

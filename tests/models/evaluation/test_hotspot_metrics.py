@@ -58,3 +58,19 @@ def test_bad_coverage(bad):
 def test_nan_scores_rejected():
     with pytest.raises(ValueError, match="NaN"):
         hotspot_metrics(np.full(10, np.nan), COUNTS, AREAS)
+
+
+@pytest.mark.parametrize("score, trailing, bound, expected", [
+    (9.44, 9.44, 10.0, 0.0),         # no better than trailing counts
+    (10.0, 9.44, 10.0, 1.0),         # reaches the bound
+    (9.72, 9.44, 10.0, 0.5),
+    (9.0, 9.44, 10.0, -0.44 / 0.56),  # worse than trailing counts: negative
+    (9.5, 10.0, 9.0, np.nan),        # bound below trailing counts: no gap to close
+    (9.5, 9.5, 9.5, np.nan),
+    (np.nan, 9.0, 10.0, np.nan),
+])
+def test_gap_closed(score, trailing, bound, expected):
+    from models.evaluation.metrics import gap_closed
+
+    got = gap_closed(score, trailing, bound)
+    assert (np.isnan(got) and np.isnan(expected)) or got == pytest.approx(expected)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import h3
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -120,3 +121,106 @@ def test_weekly_pai_pinned_on_a_one_hot_cell_city():
     quiet = inc.filter(pc.less(inc["occurred_at"], pa.scalar(weeks[-1], inc.schema.field("occurred_at").type)))
     assert np.isnan(weekly_pai(f.model_.to_onnx(), spec, quiet, CELLS_T, weeks[-1:], coverage=0.02)[0])
 
+
+
+# -- the verdict: which method serves --------------------------------------------------------------------
+
+@pytest.mark.parametrize("a, b, mean, se, n, beats", [
+    ([3, 4, 5], [1, 2, 3], 2.0, 0.0, 3, True),               # the same lead every week
+    ([3, 1, 5], [1, 2, 3], 1.0, np.sqrt(3) / np.sqrt(3), 3, False),  # a lead of 1 +- 1 SE: not more than SE
+    ([3, np.nan, 5, 9], [1, 2, np.nan, 8], 1.5, 0.5, 2, True),  # NaN weeks dropped pairwise
+    ([5], [1], 4.0, np.nan, 1, False),                        # one week: no standard error, never enough
+    ([np.nan], [1], np.nan, np.nan, 0, False),
+])
+def test_paired_margin(a, b, mean, se, n, beats):
+    from models.hotspots.gate import paired_margin
+
+    m = paired_margin(a, b)
+    assert m.n == n and m.beats == beats
+    assert (np.isnan(m.mean) and np.isnan(mean)) or m.mean == pytest.approx(mean)
+    assert (np.isnan(m.se) and np.isnan(se)) or m.se == pytest.approx(se)
+
+
+STEADY = [9.0, 10.0, 11.0, 10.0]
+BASES = {"naive": [8.0, 9.0, 10.0, 9.0], "kde": STEADY, "sepp": [5.0, 5.0, 6.0, 5.0]}  # kde best
+
+
+@pytest.mark.parametrize("models, champion_method, winner, promote", [
+    # no champion: the challenger serves only by beating the best baseline by more than SE
+    ({"challenger": [x + 1 for x in STEADY]}, None, "challenger", True),
+    ({"challenger": [x + 0.01 for x in STEADY]}, None, "challenger", True),   # a steady lead: SE 0
+    ({"challenger": [10.0, 9.0, 12.0, 9.5]}, None, "kde", True),              # mean +0.125, noisy: kde serves
+    ({"challenger": [x - 1 for x in STEADY]}, None, "kde", True),             # the make run case: lost to a baseline
+    # a learned champion: the challenger must beat it and the best baseline
+    ({"challenger": [x + 2 for x in STEADY], "champion": [x + 1 for x in STEADY]}, "learned", "challenger", True),
+    ({"challenger": [x + 2 for x in STEADY], "champion": [x + 3 for x in STEADY]}, "learned", "champion", False),
+    # beats the champion but not the best baseline, which beats the champion: the baseline takes over
+    ({"challenger": [x - 0.5 for x in STEADY], "champion": [x - 1 for x in STEADY]}, "learned", "kde", True),
+    # neither the challenger nor the baseline clears the champion: kept
+    ({"challenger": [x - 0.5 for x in STEADY], "champion": [10.0, 9.0, 12.0, 9.5]}, "learned", "champion", False),
+    # a baseline champion (kde) is kept against a challenger that does not beat it
+    ({"challenger": [x - 1 for x in STEADY], "champion": STEADY}, "kde", "champion", False),
+    ({"challenger": [x + 1 for x in STEADY], "champion": STEADY}, "kde", "challenger", True),
+])
+def test_decide_serves_the_best_method_baselines_included(models, champion_method, winner, promote):
+    from models.hotspots.gate import decide
+
+    d = decide(models, BASES, champion_method)
+    assert (d.winner, d.promote, d.best_baseline) == (winner, promote, "kde")
+    assert d.reason and all(np.isfinite(m.mean) for m in d.margins.values())
+    means = {k: float(np.mean(v)) for k, v in {**models, **BASES}.items()}
+    if winner != "champion":
+        assert d.won_by(means).startswith(f"PAI@1% {means[winner]:.2f}; vs ")
+
+
+def test_decide_needs_a_challenger_and_a_baseline():
+    from models.hotspots.gate import decide
+
+    with pytest.raises(ValueError, match="challenger"):
+        decide({"champion": STEADY}, BASES)
+    with pytest.raises(ValueError, match="baseline"):
+        decide({"challenger": STEADY}, {})
+
+
+def test_baseline_scorer_matches_the_backtest_s_scoring():
+    """A registered baseline scores each week from the incidents before it, as the rolling-origin backtest does."""
+    from models.evaluation.backtest import rolling_origin_backtest
+    from models.hotspots.baselines import BASELINES
+    from models.hotspots.gate import period_pai
+    from models.hotspots.serving import BaselineScorer
+
+    times = [ORIGIN - pd.Timedelta(weeks=30) + pd.Timedelta(hours=17 * i) for i in range(30 * 9)]
+    cells = [CELLS[(i * 7) % 13] for i in range(len(times))]
+    inc = _events(cells, times)
+    weeks = [ORIGIN - pd.Timedelta(weeks=k) for k in (3, 2, 1)]
+    res = rolling_origin_backtest(inc, CELLS_T, {"naive": lambda h: BASELINES["naive"]()},
+                                  start=weeks[0], end=weeks[-1], coverages=(0.05,))
+    expected = res.periods.sort_values("period_start")["pai"].to_numpy()
+    scorer = BaselineScorer("naive", resolution=h3.get_resolution(CELLS[0]))
+    got = period_pai(scorer, inc, CELLS_T, weeks, coverage=0.05)
+    assert got == pytest.approx(list(expected), nan_ok=True)
+    with pytest.raises(ValueError, match="unknown baseline 'oracle'"):
+        BaselineScorer("oracle")
+
+
+def test_served_drivers_come_with_the_same_expected_counts():
+    """The scorer's drivers explain the counts it serves: same matrix, ONNX counts equal predict_many's,
+    one driver text per cell; without a booster, no drivers."""
+    from models.hotspots.explain import load_booster
+    from models.hotspots.serving import OnnxHotspotScorer
+
+    hot = CELLS[10]
+    times = [ORIGIN - pd.Timedelta(weeks=40) + pd.Timedelta(hours=13 * i) for i in range(40 * 13)]
+    inc = _events([hot] * len(times), times)
+    model = stacked_model(n_valid_periods=4, max_estimators=20, n_jobs=1, zero_fraction=1.0,
+                          param_grid=({"num_leaves": 4, "min_child_samples": 5},))
+    f = LearnedForecaster(freq="W", burn_in_periods=4, train_periods=20, model=model).fit(
+        inc, CELLS_T, origin=ORIGIN - pd.Timedelta(weeks=3))
+    booster = load_booster(f.model_.model_.booster_.model_to_string())
+    scorer = OnnxHotspotScorer(f.model_.to_onnx(), FeatureSpec.of(f), booster)
+    week = ORIGIN - pd.Timedelta(weeks=2)
+    expected, drivers = scorer.predict_with_drivers(inc, CELLS_T, week)
+    np.testing.assert_allclose(expected, scorer.predict_many(inc, CELLS_T, [week])[0], rtol=1e-6)
+    assert len(drivers) == len(CELLS) and "×" in drivers[10]  # the hot cell: something drives it
+    bare = OnnxHotspotScorer(f.model_.to_onnx(), FeatureSpec.of(f))
+    assert bare.predict_with_drivers(inc, CELLS_T, week)[1] is None

@@ -30,6 +30,7 @@ from orchestration.anomalies import checks as anomaly_checks
 from orchestration.anomalies.sensors import SENSORS, critical_spike_sensor, notify_critical_spikes
 from orchestration.resources.lakehouse import LocalLakehouse
 from orchestration.resources.reports import Reports
+from orchestration.resources.sources import SourceCatalog
 from orchestration.resources.tracking import MlflowTracking
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -75,8 +76,11 @@ def tracking(home: Path) -> MlflowTracking:
 
 
 def resources(lh: LocalLakehouse, home: Path) -> dict:
-    """The lakehouse, MLflow under ``home``, and reports and notifications written under ``home``."""
-    return {"lakehouse": lh, "mlflow": tracking(home), "reports": Reports(home=str(home))}
+    """The lakehouse, MLflow under ``home``, reports and notifications written under ``home``, and the synthetic
+    feeds' specs (their time zone is the report's)."""
+    specs = sorted(str(p) for p in (Path(__file__).resolve().parents[3] / "specs" / "synthetic").glob("*.yaml"))
+    return {"lakehouse": lh, "mlflow": tracking(home), "reports": Reports(home=str(home)),
+            "sources": SourceCatalog(spec_paths=specs)}
 
 
 @pytest.fixture(scope="module")
@@ -176,12 +180,28 @@ def test_entity_scores_beat_chance_and_come_from_the_champion(run):
 
 
 def test_report_written(run):
-    _, result, home, _, day = run
+    lh, result, home, _, day = run
     meta = metadata(result, "anomaly_report")
     page = Path(meta["path"].value)
     assert page == home / "reports" / "anomalies" / "index.html"
     text = page.read_text()
-    assert f"as of {day}" in text and "Most unusual phones" in text and "Most unusual accounts" in text
+    # dated by the end of its data (the last scored window), the scoring day stated apart
+    end = pc.max(lh.read("gold", "spike_alerts", filters=[("as_of_date", "=", day)])["window_end"]).as_py()
+    from jobs.anomalies.reports import local_time
+
+    as_of = local_time(end, "America/Chicago")  # the synthetic feeds' specs: times read in Chicago
+    assert as_of.endswith("(America/Chicago)") and pd.Timestamp(end).tz_convert("America/Chicago").strftime(
+        "%Y-%m-%d %H:%M") in as_of
+    assert f"<h1>Anomaly report, data as of {as_of}</h1>" in text and meta["data_as_of"].value == as_of
+    assert f"<dt>Scoring day</dt><dd>{day} " in text and "<dt>Generated</dt>" in text
+    assert "Most unusual phones" in text and "Most unusual accounts" in text
+    assert "{'" not in text and "id='glossary'" in text and "<code>lower, upper</code>" in text
+    assert "Settings quoted are as stored by the spike_alerts run" in text  # the run's own SpikeParams
+    ent = lh.read("gold", "entity_anomalies").to_pandas()
+    for _, g in ent.groupby("entity_type"):  # percentiles within each model, in the order of its scores
+        assert g["score_pct"].between(0, 100).all() and g["score_pct"].max() == 100
+        g = g.sort_values("score")
+        assert (g["score_pct"].diff().dropna() >= 0).all()
     pngs = sorted(page.parent.glob("series_*.png"))
     assert meta["plots"].value == len(pngs) > 0
     assert all(p.read_bytes()[:4] == b"\x89PNG" and p.name in text for p in pngs)
@@ -203,12 +223,13 @@ def test_critical_check_warns_and_sensor_notifies_once(run):
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert check.metadata["new_critical"].value == metadata(result, "spike_alerts")["critical"].value > 0
 
-    ctx = dg.build_sensor_context(instance=instance)
+    ctx = dg.build_sensor_context(instance=instance, resources=resources(lh, home))
     requests = critical_spike_sensor(ctx)
     assert isinstance(requests, list) and len(requests) >= 1
     assert {r.run_config["ops"]["notify_critical_alerts"]["config"]["as_of_date"] for r in requests} == {day.isoformat()}
     # nothing new since the cursor: skip
-    assert isinstance(critical_spike_sensor(dg.build_sensor_context(instance=instance, cursor=ctx.cursor)), dg.SkipReason)
+    again = dg.build_sensor_context(instance=instance, cursor=ctx.cursor, resources=resources(lh, home))
+    assert isinstance(critical_spike_sensor(again), dg.SkipReason)
 
     log = home / "notifications" / "anomalies.jsonl"
     for _ in range(2):  # the second run finds every alert already notified
@@ -245,9 +266,16 @@ def test_cli_report_from_the_lake(run, tmp_path):
 
     lh, _, _, _, day = run
     out = tmp_path / "report"
-    res = CliRunner().invoke(app, ["report", "--out", str(out), "--lake", lh.root, "--as-of", day.isoformat()])
+    res = CliRunner().invoke(app, ["report", "--out", str(out), "--lake", lh.root, "--as-of", day.isoformat(),
+                                   "--timezone", "America/Chicago"])
     assert res.exit_code == 0, res.output
     assert (out / "index.html").exists() and list(out.glob("series_*.png"))
+    assert "data as of" in res.output and "(America/Chicago)" in res.output and "{'" not in res.output
+    assert "<th>window (America/Chicago)</th>" in (out / "index.html").read_text()
+    default = CliRunner().invoke(app, ["report", "--out", str(tmp_path / "default"), "--lake", lh.root])
+    assert default.exit_code == 0 and "(America/Chicago)" in default.output  # the CDR/transaction specs' zone
+    zone = CliRunner().invoke(app, ["report", "--out", str(out), "--lake", lh.root, "--timezone", "Chicago"])
+    assert zone.exit_code == 2 and "unknown time zone" in zone.output
     bad = CliRunner().invoke(app, ["report", "--out", str(out), "--lake", str(tmp_path / "empty")])
     assert bad.exit_code == 1 and "materialise" in bad.output
 

@@ -11,6 +11,7 @@ import pytest
 from jobs.synth import generate
 from models.crime_series.linkage import MIN_HELDOUT_AUC
 from orchestration.definitions import build_definitions
+from orchestration.platform.lineage import domains
 from orchestration.settings import load_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -27,7 +28,7 @@ def run(tmp_path_factory):
     base = build_definitions(settings)
     instance = dg.DagsterInstance.ephemeral()
     foundation = dg.define_asset_job("foundation", selection=dg.AssetSelection.assets("incidents").upstream().required_multi_asset_neighbors())
-    job = dg.define_asset_job("patterns", selection=dg.AssetSelection.groups("patterns"))
+    job = dg.define_asset_job("patterns", selection=domains("patterns"))
     defs = dg.Definitions(
         assets=base.assets, asset_checks=base.asset_checks,
         jobs=[foundation, job], resources=base.resources, executor=dg.in_process_executor,

@@ -59,7 +59,7 @@ def test_steps_that_touch_external_systems_retry_with_backoff_and_jitter(defs, j
         assert policy.backoff == dg.Backoff.EXPONENTIAL, node.name
         if not node.name.startswith("raw_"):  # bronze landing keeps the policy of its own decorator
             assert policy.jitter == dg.Jitter.PLUS_MINUS, node.name
-    assert policy_of(job, "raw_crime_records").max_retries == 2
+    assert policy_of(job, "raw_incidents").max_retries == 2
 
 
 def test_waits_grow_exponentially_within_the_jitter():

@@ -31,6 +31,9 @@ def small_lake(lake):
         "category": ["burglary"] * 5,
         "day": pa.array([dt.date(2020, 1, 1), dt.date(2020, 1, 31), dt.date(2020, 1, 5), dt.date(2020, 2, 1),
                          dt.date(2020, 1, 9)]),
+        "local_day": pa.array([dt.date(2020, 1, 1), dt.date(2020, 1, 31), dt.date(2020, 1, 5), dt.date(2020, 2, 1),
+                               dt.date(2020, 1, 9)]),
+        "timezone": ["UTC"] * 5,
         "incidents": pa.array([3, 3, 1, 4, 2], pa.int64())}))
     return lake
 
@@ -41,6 +44,7 @@ def test_views_read_the_delta_tables(extensions, small_lake, tmp_path):
     assert result["tables"] == ["gold.district_daily_counts", "reference.police_districts"]
     assert "bi.district_incident_rates" in result["curated"]
     assert any(s.startswith("bi.incidents ") and "silver.incidents" in s for s in result["skipped"])
+    assert any(s.startswith("bi.incidents ") and "reference.source_catalog" in s for s in result["skipped"])
 
     con = bi.connect(out, read_only=True)
     rates = con.execute("SELECT district, month, incidents, incidents_per_km2 FROM bi.district_incident_rates "
@@ -84,3 +88,36 @@ def test_curated_views_parse_requirements():
         assert needs, f"statement without a '-- requires:' line: {statement[:80]}"
         code = "\n".join(line for line in statement.splitlines() if not line.lstrip().startswith("--"))
         assert code.upper().count("CREATE ") == 1
+
+
+def test_local_columns_read_each_feed_in_its_own_zone(extensions, small_lake, tmp_path):
+    """The same UTC instant is New Year's Eve in Chicago and New Year's Day in UTC; months follow local days."""
+    from jobs.schemas import SOURCE_CATALOG
+
+    instant = dt.datetime(2018, 1, 1, 3, 30, tzinfo=dt.timezone.utc)
+    small_lake.overwrite("silver", "incidents", pa.table({
+        "incident_id": ["a", "b", "c"], "source": ["chi", "utc_feed", "unlisted"], "category": ["robbery"] * 3,
+        "source_category": ["x"] * 3, "location_type": ["street"] * 3, "district": ["1"] * 3,
+        "status": ["open"] * 3, "weapon": ["none"] * 3, "occurred_at": pa.array([instant] * 3, pa.timestamp("us", tz="UTC")),
+        "lon": [0.0] * 3, "lat": [0.0] * 3, "h3": ["x"] * 3,
+        "geometry": pa.array([shapely.to_wkb(shapely.Point(0, 0))] * 3, pa.binary())}))
+    small_lake.overwrite("reference", "source_catalog", pa.Table.from_pylist([
+        {"source": "chi", "table": "incidents", "timezone": "America/Chicago"},
+        {"source": "utc_feed", "table": "incidents", "timezone": "UTC"}], schema=SOURCE_CATALOG))
+    small_lake.overwrite("gold", "district_daily_counts", pa.table({
+        "source": ["chi"], "layer": ["city"], "district": ["1"], "category": ["robbery"],
+        "day": pa.array([dt.date(2018, 1, 1)]), "local_day": pa.array([dt.date(2017, 12, 31)]),
+        "timezone": ["America/Chicago"], "incidents": pa.array([1], pa.int64())}))
+    out = tmp_path / "lake.duckdb"
+    bi.build_duckdb(small_lake, out)
+    con = bi.connect(out, read_only=True)
+    rows = con.execute("SELECT source, timezone, occurred_day_utc, occurred_day_local, occurred_hour_utc, "
+                       "occurred_hour_local, occurred_at_local FROM bi.incidents ORDER BY source").fetchall()
+    assert rows == [
+        ("chi", "America/Chicago", dt.date(2018, 1, 1), dt.date(2017, 12, 31), 3, 21, dt.datetime(2017, 12, 31, 21, 30)),
+        ("unlisted", "UTC", dt.date(2018, 1, 1), dt.date(2018, 1, 1), 3, 3, dt.datetime(2018, 1, 1, 3, 30)),
+        ("utc_feed", "UTC", dt.date(2018, 1, 1), dt.date(2018, 1, 1), 3, 3, dt.datetime(2018, 1, 1, 3, 30)),
+    ]
+    month = con.execute("SELECT month, timezone FROM bi.district_incident_rates").fetchall()
+    assert month == [(dt.date(2017, 12, 1), "America/Chicago")]  # counted in December, as Chicago reads it
+    con.close()

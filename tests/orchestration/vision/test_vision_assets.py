@@ -171,8 +171,7 @@ def test_rematerialising_a_file_replaces_its_rows_only(vision_run, key):
     tables = [("silver", "detections", "source"), ("quarantine", "video_rejects", "source_file"),
               ("gold", "video_events", "source")]
     before = [_by_source(lake, *t) for t in tables]
-    clip = str((vision_run["landing"] / "video" / key).resolve())
-    assert before[0][clip] > 0
+    assert before[0][f"video/{key}"] > 0
     per_file = [a for a in vision_run["assets"] if dg.AssetKey("demo_video") not in a.keys]
     version = lake.table("silver", "detections").version()
     res = dg.materialize(per_file, resources=vision_run["resources"], instance=vision_run["instance"],
@@ -180,6 +179,53 @@ def test_rematerialising_a_file_replaces_its_rows_only(vision_run, key):
     assert res.success
     assert lake.table("silver", "detections").version() > version  # rewritten, not skipped
     assert [_by_source(lake, *t) for t in tables] == before
+
+
+def test_sources_are_relative_to_the_landing_root(vision_run):
+    """Rows name their clip ``video/<camera>/<date>/<file>``, not a path of the machine that ran the detection,
+    in silver detections, gold video_events, the demo truth and, through the fusion kernel, gold events."""
+    from jobs.fusion.events import detection_events
+    from orchestration.resources.compute import Compute
+
+    lake = vision_run["lake"]
+    with_rows = {f"video/{k}" for k in vision_run["keys"] if not k.endswith("broken.mp4")}
+    det = lake.read("silver", "detections")
+    assert set(det["source"].to_pylist()) == with_rows
+    assert set(lake.read("gold", "video_events", columns=["source"])["source"].to_pylist()) == with_rows
+    assert set(lake.read("truth", "video_objects", columns=["source"])["source"].to_pylist()) == {
+        "video/CAM-A/2026-11-28/clip.mp4"}
+    located = det.filter(pc.is_valid(det["lon"]))
+    events = detection_events(located, boundaries=None, ctx=Compute().sedona())
+    assert set(events["source"].to_pylist()) <= with_rows and events.num_rows == located.num_rows
+    assert not any(str(vision_run["base"]) in s for s in events["event_id"].to_pylist())
+
+
+def _as_if_written_elsewhere(lake, layer, name, key, root="/old/machine/landing"):
+    """Rewrite a clip's rows (all rows for truth) as lakes before relative sources stored them: an absolute path."""
+    t = lake.read(layer, name)
+    mine = pc.equal(t["source"], f"video/{key}") if key else pc.is_valid(t["source"])
+    old = pc.if_else(mine, pc.binary_join_element_wise(root, t["source"], "/"), t["source"])
+    lake.overwrite(layer, name, t.set_column(t.schema.get_field_index("source"), t.schema.field("source"), old))
+
+
+def test_rows_an_older_lake_stored_with_absolute_paths_still_work(vision_run):
+    """Old rows (absolute paths of another machine) are replaced by a re-run, never doubled, and the demo-truth check
+    still pairs old truth rows with new detections."""
+    lake, key = vision_run["lake"], "CAM-A/2026-11-28/clip.mp4"
+    tables = [("silver", "detections"), ("gold", "video_events")]
+    before = [_by_source(lake, *t) for t in tables]
+    for layer, name in tables:
+        _as_if_written_elsewhere(lake, layer, name, key)
+    _as_if_written_elsewhere(lake, "truth", "video_objects", None)
+    assert f"/old/machine/landing/video/{key}" in _by_source(lake, "silver", "detections")
+    per_file = [a for a in vision_run["assets"] if dg.AssetKey("demo_video") not in a.keys]
+    res = dg.materialize([*per_file, vision_checks.detections_match_demo_truth], resources=vision_run["resources"],
+                         instance=vision_run["instance"], partition_key=key, run_config=QUIET)
+    assert res.success
+    assert [_by_source(lake, *t) for t in tables] == before  # the old rows replaced, not kept beside the new
+    truth_check = {e.check_name: e for e in res.get_asset_check_evaluations()}["detections_match_demo_truth"]
+    assert truth_check.passed and "note" not in truth_check.metadata  # old truth rows matched the new detections
+    assert truth_check.metadata["median_ground_error_m"].value < 1.5
 
 
 def test_video_sensor_adds_and_requests_each_new_file_once(vision_run):

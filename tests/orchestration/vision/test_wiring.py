@@ -16,7 +16,10 @@ from orchestration.vision.partitions import VIDEOS
 def test_vision_assets_build_with_and_without_the_demo_clip(demo, expected):
     vision = build_vision_assets(demo=demo)
     assert {k.to_user_string() for a in vision for k in a.keys} == expected
-    assert {a.group_names_by_key[k] for a in vision for k in a.keys} == {"vision"}
+    # grouped by the layer of the table each writes; the demo clip generator with the demo feeds
+    layers = {"detections": "silver", "video_rejects": "quarantine", "video_events": "gold"}
+    layers |= {"demo_video": "synthetic"} if demo else {}
+    assert {k.to_user_string(): a.group_names_by_key[k] for a in vision for k in a.keys} == layers
     by_key = {k.to_user_string(): a.partitions_def for a in vision for k in a.keys}
     assert {k for k, p in by_key.items() if p == VIDEOS} == {"detections", "video_rejects", "video_events"}
     assert by_key.get("demo_video", INGEST_DATES) == INGEST_DATES
