@@ -71,6 +71,11 @@ ENTITY_ANOMALIES = pa.schema(
         # percentile of ``score`` among the entities of this type scored in the same run (0-100]; null in rows
         # written before the column existed. Last, so that older tables gain it by schema evolution.
         pa.field("score_pct", pa.float64()),
+        # provenance: the registered model (model_uri split into name and version) and the Delta version of the
+        # gold feature table scored (phone_features / account_features); null in rows written before them
+        pa.field("model_name", pa.string()),
+        pa.field("model_version", pa.string()),
+        pa.field("features_version", pa.int64()),
     ],
     metadata={b"description": b"Gold: phones and accounts ranked by anomaly score, with the features behind it."},
 )

@@ -69,6 +69,15 @@ def cell_geometries(cell_sites: pa.Table) -> tuple[list[str], np.ndarray]:
     return df["cell_id"].astype(str).tolist(), np.asarray(geoms, dtype=object)
 
 
+def _distance_m(geoms: np.ndarray, lon: float, lat: float) -> np.ndarray:
+    """Metres from (lon, lat) to each geometry (0 inside), in a local equirectangular projection
+    centred there (as :func:`sector_polygon` draws them)."""
+    kx = math.radians(1) * _EARTH_M * math.cos(math.radians(lat))
+    ky = math.radians(1) * _EARTH_M
+    local = shapely.transform(geoms, lambda xy: (xy - np.array([lon, lat])) * np.array([kx, ky]))
+    return shapely.distance(local, shapely.Point(0.0, 0.0))
+
+
 def cell_pairs(cell_sites: pa.Table, *, mode: str = "overlap") -> pd.DataFrame:
     """Pairs of cells (both orders and each cell with itself) that count as one place.
 
@@ -267,8 +276,10 @@ def tower_dump(
     time: TimeLike,
     before: DurationLike = "1h",
     after: DurationLike = "1h",
+    radius_m: float = 0.0,
 ) -> pa.Table:
-    """Phones served by any cell whose sector covers an incident point, around its time.
+    """Phones served by any cell whose sector covers an incident point (or comes within ``radius_m`` of
+    it), around its time.
 
     Parameters
     ----------
@@ -282,6 +293,9 @@ def tower_dump(
         Incident time.
     before, after : duration
         Window ``[time - before, time + after]``.
+    radius_m : float
+        0 (default): the cells whose sector covers the point. Above 0 also the cells whose sector
+        lies within this many metres of it (a GPS fix off by a street, a sector edge drawn short).
 
     Returns
     -------
@@ -298,8 +312,14 @@ def tower_dump(
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise ValueError(f"lon/lat ({lon}, {lat}) are not EPSG:4326 degrees")
     t0 = to_utc_timestamp(time, "time")
+    if not radius_m >= 0:
+        raise ValueError(f"radius_m must be >= 0 metres, got {radius_m}")
     ids, geoms = cell_geometries(cell_sites)
-    covering = [c for c, g in zip(ids, shapely.covers(geoms, shapely.Point(lon, lat))) if g]
+    if radius_m > 0:
+        near = _distance_m(geoms, lon, lat) <= radius_m
+    else:
+        near = shapely.covers(geoms, shapely.Point(lon, lat))
+    covering = [c for c, g in zip(ids, near) if g]
     ev = _served_events(cdr, t0 - to_timedelta(before, "before"), t0 + to_timedelta(after, "after"))
     ev = ev[ev["cell"].isin(covering)].sort_values(["time", "event_id"])
     agg = (

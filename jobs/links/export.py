@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from xml.sax.saxutils import quoteattr
 
 import igraph as ig
@@ -45,7 +45,8 @@ def investigation_edges(edges: pa.Table, phones: Sequence[str], *, include_conta
     return edges.filter(pc.or_(a, b) if include_contacts else pc.and_(a, b))
 
 
-def _frames(edges: pa.Table, communities: pa.Table | None, key_players: pa.Table | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _frames(edges: pa.Table, communities: pa.Table | None, key_players: pa.Table | None,
+            aliases: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     require_columns(edges, ["caller", "callee", "n_events"], "edges")
     e = edges.to_pandas()
     agg = {c: "sum" for c in _EDGE_NUMERIC if c in e.columns}
@@ -54,6 +55,8 @@ def _frames(edges: pa.Table, communities: pa.Table | None, key_players: pa.Table
     e = e.groupby(["caller", "callee"], sort=True).agg(agg).reset_index()
     phones = sorted(set(e["caller"]) | set(e["callee"]))
     n = pd.DataFrame({"id": phones})
+    if aliases is not None:  # the short name the charts show (jobs.links.aliases), for i2/Gephi labels
+        n["alias"] = [aliases.get(p) for p in phones]
     for extra, name in ((communities, "communities"), (key_players, "key_players")):
         if extra is None:
             continue
@@ -86,15 +89,17 @@ def _value(v, kind: str) -> str | None:
     return str(v)
 
 
-def to_graphml(edges: pa.Table, *, communities: pa.Table | None = None, key_players: pa.Table | None = None) -> str:
-    """GraphML (directed) of a call network with community and centrality attributes.
+def to_graphml(edges: pa.Table, *, communities: pa.Table | None = None, key_players: pa.Table | None = None,
+            aliases: Mapping[str, str] | None = None) -> str:
+    """GraphML (directed) of a call network with community and centrality attributes (and ``alias``, the
+    charts' short name of each phone, when ``aliases`` maps pseudonyms to aliases).
 
     Notes
     -----
     GraphML 1.0 (graphml.graphdrawing.org); readable by igraph, networkx,
     Gephi, Cytoscape and yEd.
     """
-    nodes, e = _frames(edges, communities, key_players)
+    nodes, e = _frames(edges, communities, key_players, aliases)
     ncols = [c for c in nodes.columns if c != "id"]
     ecols = [c for c in e.columns if c not in ("caller", "callee")]
     ntypes = {c: _attr_type(nodes[c]) for c in ncols}
@@ -126,14 +131,16 @@ def to_graphml(edges: pa.Table, *, communities: pa.Table | None = None, key_play
     return "\n".join(out)
 
 
-def to_gexf(edges: pa.Table, *, communities: pa.Table | None = None, key_players: pa.Table | None = None) -> str:
-    """GEXF 1.3 (directed, static) of a call network; ``weight`` is the event count.
+def to_gexf(edges: pa.Table, *, communities: pa.Table | None = None, key_players: pa.Table | None = None,
+            aliases: Mapping[str, str] | None = None) -> str:
+    """GEXF 1.3 (directed, static) of a call network; ``weight`` is the event count; with ``aliases`` each
+    node's label is its alias (and ``alias`` an attribute).
 
     Notes
     -----
     GEXF 1.3 schema (gexf.net), Gephi's native format.
     """
-    nodes, e = _frames(edges, communities, key_players)
+    nodes, e = _frames(edges, communities, key_players, aliases)
     ncols = [c for c in nodes.columns if c != "id"]
     ecols = [c for c in e.columns if c not in ("caller", "callee")]
     ntypes = {c: _attr_type(nodes[c]) for c in ncols}
@@ -157,7 +164,7 @@ def to_gexf(edges: pa.Table, *, communities: pa.Table | None = None, key_players
         vals = "".join(
             f'<attvalue for="{i}" value={quoteattr(v)}/>' for i, c in enumerate(ncols) if (v := _value(d[c], ntypes[c])) is not None
         )
-        out.append(f"      <node id={quoteattr(d['id'])} label={quoteattr(d['id'])}><attvalues>{vals}</attvalues></node>")
+        out.append(f"      <node id={quoteattr(d['id'])} label={quoteattr(d.get('alias') or d['id'])}><attvalues>{vals}</attvalues></node>")
     out.append("    </nodes>")
     out.append("    <edges>")
     for i, row in enumerate(e.itertuples(index=False)):

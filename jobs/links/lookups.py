@@ -15,8 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["COMPLETE_WEEK", "chart_week", "fusion_dump_phones", "incident_point", "periods_of", "read_table",
-           "tower_dump_rows"]
+__all__ = ["COMPLETE_WEEK", "cdr_timezone", "chart_week", "fusion_dump_phones", "incident_dump", "incident_point",
+           "known_phones", "periods_of", "read_table", "tower_dump_rows", "week_network"]
 
 #: A week whose calls span at least this long counts as complete (charts prefer the latest complete week).
 COMPLETE_WEEK = dt.timedelta(days=6)
@@ -56,8 +56,9 @@ def periods_of(lakehouse, name: str) -> list[dt.datetime]:
     return sorted(pc.unique(col).to_pylist()) if len(col) else []
 
 
-def chart_week(lakehouse, week: str | None) -> dt.datetime:
-    """The week to chart: the one containing ``week`` (ISO date), else the latest complete week of call_edges.
+def chart_week(lakehouse, week: str | dt.datetime | None, *, who: str = "link_charts config") -> dt.datetime:
+    """The week to chart: the one containing ``week`` (ISO date or date-time), else the latest complete
+    week of call_edges. ``who`` names the setting in error messages (``--week`` for the CLI).
 
     A week is complete when its calls span at least six days; when none is,
     the latest week is used.
@@ -66,16 +67,20 @@ def chart_week(lakehouse, week: str | None) -> dt.datetime:
 
     weeks = periods_of(lakehouse, "call_communities")
     if not weeks:
-        raise ValueError("link_charts: gold/call_communities has no week; materialise call_edges and call_network first")
+        raise ValueError("link_charts: gold/call_communities has no week; materialise call_edges and call_network first "
+                         "(crimefusion run)")
     if week is not None:
-        try:
-            day = dt.datetime.fromisoformat(week)
-        except ValueError as exc:
-            raise ValueError(f"link_charts config: week={week!r} is not an ISO date (e.g. 2017-12-11)") from exc
+        if isinstance(week, dt.datetime):
+            day = week
+        else:
+            try:
+                day = dt.datetime.fromisoformat(week)
+            except ValueError as exc:
+                raise ValueError(f"{who}: week={week!r} is not an ISO date (e.g. 2017-12-11)") from exc
         day = day.replace(tzinfo=dt.timezone.utc) if day.tzinfo is None else day
         start = period_start(pa.array([day], pa.timestamp("us", tz="UTC")), "week")[0].as_py()
         if start not in weeks:
-            raise ValueError(f"link_charts config: week {start.date()} has no call network; "
+            raise ValueError(f"{who}: week {start.date()} has no call network; "
                              f"weeks available: {', '.join(w.date().isoformat() for w in weeks)}")
         return start
     spans = lakehouse.read("gold", "call_edges", columns=["period", "last_contact"]).group_by("period").aggregate(
@@ -126,3 +131,55 @@ def tower_dump_rows(lakehouse, start: pd.Timestamp, end: pd.Timestamp) -> tuple[
     cdr = lakehouse.read("silver", "cdr_events",
                          filters=[("start_time", ">=", start.to_pydatetime()), ("start_time", "<=", end.to_pydatetime())])
     return cdr, lakehouse.read("silver", "cell_sites")
+
+
+def cdr_timezone(specs) -> str:
+    """The local time zone (:attr:`jobs.ingest.spec.SourceSpec.local_timezone`) of the CDR feeds' specs,
+    or UTC when they differ or there are none."""
+    zones = {spec.local_timezone for spec in specs if spec.table == "cdr_events"}
+    return zones.pop() if len(zones) == 1 else "UTC"
+
+
+def known_phones(lakehouse) -> list[str]:
+    """Every phone of every week's call network (gold/call_communities), sorted: the set aliases tell apart."""
+    if not lakehouse.exists("gold", "call_communities"):
+        return []
+    return sorted(pc.unique(lakehouse.read("gold", "call_communities", columns=["phone"])["phone"]).to_pylist())
+
+
+def week_network(lakehouse, week: dt.datetime, *, timezone: str = "UTC", events: bool = True):
+    """One week of the call network for the link charts (:class:`jobs.links.schemas.WeekNetwork`): its gold
+    rows, its undirected pairs, its calls and SMS from silver/cdr_events (``events``; only that week's
+    rows are read) and the aliases of every phone of the lake's networks."""
+    from jobs.links.aliases import alias_map
+    from jobs.links.schemas import WeekNetwork
+    from jobs.links.selections import phone_pairs
+    from jobs.links.timeline import contact_events
+
+    def rows(name: str) -> pa.Table:
+        return lakehouse.read("gold", name, filters=[("period", "=", week)])
+
+    edges = rows("call_edges")
+    end = week + dt.timedelta(days=7)
+    ev = None
+    if events and lakehouse.exists("silver", "cdr_events"):
+        cdr = lakehouse.read("silver", "cdr_events", columns=["caller", "callee", "start_time", "duration_s", "kind", "direction"],
+                             filters=[("start_time", ">=", week), ("start_time", "<", end)])
+        ev = contact_events(cdr, start=week, end=end)
+    return WeekNetwork(week=week, edges=edges, communities=rows("call_communities"), key_players=rows("key_players"),
+                       pairs=phone_pairs(edges), events=ev, aliases=alias_map(known_phones(lakehouse)),
+                       timezone=timezone)
+
+
+def incident_dump(lakehouse, incident_id: str, *, window: dt.timedelta, radius_m: float = 0.0):
+    """The tower dump of one incident of silver/incidents: ``(lon, lat, time, dump)``, where ``dump`` is
+    :func:`jobs.links.colocation.tower_dump` of the silver CDR rows within ``window`` either side of
+    the incident and of the cells covering it (or within ``radius_m`` of it)."""
+    from jobs.links.colocation import tower_dump
+
+    lon, lat, t = incident_point(lakehouse, incident_id)
+    t0 = pd.Timestamp(t)
+    t0 = t0.tz_localize("UTC") if t0.tzinfo is None else t0.tz_convert("UTC")
+    cdr, cells = tower_dump_rows(lakehouse, t0 - window, t0 + window)
+    dump = tower_dump(cdr, cells, lon=lon, lat=lat, time=t0, before=window, after=window, radius_m=radius_m)
+    return lon, lat, t0, dump

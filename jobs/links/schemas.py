@@ -1,14 +1,22 @@
 """Arrow schemas of the link-analysis gold tables: the links domain's one schemas module.
 
 The kernels in this package build their outputs against these definitions, and
-the assets write them.
+the assets write them; :class:`WeekNetwork` is what the link charts read.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import pyarrow as pa
 
 from jobs.schemas import UTC_TS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Directed, weighted phone-to-phone edges per period (calls and SMS).
 CALL_EDGES = pa.schema(
@@ -87,3 +95,27 @@ BURNER_PHONES = pa.schema([
 #: Columns of :func:`edge_input_counts`.
 EDGE_INPUT_COUNTS = pa.schema([("period", UTC_TS), ("kind", pa.string()), ("rows", pa.int64()),
                                ("out_rows", pa.int64())])
+
+
+@dataclass(frozen=True)
+class WeekNetwork:
+    """One week of the call network as the link charts read it (:func:`jobs.links.lookups.week_network`).
+
+    ``edges``, ``communities`` and ``key_players`` are that week's rows of the gold tables; ``pairs``
+    their undirected pairs (:func:`jobs.links.selections.phone_pairs`); ``events`` the week's calls and
+    SMS (:func:`jobs.links.timeline.contact_events`) for the timelines; ``aliases`` every phone of the
+    lake's networks -> its alias; ``timezone`` where people read the times.
+    """
+
+    week: dt.datetime
+    edges: pa.Table
+    communities: pa.Table
+    key_players: pa.Table
+    pairs: "pd.DataFrame"
+    events: pa.Table | None
+    aliases: Mapping[str, str]
+    timezone: str = "UTC"
+
+    @property
+    def end(self) -> dt.datetime:
+        return self.week + dt.timedelta(days=7)

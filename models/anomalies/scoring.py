@@ -105,7 +105,7 @@ def fit_entity_model(spec: EntityModel, X: np.ndarray, ids: np.ndarray, positive
 
 
 def score_entities(scorer, features: pa.Table, spec: EntityModel, *, model_uri: str,
-                   scored_at: pd.Timestamp) -> pa.Table:
+                   scored_at: pd.Timestamp, features_version: int | None = None) -> pa.Table:
     """Every row of a feature table scored by ``scorer`` (:class:`models.anomalies.serving.OnnxScorer`), as
     :data:`ENTITY_ANOMALIES` rows, most unusual first, with the three features behind each score and its
     percentile among the table's rows (``score_pct``: the raw scores of different models are on different scales)."""
@@ -114,8 +114,12 @@ def score_entities(scorer, features: pa.Table, spec: EntityModel, *, model_uri: 
                       **{c: pa.array(X[:, i]) for i, c in enumerate(scorer.feature_names)}})
     scored = scorer.score_table(clean, entity_col=spec.entity_col, top_k=3)
     n = scored.num_rows
+    name, _, number = model_uri.removeprefix("models:/").partition("/")  # models:/NAME/VERSION
     return pa.table({"entity": scored["entity"], "entity_type": pa.array([spec.entity_type] * n, pa.string()),
                      "score": scored["score"], "rank": scored["rank"], "flagged": scored["flagged"],
                      "top_features": scored["top_features"], "model_uri": pa.array([model_uri] * n, pa.string()),
                      "scored_at": pa.array([scored_at.to_pydatetime()] * n, UTC_TS),
-                     "score_pct": scored["score_pct"]}, schema=ENTITY_ANOMALIES)
+                     "score_pct": scored["score_pct"],
+                     "model_name": pa.array([name] * n, pa.string()),
+                     "model_version": pa.array([number] * n, pa.string()),
+                     "features_version": pa.array([features_version] * n, pa.int64())}, schema=ENTITY_ANOMALIES)

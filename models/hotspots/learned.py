@@ -312,6 +312,12 @@ class LightGBMPoissonModel(BaseEstimator):
         return check_parity(self.predict(X), self.predict_onnx(X), rtol=rtol, atol=atol)
 
 
+#: Training periods below which :class:`LearnedForecaster` shortens its burn-in to fit a short history.
+MIN_TRAIN_PERIODS = 16
+#: The shortest burn-in it shortens to.
+MIN_BURN_IN = 4
+
+
 class LearnedForecaster(GridForecaster):
     """Grid forecaster backed by :class:`LightGBMPoissonModel` on ``cell_features``.
 
@@ -324,7 +330,10 @@ class LearnedForecaster(GridForecaster):
         Training periods before the origin (the most recent ones).
     burn_in_periods
         Periods after the first incident left out of training, so that the
-        trailing windows are filled.
+        trailing windows are filled. When that would leave fewer than
+        :data:`MIN_TRAIN_PERIODS` training periods (a short history), half of
+        the history is the burn-in instead (at least :data:`MIN_BURN_IN`);
+        ``burn_in_used_`` says which.
     feature_params
         :class:`jobs.grid.params.CellFeatureParams` (or a mapping of its fields) of the
         features (default :func:`default_feature_params` of ``freq``: the same windows in
@@ -381,11 +390,19 @@ class LearnedForecaster(GridForecaster):
         last_p = int(pg.index_of(np.array([origin_ns]))[0]) - 1
         if int(pg.start_ns(last_p + 1)) > origin_ns:  # origin inside a period: that period is incomplete
             last_p -= 1
-        first_p = max(int(pg.index_of(self.events_.t_ns[0])) + self.burn_in_periods, last_p - self.train_periods + 1)
+        first_ev = int(pg.index_of(self.events_.t_ns[:1])[0])
+        burn_in = self.burn_in_periods
+        if last_p - max(first_ev + burn_in, last_p - self.train_periods + 1) + 1 < MIN_TRAIN_PERIODS:
+            # a short history (a new feed, a city with a year of data): half of it fills the trailing
+            # windows, the other half trains; burn_in_used_ records the choice
+            burn_in = max(MIN_BURN_IN, min(burn_in, (last_p - first_ev + 1) // 2))
+        self.burn_in_used_ = burn_in
+        first_p = max(first_ev + burn_in, last_p - self.train_periods + 1)
         if last_p - first_p < 2:
             raise ValueError(
                 f"too little history before the origin for training: {last_p - first_p + 1} periods after the "
-                f"{self.burn_in_periods}-period burn-in; lower burn_in_periods or pass more events"
+                f"{burn_in}-period burn-in (the learned model needs at least {MIN_BURN_IN + 3} periods of "
+                f"incidents before the first forecast); start later or pass more events"
             )
         given = self.feature_params
         params = default_feature_params(self.freq) if given is None else \
@@ -405,6 +422,10 @@ class LearnedForecaster(GridForecaster):
         else:
             self.model_ = stacked_model(features=stack_features(self.freq)) if self.feature_params is None \
                 else LightGBMPoissonModel()
+        n_train = last_p - first_p + 1
+        if getattr(self.model_, "n_valid_periods", 0) >= n_train:
+            # a short history: the last quarter of its periods chooses the settings (time-ordered, as always)
+            self.model_.set_params(n_valid_periods=max(2, n_train // 4))
         self.model_.fit(feats)
         self.n_train_rows_ = feats.num_rows
         return self

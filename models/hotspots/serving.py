@@ -138,13 +138,33 @@ class OnnxHotspotScorer:
         return expected, top_drivers(contributions(self.booster, X[block]), self.spec.feature_names, k=k)
 
 
+def score_period(scorer, incidents: pa.Table, cells, period_start) -> tuple[np.ndarray, list[str] | None]:
+    """Expected counts per cell for the period starting at ``period_start``, from the incidents before it, and
+    the cells' drivers when the scorer explains itself (a learned model with its native booster)."""
+    ts = incidents.column("occurred_at")
+    history = incidents.filter(pc.less(ts, pa.scalar(pd.Timestamp(period_start), ts.type)))
+    if history.num_rows == 0:
+        raise ValueError(f"no incidents before {pd.Timestamp(period_start).date()}: nothing to forecast the period "
+                         "from")
+    if hasattr(scorer, "predict_with_drivers"):
+        return scorer.predict_with_drivers(history, cells, period_start)
+    return scorer.predict_many(history, cells, [period_start])[0], None
+
+
+#: Provenance columns of gold ``hotspot_forecast`` beyond ``model_version`` and ``method``: the registered model's
+#: name and the Delta versions of the inputs read.
+PROVENANCE = {"model_name": pa.string(), "incidents_version": pa.int64(), "police_districts_version": pa.int64()}
+
+
 def forecast_table(cells: pa.Table, expected: np.ndarray, week: pd.Timestamp, top_share: float,
-                   model_version: str, drivers: Sequence[str] | None = None, method: str | None = None) -> pa.Table:
+                   model_version: str, drivers: Sequence[str] | None = None, method: str | None = None,
+                   provenance: dict | None = None) -> pa.Table:
     """Rank cells by expected count; share of expected crime down to each rank; top-area flag; drivers.
 
     ``cells`` (``h3``, ``lon``, ``lat``, ``area_km2``) aligned with ``expected``
     (and ``drivers``, one text per cell, when the model can explain itself);
-    ties in rank and in the top-area flag are broken by cell id.
+    ties in rank and in the top-area flag are broken by cell id. ``provenance``
+    fills the :data:`PROVENANCE` columns (missing keys give nulls).
     """
     from models.evaluation.metrics import flag_top_cells
 
@@ -171,6 +191,7 @@ def forecast_table(cells: pa.Table, expected: np.ndarray, week: pd.Timestamp, to
         "model_version": pa.array([str(model_version)] * n, pa.string()),
         "method": pa.array([method] * n, pa.string()),
         "drivers": pa.array(list(drivers) if drivers is not None else [None] * n, pa.string()),
+        **{k: pa.array([(provenance or {}).get(k)] * n, typ) for k, typ in PROVENANCE.items()},
     }).sort_by("risk_rank")
 
 

@@ -236,7 +236,8 @@ def entity_anomaly_model(context: dg.AssetExecutionContext, config: ModelConfig,
         if not lakehouse.exists("gold", spec.table):
             context.log.warning(f"gold/{spec.table} does not exist: no {spec.entity_type} model")
             continue
-        table = lakehouse.read("gold", spec.table)
+        table_version = lakehouse.version("gold", spec.table)
+        table = lakehouse.read("gold", spec.table, version=table_version)
         X = feature_matrix(table, spec.features)
         if len(X) < 10:
             context.log.warning(f"gold/{spec.table} has {len(X)} rows: too few to fit a {spec.entity_type} model")
@@ -248,7 +249,7 @@ def entity_anomaly_model(context: dg.AssetExecutionContext, config: ModelConfig,
         registered = register_challenger(
             mlflow.tracking_uri, spec, fitted, experiment=EXPERIMENT, data_end=records_end(lakehouse, spec),
             params={"contamination": config.contamination, "seed": config.seed, "n_estimators": config.n_estimators,
-                    "n_rows": len(X), "feature_table_version": lakehouse.version("gold", spec.table)},
+                    "n_rows": len(X), "feature_table_version": table_version},
         )
         uri = registered.uri
         context.log.info(f"{spec.entity_type}: {spec.detector} on {len(X):,} rows -> {uri}; {fitted.describe()}")
@@ -296,7 +297,9 @@ def entity_anomalies(context: dg.AssetExecutionContext, lakehouse: Lakehouse, ml
             context.log.warning(f"no {spec.model_name}@{CHAMPION} in MLflow: {spec.entity_type}s not scored")
             continue
         scorer, uri = loaded
-        table = score_entities(scorer, lakehouse.read("gold", spec.table), spec, model_uri=uri, scored_at=now)
+        features_version = lakehouse.version("gold", spec.table)
+        table = score_entities(scorer, lakehouse.read("gold", spec.table, version=features_version), spec,
+                               model_uri=uri, scored_at=now, features_version=features_version)
         n = table.num_rows
         # evolve_schema: a table written before score_pct existed gains the column (older rows stay null)
         result = lakehouse.replace_where("gold", "entity_anomalies", table, f"entity_type = {sql_literal(spec.entity_type)}",

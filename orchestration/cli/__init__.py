@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "synth": "synth:synth",
     "series-match": "crime_series:series_match",
     "forecast": "forecast:forecast",
+    "forecast-explain": "explain:forecast_explain",
 }
 
 

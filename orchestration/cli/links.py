@@ -1,11 +1,10 @@
 """``crimefusion links ...``: link-analysis commands on CDR and transaction tables.
 
-Mounted by the integrator as a Typer sub-app (``app``). Each command reads a
-Parquet file or a Delta table folder (``tower-dump --incident`` reads the
-lakehouse's silver tables instead, through :mod:`jobs.links.lookups`), runs one
-kernel of ``jobs.links``, prints a rich table and can write JSON, or GraphML,
-GEXF and HTML (:mod:`jobs.links.reports`). Heavy imports happen inside the
-commands so that ``crimefusion --help`` stays fast.
+A Typer sub-app (``app``). Each command reads a Parquet file or a Delta table folder
+(``tower-dump --incident``, ``chart`` and ``timeline`` read the lakehouse, through
+:mod:`jobs.links.lookups`; the last two live in :mod:`orchestration.cli.link_charts`), runs a
+``jobs.links`` kernel, prints a table and can write JSON, GraphML, GEXF and HTML. Heavy imports
+happen inside the commands so that ``crimefusion --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -71,20 +70,20 @@ def _fmt(v: object) -> str:
     return "" if v is None else str(v)
 
 
-def _write_json(table: "pa.Table", path: Optional[Path]) -> None:
+def write_json(table: "pa.Table", path: Optional[Path]) -> None:
     if path is not None:
         from jobs.links.reports import write_rows_json
 
-        _wrote([write_rows_json(table, path)])
+        wrote([write_rows_json(table, path)])
 
 
-def _wrote(paths: list[Path]) -> None:
+def wrote(paths: list[Path]) -> None:
     for path in paths:
         typer.echo(f"wrote {path}")
 
 
 @contextlib.contextmanager
-def _user_errors() -> Iterator[None]:
+def user_errors() -> Iterator[None]:
     """A kernel's ValueError or TypeError (a bad option value) ends the command: ``error: ...``, exit code 2."""
     try:
         yield
@@ -115,7 +114,7 @@ def network(
     from jobs.links.graph import call_network
     from jobs.links.reports import write_latest_period
 
-    with _user_errors():
+    with user_errors():
         cdr = read_table(cdr_path)
         edges = aggregate_edges(cdr, period=period)
         comms, keys = call_network(edges, seed=seed, resolution=resolution, betweenness_k=betweenness_k or None)
@@ -124,9 +123,9 @@ def network(
     _show(top_keys, "key players", limit,
           ["period", "community", "rank", "phone", "degree", "coreness", "betweenness", "eigenvector", "pagerank"])
     if json_path is not None:
-        _write_json(comms, json_path.with_name(json_path.stem + "_communities.json"))
-        _write_json(keys, json_path.with_name(json_path.stem + "_key_players.json"))
-    _wrote(write_latest_period(edges, comms, keys, graphml=graphml, gexf=gexf, html=html, per_community=per_community,
+        write_json(comms, json_path.with_name(json_path.stem + "_communities.json"))
+        write_json(keys, json_path.with_name(json_path.stem + "_key_players.json"))
+    wrote(write_latest_period(edges, comms, keys, graphml=graphml, gexf=gexf, html=html, per_community=per_community,
                                min_size=min_size))
 
 
@@ -147,12 +146,12 @@ def common_contacts_cmd(
     from jobs.links.queries import common_contacts
     from jobs.links.reports import write_investigation
 
-    with _user_errors():
+    with user_errors():
         cdr = read_table(cdr_path)
         out = common_contacts(cdr, numbers, min_shared=min_shared, start=start, end=end)
     _show(out, "common contacts", limit)
-    _write_json(out, json_path)
-    _wrote(write_investigation(cdr, [*numbers, *out.column("contact").to_pylist()], graphml=graphml, gexf=gexf,
+    write_json(out, json_path)
+    wrote(write_investigation(cdr, [*numbers, *out.column("contact").to_pylist()], graphml=graphml, gexf=gexf,
                                html=html, title="Common contacts"))
 
 
@@ -172,11 +171,11 @@ def call_chains_cmd(
     """Time-respecting call chains A -> B -> C from a source number."""
     from jobs.links.queries import call_chains
 
-    with _user_errors():
+    with user_errors():
         out = call_chains(read_table(cdr_path), source, window=window, max_hops=max_hops, min_hops=min_hops,
                           target=target, start=start, max_gap=max_gap)
     _show(out, "call chains", limit, ["chain_id", "n_hops", "phones", "times"])
-    _write_json(out, json_path)
+    write_json(out, json_path)
 
 
 @app.command("expand")
@@ -197,12 +196,12 @@ def expand_cmd(
     from jobs.links.queries import contact_expansion
     from jobs.links.reports import write_investigation
 
-    with _user_errors():
+    with user_errors():
         cdr = read_table(cdr_path)
         out = contact_expansion(cdr, seeds, depth=depth, min_events=min_events, start=start, end=end)
     _show(out, "contact expansion", limit)
-    _write_json(out, json_path)
-    _wrote(write_investigation(cdr, out.column("phone").to_pylist(), include_contacts=False, graphml=graphml,
+    write_json(out, json_path)
+    wrote(write_investigation(cdr, out.column("phone").to_pylist(), include_contacts=False, graphml=graphml,
                                gexf=gexf, html=html, title="Contact expansion"))
 
 
@@ -221,10 +220,10 @@ def colocation_cmd(
     """Phones served at the same place (same cell/site or overlapping sectors) as the given phones."""
     from jobs.links.colocation import colocation
 
-    with _user_errors():
+    with user_errors():
         out = colocation(read_table(cdr_path), read_table(cells_path), window=window, mode=mode, phones=phones, start=start, end=end)
     _show(out, "co-location", limit, ["phone_a", "phone_b", "place", "cell_a", "cell_b", "time_a", "time_b"])
-    _write_json(out, json_path)
+    write_json(out, json_path)
 
 
 @app.command("co-travel")
@@ -241,10 +240,10 @@ def co_travel_cmd(
     """Pairs of phones co-located at several distinct places."""
     from jobs.links.colocation import co_travel
 
-    with _user_errors():
+    with user_errors():
         out = co_travel(read_table(cdr_path), read_table(cells_path), min_places=min_places, window=window, mode=mode, phones=phone)
     _show(out, "co-travel", limit)
-    _write_json(out, json_path)
+    write_json(out, json_path)
 
 
 @app.command("tower-dump")
@@ -277,7 +276,7 @@ def tower_dump_cmd(
     manual = [name for name, v in (("--lon", lon), ("--lat", lat), ("--time", time)) if v is not None]
     lakehouse = None
     fusion_phones = None
-    with _user_errors():
+    with user_errors():
         if incident is not None and manual:
             raise ValueError(f"give either --incident or --lon/--lat/--time, not both (got --incident and {', '.join(manual)})")
         if incident is None and len(manual) < 3:
@@ -304,7 +303,7 @@ def tower_dump_cmd(
     _show(out, "tower dump", limit, ["phone", "n_events", "first_seen", "last_seen", "cells"])
     if fusion_phones is not None:
         typer.echo(f"gold/incident_context lists {fusion_phones} phone(s) in this incident's tower dump (fusion's own window)")
-    _write_json(out, json_path)
+    write_json(out, json_path)
 
 
 @app.command("swaps")
@@ -317,10 +316,10 @@ def swaps_cmd(
     """IMEI/IMSI swaps: devices with several SIMs and SIMs in several devices."""
     from jobs.links.queries import device_swaps
 
-    with _user_errors():
+    with user_errors():
         out = device_swaps(read_table(cdr_path), min_count=min_count)
     _show(out, "IMEI/IMSI swaps", limit)
-    _write_json(out, json_path)
+    write_json(out, json_path)
 
 
 @app.command("silent")
@@ -339,13 +338,13 @@ def silent_cmd(
     """Phones that went silent around an incident."""
     from jobs.links.queries import silent_periods
 
-    with _user_errors():
+    with user_errors():
         out = silent_periods(read_table(cdr_path), incident_time=time, baseline=baseline, gap_before=gap_before,
                              gap_after=gap_after, phones=phone, min_expected=min_expected)
     if not all_rows:
         out = out.filter(out.column("went_dark"))
     _show(out, "silent periods", limit)
-    _write_json(out, json_path)
+    write_json(out, json_path)
 
 
 @app.command("burners")
@@ -360,11 +359,11 @@ def burners_cmd(
     """Phones that look like burners (short-lived, few contacts, shared handset)."""
     from jobs.links.queries import burner_candidates
 
-    with _user_errors():
+    with user_errors():
         out = burner_candidates(read_table(cdr_path), max_active_days=max_active_days, max_contacts=max_contacts, min_score=min_score)
     out = out.filter(out.column("is_burner"))
     _show(out, "burner candidates", limit)
-    _write_json(out, json_path)
+    write_json(out, json_path)
 
 
 @app.command("fraud-rings")
@@ -385,10 +384,17 @@ def fraud_rings_cmd(
     """Fraud rings: transfer cycles and mule fan-in/fan-out patterns."""
     from jobs.links.fraud import fraud_rings
 
-    with _user_errors():
+    with user_errors():
         out = fraud_rings(read_table(txns_path), max_cycle_length=max_cycle_length, cycle_window=cycle_window,
                           amount_tolerance=amount_tolerance, min_fan_degree=min_fan_degree, fan_window=fan_window,
                           pass_through=pass_through, include_plain_fans=include_plain_fans,
                           channels=channel or ("transfer",), seed=seed)
     _show(out, "fraud rings", limit, ["ring_id", "patterns", "core_members", "n_txns", "total_amount", "first_at", "last_at", "community"])
-    _write_json(out, json_path)
+    write_json(out, json_path)
+
+
+# -- link charts and timelines on the lakehouse's tables ------------------------------------------
+
+LakeOpt = Annotated[Optional[str], typer.Option("--lake", help="Lakehouse root (default: CRIMEFUSION_LAKE).")]
+
+from orchestration.cli import link_charts  # noqa: E402,F401  (registers `chart` and `timeline` on this app)

@@ -177,7 +177,7 @@ def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lake
     from models.hotspots.training import DESCRIPTION, train_hotspot_model
     from models.registry import CHALLENGER, graph_digest, log_onnx_model
 
-    feats, params = gold_features(lakehouse)  # the rows and the parameters they were built with
+    feats, params, features_version = gold_features(lakehouse)  # the rows and the parameters they were built with
     # the last backtest_weeks weeks are held out: the champion gate scores both models on weeks neither saw
     fitted = train_hotspot_model(feats, params, holdout_weeks=config.backtest_weeks, seed=config.seed,
                                  valid_weeks=VALID_WEEKS)
@@ -196,7 +196,9 @@ def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lake
         texts={SPEC_FILE: fitted.spec.to_json(), NATIVE_FILE: model.model_.booster_.model_to_string()},
         input_example=X, output_example=model.predict(X), alias=CHALLENGER,
         params={**fitted.run_params(), "train_weeks": config.train_weeks, "holdout_weeks": config.backtest_weeks,
-                "seed": config.seed, "source": forecast_source(sources, config.source).name},
+                "seed": config.seed, "source": forecast_source(sources, config.source).name,
+                "cell_features_version": features_version,
+                "hotspot_backtest_version": lakehouse.version("gold", "hotspot_backtest")},
         metrics={**{f"backtest_pai_1pct_{m}": v for m, v in at1.items()},
                  "onnx_max_abs_diff": fitted.parity.max_abs_diff},
         tables={"backtest_periods.csv": periods.drop(columns=["origin"]), "backtest_summary.csv": summary,
@@ -248,7 +250,7 @@ def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lake
 @skip_unchanged(models=lambda kw: [(kw['config'].model_name, 'champion')])
 def hotspot_forecast(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
                      sources: SourceCatalog, mlflow: MlflowTracking, reports: Reports) -> dg.MaterializeResult:
-    from models.hotspots.serving import forecast_table, load_hotspot_scorer
+    from models.hotspots.serving import forecast_table, load_hotspot_scorer, score_period
     from models.registry import CHAMPION, version_tags
     from orchestration.hotspots.maps import write_forecast_maps
 
@@ -258,16 +260,12 @@ def hotspot_forecast(context: dg.AssetExecutionContext, config: HotspotConfig, l
     scorer, version, method = load_hotspot_scorer(mlflow.tracking_uri, f"models:/{config.model_name}@{CHAMPION}")
     won_by = version_tags(mlflow.tracking_uri, version).get("won_by", "")
     # the cells the model was trained on: its feature spec's resolution
-    incidents, cells, districts, tz = study_inputs(lakehouse, sources, config, resolution=scorer.resolution)
-    history = incidents.filter(pc.less(incidents.column("occurred_at"),
-                                       pa.scalar(week, incidents.schema.field("occurred_at").type)))
-    if history.num_rows == 0:
-        raise ValueError(f"no incidents before {week.date()}: nothing to forecast the week from")
-    if hasattr(scorer, "predict_with_drivers"):  # a learned model: TreeSHAP drivers per cell
-        expected, drivers = scorer.predict_with_drivers(history, cells, week)
-    else:
-        expected, drivers = scorer.predict_many(history, cells, [week])[0], None
-    table = forecast_table(cells, expected, week, config.top_share, version.version, drivers=drivers, method=method)
+    read: dict = {}  # the Delta versions read: each row carries them
+    incidents, cells, districts, tz = study_inputs(lakehouse, sources, config, resolution=scorer.resolution,
+                                                   versions=read)
+    expected, drivers = score_period(scorer, incidents, cells, week)
+    table = forecast_table(cells, expected, week, config.top_share, version.version, drivers=drivers, method=method,
+                           provenance={"model_name": version.name, **read})
     result = lakehouse.replace_where("gold", "hotspot_forecast", table, f"week = {sql_literal(week_key(week))}",
                                      evolve_schema=True)  # weeks written before `method`/`drivers` keep nulls
     key = week_key(week)
@@ -322,19 +320,27 @@ def patrol_plan(context: dg.AssetExecutionContext, config: HotspotConfig, lakeho
 
     week = pd.Timestamp(context.partition_key, tz="UTC")
     key = week_key(week)
-    fc = lakehouse.read("gold", "hotspot_forecast", filters=[("week", "=", key)])
+    forecast_version = lakehouse.version("gold", "hotspot_forecast")
+    fc = lakehouse.read("gold", "hotspot_forecast", filters=[("week", "=", key)], version=forecast_version)
     if fc.num_rows == 0:
         raise ValueError(f"gold/hotspot_forecast has no rows for week {key}; materialise that partition first")
     # the forecast's cells (the served model's resolution), not the config's
     resolution = h3lib.get_resolution(fc.column("h3")[0].as_py())
-    incidents, cells, districts, tz = study_inputs(lakehouse, sources, config, resolution=resolution)
+    read: dict = {}
+    incidents, cells, districts, tz = study_inputs(lakehouse, sources, config, resolution=resolution, versions=read)
     pos = dict(zip(fc.column("h3").to_pylist(), fc.column("expected_count").to_numpy()))
     h3 = cells.column("h3").to_pylist()
     expected = np.array([pos.get(c, 0.0) for c in h3])
     profile = shift_profile(incidents, cells, before=week, timezone=tz)
     table = plan(h3, expected, profile, week_start=week, capacity=config.patrol_cells_per_shift, timezone=tz)
     table = table.append_column("week", pa.array([key] * table.num_rows, pa.string()))
-    result = lakehouse.replace_where("gold", "patrol_plan", table, f"week = {sql_literal(key)}")
+    served = {c: fc.column(c)[0].as_py() if c in fc.column_names else None
+              for c in ("model_name", "model_version", "method")}
+    provenance = {**served, "hotspot_forecast_version": forecast_version, **read}
+    for name, value in provenance.items():  # what made the plan: the forecast's model and every input's version
+        typ = pa.int64() if name.endswith("_version") and name != "model_version" else pa.string()
+        table = table.append_column(name, pa.array([value] * table.num_rows, typ))
+    result = lakehouse.replace_where("gold", "patrol_plan", table, f"week = {sql_literal(key)}", evolve_schema=True)
     shifts = cells_by_shift(table)
     layers, layer_note = map_layers(context, sources, config)
     maps = write_patrol_maps(h3, expected, districts, table, reports.folder("hotspots"), key, timezone=tz,

@@ -89,20 +89,32 @@ def map_layers(context, sources: SourceCatalog, config: HotspotConfig) -> tuple[
     return layers, ", ".join(f"{layer.name} ({len(layer.geometry)} features)" for layer in layers) or "none"
 
 
-def study_inputs(lakehouse: Lakehouse, sources: SourceCatalog, config: HotspotConfig, resolution: int | None = None):
+def study_inputs(lakehouse: Lakehouse, sources: SourceCatalog, config: HotspotConfig, resolution: int | None = None,
+                 versions: dict | None = None):
     """``(incidents, cells, districts, timezone)`` of the configured source (``districts``: its boundary rows,
     ``area_id``, ``name``, ``geometry``, for the maps); cells at ``resolution``
-    (default the config's: a served model passes its own)."""
+    (default the config's: a served model passes its own).
+
+    ``versions``: a dict that receives the Delta versions read (``incidents_version``,
+    ``police_districts_version``), for provenance; versions already in it are read instead of the
+    latest (how ``crimefusion forecast-explain`` reconstructs a served forecast)."""
     from jobs.grid.cells import study_area_cells
     from orchestration.ingest.boundaries import layer_name
 
     spec = forecast_source(sources, config.source)
     layer = layer_name(spec)
-    districts = lakehouse.read("reference", "police_districts", filters=[("layer", "=", layer)])
+    given = versions or {}
+    v_districts = given.get("police_districts_version")
+    v_districts = lakehouse.version("reference", "police_districts") if v_districts is None else int(v_districts)
+    v_incidents = given.get("incidents_version")
+    v_incidents = lakehouse.version("silver", "incidents") if v_incidents is None else int(v_incidents)
+    if versions is not None:  # what was read, for the outputs' provenance
+        versions.update(incidents_version=v_incidents, police_districts_version=v_districts)
+    districts = lakehouse.read("reference", "police_districts", filters=[("layer", "=", layer)], version=v_districts)
     if districts.num_rows == 0:
         raise ValueError(f"reference/police_districts has no layer {layer!r}; materialise police_districts first")
     incidents = lakehouse.read("silver", "incidents", columns=INCIDENT_COLUMNS,
-                               filters=[("source", "=", spec.name)])
+                               filters=[("source", "=", spec.name)], version=v_incidents)
     incidents = incidents.filter(pc.is_valid(incidents.column("h3")))
     if incidents.num_rows == 0:
         raise ValueError(f"silver/incidents has no located rows of source {spec.name!r}")
@@ -110,8 +122,8 @@ def study_inputs(lakehouse: Lakehouse, sources: SourceCatalog, config: HotspotCo
     return incidents, cells, districts.select(["area_id", "name", "geometry"]), spec.local_timezone
 
 
-def gold_features(lakehouse: Lakehouse) -> tuple[pa.Table, "CellFeatureParams"]:
-    """Gold ``cell_features`` and the parameters its rows were built with, read at one table version."""
+def gold_features(lakehouse: Lakehouse) -> tuple[pa.Table, "CellFeatureParams", int]:
+    """Gold ``cell_features``, the parameters its rows were built with, and the table version both were read at."""
     from jobs.grid.params import COMMIT_KEY, CellFeatureParams
 
     version = lakehouse.version("gold", "cell_features")
@@ -121,7 +133,7 @@ def gold_features(lakehouse: Lakehouse) -> tuple[pa.Table, "CellFeatureParams"]:
         raise ValueError(f"gold/cell_features (version {version}) was written without its feature parameters "
                          f"(commit info {COMMIT_KEY!r}; tables written before they were stored lack it): "
                          "materialise cell_features again")
-    return feats, CellFeatureParams.from_json(text)
+    return feats, CellFeatureParams.from_json(text), version
 
 
 def week_key(ts: pd.Timestamp) -> str:

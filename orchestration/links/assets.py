@@ -1,8 +1,8 @@
 """Link-analysis assets: call networks per week, communities, key players, burners, fraud rings, charts.
 
 Gold tables (Delta): ``call_edges``, ``call_communities``, ``key_players``,
-``burner_phones``, ``fraud_rings``. Charts (GraphML, GEXF and an offline HTML
-network view) go to ``<CRIMEFUSION_HOME>/reports/links/``.
+``burner_phones``, ``fraud_rings``. Link charts (offline HTML pages of
+selections, GraphML and GEXF) go to ``<CRIMEFUSION_HOME>/reports/links/``.
 
 Weeks, not Dagster partitions
 -----------------------------
@@ -38,6 +38,7 @@ from orchestration.lakehouse.metadata import lake_table, table_metadata
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import Lakehouse, sql_literal
 from orchestration.resources.reports import Reports
+from orchestration.resources.sources import SourceCatalog
 from orchestration.lakehouse.freshness import skip_unchanged
 from orchestration.platform.retries import SPARK_RETRY, STORAGE_RETRY
 
@@ -329,9 +330,11 @@ def fraud_rings(context: dg.AssetExecutionContext, config: FraudRingsConfig, lak
 
 class LinkChartsConfig(dg.Config):
     week: str | None = Field(default=None, description="Week to chart (any date in it, ISO); default the latest complete week.")
-    top_communities: int = Field(default=5, ge=1, description="GraphML/GEXF/HTML files for this many largest communities.")
-    max_nodes: int = Field(default=2000, ge=1, description="The network view keeps this many highest-strength phones.")
-    seed: int = Field(default=0, description="Seed of the force-directed layout.")
+    top_communities: int = Field(default=5, ge=0, description="Charts (HTML, GraphML, GEXF) of this many largest communities.")
+    top_phones: int = Field(default=3, ge=0, description="Ego-network charts of this many phones of highest PageRank.")
+    hops: int = Field(default=2, ge=1, le=3, description="Hops of the ego networks.")
+    max_nodes: int = Field(default=150, ge=2, description="Most phones one chart shows (a note on the chart says what was left out).")
+    seed: int = Field(default=0, description="Seed of the layout.")
 
 
 @dg.asset(
@@ -340,35 +343,38 @@ class LinkChartsConfig(dg.Config):
     group_name="reports",  # HTML pages, no lakehouse table
     kinds={"html", "python"},
     owners=OWNERS,
-    deps=["call_edges", "call_communities", "key_players"],
+    deps=["call_edges", "call_communities", "key_players", "cdr_events"],
     description=(
-        "Charts of one week's call network (default: the latest complete week) in "
-        "<CRIMEFUSION_HOME>/reports/links/: network.html, an interactive network view that works offline "
-        "(no external script or style), and GraphML + GEXF (Gephi, Cytoscape, i2-style tools) plus an HTML "
-        "view for each of the largest communities, with centralities as node attributes."
+        "Link charts of one week's call network (default: the latest complete week) in "
+        "<CRIMEFUSION_HOME>/reports/links/: index.html, then one chart per selection, not the whole "
+        "network: the largest communities (community_NN.html, with GraphML + GEXF for Gephi, Cytoscape and "
+        "i2-style tools) and the two-hop networks of the phones of highest PageRank (ego_<alias>.html). "
+        "Each chart works offline (Cytoscape.js inline), labels phones with short stable aliases (P-XXXXX), "
+        "has a legend of communities and link kinds, and lists the calls and SMS of a clicked link in the "
+        "CDR feed's local time. crimefusion links chart draws any other community, phone or incident."
     ),
 )
 @skip_unchanged()
 def link_charts(context: dg.AssetExecutionContext, config: LinkChartsConfig, lakehouse: Lakehouse,
-                reports: Reports) -> dg.MaterializeResult:
+                reports: Reports, sources: SourceCatalog) -> dg.MaterializeResult:
+    from jobs.links.lookups import cdr_timezone, week_network
     from jobs.links.reports import write_link_charts
 
     week = chart_week(lakehouse, config.week)
-    edges = _read_period(lakehouse, "call_edges", week)
-    comms = _read_period(lakehouse, "call_communities", week)
-    keys = _read_period(lakehouse, "key_players", week)
+    network = week_network(lakehouse, week, timezone=cdr_timezone(sources.specs("cdr_events")))
     out = reports.folder("links")
     label = week.date().isoformat()
-    network, files, rows = write_link_charts(out, edges, comms, keys, label=label, top_communities=config.top_communities,
-                                             max_nodes=config.max_nodes, seed=config.seed)
-    context.log.info(f"link_charts: week {label}, network view at {network}")
+    index, files, rows = write_link_charts(out, network, top_communities=config.top_communities,
+                                           top_phones=config.top_phones, hops=config.hops,
+                                           max_nodes=config.max_nodes, seed=config.seed)
+    context.log.info(f"link_charts: week {label} ({network.timezone}), {len(rows)} charts, index at {index}")
     return dg.MaterializeResult(metadata={
-        "network_view": dg.MetadataValue.path(str(network)),
+        "network_view": dg.MetadataValue.path(str(index)),
         "week": dg.MetadataValue.text(label),
+        "timezone": dg.MetadataValue.text(network.timezone),
         "folder": dg.MetadataValue.path(str(out)),
         "files": dg.MetadataValue.json(files),
-        "communities": dg.MetadataValue.md(_md_rows(rows)),
-        "phones": dg.MetadataValue.int(comms.num_rows),
-        "edges": dg.MetadataValue.int(edges.num_rows),
+        "charts": dg.MetadataValue.md(_md_rows(rows)),
+        "phones": dg.MetadataValue.int(network.communities.num_rows),
+        "edges": dg.MetadataValue.int(network.edges.num_rows),
     })
-

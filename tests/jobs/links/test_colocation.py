@@ -140,3 +140,16 @@ def test_tower_dump():
     assert nowhere.num_rows == 0
     with pytest.raises(ValueError, match="EPSG:4326"):
         tower_dump(MEET, cell_sites(), lon=500.0, lat=0.0, time=at(1, 10))
+
+
+@pytest.mark.parametrize("radius_m,cells", [
+    (0.0, b"c1,c4"),  # covering the point
+    (500.0, b"c1,c4"),  # c2 faces south from S1, ~556 m away: not yet
+    (600.0, b"c1,c2,c4"),
+    (12_000.0, b"c1,c2,c3,c4"),  # c3 is ~11 km east
+])
+def test_tower_dump_radius(radius_m, cells):
+    out = tower_dump(MEET, cell_sites(), lon=0.0, lat=0.005, time=at(1, 10, 0), radius_m=radius_m)
+    assert (out.schema.metadata or {})[b"cells"] == cells
+    with pytest.raises(ValueError, match="radius_m must be >= 0"):
+        tower_dump(MEET, cell_sites(), lon=0.0, lat=0.005, time=at(1, 10, 0), radius_m=-1.0)

@@ -224,3 +224,21 @@ def test_served_drivers_come_with_the_same_expected_counts():
     assert len(drivers) == len(CELLS) and "×" in drivers[10]  # the hot cell: something drives it
     bare = OnnxHotspotScorer(f.model_.to_onnx(), FeatureSpec.of(f))
     assert bare.predict_with_drivers(inc, CELLS_T, week)[1] is None
+
+
+def test_a_short_history_shortens_the_burn_in():
+    """30 weeks of incidents and the default 52-week burn-in: half the history fills the windows, half trains
+    (a year of a new feed is enough); with 3 weeks, a clear error says how much history is needed."""
+    cells = [CELLS[i % 7] for i in range(30 * 10)]
+    times = [ORIGIN - pd.Timedelta(weeks=30) + pd.Timedelta(hours=16.8 * i) for i in range(30 * 10)]
+    inc = _events(cells, times)
+    model = stacked_model(max_estimators=10, n_jobs=1, param_grid=({"num_leaves": 4, "min_child_samples": 5},))
+    f = LearnedForecaster(freq="W", model=model).fit(inc, CELLS_T, origin=ORIGIN)
+    assert f.burn_in_used_ == 15 and f.model_.n_valid_periods == 3  # 15 training weeks: a quarter validates
+    assert np.isfinite(f.predict(ORIGIN)).all()
+    long_ago = LearnedForecaster(freq="W", burn_in_periods=4, model=model).fit(inc, CELLS_T, origin=ORIGIN)
+    assert long_ago.burn_in_used_ == 4  # enough training periods: the given burn-in stands
+    recent = inc.filter(pc.greater_equal(inc["occurred_at"], pa.scalar(ORIGIN - pd.Timedelta(weeks=3),
+                                                                       inc.schema.field("occurred_at").type)))
+    with pytest.raises(ValueError, match="at least 7 periods of incidents"):
+        LearnedForecaster(freq="W", model=model).fit(recent, CELLS_T, origin=ORIGIN)

@@ -165,6 +165,10 @@ def test_entity_scores_beat_chance_and_come_from_the_champion(run):
     ent = lh.read("gold", "entity_anomalies").to_pandas()
     assert set(ent["entity_type"]) == {"phone", "account"}
     assert ent["model_uri"].str.match(r"models:/anomaly_(phones|accounts)/1$").all()
+    # provenance: the model's name and version, and the version of the feature table scored
+    assert (ent["model_uri"] == "models:/" + ent["model_name"] + "/" + ent["model_version"]).all()
+    for entity_type, table in (("phone", "phone_features"), ("account", "account_features")):
+        assert ent.loc[ent["entity_type"] == entity_type, "features_version"].eq(lh.version("gold", table)).all()
     top = ent[ent["rank"] == 1]
     assert all(len(v) == 3 for v in top["top_features"])
     import mlflow

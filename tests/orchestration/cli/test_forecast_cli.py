@@ -117,3 +117,37 @@ def test_bad_arguments_exit_2_with_a_message(spec, tmp_path, extra, message):
     result = CliRunner().invoke(app, [x for kv in args.items() for x in kv])
     assert result.exit_code == 2
     assert message in result.output
+
+
+NYC_SPEC = REPO / "specs" / "nyc_shootings.yaml"
+NYC_CSV = REPO / "data" / "cities" / "nyc_shootings_2019.csv"
+
+
+def test_learned_method_end_to_end_on_a_second_city(tmp_path):
+    """NYC shootings: one year of data, another time zone, precincts for districts, H3 res 8. The learned model
+    shortens its burn-in to the short history and still ranks the cells with past shootings first."""
+    import h3
+
+    out = tmp_path / "nyc.parquet"
+    summary = run(["--incidents", str(NYC_CSV), "--spec", str(NYC_SPEC), "--start", "2019-10-07",
+                   "--end", "2019-10-14", "--res", "8", "--method", "learned", "--out", str(out)])
+    df = pq.read_table(out).to_pandas()
+    assert summary["periods"] == 2 and summary["resolution"] == 8 and len(df) == 2 * summary["cells"]
+    assert np.isfinite(df["score"]).all() and (df["score"] >= 0).all()
+    past = pd.read_csv(NYC_CSV)
+    past = past[past["occur_date"] < "2019-10-07"]
+    hit = {h3.latlng_to_cell(lat, lon, 8) for lat, lon in zip(past["latitude"], past["longitude"])}
+    first = df[df["period_start"] == df["period_start"].min()]
+    with_history = first[first["h3"].isin(hit)]["score"].mean()
+    assert with_history > 2 * first[~first["h3"].isin(hit)]["score"].mean()
+
+
+@pytest.mark.parametrize("res", [7, 11])
+def test_any_resolution_from_7_to_11(res, tmp_path):
+    out = tmp_path / f"nyc_{res}.parquet"
+    summary = run(["--incidents", str(NYC_CSV), "--spec", str(NYC_SPEC), "--start", "2019-10-07",
+                   "--end", "2019-10-07", "--res", str(res), "--method", "kde", "--out", str(out)])
+    cells = pq.read_table(out).column("h3").to_pylist()
+    import h3
+
+    assert summary["resolution"] == res and {h3.get_resolution(c) for c in cells} == {res}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import networkx as nx
 import pyarrow as pa
@@ -264,3 +265,122 @@ def test_colocation_command(tmp_path):
     assert met("overlap") == {("A", "B"), ("A", "E")}
     res = runner.invoke(app, [*base, "--mode", "same_street"])
     assert res.exit_code == 2 and "mode" in res.output, res.output
+
+
+# -- link charts and timelines on the lakehouse's networks ------------------------------------
+
+@pytest.fixture(scope="module")
+def networks(cdr_file, lake):
+    """The small lakehouse with the weekly call networks of its CDRs (what call_edges and call_network write)."""
+    from jobs.links.edges import aggregate_edges
+    from jobs.links.graph import call_network
+
+    _, cdr = cdr_file
+    edges = aggregate_edges(cdr, period="week")
+    comms, keys = call_network(edges, seed=0)
+    for name, table in (("call_edges", edges), ("call_communities", comms), ("key_players", keys)):
+        lake.overwrite("gold", name, table)
+    return lake, edges, comms, keys
+
+
+def _chart_data(path) -> dict:
+    import re
+
+    text = path.read_text(encoding="utf-8")
+    return json.loads(re.search(r"id='cf-chart-data'>(.*?)</script>", text, re.S).group(1))
+
+
+def test_chart_of_a_community(networks, tmp_path):
+    lake, _, comms, _ = networks
+    week = dt.datetime(2024, 1, 1, tzinfo=UTC)
+    members = {r["phone"] for r in comms.to_pylist() if r["community"] == 1 and r["period"] == week}
+    res = runner.invoke(app, ["chart", "--community", "1", "--week", "2024-01-03", "--lake", lake.root,
+                              "--out", str(tmp_path / "c1.html")])
+    assert res.exit_code == 0, res.output
+    assert f"Community 1, week of 2024-01-01: {len(members)} phones" in res.output
+    data = _chart_data(tmp_path / "c1.html")
+    assert {n["id"] for n in data["nodes"]} == members
+    assert all(re.fullmatch(r"P-[0-9A-Z]{5}", n["alias"]) for n in data["nodes"])
+
+
+def test_chart_of_a_phone_by_alias_with_the_default_path(networks, tmp_path):
+    from jobs.links.aliases import phone_alias
+
+    lake, edges, _, _ = networks
+    phone = edges["caller"][0].as_py()
+    alias = phone_alias(phone)
+    res = runner.invoke(app, ["chart", "--phone", alias.lower(), "--hops", "1", "--week", "2024-01-01",
+                              "--lake", lake.root], env={"CRIMEFUSION_HOME": str(tmp_path)})
+    assert res.exit_code == 0, res.output
+    path = tmp_path / "reports" / "links" / "selections" / f"{alias}_1hops_2024-01-01.html"
+    assert f"wrote {path}" in res.output and f"One-hop network of {alias}" in res.output
+    data = _chart_data(path)
+    contacts = {r["callee"] for r in edges.to_pylist() if r["caller"] == phone and r["period"].day == 1} | {
+        r["caller"] for r in edges.to_pylist() if r["callee"] == phone and r["period"].day == 1}
+    assert data["nodes"][0]["id"] == phone and {n["id"] for n in data["nodes"][1:]} == contacts
+
+
+def test_chart_of_an_incident_tower_dump(cdr_file, networks, tmp_path):
+    lake = networks[0]
+    _, cdr = cdr_file
+    want = expected_dump(cdr, "c1", INCIDENT_TIME, dt.timedelta(hours=24), dt.timedelta(hours=24))
+    res = runner.invoke(app, ["chart", "--incident", "INC-1", "--window-h", "24", "--lake", lake.root,
+                              "--out", str(tmp_path / "inc.html")])
+    assert res.exit_code == 0, res.output
+    assert "Tower dump of incident INC-1, week of 2024-01-01" in res.output
+    data = _chart_data(tmp_path / "inc.html")
+    assert {n["id"] for n in data["nodes"] if n["role"] == "scene"} == want
+    page = (tmp_path / "inc.html").read_text()
+    assert f"{len(want)} phones served by the 1 cells covering the incident" in page
+    # a radius reaching c2's sector (its site is 1 degree of longitude, ~111 km, east) adds its phones
+    res = runner.invoke(app, ["chart", "--incident", "INC-1", "--window-h", "24", "--radius-m", "120000",
+                              "--lake", lake.root, "--out", str(tmp_path / "wide.html")])
+    assert res.exit_code == 0, res.output
+    wide = {n["id"] for n in _chart_data(tmp_path / "wide.html")["nodes"] if n["role"] == "scene"}
+    assert wide > want and "served by the 2 cells within 120000 m of the incident" in (tmp_path / "wide.html").read_text()
+
+
+@pytest.mark.parametrize("args,message", [
+    ([], "give one selection: --community N, --phone ALIAS"),
+    (["--community", "1", "--phone", "P-AAAAA"], "got --community and --phone"),
+    (["--community", "1", "--hops", "2"], "--hops goes with --phone"),
+    (["--phone", "P-AAAAA", "--window-h", "2"], "--window-h goes with --incident"),
+    (["--incident", "INC-1", "--week", "2024-01-01"], "--week does not go with --incident"),
+    (["--incident", "INC-1", "--window-h", "0"], "--window-h must be more than 0"),
+    (["--incident", "INC-1", "--radius-m", "-5"], "--radius-m must be >= 0"),
+    (["--incident", "INC-FAR"], "no phone was served by a cell covering incident INC-FAR"),
+    (["--community", "42"], "community 42 is not in this week's network"),
+    (["--community", "1", "--week", "1999-01-01"], "--week: week 1998-12-28 has no call network"),
+    (["--phone", "P-ZZZZZ"], "no phone 'P-ZZZZZ' among the 24 phones"),
+    (["--phone", "P-AAAAA", "--hops", "4"], ""),
+])
+def test_chart_errors_name_the_problem(networks, args, message):
+    res = runner.invoke(app, ["chart", *args, "--lake", networks[0].root])
+    assert res.exit_code == 2, res.output
+    assert res.output.startswith("error: ") and message in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_chart_without_networks_is_a_failure_not_a_usage_error(tmp_path):
+    res = runner.invoke(app, ["chart", "--community", "1", "--lake", str(tmp_path)])
+    assert res.exit_code == 1 and "error: no gold/call_communities" in res.output, res.output
+
+
+def test_timeline_of_two_phones(networks, tmp_path):
+    from jobs.links.aliases import phone_alias
+
+    lake, edges, _, _ = networks
+    top = max(edges.to_pylist(), key=lambda r: r["n_events"])
+    a, b = top["caller"], top["callee"]
+    res = runner.invoke(app, ["timeline", phone_alias(a), b, "--lake", lake.root, "--json", str(tmp_path / "t.json")])
+    assert res.exit_code == 0, res.output
+    rows = json.loads((tmp_path / "t.json").read_text())
+    n = sum(r["n_events"] for r in edges.to_pylist() if {r["caller"], r["callee"]} == {a, b})
+    assert len(rows) == n and [r["start_time"] for r in rows] == sorted(r["start_time"] for r in rows)
+    assert {r["caller_alias"] for r in rows} <= {phone_alias(a), phone_alias(b)}
+    assert f"{phone_alias(a)} = {a}" in res.output and "America/Chicago" in res.output
+    # the local time is the feed's: UTC-6 in January
+    first = dt.datetime.fromisoformat(rows[0]["start_time"])
+    assert dt.datetime.fromisoformat(rows[0]["local_time"]).utcoffset() == dt.timedelta(hours=-6)
+    assert dt.datetime.fromisoformat(rows[0]["local_time"]) == first
+    res = runner.invoke(app, ["timeline", a, a, "--lake", lake.root])
+    assert res.exit_code == 2 and "are the same phone" in res.output

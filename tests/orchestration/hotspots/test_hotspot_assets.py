@@ -90,6 +90,11 @@ def test_features_backtest_and_registered_champion(built):
         assert "did not beat the best baseline" in tags["gate_decision"] or "beat the champion" in tags["gate_decision"]
     learned = aliased(uri, "hotspot_lgbm", "challenger")
     assert method_of(uri, learned) == "learned"  # the learned model, registered either way
+    from models.registry import run_params
+
+    logged = run_params(uri, learned)  # the run records the Delta versions it trained from
+    assert int(logged["cell_features_version"]) <= lh.version("gold", "cell_features")
+    assert logged["source"] == "chicago_aggravated_assaults"  # the first incident spec with a study area
     model, spec, _ = load_hotspot_model(uri, "models:/hotspot_lgbm@challenger")
     assert len(spec.feature_names) == model.graph.input[0].type.tensor_type.shape.dim[1].dim_value
     # the parameters gold cell_features stored with its rows are the ones the model is served with
@@ -225,3 +230,46 @@ def test_weekly_forecast_and_patrol_plan(built):
     assert set(plan["h3"]) <= set(fc["h3"])
     assert plan.sort_values("shift_start")["shift_label"].iloc[0] == "Mon 1 Jan 06:00–14:00"  # the week's Monday
     assert (out / f"patrol_{WEEK}.html").read_text().count("<table class='cf-table cf-shift-table'") == 21
+
+
+def test_forecast_explain_rebuilds_a_served_score(built, monkeypatch):
+    """Every forecast and patrol row names its model and the Delta versions it read; forecast-explain traces a
+    served score back to them and scores it again from those versions (#17 provenance)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from orchestration.cli import app
+
+    defs, instance, mine, _, _, root = built
+    lh = defs.resources["lakehouse"]
+    if not lh.exists("gold", "hotspot_forecast") or \
+            lh.read("gold", "hotspot_forecast", filters=[("week", "=", WEEK)]).num_rows == 0:
+        weekly = [a for a in mine if a.partitions_def is not None]
+        assert dg.materialize(weekly, resources=defs.resources, instance=instance, run_config=QUIET,
+                              partition_key=WEEK).success
+    fc = lh.read("gold", "hotspot_forecast", filters=[("week", "=", WEEK)]).to_pandas()
+    assert fc["model_name"].eq("hotspot_lgbm").all() and fc["incidents_version"].notna().all()
+    assert (fc["incidents_version"] <= lh.version("silver", "incidents")).all()
+    plan = lh.read("gold", "patrol_plan", filters=[("week", "=", WEEK)]).to_pandas()
+    assert plan["model_version"].eq(fc["model_version"].iloc[0]).all()
+    assert plan["hotspot_forecast_version"].notna().all() and plan["incidents_version"].notna().all()
+
+    for key, value in {"CRIMEFUSION_LAKE": str(root / "lake"), "CRIMEFUSION_HOME": str(root / "home"),
+                       "CRIMEFUSION_LANDING": str(root / "landing"), "CRIMEFUSION_SYNTHETIC": "false"}.items():
+        monkeypatch.setenv(key, value)
+    top = fc.sort_values("risk_rank").iloc[0]
+    res = CliRunner().invoke(app, ["forecast-explain", "--cell", top["h3"], "--period", "2018-01-03", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["week"] == WEEK and out["provenance"] == "complete"
+    assert out["model"]["version"] == top["model_version"] and out["model"]["method"] == top["method"]
+    assert out["inputs"]["incidents_version"]["version"] == top["incidents_version"]
+    assert out["inputs"]["incidents_version"]["committed_at"]
+    assert out["rebuilt"]["reproduced"] and out["rebuilt"]["expected_count"] == pytest.approx(top["expected_count"])
+    text = CliRunner().invoke(app, ["forecast-explain", "--cell", top["h3"], "--period", WEEK])
+    assert text.exit_code == 0 and "reproduced" in text.output and "silver/incidents" in text.output
+    missing = CliRunner().invoke(app, ["forecast-explain", "--cell", "8928308280fffff", "--period", WEEK])
+    assert missing.exit_code == 1 and "is not among" in missing.output
+    bad = CliRunner().invoke(app, ["forecast-explain", "--cell", "nonsense", "--period", WEEK])
+    assert bad.exit_code == 2 and "error: --cell" in bad.output
