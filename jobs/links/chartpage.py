@@ -19,16 +19,15 @@ from __future__ import annotations
 import html
 import json
 import math
-import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from functools import cache
-from importlib import resources
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from jobs import vendored
 from jobs.links.aliases import ALIAS_LENGTH, alias_map
 from jobs.links.selections import ROLES, Selection
 from jobs.links.timeline import time_label
@@ -60,20 +59,14 @@ _EVENTS_PER_LINK = 500
 
 def static_text(*parts: str) -> str:
     """A text file shipped under ``jobs/links/static/`` (package data)."""
-    node = resources.files("jobs.links").joinpath("static", *parts)
-    if not node.is_file():
-        raise FileNotFoundError(f"jobs/links/static/{'/'.join(parts)} is missing from the installed package "
-                                "(pyproject.toml's [tool.setuptools.package-data] must list it)")
-    return node.read_text(encoding="utf-8")
+    return vendored.static_text("jobs.links", *parts)
 
 
 @cache
 def cytoscape_js() -> str:
     """Cytoscape.js's minified script, checked to be the vendored version."""
-    js = static_text("cytoscape", "cytoscape.min.js")
-    if f'.version="{CYTOSCAPE_VERSION}"' not in js:
-        raise ValueError(f"jobs/links/static/cytoscape/cytoscape.min.js is not Cytoscape.js {CYTOSCAPE_VERSION}")
-    return re.sub(r"\n//# sourceMappingURL=\S+\s*$", "\n", js)
+    return vendored.minified_script("jobs.links", ("cytoscape", "cytoscape.min.js"), f'.version="{CYTOSCAPE_VERSION}"',
+                                    f"Cytoscape.js {CYTOSCAPE_VERSION}")
 
 
 def _script_json(data: dict) -> str:

@@ -10,7 +10,8 @@ import html
 import json
 import re
 from functools import cache
-from importlib import resources
+
+from jobs import vendored
 
 __all__ = ["LEAFLET_VERSION", "leaflet_css", "leaflet_js", "page", "static_text"]
 
@@ -19,20 +20,14 @@ LEAFLET_VERSION = "1.9.4"
 
 def static_text(*parts: str) -> str:
     """A text file shipped under ``jobs/maps/static/`` (package data)."""
-    node = resources.files("jobs.maps").joinpath("static", *parts)
-    if not node.is_file():
-        raise FileNotFoundError(f"jobs/maps/static/{'/'.join(parts)} is missing from the installed package "
-                                "(pyproject.toml's [tool.setuptools.package-data] must list it)")
-    return node.read_text(encoding="utf-8")
+    return vendored.static_text("jobs.maps", *parts)
 
 
 @cache
 def leaflet_js() -> str:
     """Leaflet's minified script, without its source-map comment (there is no map file beside a page)."""
-    js = static_text("leaflet", "leaflet.js")
-    if f'version="{LEAFLET_VERSION}"' not in js:
-        raise ValueError(f"jobs/maps/static/leaflet/leaflet.js is not Leaflet {LEAFLET_VERSION}")
-    return re.sub(r"\n//# sourceMappingURL=\S+\s*$", "\n", js)
+    return vendored.minified_script("jobs.maps", ("leaflet", "leaflet.js"), f'version="{LEAFLET_VERSION}"',
+                                    f"Leaflet {LEAFLET_VERSION}")
 
 
 @cache

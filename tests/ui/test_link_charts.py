@@ -26,24 +26,12 @@ from jobs.links.reports import write_chart, write_link_charts
 from jobs.links.selections import ego_selection, tower_dump_selection
 from jobs.links.timeline import duration_label, pair_timeline, time_label
 from tests.jobs.links import bundled
-from tests.ui.test_asset_graph import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, _browser_or_skip
+from tests.ui.test_asset_graph import ARTIFACTS, ROOT
 from tests.ui.test_maps import Watched
 
 pytestmark = pytest.mark.slow
 DOCS_IMG = ROOT / "docs" / "img" / "link_chart.png"
 WEEK_TEXT = "week of Mon 25 Dec 2017 – Sun 31 Dec 2017 (America/Chicago)"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_playwright, _ = _browser_or_skip()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")

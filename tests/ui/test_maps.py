@@ -13,28 +13,14 @@ from __future__ import annotations
 import io
 import re
 
-import pytest
-
 from jobs.maps.cells import colour_classes
 from orchestration.hotspots.maps import write_forecast_maps, write_patrol_maps
 from tests.jobs.maps import tiny
-from tests.ui.test_asset_graph import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
+from tests.ui.test_asset_graph import ARTIFACTS
 
 KEY = tiny.WEEK.date().isoformat()
 WEEK_TEXT = "week of Mon 1 Jan 2018 – Sun 7 Jan 2018 (America/Chicago)"
 TILE_HOST = "tiles.agency.test"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_playwright, _ = _browser_or_skip()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 class Watched:
