@@ -60,7 +60,8 @@ def entity_rows(kind: str, scores: np.ndarray, *, pct: bool) -> pa.Table:
                   "model_uri": [f"models:/anomaly_{kind}s/1"] * n,
                   "scored_at": pa.array([pd.Timestamp("2025-06-10 13:00", tz="UTC")] * n, ENTITY_ANOMALIES.field(
                       "scored_at").type),
-                  "score_pct": pa.nulls(n, pa.float64())}, schema=ENTITY_ANOMALIES)
+                  "score_pct": pa.nulls(n, pa.float64()), "model_name": [f"anomaly_{kind}s"] * n,
+                  "model_version": ["1"] * n, "features_version": [3] * n}, schema=ENTITY_ANOMALIES)
     if pct:
         from models.anomalies.serving import score_percentiles
 
