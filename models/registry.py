@@ -32,7 +32,7 @@ import numpy as np
 __all__ = [
     "BASELINE_FILE", "CHALLENGER", "CHAMPION", "METHOD_TAG", "RegisteredVersion", "aliased", "artifact_bytes",
     "graph_digest", "load_onnx", "log_onnx_model", "method_of", "register_baseline", "resolve", "run_params",
-    "set_alias", "set_version_tags", "store_exists", "version_tags", "versions", "what_ran",
+    "log_run_texts", "set_alias", "set_version_tags", "store_exists", "version_tags", "versions", "what_ran",
 ]
 
 CHAMPION = "champion"
@@ -366,3 +366,10 @@ def set_version_tags(tracking_uri: str, version: RegisteredVersion, tags: Mappin
 def method_of(tracking_uri: str, version: RegisteredVersion) -> str:
     """The method a version serves: its :data:`METHOD_TAG`, ``learned`` for versions registered before it."""
     return version_tags(tracking_uri, version).get(METHOD_TAG, "learned")
+
+
+def log_run_texts(tracking_uri: str, run_id: str, texts: Mapping[str, str]) -> None:
+    """Add text artifacts (path -> content) to an existing run (a model card written after registration)."""
+    client = _client(tracking_uri)
+    for path, text in texts.items():
+        client.log_text(run_id, text, path)

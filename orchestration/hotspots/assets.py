@@ -170,7 +170,8 @@ def hotspot_backtest(context: dg.AssetExecutionContext, config: HotspotConfig, l
 )
 @skip_unchanged(models=lambda kw: [(kw['config'].model_name, None)])
 def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
-                  mlflow: MlflowTracking, sources: SourceCatalog) -> dg.MaterializeResult:
+                  mlflow: MlflowTracking, sources: SourceCatalog, reports: Reports) -> dg.MaterializeResult:
+    from models.cards import hotspot_card, publish_card
     from models.evaluation.backtest import plot_backtest, summarise
     from models.hotspots.explain import NATIVE_FILE, plot_importance
     from models.hotspots.serving import SPEC_FILE
@@ -211,11 +212,19 @@ def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lake
         tags={"method": "learned", "backtest_pai_1pct": f"{pai_learned:.6f}", "origin": str(origin.date()),
               "graph_sha256": graph_digest(fitted.onnx_model)},
     )
+    card = publish_card(hotspot_card(name=config.model_name, version=version.version, method="learned",
+                                     source=forecast_source(sources, config.source).name,
+                                     params={**fitted.run_params(), "train_weeks": config.train_weeks,
+                                             "cell_features_version": features_version,
+                                             "hotspot_backtest_version": lakehouse.version("gold", "hotspot_backtest")},
+                                     summary=summary, resolution=fitted.spec.resolution),
+                        mlflow.tracking_uri, version.run_id, reports.folder("hotspots"))
     context.log.info(f"registered {version.uri} (run {version.run_id}), trained on weeks before {trained_to.date()}; "
                      f"backtest PAI@1% learned {pai_learned:.2f}, best baseline {best_base.idxmax()} "
                      f"{best_base.max():.2f}")
     return dg.MaterializeResult(metadata={
         "model_uri": dg.MetadataValue.text(version.uri),
+        "model_card": dg.MetadataValue.path(str(card["card_html"])),
         "model_version": dg.MetadataValue.text(version.version),
         "run_id": dg.MetadataValue.text(version.run_id),
         "trained_to": dg.MetadataValue.text(str(trained_to.date())),

@@ -12,6 +12,7 @@ import dagster as dg
 
 from orchestration.hotspots.inputs import HotspotConfig, forecast_source, study_inputs
 from orchestration.resources.lakehouse import Lakehouse
+from orchestration.resources.reports import Reports
 from orchestration.resources.sources import SourceCatalog
 from orchestration.resources.tracking import MlflowTracking
 
@@ -79,7 +80,7 @@ def out_of_sample(lakehouse: Lakehouse, sources: SourceCatalog, tracking_uri: st
     ),
 )
 def beats_champion(context: dg.AssetCheckExecutionContext, lakehouse: Lakehouse, sources: SourceCatalog,
-                   mlflow: MlflowTracking) -> dg.AssetCheckResult:
+                   mlflow: MlflowTracking, reports: Reports) -> dg.AssetCheckResult:
     from models.hotspots.gate import decide, mean_pai
     from models.registry import CHALLENGER, CHAMPION, aliased, graph_digest, load_onnx, method_of
 
@@ -131,12 +132,17 @@ def beats_champion(context: dg.AssetCheckExecutionContext, lakehouse: Lakehouse,
                                    metadata={**meta, "decision": decision.reason})
     if decision.winner == "challenger":
         return _promote(context, ml, config, challenger, "learned", meta, decision.reason, won_by)
+    from models.evaluation.backtest import summarise
+
+    backtest = summarise(lakehouse.read("gold", "hotspot_backtest").to_pandas()) \
+        if lakehouse.exists("gold", "hotspot_backtest") else None
+    card = {"inputs": {"source": meta["source"], "summary": backtest}, "folder": reports.folder("hotspots")}
     return _promote(context, ml, config, None, decision.winner, meta, decision.reason, won_by,
-                    pai_1pct=means[decision.winner])
+                    pai_1pct=means[decision.winner], card=card)
 
 
 def _promote(context, ml: str, config: HotspotConfig, version, method: str, meta: dict, reason: str, won_by: str,
-             pai_1pct: float | None = None) -> dg.AssetCheckResult:
+             pai_1pct: float | None = None, card: dict | None = None) -> dg.AssetCheckResult:
     """Point the champion alias at ``version``, or at a newly registered baseline ``method`` when ``version``
     is None; the winner carries the decision as tags."""
     from models.hotspots.serving import BaselineScorer
@@ -149,6 +155,12 @@ def _promote(context, ml: str, config: HotspotConfig, version, method: str, meta
         version = register_baseline(ml, name=config.model_name, method=method, params=params, experiment=EXPERIMENT,
                                     run_name=f"baseline {method} h3r{config.resolution} weekly (champion gate)",
                                     metrics={"gate_pai_1pct": pai_1pct}, tags=tags)
+        if card is not None:  # a model card for the registered baseline, as for every registered version
+            from models.cards import hotspot_card, publish_card
+
+            publish_card(hotspot_card(name=config.model_name, version=version.version, method=method,
+                                      params=params, resolution=config.resolution, gate=f"{reason}; {won_by}",
+                                      **card["inputs"]), ml, version.run_id, card["folder"])
     else:
         set_version_tags(ml, version, tags)
     set_alias(ml, version, CHAMPION)

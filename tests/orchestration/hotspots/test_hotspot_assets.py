@@ -104,7 +104,11 @@ def test_features_backtest_and_registered_champion(built):
     assert spec.feature_params == stored and stored.kernel_bandwidth_m is not None and stored.freq == "W"
     arts = {a.path for a in ml.tracking.MlflowClient().list_artifacts(learned.run_id)}
     assert {"backtest_periods.csv", "backtest_pai.png", "feature_spec.json", "feature_importance.png",
-            "feature_importance.csv", "native"} <= arts  # the booster behind the drivers, and global importance
+            "feature_importance.csv", "native", "model_card.md", "model_card.html"} <= arts
+    card = (root / "home" / "reports" / "hotspots" / f"model_card_hotspot_lgbm_v{learned.version}.md").read_text()
+    assert "## Backtest" in card and "± " in card and "## Fairness audit" in card  # with standard errors
+    if method != "learned":  # the baseline the gate registered has its card too
+        assert (root / "home" / "reports" / "hotspots" / f"model_card_hotspot_lgbm_v{champ.version}.html").exists()
 
 
 def test_gate_scores_both_models_out_of_sample_with_the_runs_config(built):
