@@ -10,10 +10,23 @@ belongs to December, not January.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 __all__ = ["day_label", "local_dates", "local_days", "local_week", "span_label", "wall_time", "week_label"]
+
+
+def utc_timestamp(value, name: str) -> pd.Timestamp:
+    """``value`` (a date-time, ISO 8601 text or Timestamp; naive means UTC) as a tz-aware UTC Timestamp; a
+    ValueError naming ``name`` when it is not a date-time."""
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} is not a valid date-time (ISO 8601 expected): {value!r}") from exc
+    if ts is pd.NaT:
+        raise ValueError(f"{name} is not a valid date-time (ISO 8601 expected): {value!r}")
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def local_days(ts: pa.ChunkedArray | pa.Array, tz: str) -> np.ndarray:

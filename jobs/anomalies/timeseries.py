@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from jobs.localtime import utc_timestamp
 from jobs.schemas import UTC_TS
 
 Freq = Literal["hour", "day"]
@@ -28,11 +29,6 @@ SERIES_VALUE_FIELDS = [
     pa.field("period_end", UTC_TS, nullable=False),
     pa.field("count", pa.int64(), nullable=False),
 ]
-
-
-def _utc(ts: pd.Timestamp | str) -> pd.Timestamp:
-    t = pd.Timestamp(ts)
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
 def _ns(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -133,8 +129,8 @@ def count_series(
     df = table.select([*keys, time_col]).to_pandas()
     df = df.dropna(subset=[*keys, time_col])
     times = pd.to_datetime(df[time_col], utc=True)
-    start = _utc(start) if start is not None else None
-    end = _utc(end) if end is not None else None
+    start = utc_timestamp(start, "start") if start is not None else None
+    end = utc_timestamp(end, "end") if end is not None else None
     keep = np.ones(len(df), dtype=bool)
     if start is not None:
         keep &= (times >= start).to_numpy()

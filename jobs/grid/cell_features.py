@@ -27,6 +27,7 @@ from jobs.grid.cells import (
     quartic_weights,
 )
 from jobs.grid.params import FREQS, CellFeatureParams
+from jobs.localtime import utc_timestamp
 
 #: Weeks start on Monday 00:00 UTC (1970-01-05); days and shifts on midnight UTC.
 _WEEK_ANCHOR = pd.Timestamp("1970-01-05", tz="UTC")
@@ -77,7 +78,7 @@ def period_grid(freq: str | pd.Timedelta = "W", anchor: pd.Timestamp | str | Non
         raise TypeError(f"freq must be a string or pandas Timedelta, got {type(freq).__name__}")
     if step <= pd.Timedelta(0):
         raise ValueError(f"freq must be a positive duration, got {step}")
-    a = default_anchor if anchor is None else _utc(anchor, "anchor")
+    a = default_anchor if anchor is None else utc_timestamp(anchor, "anchor")
     return PeriodGrid(step=step, anchor=a)
 
 
@@ -90,13 +91,6 @@ def data_origin(incidents: pa.Table, freq: str | pd.Timedelta = "W") -> pd.Times
     pg = period_grid(freq)
     last = int(timestamps_ns(incidents.column("occurred_at")).max())
     return pd.Timestamp(int(pg.start_ns(pg.index_of(np.array([last]))[0])), tz="UTC")
-
-
-def _utc(value, name: str) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    if ts is pd.NaT:
-        raise ValueError(f"{name} is not a valid timestamp: {value!r}")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def timestamps_ns(col: pa.Array | pa.ChunkedArray, name: str = "occurred_at") -> np.ndarray:
@@ -279,13 +273,13 @@ def output_span(ev: Events, pg: PeriodGrid, start=None, end=None) -> tuple[int, 
     last output period, or at the first output period if that is earlier.
     """
     if start is not None:
-        p_out0 = int(pg.index_of(np.array([_utc(start, "start").value]))[0])
+        p_out0 = int(pg.index_of(np.array([utc_timestamp(start, "start").value]))[0])
     elif len(ev.t_ns):
         p_out0 = int(pg.index_of(ev.t_ns.min()))
     else:
         raise ValueError("incidents has no rows in the study area and no start was given")
     if end is not None:
-        p_out1 = int(pg.index_of(np.array([_utc(end, "end").value]))[0])
+        p_out1 = int(pg.index_of(np.array([utc_timestamp(end, "end").value]))[0])
     elif len(ev.t_ns):
         p_out1 = int(pg.index_of(ev.t_ns.max()))
     else:

@@ -190,15 +190,9 @@ def _freq(value) -> str | pd.Timedelta:
 
 
 def _anchor(value) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"anchor is not a valid timestamp: {value!r}") from exc
-    if ts is pd.NaT:
-        raise ValueError(f"anchor is not a valid timestamp: {value!r}")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    from jobs.localtime import utc_timestamp
+
+    return None if value is None else utc_timestamp(value, "anchor")
 
 
 def _timezone(value) -> str:

@@ -19,7 +19,8 @@ import pyarrow.compute as pc
 import shapely
 
 from jobs.cdr import served_party
-from jobs.links.inputs import require_columns, to_timedelta, to_utc_timestamp
+from jobs.links.inputs import require_columns, to_timedelta
+from jobs.localtime import utc_timestamp
 from jobs.links.queries import DurationLike, TimeLike, _phone_list
 from jobs.schemas import UTC_TS
 
@@ -115,9 +116,9 @@ def _served_events(cdr: pa.Table, start: TimeLike | None, end: TimeLike | None) 
         }
     ).dropna(subset=["phone", "cell"])
     if start is not None:
-        df = df[df["time"] >= to_utc_timestamp(start, "start")]
+        df = df[df["time"] >= utc_timestamp(start, "start")]
     if end is not None:
-        df = df[df["time"] <= to_utc_timestamp(end, "end")]
+        df = df[df["time"] <= utc_timestamp(end, "end")]
     df["t"] = pd.to_datetime(df["time"], utc=True).dt.as_unit("us").astype("int64")
     return df
 
@@ -311,7 +312,7 @@ def tower_dump(
     """
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise ValueError(f"lon/lat ({lon}, {lat}) are not EPSG:4326 degrees")
-    t0 = to_utc_timestamp(time, "time")
+    t0 = utc_timestamp(time, "time")
     if not radius_m >= 0:
         raise ValueError(f"radius_m must be >= 0 metres, got {radius_m}")
     ids, geoms = cell_geometries(cell_sites)

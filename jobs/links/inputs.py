@@ -24,15 +24,6 @@ def require_columns(table: pa.Table, columns: Iterable[str], name: str) -> None:
         )
 
 
-def to_utc_timestamp(value: dt.datetime | str | pd.Timestamp, name: str) -> pd.Timestamp:
-    """Return ``value`` as a tz-aware UTC pandas Timestamp (naive values are taken as UTC)."""
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}={value!r} is not a date-time (ISO 8601 expected)") from exc
-    if ts is pd.NaT:
-        raise ValueError(f"{name} must be a date-time, got NaT")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def to_timedelta(value: dt.timedelta | str | pd.Timedelta, name: str) -> pd.Timedelta:

@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jobs.cdr import served_party
-from jobs.links.inputs import require_columns, to_timedelta, to_utc_timestamp
+from jobs.links.inputs import require_columns, to_timedelta
+from jobs.localtime import utc_timestamp
 from jobs.links.schemas import BURNER_PHONES
 from jobs.schemas import UTC_TS
 
@@ -40,9 +41,9 @@ def _contact_rows(
     require_columns(cdr, ["caller", "callee", "start_time", "kind"], "cdr")
     mask = pc.and_(pc.is_valid(cdr.column("callee")), pc.is_in(cdr.column("kind"), value_set=pa.array(list(kinds))))
     if start is not None:
-        mask = pc.and_(mask, pc.greater_equal(cdr.column("start_time"), pa.scalar(to_utc_timestamp(start, "start"), UTC_TS)))
+        mask = pc.and_(mask, pc.greater_equal(cdr.column("start_time"), pa.scalar(utc_timestamp(start, "start"), UTC_TS)))
     if end is not None:
-        mask = pc.and_(mask, pc.less_equal(cdr.column("start_time"), pa.scalar(to_utc_timestamp(end, "end"), UTC_TS)))
+        mask = pc.and_(mask, pc.less_equal(cdr.column("start_time"), pa.scalar(utc_timestamp(end, "end"), UTC_TS)))
     cols = ["caller", "callee", "start_time"] + [c for c in ("event_id", "duration_s") if c in cdr.column_names]
     df = cdr.filter(pc.fill_null(mask, False)).select(cols).to_pandas()
     return df[df["caller"] != df["callee"]]
@@ -384,7 +385,7 @@ def silent_periods(
     A Poisson model of call activity; a small ``p_value`` means the silence
     is unlikely under the phone's usual rate.
     """
-    t0 = to_utc_timestamp(incident_time, "incident_time")
+    t0 = utc_timestamp(incident_time, "incident_time")
     base, gb, ga = to_timedelta(baseline, "baseline"), to_timedelta(gap_before, "gap_before"), to_timedelta(gap_after, "gap_after")
     if base <= pd.Timedelta(0):
         raise ValueError("baseline must be longer than zero")

@@ -15,7 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jobs.links.edges import drop_mirrored, edge_rows
-from jobs.links.inputs import require_columns, to_utc_timestamp
+from jobs.links.inputs import require_columns
+from jobs.localtime import utc_timestamp
 from jobs.schemas import UTC_TS
 
 __all__ = ["TIMELINE_COLUMNS", "contact_events", "duration_label", "pair_timeline", "time_label"]
@@ -41,10 +42,10 @@ def contact_events(cdr: pa.Table, phones: Sequence[str] | None = None, *, start=
         rows = rows.filter(pc.and_(pc.is_in(rows["caller"], value_set=vs), pc.is_in(rows["callee"], value_set=vs)))
     t = rows["start_time"].cast(UTC_TS)
     if start is not None:
-        rows = rows.filter(pc.greater_equal(t, pa.scalar(to_utc_timestamp(start, "start"), UTC_TS)))
+        rows = rows.filter(pc.greater_equal(t, pa.scalar(utc_timestamp(start, "start"), UTC_TS)))
         t = rows["start_time"].cast(UTC_TS)
     if end is not None:
-        rows = rows.filter(pc.less(t, pa.scalar(to_utc_timestamp(end, "end"), UTC_TS)))
+        rows = rows.filter(pc.less(t, pa.scalar(utc_timestamp(end, "end"), UTC_TS)))
     if "direction" in rows.column_names:
         rows = drop_mirrored(rows)
     duration = (pc.fill_null(pc.cast(rows["duration_s"], pa.int64()), 0) if "duration_s" in rows.column_names

@@ -1,10 +1,9 @@
 """``crimefusion links ...``: link-analysis commands on CDR and transaction tables.
 
 A Typer sub-app (``app``). Each command reads a Parquet file or a Delta table folder
-(``tower-dump --incident``, ``chart`` and ``timeline`` read the lakehouse, through
-:mod:`jobs.links.lookups`; the last two live in :mod:`orchestration.cli.link_charts`), runs a
-``jobs.links`` kernel, prints a table and can write JSON, GraphML, GEXF and HTML. Heavy imports
-happen inside the commands so that ``crimefusion --help`` stays fast.
+(``tower-dump --incident``, ``chart`` and ``timeline`` read the lakehouse; the last two live in
+:mod:`orchestration.cli.link_charts`), runs a ``jobs.links`` kernel, prints a table and can write
+JSON, GraphML, GEXF and HTML. Heavy imports happen inside the commands (fast ``--help``).
 """
 
 from __future__ import annotations
@@ -270,7 +269,8 @@ def tower_dump_cmd(
     CELLS_PATH the lakehouse's silver cdr_events and cell_sites are read.
     """
     from jobs.links.colocation import tower_dump
-    from jobs.links.inputs import to_timedelta, to_utc_timestamp
+    from jobs.links.inputs import to_timedelta
+    from jobs.localtime import utc_timestamp
     from jobs.links.lookups import fusion_dump_phones, incident_point, tower_dump_rows
 
     manual = [name for name, v in (("--lon", lon), ("--lat", lat), ("--time", time)) if v is not None]
@@ -291,7 +291,7 @@ def tower_dump_cmd(
         if incident is not None:
             lon, lat, time = incident_point(lakehouse, incident)
             fusion_phones = fusion_dump_phones(lakehouse, incident)
-        t0 = to_utc_timestamp(time, "time")
+        t0 = utc_timestamp(time, "time")
         if cdr_path is None:
             cdr, cells = tower_dump_rows(lakehouse, t0 - to_timedelta(before, "before"), t0 + to_timedelta(after, "after"))
         else:

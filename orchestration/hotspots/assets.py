@@ -179,6 +179,7 @@ def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lake
     from models.registry import CHALLENGER, graph_digest, log_onnx_model
 
     feats, params, features_version = gold_features(lakehouse)  # the rows and the parameters they were built with
+    source = forecast_source(sources, config.source).name
     # the last backtest_weeks weeks are held out: the champion gate scores both models on weeks neither saw
     fitted = train_hotspot_model(feats, params, holdout_weeks=config.backtest_weeks, seed=config.seed,
                                  valid_weeks=VALID_WEEKS)
@@ -197,7 +198,7 @@ def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lake
         texts={SPEC_FILE: fitted.spec.to_json(), NATIVE_FILE: model.model_.booster_.model_to_string()},
         input_example=X, output_example=model.predict(X), alias=CHALLENGER,
         params={**fitted.run_params(), "train_weeks": config.train_weeks, "holdout_weeks": config.backtest_weeks,
-                "seed": config.seed, "source": forecast_source(sources, config.source).name,
+                "seed": config.seed, "source": source,
                 "cell_features_version": features_version,
                 "hotspot_backtest_version": lakehouse.version("gold", "hotspot_backtest")},
         metrics={**{f"backtest_pai_1pct_{m}": v for m, v in at1.items()},
@@ -213,7 +214,7 @@ def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lake
               "graph_sha256": graph_digest(fitted.onnx_model)},
     )
     card = publish_card(hotspot_card(name=config.model_name, version=version.version, method="learned",
-                                     source=forecast_source(sources, config.source).name,
+                                     source=source,
                                      params={**fitted.run_params(), "train_weeks": config.train_weeks,
                                              "cell_features_version": features_version,
                                              "hotspot_backtest_version": lakehouse.version("gold", "hotspot_backtest")},

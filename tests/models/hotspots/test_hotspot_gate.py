@@ -101,9 +101,8 @@ def test_trained_model_never_sees_the_held_out_weeks_and_carries_the_tables_para
                                         pc.add(feats["period_start"], pa.scalar(pd.Timedelta(days=1)))))
 
 
-def test_weekly_pai_pinned_on_a_one_hot_cell_city():
-    """All crime in one cell, ranked first by the model: the one flagged cell holds every incident,
-    so PAI = total area / the cell's area."""
+def _one_hot_city():
+    """40 weeks of incidents all in cell 10, and a small learned model fitted 3 weeks before ORIGIN."""
     hot = CELLS[10]
     times = [ORIGIN - pd.Timedelta(weeks=40) + pd.Timedelta(hours=13 * i) for i in range(40 * 13)]
     inc = _events([hot] * len(times), times)
@@ -111,6 +110,13 @@ def test_weekly_pai_pinned_on_a_one_hot_cell_city():
                           param_grid=({"num_leaves": 4, "min_child_samples": 5},))
     f = LearnedForecaster(freq="W", burn_in_periods=4, train_periods=20, model=model).fit(
         inc, CELLS_T, origin=ORIGIN - pd.Timedelta(weeks=3))
+    return inc, f
+
+
+def test_weekly_pai_pinned_on_a_one_hot_cell_city():
+    """All crime in one cell, ranked first by the model: the one flagged cell holds every incident,
+    so PAI = total area / the cell's area."""
+    inc, f = _one_hot_city()
     spec = FeatureSpec.of(f)
     weeks = [ORIGIN - pd.Timedelta(weeks=k) for k in (3, 2, 1)]
     pais = weekly_pai(f.model_.to_onnx(), spec, inc, CELLS_T, weeks, coverage=0.02)  # 0.02 x 61 cells: one cell
@@ -209,13 +215,7 @@ def test_served_drivers_come_with_the_same_expected_counts():
     from models.hotspots.explain import load_booster
     from models.hotspots.serving import OnnxHotspotScorer
 
-    hot = CELLS[10]
-    times = [ORIGIN - pd.Timedelta(weeks=40) + pd.Timedelta(hours=13 * i) for i in range(40 * 13)]
-    inc = _events([hot] * len(times), times)
-    model = stacked_model(n_valid_periods=4, max_estimators=20, n_jobs=1, zero_fraction=1.0,
-                          param_grid=({"num_leaves": 4, "min_child_samples": 5},))
-    f = LearnedForecaster(freq="W", burn_in_periods=4, train_periods=20, model=model).fit(
-        inc, CELLS_T, origin=ORIGIN - pd.Timedelta(weeks=3))
+    inc, f = _one_hot_city()
     booster = load_booster(f.model_.model_.booster_.model_to_string())
     scorer = OnnxHotspotScorer(f.model_.to_onnx(), FeatureSpec.of(f), booster)
     week = ORIGIN - pd.Timedelta(weeks=2)
