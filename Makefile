@@ -16,7 +16,7 @@ export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := true
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install run test ui clean lock
+.PHONY: install run test ui ask clean lock
 
 install: $(STAMP)
 
@@ -37,6 +37,11 @@ test: install
 
 ui: install
 	$(BIN)/python -m orchestration.ui --port $(PORT)
+
+# the analyst assistant's read-only page (questions in plain language, the query shown and editable)
+ASK_PORT ?= 8765
+ask: install
+	$(BIN)/crimefusion ask --serve --port $(ASK_PORT)
 
 # refresh the pins after changing dependencies in pyproject.toml
 lock: install

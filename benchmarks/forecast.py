@@ -1,7 +1,7 @@
 """Hotspot forecast benchmark on the bundled Chicago aggravated assaults.
 
 Trains on incidents to 2015-12-31 and scores every week of 2016-2017 (weeks start
-Friday 2016-01-01), for each baseline and the learned model: hit rate, PAI, PEI
+Friday 2016-01-01 00:00 Chicago time; every period on the local clock), for each baseline and the learned model: hit rate, PAI, PEI
 and PEI* at 0.5/1/2/5 % of the area, with standard errors over weeks; fit and
 score times; ONNX Runtime vs native LightGBM scoring of one city-wide period.
 
@@ -41,6 +41,14 @@ from models.evaluation.backtest import rolling_origin_backtest  # noqa: E402
 from models.hotspots.baselines import BASELINES  # noqa: E402
 from models.hotspots.learned import LearnedForecaster, stacked_model  # noqa: E402
 
+#: The study area's clock (the spec's ``timezone``): periods start at its local boundaries.
+TZ = "America/Chicago"
+
+
+def local(ts: str) -> pd.Timestamp:
+    """A wall-clock time of the study area (``2016-01-01 06:00``) as an instant."""
+    return pd.Timestamp(ts).tz_localize(TZ)
+
 
 def _arguments(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -55,6 +63,8 @@ def _arguments(argv=None) -> argparse.Namespace:
     ap.add_argument("--cli", choices=("on", "off"), default=None,
                     help="time `crimefusion forecast` over 2016-2017 for every method (default: on unless --quick)")
     ap.add_argument("--robustness-plot", type=Path, default=None, help="write the robustness plot (PNG) here")
+    ap.add_argument("--reliability-plot", type=Path, default=None,
+                    help="write the weekly backtest's reliability plot (PNG) here")
     return ap.parse_args(argv)
 
 
@@ -90,6 +100,11 @@ def main(argv=None) -> None:
 
         plot_backtest(s, "pai").savefig(args.plot, dpi=100)
         print(f"plot written to {args.plot}")
+    if args.reliability_plot:
+        from models.evaluation.backtest import plot_reliability
+
+        plot_reliability(res.reliability).savefig(args.reliability_plot, dpi=100)
+        print(f"reliability plot written to {args.reliability_plot}")
     if args.map:
         write_forecast_map(m, cells, start, args.map)
 
@@ -100,13 +115,14 @@ def weekly_backtest(inc, cells, start: str, end: str, quick: bool):
 
     def make_learned(h):
         # Default learned model (a monotone LightGBM stack of the baselines' signals), 156 training weeks.
-        learned["m"] = LearnedForecaster(freq=h, train_periods=156, burn_in_periods=26,
+        learned["m"] = LearnedForecaster(freq=h, train_periods=156, burn_in_periods=26, timezone=TZ,
                                          model=stacked_model(max_estimators=100) if quick else None)
         return learned["m"]
 
     methods = {name: (lambda h, cls=cls: cls()) for name, cls in BASELINES.items()}
     methods["learned"] = make_learned
-    res = rolling_origin_backtest(inc, cells, methods, start=start, end=end, horizons=("W",), anchor=start)
+    res = rolling_origin_backtest(inc, cells, methods, start=local(start), end=local(end), horizons=("W",),
+                                  anchor=local(start), timezone=TZ)
     return res, learned["m"]
 
 
@@ -125,6 +141,7 @@ def print_weekly_summary(res, start: str, end: str) -> tuple[pd.Series, str]:
             "PEI*": f"{r['pei_star_mean']:.3f} ± {r['pei_star_se']:.3f}",
         })
     print(pd.DataFrame(cols).to_string(index=False))
+    print_calibration(res)
     print("\ntimes (fit once at the origin; score = all weeks):")
     print(res.timings[["method", "fit_s", "score_s", "score_ms_per_period"]].round(3).to_string(index=False))
 
@@ -134,6 +151,20 @@ def print_weekly_summary(res, start: str, end: str) -> tuple[pd.Series, str]:
     print(f"\nPAI at 1 %: learned {at1['learned']:.2f} vs best baseline {best_base} {at1[best_base]:.2f} "
           f"-> x{ratio:.3f} (target x1.02: {'met' if ratio >= 1.02 else 'NOT met'})")
     return at1, best_base
+
+
+def print_calibration(res) -> None:
+    """Poisson deviance per cell-week of each method's expected counts (lower is better; scores that are not
+    counts rescaled to the trailing year's rate, ranking unchanged) and expected against observed totals."""
+    p = res.periods.drop_duplicates(["method", "horizon", "period_start"])
+    g = p.groupby("method")
+    table = pd.DataFrame({
+        "Poisson deviance / cell": [f"{m:.4f} ± {s:.4f}" for m, s in zip(g["deviance"].mean(),
+                                                                      g["deviance"].std(ddof=1) / np.sqrt(g.size()))],
+        "expected / week": g["expected_total"].mean().round(1).to_numpy(),
+        "observed / week": g["observed_total"].mean().round(1).to_numpy()}, index=g["deviance"].mean().index)
+    print("\ncalibration (same weeks; reliability plot: --reliability-plot):")
+    print(table.sort_values("Poisson deviance / cell").to_string())
 
 
 def clairvoyant_bounds(inc, cells, res, start: str, best_pai: float, best_base: str,
@@ -149,7 +180,7 @@ def clairvoyant_bounds(inc, cells, res, start: str, best_pai: float, best_base: 
 
     g = resolve_cells(cells)
     ev = resolve_events(inc, g)
-    pg = period_grid("W", start)
+    pg = period_grid("W", local(start), TZ)
     wk = pg.index_of(ev.t_ns)
     weeks = sorted(set(pd.to_datetime(res.periods["period_start"]).map(lambda t: int(pg.index_of(np.array([t.value]))[0]))))
     lo, hi = weeks[0] - 52, weeks[-1] + 52
@@ -189,7 +220,7 @@ def print_gap_closed(at1: pd.Series, bounds: dict[str, float]) -> None:
 
 def onnx_vs_native(m, start: str, reps: int = 50) -> None:
     """Print ONNX Runtime vs native scoring of one whole-city period, the feature build time and their parity."""
-    X = m.features_for([pd.Timestamp(start, tz="UTC")])
+    X = m.features_for([local(start)])
     mdl = m.model_
     rep = mdl.check_onnx_parity(X)
     Xn = X.select(mdl.feature_names_).to_pandas().to_numpy(np.float32)
@@ -203,7 +234,7 @@ def onnx_vs_native(m, start: str, reps: int = 50) -> None:
         mdl.predict_onnx(Xn)
     onnx_ms = 1000 * (time.perf_counter() - t) / reps
     t = time.perf_counter()
-    m.features_for([pd.Timestamp(start, tz="UTC")])
+    m.features_for([local(start)])
     feat_ms = 1000 * (time.perf_counter() - t)
     print(f"\nscoring one period, {X.num_rows} cells, {len(mdl.feature_names_)} features, "
           f"{mdl.best_iteration_} trees ({mdl.best_params_}):")
@@ -219,7 +250,7 @@ def write_forecast_map(m, cells, start: str, path: Path) -> None:
     from models.hotspots.serving import forecast_table
     from orchestration.hotspots.maps import render_png
 
-    week = pd.Timestamp(start, tz="UTC")
+    week = local(start)
     expected = m.predict(week)
     top = forecast_table(cells, expected, week, 0.01, "benchmark").sort_by("h3")
     order = np.argsort(np.asarray(cells.column("h3").to_pylist()))
@@ -231,14 +262,14 @@ def write_forecast_map(m, cells, start: str, path: Path) -> None:
 
 
 #: Robustness runs: (label, H3 resolution, horizon, grid anchor, first and last period start (full, quick),
-#: learned model's training periods). Shifts are 06-14, 14-22 and 22-06 Chicago time.
+#: learned model's training periods), wall-clock times of Chicago. Shifts are 06-14, 14-22 and 22-06 local time.
 ROBUSTNESS_RUNS = (
     ("res 8, week", 8, "W", "2016-01-01", ("2016-01-01", "2017-12-29"), ("2016-01-01", "2016-02-26"), 156),
     ("res 9, week", 9, "W", "2016-01-01", ("2016-01-01", "2017-12-29"), ("2016-01-01", "2016-02-26"), 156),
     ("res 10, week", 10, "W", "2016-01-01", ("2016-01-01", "2016-12-30"), ("2016-01-01", "2016-02-26"), 104),
     ("res 9, day", 9, "D", "2016-01-01", ("2016-01-01", "2016-03-31"), ("2016-01-01", "2016-01-14"), 364),
-    ("res 9, shift", 9, "8h", "2016-01-01 12:00", ("2016-01-01 12:00", "2016-03-31 12:00"),
-     ("2016-01-01 12:00", "2016-01-14 12:00"), 546),
+    ("res 9, shift", 9, "8h", "2016-01-01 06:00", ("2016-01-01 06:00", "2016-03-31 06:00"),
+     ("2016-01-01 06:00", "2016-01-14 06:00"), 546),
 )
 
 
@@ -263,10 +294,10 @@ def robustness(inc, quick: bool, reuse=None) -> pd.DataFrame:
             n_cells = cells.num_rows
             methods = {name: (lambda h, cls=cls: cls()) for name, cls in BASELINES.items()}
             methods["learned"] = lambda h, train=train: LearnedForecaster(
-                freq=h, train_periods=train, burn_in_periods=26,
+                freq=h, train_periods=train, burn_in_periods=26, timezone=TZ,
                 model=stacked_model(max_estimators=100) if quick else None)
-            summary = rolling_origin_backtest(inc, cells, methods, start=start, end=end, horizons=(horizon,),
-                                              anchor=anchor).summary
+            summary = rolling_origin_backtest(inc, cells, methods, start=local(start), end=local(end),
+                                              horizons=(horizon,), anchor=local(anchor), timezone=TZ).summary
         s = summary.assign(run=label, resolution=res_, n_cells=n_cells, start=start, end=end)
         out.append(s)
         at1 = s[s["coverage"] == 0.01].set_index("method")

@@ -16,16 +16,18 @@ import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["ModelCard", "backtest_rows", "hotspot_card"]
+__all__ = ["ModelCard", "anomaly_card", "backtest_rows", "evaluation_rows", "hotspot_card"]
 
 NOT_MEASURED = "Not measured yet for this model version."
 
 
 @dataclass(frozen=True)
 class ModelCard:
-    """The sections of a card; ``data`` and ``facts`` are label -> text rows, ``backtest`` a table."""
+    """The sections of a card; ``data`` and ``facts`` are label -> text rows, ``backtest`` a table (headed
+    ``evaluation_title``: a forecast's backtest, a detector's evaluation)."""
 
     name: str
     version: str
@@ -40,6 +42,7 @@ class ModelCard:
     fairness: str = NOT_MEASURED
     limits: Sequence[str] = ()
     facts: Mapping[str, str] = field(default_factory=dict)
+    evaluation_title: str = "Backtest"
 
     @property
     def title(self) -> str:
@@ -48,7 +51,7 @@ class ModelCard:
     def markdown(self) -> str:
         out = [f"# {self.title}", "", self.summary, "", "## Intended use", *[f"- {u}" for u in self.intended_use],
                "", "## Out of scope", *[f"- {u}" for u in self.out_of_scope], "", "## Data and period",
-               *[f"- **{k}:** {v}" for k, v in self.data.items()], "", "## Backtest"]
+               *[f"- **{k}:** {v}" for k, v in self.data.items()], "", f"## {self.evaluation_title}"]
         if self.backtest is not None and len(self.backtest):
             cols = list(self.backtest.columns)
             out += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -82,7 +85,7 @@ class ModelCard:
         return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(self.title)}</title>"
                 f"<style>{style}</style></head><body><h1>{e(self.title)}</h1><p>{e(self.summary)}</p>"
                 f"<h2>Intended use</h2>{items(self.intended_use)}<h2>Out of scope</h2>{items(self.out_of_scope)}"
-                f"<h2>Data and period</h2>{rows(self.data)}<h2>Backtest</h2>{table}"
+                f"<h2>Data and period</h2>{rows(self.data)}<h2>{e(self.evaluation_title)}</h2>{table}"
                 f"<p>{e(self.backtest_note)}</p><h2>Calibration</h2><p>{e(self.calibration)}</p>"
                 f"<h2>Fairness audit</h2><p>{e(self.fairness)}</p><h2>Known limits</h2>"
                 f"{items(self.limits or ['None recorded.'])}"
@@ -101,6 +104,18 @@ def backtest_rows(summary: pd.DataFrame, resolution: int) -> pd.DataFrame:
         "periods": s["n_periods"].astype(int)})
 
 
+def calibration_text(summary: pd.DataFrame | None) -> str:
+    """The backtest's Poisson deviance per method (lower is better), or :data:`NOT_MEASURED` for a summary
+    without it."""
+    if summary is None or "deviance_mean" not in summary.columns or not len(summary):
+        return NOT_MEASURED
+    rows = summary.drop_duplicates(["method", "horizon"]).sort_values("deviance_mean")
+    parts = [f"{r.method} {r.deviance_mean:.4f} ± {r.deviance_se:.4f}" for r in rows.itertuples()]
+    return ("Mean Poisson deviance of the expected counts per cell and period on the backtest's weeks (lower is "
+            "better; scores that are not counts rescaled to the trailing year's rate): " + "; ".join(parts) +
+            ". Reliability plot: reports/hotspots/backtest_reliability.png (docs/forecasting.md, \"Calibration\").")
+
+
 def hotspot_card(*, name: str, version: str, method: str, source: str, params: Mapping[str, object],
                  summary: pd.DataFrame | None, resolution: int, gate: str = "") -> ModelCard:
     """The card of a registered hotspot version (the learned model or a baseline the gate registered)."""
@@ -109,7 +124,7 @@ def hotspot_card(*, name: str, version: str, method: str, source: str, params: M
             "near-repeat exposure and calendar, exported to ONNX" if learned else
             f"the `{method}` baseline, refitted on the incidents before each week (no trained parameters)")
     data = {"source": source, "cells": f"H3 resolution {resolution} cells of the source's study area",
-            "period": "weeks (Monday 00:00 UTC)"}
+            "period": f"weeks from Monday 00:00 local time ({params.get('timezone') or 'UTC'})"}
     for key, label in (("origin", "data up to (the week after the last week of features)"),
                        ("trained_to", "first week not trained on (held out for the champion gate)"),
                        ("cell_features_version", "gold/cell_features Delta version"),
@@ -130,20 +145,116 @@ def hotspot_card(*, name: str, version: str, method: str, source: str, params: M
                       "(the feedback loop of Lum & Isaac 2016; Ensign et al. 2018)."],
         data=data,
         backtest=backtest_rows(summary, resolution) if summary is not None and len(summary) else None,
+        calibration=calibration_text(summary),
         backtest_note=("Rolling-origin backtest on the weeks before the data's end (hotspot_backtest): each "
                        "week scored from incidents before its start; mean ± standard error over weeks. Day and "
                        "shift horizons and other resolutions: benchmarks/forecast.py."),
-        fairness=("Not audited yet: the exposure audit (patrol cell-shifts per district against recorded crime "
-                  "and population) and the feedback-loop simulation are planned (#17) and will be reported "
-                  "here. Until then, treat concentration of patrols in districts with more recorded crime as "
-                  "unaudited."),
+        fairness=("Not measured for this version before it serves. Once it serves, the exposure audit (gold "
+                  "patrol_exposure, per week of patrol plans: each district's share of patrol cell-shifts "
+                  "against its share of recorded crime, per capita where the spec declares a population layer, "
+                  "and the Gini of exposure; reports/hotspots/exposure_<week>.png) measures where its plans "
+                  "send patrols, and the feedback-loop audit (gold feedback_audit: the runaway index of a "
+                  "simulated forecast fed only discovered crime, against Ensign et al.'s correction; "
+                  "reports/hotspots/feedback_<week>.png) whether following such plans would run away. Both "
+                  "rest on stated assumptions (docs/accountability.md)."),
         limits=["Learns from recorded incidents only: under-reported crime and changes in recording practice "
                 "are invisible to it.",
-                "Weekly periods start at UTC midnight, six hours before Chicago's Monday.",
                 "Standard errors come from a handful of weeks; small differences between methods are noise."]
                + ([] if learned else ["A baseline: it serves because the learned model did not beat it by more "
                                       "than the paired standard error on the gate's weeks."]),
         facts={k: v for k, v in {"champion gate": gate}.items() if v})
+
+
+#: What each entity detector is, in a sentence, and the limit that comes with how it scores.
+_DETECTORS = {
+    "isolation_forest": ("an Isolation Forest (Liu, Ting & Zhou 2008) on log1p features",
+                         "Isolation Forest scores move with the seed (seed ranges in docs/anomalies.md); the ONNX "
+                         "export can differ from the native forest on float32 ties, which the parity gate bounds."),
+    "ecod": ("ECOD (Li et al. 2022): empirical-CDF tail probabilities per feature",
+             "ECOD scores each feature's tail on its own: an unusual combination of ordinary values is missed."),
+}
+
+
+def evaluation_rows(quality: Mapping[str, float] | None, parity: Mapping[str, object]) -> pd.DataFrame:
+    """A detector's evaluation as card rows: ranking quality against planted truth (when there is some) and
+    the ONNX export's parity with the native detector."""
+    rows = []
+    if quality:
+        n_pos, n = int(quality.get("n_pos", 0)), int(quality.get("n", 0))
+        for key, label in (("roc_auc", "ROC AUC"), ("average_precision", "average precision"),
+                           ("p@10", "precision at 10"), ("p@50", "precision at 50"),
+                           ("r_precision", "R-precision (precision at the number planted)")):
+            v = quality.get(key)
+            if v is not None and np.isfinite(v):
+                rows.append(("planted truth", label, f"{v:.3f}"))
+        rows.append(("planted truth", "planted entities among the scored", f"{n_pos:,} of {n:,}"))
+    rows += [("ONNX parity", "passed", "yes" if parity.get("passed") else "no"),
+             ("ONNX parity", "rows compared", f"{int(parity.get('rows', 0)):,}"),
+             ("ONNX parity", "rows outside tolerance", f"{int(parity.get('rows_mismatched', 0)):,}"),
+             ("ONNX parity", "largest score difference", f"{float(parity.get('max_abs_diff_score', 0.0)):.1e}"),
+             ("ONNX parity", "top-k overlap", f"{float(parity.get('top_k_overlap', 1.0)):.3f}")]
+    return pd.DataFrame(rows, columns=["evaluation", "measure", "value"])
+
+
+def _utc(value) -> str:
+    """``2017-12-31 23:00 UTC``: a time with its zone named (the entity models have no study area of their own)."""
+    ts = pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return f"{ts:%Y-%m-%d %H:%M} UTC"
+
+
+def anomaly_card(*, spec, version: str, quality: Mapping[str, float] | None, parity: Mapping[str, object],
+                 params: Mapping[str, object], data_end=None) -> ModelCard:
+    """The card of a registered entity anomaly detector (``spec``: a
+    :class:`models.anomalies.scoring.EntityModel`), from its fit's truth figures and ONNX parity."""
+    what, detector_limit = _DETECTORS.get(spec.detector, (f"the `{spec.detector}` detector", ""))
+    entity = spec.entity_type
+    data = {"entities": f"every pseudonymised {entity} in gold `{spec.table}` (one row each)",
+            "features": ", ".join(spec.features),
+            "period": ("the whole silver window the features were built from" +
+                       (f", up to {_utc(data_end)}" if data_end is not None else ""))}
+    for key, label in (("feature_table_version", f"gold/{spec.table} Delta version"), ("n_rows", "rows fitted"),
+                       ("contamination", "share flagged (contamination)"), ("seed", "seed"),
+                       ("n_estimators", "trees")):
+        if params.get(key) not in (None, "") and not (key == "n_estimators" and spec.detector != "isolation_forest"):
+            data[label] = str(params[key])
+    truth = bool(quality)
+    note = ("Scored on the rows it was fitted on (an unsupervised detector has no held-out labels) against the "
+            "entities the synthetic generator planted: these figures describe the synthetic demo, not real "
+            "records. Detector comparison and seed ranges: docs/anomalies.md (benchmarks/anomaly.py)."
+            if truth else "No planted truth for this feature table: ranking quality is not measured; only the "
+                          "ONNX export's parity with the native detector is.")
+    share = params.get("contamination")
+    return ModelCard(
+        name=spec.model_name, version=str(version), method=spec.detector, evaluation_title="Evaluation",
+        summary=f"An anomaly score for every {entity}, from {what}, with each feature's contribution; exported "
+                "to ONNX. Higher is more unusual; the top share is flagged.",
+        intended_use=[f"Ranking pseudonymised {entity}s by how unusual their behaviour is, so an analyst reviews "
+                      "the most unusual first, with the features behind each score.",
+                      "Leads inside an investigation that is already authorised, checked against other sources."],
+        out_of_scope=["Evidence or grounds for action against a person: an unusual profile is not wrongdoing.",
+                      "Automated decisions (blocking an account or a phone) without a person's review.",
+                      "Re-identifying pseudonyms, other entity types, or feature tables built differently.",
+                      "Reading the score as a probability or comparing raw scores across models or versions "
+                      "(use the percentile, `score_pct`)."],
+        data=data, backtest=evaluation_rows(quality, parity), backtest_note=note,
+        calibration=("Not applicable as measured: the score is an anomaly score, not a probability. The flag "
+                     "threshold is a quantile of the training scores, so about "
+                     f"{float(share):.1%} of {entity}s are flagged by construction, whatever the true rate."
+                     if share is not None else NOT_MEASURED),
+        fairness=("Not measured. The features hold no demographic or place attributes, so whether flags fall "
+                  "unevenly on groups of people (prepaid users, night workers, cash-based small businesses) "
+                  "cannot be audited from them, and has not been audited otherwise."),
+        limits=["Unsupervised: it finds the unusual, not the criminal; legitimate unusual behaviour ranks high too.",
+                "Evaluated only against synthetic planted truth; no figure here comes from labelled real records."
+                if truth else "No ranking quality measured: this feature table has no planted truth to score against.",
+                "Features span the whole silver window: old and new behaviour are mixed, and drift is not "
+                "monitored.", *([detector_limit] if detector_limit else [])],
+        facts={"registry": "registered with alias `challenger`; `champion` (what entity_anomalies serves) moves "
+                           "only when the ONNX parity check passes",
+               "ONNX parity at fit": ("passed" if parity.get("passed") else "failed") +
+                                     " (the blocking check entity_anomaly_model_onnx_parity checks the registered "
+                                     "graph again before champion moves)"})
 
 
 def publish_card(card: ModelCard, tracking_uri: str, run_id: str, folder) -> dict:

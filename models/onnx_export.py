@@ -28,6 +28,32 @@ class ParityReport:
     atol: float
 
 
+def float32_thresholds(booster):
+    """The same trees with every split threshold moved down to the largest float32 at or below it.
+
+    ONNX's tree ensemble stores thresholds as float32, rounded to nearest; LightGBM
+    compares the (float32) input with its double threshold. An input equal to a
+    threshold rounded up would go left in the graph and right natively, so a served
+    score could differ from the model's own in a rare row. For a float32 input ``x``,
+    ``x <= t`` holds exactly when ``x <= floor32(t)``: with these thresholds the graph
+    takes every branch LightGBM takes (predictions on float32 inputs are unchanged).
+    """
+    import re
+
+    import lightgbm as lgb
+
+    def down(match: re.Match) -> str:
+        values = np.array(match.group(1).split(), dtype=np.float64)
+        f = values.astype(np.float32)
+        f = np.where(f.astype(np.float64) > values, np.nextafter(f, np.float32(-np.inf)), f)
+        return "threshold=" + " ".join(repr(float(v)) for v in f)
+
+    text = re.sub(r"^threshold=(.*)$", down, booster.model_to_string(), flags=re.MULTILINE)
+    # the header's byte sizes of the trees no longer hold: without them LightGBM reads the trees in turn
+    text = re.sub(r"^tree_sizes=.*\n", "", text, count=1, flags=re.MULTILINE)
+    return lgb.Booster(model_str=text)
+
+
 def lightgbm_to_onnx(model, n_features: int, *, target_opset: int = LIGHTGBM_TARGET_OPSET, name: str = "hotspot_lgbm"):
     """Convert a fitted ``lightgbm.LGBMRegressor`` (or Booster) to an ONNX ``ModelProto``.
 
@@ -39,7 +65,7 @@ def lightgbm_to_onnx(model, n_features: int, *, target_opset: int = LIGHTGBM_TAR
     from onnxmltools.convert.common.data_types import FloatTensorType
 
     return onnxmltools.convert_lightgbm(
-        model,
+        float32_thresholds(getattr(model, "booster_", model)),
         name=name,
         initial_types=[("input", FloatTensorType([None, int(n_features)]))],
         target_opset=target_opset,

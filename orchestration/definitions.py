@@ -22,8 +22,9 @@ from orchestration.hotspots import definitions as hotspots
 from orchestration.ingest import definitions as ingest
 from orchestration.lakehouse import definitions as lakehouse
 from orchestration.links import definitions as links
+from orchestration.osint import definitions as osint
 from orchestration.patterns import definitions as patterns
-from orchestration.platform.automation import with_automation, with_optional_inputs
+from orchestration.platform.automation import with_automation
 from orchestration.platform.feeds import Feeds
 from orchestration.platform.lineage import in_domain
 from orchestration.platform.schedules import build_schedules
@@ -34,7 +35,7 @@ from orchestration.synthetic import definitions as synthetic
 from orchestration.vision import definitions as vision
 
 #: Every domain: each one's ``defs(feeds)`` says what it adds for the feeds of the deployment.
-DOMAINS = [lakehouse, patterns, hotspots, ingest, synthetic, links, anomalies, fusion, vision, quality]
+DOMAINS = [lakehouse, patterns, hotspots, ingest, synthetic, links, anomalies, fusion, osint, vision, quality]
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
@@ -42,7 +43,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     resources = build_resources(settings)
     feeds = Feeds.of(resources["sources"], synthetic=settings.synthetic)
     domains = dg.Definitions.merge(*(in_domain(domain_name(domain), domain.defs(feeds)) for domain in DOMAINS))
-    assets = with_optional_inputs(with_automation(list(domains.assets or [])))
+    assets = with_automation(list(domains.assets or []))
     return dg.Definitions.merge(
         dg.Definitions(assets=assets, asset_checks=domains.asset_checks, jobs=domains.jobs,
                        schedules=domains.schedules, sensors=domains.sensors),

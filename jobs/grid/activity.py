@@ -36,6 +36,7 @@ def activity_counts(
     freq: str | pd.Timedelta = "W",
     anchor: pd.Timestamp | str | None = None,
     origins: Mapping[str, str] | None = None,
+    timezone: str = "UTC",
 ) -> dict[str, pa.Table]:
     """Count events per origin, H3 parent cell at ``resolution`` and period start.
 
@@ -47,9 +48,9 @@ def activity_counts(
         Rows with a null ``h3`` or time are ignored.
     resolution
         H3 resolution of the output cells (that of ``cell_features``' cells).
-    freq, anchor
+    freq, anchor, timezone
         Period grid, as :func:`jobs.grid.cell_features.period_grid` (the same values
-        ``cell_features`` gets; its ``timezone`` only moves calendar features, not periods).
+        ``cell_features`` gets: periods start at local boundaries of ``timezone``).
     origins
         ``{origin: feature name}``; default :data:`ACTIVITY_ORIGINS`. Every origin gets a
         table (empty when it has no rows, so training and scoring tables share
@@ -73,7 +74,7 @@ def activity_counts(
         if col not in events.column_names:
             raise ValueError(f"events needs column {col!r} (gold events); found {events.column_names}")
     names = dict(ACTIVITY_ORIGINS if origins is None else origins)
-    pg = period_grid(freq, anchor)
+    pg = period_grid(freq, anchor, timezone)
     keep = pc.and_(pc.is_valid(events["occurred_at"]), pc.is_valid(events["h3"]))
     ev = events.select(["origin", "occurred_at", "h3"]).filter(keep)
     origin = np.asarray(ev["origin"].to_numpy(zero_copy_only=False), dtype=object)

@@ -26,12 +26,12 @@ from jobs.grid.cells import (
     parent_uint64,
     quartic_weights,
 )
-from jobs.grid.params import FREQS, CellFeatureParams
+from jobs.grid.params import FREQS, CellFeatureParams, _timezone
 from jobs.localtime import utc_timestamp
 
-#: Weeks start on Monday 00:00 UTC (1970-01-05); days and shifts on midnight UTC.
-_WEEK_ANCHOR = pd.Timestamp("1970-01-05", tz="UTC")
-_DAY_ANCHOR = pd.Timestamp("1970-01-01", tz="UTC")
+#: Weeks start on Monday 00:00 (1970-01-05); days and shifts at midnight: wall-clock times of the grid's zone.
+_WEEK_ANCHOR = pd.Timestamp("1970-01-05")
+_DAY_ANCHOR = pd.Timestamp("1970-01-01")
 
 KEY_COLUMNS = ("h3", "period_start")
 TARGET_PREFIX = "target"
@@ -39,10 +39,19 @@ TARGET_PREFIX = "target"
 
 @dataclass(frozen=True)
 class PeriodGrid:
-    """Regular period grid: period ``p`` starts at ``anchor + p * step`` (UTC)."""
+    """Period grid: period ``p`` starts at wall-clock time ``anchor + p * step`` in ``timezone``.
+
+    In UTC every period lasts ``step``. In a zone with daylight saving time the
+    boundaries stay on the local clock (a day starts at local midnight, a shift
+    at 06:00 local all year), so the day the clocks change lasts 23 or 25 hours.
+    A boundary that falls in the skipped hour starts at the first instant after
+    it; one in the repeated hour at its first occurrence. ``anchor`` is an instant
+    (tz-aware); its wall-clock time in ``timezone`` fixes the grid.
+    """
 
     step: pd.Timedelta
     anchor: pd.Timestamp
+    timezone: str = "UTC"
 
     @property
     def step_ns(self) -> int:
@@ -52,19 +61,42 @@ class PeriodGrid:
     def anchor_ns(self) -> int:
         return int(self.anchor.value)
 
+    @property
+    def is_utc(self) -> bool:
+        return self.timezone == "UTC"
+
+    def _wall_ns(self, t_ns: np.ndarray) -> np.ndarray:
+        """Local wall-clock nanoseconds of UTC instants."""
+        t = np.asarray(t_ns, dtype=np.int64)
+        if self.is_utc:
+            return t
+        flat = pd.DatetimeIndex(t.ravel().view("datetime64[ns]"), tz="UTC").tz_convert(self.timezone)
+        return flat.tz_localize(None).asi8.reshape(t.shape)
+
     def index_of(self, t_ns: np.ndarray) -> np.ndarray:
         """Period index of UTC nanosecond timestamps (floor)."""
-        return np.floor_divide(np.asarray(t_ns, dtype=np.int64) - self.anchor_ns, self.step_ns)
+        anchor = int(self._wall_ns(np.array([self.anchor_ns]))[0])
+        return np.floor_divide(self._wall_ns(t_ns) - anchor, self.step_ns)
 
     def start_ns(self, p: np.ndarray | int) -> np.ndarray:
-        return self.anchor_ns + np.asarray(p, dtype=np.int64) * self.step_ns
+        """UTC nanoseconds of the start of period(s) ``p``."""
+        if self.is_utc:
+            return self.anchor_ns + np.asarray(p, dtype=np.int64) * self.step_ns
+        anchor = int(self._wall_ns(np.array([self.anchor_ns]))[0])
+        wall = anchor + np.asarray(p, dtype=np.int64) * self.step_ns
+        flat = pd.DatetimeIndex(np.atleast_1d(wall).ravel().view("datetime64[ns]"))
+        local = flat.tz_localize(self.timezone, ambiguous=np.ones(len(flat), bool), nonexistent="shift_forward")
+        out = local.tz_convert("UTC").tz_localize(None).asi8
+        return out.reshape(np.shape(wall)) if np.ndim(wall) else out[0]
 
 
-def period_grid(freq: str | pd.Timedelta = "W", anchor: pd.Timestamp | str | None = None) -> PeriodGrid:
-    """Build the period grid for ``freq`` ("W", "D", "8h" or a Timedelta).
+def period_grid(freq: str | pd.Timedelta = "W", anchor: pd.Timestamp | str | None = None,
+                timezone: str = "UTC") -> PeriodGrid:
+    """Build the period grid for ``freq`` ("W", "D", "8h" or a Timedelta) on the clock of ``timezone``.
 
-    ``anchor`` moves the grid (e.g. shifts starting 06:00 local time); by default
-    weeks start Monday 00:00 UTC and days/shifts at midnight UTC.
+    ``anchor`` moves the grid (e.g. shifts starting 06:00 local time: an instant
+    whose local wall-clock time is 06:00); by default weeks start Monday 00:00
+    and days/shifts at midnight, local time of ``timezone`` (UTC by default).
     """
     if isinstance(freq, str):
         if freq not in FREQS:
@@ -78,19 +110,28 @@ def period_grid(freq: str | pd.Timedelta = "W", anchor: pd.Timestamp | str | Non
         raise TypeError(f"freq must be a string or pandas Timedelta, got {type(freq).__name__}")
     if step <= pd.Timedelta(0):
         raise ValueError(f"freq must be a positive duration, got {step}")
-    a = default_anchor if anchor is None else utc_timestamp(anchor, "anchor")
-    return PeriodGrid(step=step, anchor=a)
+    tz = _timezone(timezone)
+    a = default_anchor.tz_localize(tz) if anchor is None else utc_timestamp(anchor, "anchor")
+    return PeriodGrid(step=step, anchor=a.tz_convert("UTC"), timezone=tz)
 
 
-def data_origin(incidents: pa.Table, freq: str | pd.Timedelta = "W") -> pd.Timestamp:
-    """Start of the period (standard grid of ``freq``) holding the last incident.
+def data_origin(incidents: pa.Table, freq: str | pd.Timedelta = "W", timezone: str = "UTC") -> pd.Timestamp:
+    """Start of the period (standard grid of ``freq`` on the clock of ``timezone``) holding the last incident.
 
     That period is incomplete, so it is where training and features stop: the
     ``cell_features`` asset's last row is the period before it.
     """
-    pg = period_grid(freq)
+    pg = period_grid(freq, timezone=timezone)
     last = int(timestamps_ns(incidents.column("occurred_at")).max())
     return pd.Timestamp(int(pg.start_ns(pg.index_of(np.array([last]))[0])), tz="UTC")
+
+
+def next_period_start(ts, freq: str | pd.Timedelta = "W", timezone: str = "UTC") -> pd.Timestamp:
+    """Start (UTC) of the period after the one holding ``ts``, on the standard grid of ``freq`` in ``timezone``
+    (a week after a Monday, but 7 days +- 1 hour across a change of the clocks)."""
+    pg = period_grid(freq, timezone=timezone)
+    p = int(pg.index_of(np.array([utc_timestamp(ts, "ts").value]))[0])
+    return pd.Timestamp(int(pg.start_ns(p + 1)), tz="UTC")
 
 
 def timestamps_ns(col: pa.Array | pa.ChunkedArray, name: str = "occurred_at") -> np.ndarray:
@@ -347,7 +388,7 @@ def cell_features(
     """
     params = _as_params(params)
     grid = resolve_cells(cells, params.resolution)
-    pg = period_grid(params.freq, params.anchor)
+    pg = period_grid(params.freq, params.anchor, params.timezone)
     ev = resolve_events(incidents, grid)
     p = _resolved(params, grid, ev)
     h = _history(ev, pg, len(grid), start, end)

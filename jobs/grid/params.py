@@ -38,12 +38,14 @@ class CellFeatureParams:
     resolution
         H3 resolution of the study-area cells (checked against them).
     freq
-        Period length: ``"W"`` (weeks from Monday 00:00 UTC), ``"D"``, ``"8h"`` or a Timedelta.
+        Period length: ``"W"`` (weeks from Monday 00:00 local time), ``"D"``, ``"8h"`` or a Timedelta.
     anchor
         Moves the period grid (e.g. shifts starting 06:00 local time); ``None``: the
         standard grid of ``freq`` (:func:`jobs.grid.cell_features.period_grid`).
     timezone
-        Time zone of the calendar features (``week_of_year``, ``month``, ``day_of_week``, ``hour``).
+        The clock of the period grid (days, shifts and weeks start at local wall-clock boundaries
+        of this zone, so a day the clocks change lasts 23 or 25 hours) and of the calendar
+        features (``week_of_year``, ``month``, ``day_of_week``, ``hour``).
     k_ring
         Grid distance of the neighbourhood summed into the ``ring_*`` features.
     windows

@@ -240,6 +240,23 @@ class MapLayerSpec(_Strict):
         return path if path.is_absolute() else (base / path).resolve()
 
 
+class PopulationSpec(_Strict):
+    """Residents by polygon (census tracts, blocks): per-capita patrol exposure, areal-weighted onto districts."""
+
+    #: Vector file (GeoPackage, GeoJSON, KML, Shapefile...), relative to the spec; reprojected to EPSG:4326.
+    file: str
+    #: Layer of a multi-layer file (default: the first).
+    layer: str | None = None
+    #: Attribute holding each polygon's resident count.
+    population_field: str
+    #: Attribute naming each polygon in error messages (default: its row number).
+    id_field: str | None = None
+
+    def resolve(self, base: Path) -> Path:
+        path = Path(self.file)
+        return path if path.is_absolute() else (base / path).resolve()
+
+
 class IdSpec(_Strict):
     """How a row's id is formed: from source columns, or from the row's content."""
 
@@ -294,6 +311,8 @@ class SourceSpec(_Strict):
     timezone: str | None = None
     #: Vector layers the maps draw on their base besides the study area's boundaries (streets, landmarks).
     map_layers: list[MapLayerSpec] = Field(default_factory=list)
+    #: Residents by polygon, for patrol exposure per capita (docs/accountability.md, "Exposure").
+    population: PopulationSpec | None = None
     #: Files the bundled demo and ``crimefusion run`` ingest (globs, relative to the spec file).
     files: list[str] = Field(default_factory=list)
     #: Folder of the spec file, set by :func:`load_spec` to resolve relative paths.

@@ -194,7 +194,7 @@ def _plan(incidents: pa.Table, cells, params: CellFeatureParams | None, start, e
     """What the kernel decides globally, decided here from all the data (module docstring)."""
     params = CellFeatureParams() if params is None else params
     grid = resolve_cells(cells, params.resolution)
-    pg = period_grid(params.freq, params.anchor)
+    pg = period_grid(params.freq, params.anchor, params.timezone)
     ev = resolve_events(incidents, grid)
     p_out0, p_out1, p_lo = output_span(ev, pg, start, end)
     has = tuple(c for c in ("lon", "lat", "category", "location_type") if c in incidents.column_names)

@@ -45,8 +45,118 @@ ANNOUNCE = {
 LOC_WORDS = {"street": "corner", "residence": "house", "education": "school", "open space": "park",
              "retail": "store", "leisure": "bar", "transportation": "bus stop", "vehicle": "gas station",
              "government": "office", "healthcare": "clinic", "commercial": "shop", "hotel": "hotel"}
+#: How posters write a place name besides its full spelling (truth ``form``): abbreviated generic words, and
+#: the Spanish word order of a generic place word ("Humboldt Park" -> "Parque Humboldt").
+ABBREVIATIONS = {"north": "N", "south": "S", "east": "E", "west": "W.", "park": "Pk", "street": "St",
+                 "avenue": "Ave", "boulevard": "Blvd", "square": "Sq.", "village": "Vlg", "shore": "Shr"}
+SPANISH_GENERIC = {"park": "Parque", "square": "Plaza", "street": "Calle", "avenue": "Avenida",
+                   "village": "Villa", "yards": "Patios"}
+SPANISH_DIRECTION = {"north": "Norte", "south": "Sur", "east": "Este", "west": "Oeste"}
+#: Share of written place names misspelled (one typing slip in a word of 5+ letters) and abbreviated.
+MISSPELT_P, ABBREVIATED_P, SPANISH_P = 0.15, 0.2, 0.6
 DOMAINS = ["https://chicago.suntimes.example/news/", "https://www.chicagotribune.example/story/",
            "https://blockclub.example/", "https://youtu.example/watch?v="]
+
+
+def _misspelt(name: str, r: np.random.Generator) -> str | None:
+    """``name`` with one slip (dropped, doubled, swapped or replaced letter) in one of its 5+ letter words."""
+    words = name.split(" ")
+    long = [i for i, wd in enumerate(words) if len(wd) >= 5 and wd.isalpha()]
+    if not long:
+        return None
+    i = long[int(r.integers(0, len(long)))]
+    wd = words[i]
+    j = int(r.integers(1, len(wd) - 1))  # never the first letter: people rarely slip there
+    slip = int(r.integers(0, 4))
+    if slip == 0:
+        wd = wd[:j] + wd[j + 1:]
+    elif slip == 1:
+        wd = wd[:j] + wd[j] + wd[j:]
+    elif slip == 2:
+        wd = wd[:j] + wd[j + 1] + wd[j] + wd[j + 2:]
+    else:
+        wd = wd[:j] + "aeiouy"[int(r.integers(0, 6))] + wd[j + 1:] if wd[j] not in "aeiouy" else \
+            wd[:j] + "rstnlm"[int(r.integers(0, 6))] + wd[j + 1:]
+    if wd == words[i]:  # two equal letters swapped: drop one instead
+        wd = wd[:j] + wd[j + 1:]
+    words[i] = wd
+    return " ".join(words)
+
+
+def _abbreviated(name: str) -> str | None:
+    words = name.split(" ")
+    out = [ABBREVIATIONS.get(wd.lower(), wd) for wd in words]
+    return " ".join(out) if out != words else None
+
+
+def _spanish(name: str) -> str | None:
+    """Spanish order: the generic word first ("Parque Humboldt"), a compass word last ("Lawndale Norte")."""
+    words = name.split(" ")
+    words = words[1:] if words[0].lower() == "the" else words
+    direction = [SPANISH_DIRECTION[wd.lower()] for wd in words[:1] if wd.lower() in SPANISH_DIRECTION]
+    words = words[len(direction):]
+    generic = [SPANISH_GENERIC[wd.lower()] for wd in words[-1:] if wd.lower() in SPANISH_GENERIC and len(words) == 2]
+    words = words[:len(words) - len(generic)]
+    if not direction and not generic:
+        return None
+    return " ".join(generic + words + direction)
+
+
+def written_place(name: str, lang: str, r: np.random.Generator) -> tuple[str, str]:
+    """How a post writes place ``name`` and the truth ``form``: ``exact``, ``misspelt``, ``abbreviated`` or
+    ``spanish`` (a Spanish post writes the Spanish form when the name has one, most of the time)."""
+    u = r.random()
+    if lang == "es":
+        sp = _spanish(name)
+        if sp is not None and u < SPANISH_P:
+            return sp, "spanish"
+        u = r.random()
+    if u < MISSPELT_P:
+        m = _misspelt(name, r)
+        if m is not None:
+            return m, "misspelt"
+    elif u < MISSPELT_P + ABBREVIATED_P:
+        a = _abbreviated(name)
+        if a is not None:
+            return a, "abbreviated"
+    return name, "exact"
+
+
+def _fill(template: str, place: str, lang: str, r: np.random.Generator, **kw) -> tuple[str, str | None, str | None]:
+    """The post text and, when the template names the place, how it is written and its form."""
+    if "{place}" not in template:
+        return template.format(place=place, **kw), None, None
+    written, form = written_place(place, lang, r)
+    return template.format(place=written, **kw), written, form
+
+
+def _incident_texts(templates: dict, ci: np.ndarray, lang: np.ndarray, inc, place: np.ndarray, names: np.ndarray,
+                    rng: np.random.Generator, vrng: np.random.Generator) -> tuple[list, list, list]:
+    """Texts of posts about incidents ``ci`` (template per language), with how each writes its place."""
+    txt, tform, twritten = [], [], []
+    for c, l_, pl in zip(ci.tolist(), lang.tolist(), place.tolist()):
+        tp = templates[l_][int(rng.integers(0, len(templates[l_])))]
+        local = datetime.fromtimestamp(int(inc.t[c]), tz=TZ)
+        one, written, form = _fill(tp, names[pl], l_, vrng, loc=LOC_WORDS.get(inc.location_type[c], "corner"),
+                                   when=f"around {local:%-I%p}".lower(), day=f"{local:%A}")
+        txt.append(one)
+        tform.append(form)
+        twritten.append(written)
+    return txt, tform, twritten
+
+
+def _truth_places(post_id: np.ndarray, p: dict, names: np.ndarray) -> pa.Table:
+    """Truth ``osint_places``: each post whose text names a place, the place, its spelling and location."""
+    named = p["tplace"] >= 0
+    plon, plat = (np.array([pl[i] for pl in NEIGHBOURHOODS]) for i in (1, 2))
+    tpl = p["tplace"][named]
+    return pa.table({
+        "post_id": pa.array(post_id[named], pa.string()),
+        "place_name": pa.array(names[tpl], pa.string()),
+        "written": pa.array(p["twritten"][named], pa.string()),
+        "form": pa.array(p["tform"][named], pa.string()),
+        "lon": pa.array(plon[tpl], pa.float64()), "lat": pa.array(plat[tpl], pa.float64()),
+    })
 
 
 def _place_index(w: World, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -58,10 +168,13 @@ def _place_index(w: World, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def generate_posts(w: World, rng: np.random.Generator, author_phone: np.ndarray,
-                   handle: np.ndarray) -> tuple[pa.Table, pa.Table]:
+                   handle: np.ndarray) -> tuple[pa.Table, pa.Table, pa.Table]:
     """Posts by the given authors (handle per author, owner phone index) plus incident mentions.
 
-    Returns (posts, truth mentions: post_id, incident_id, relation ``report``|``announce``).
+    Returns (posts, truth mentions: post_id, incident_id, relation ``report``|``announce``, truth places:
+    post_id, place_name, written, form, lon, lat, one row per post whose text names a place). Place
+    spellings (misspelt, abbreviated, Spanish) come from their own random stream, so every other column is
+    what it was before they were planted.
     """
     s = w.settings
     names = np.array([p[0] for p in NEIGHBOURHOODS], dtype=object)
@@ -74,16 +187,22 @@ def generate_posts(w: World, rng: np.random.Generator, author_phone: np.ndarray,
     owner = author_phone[au]
     place = _place_index(w, w.home_x[owner], w.home_y[owner])
     lang = rng.choice(np.array(["en", "es", "pl"], dtype=object), k, p=[0.85, 0.12, 0.03])
-    text = []
+    vrng = np.random.default_rng([w.seed, 9, 1])  # place spellings: their own stream, the other draws unchanged
+    text, tplace, tform, twritten = [], [], [], []
     for lg, pl in zip(lang.tolist(), place.tolist()):
         tpl = BENIGN[lg][int(rng.integers(0, len(BENIGN[lg])))]
-        text.append(tpl.format(place=names[pl]))
+        txt, written, form = _fill(tpl, names[pl], lg, vrng)
+        text.append(txt)
+        tplace.append(pl if form else -1)
+        tform.append(form)
+        twritten.append(written)
     geo = rng.random(k) < 0.15
     gx, gy = w.clip_xy(w.home_x[owner] + rng.normal(0, 800, k), w.home_y[owner] + rng.normal(0, 800, k))
     rel = np.full(k, None, dtype=object)
     inc_ref = np.full(k, -1, dtype=np.int64)
     posts = {"au": au, "t": t, "lang": lang, "text": np.array(text, dtype=object), "geo": geo, "x": gx, "y": gy,
-             "place": np.where(rng.random(k) < 0.3, place, -1)}
+             "place": np.where(rng.random(k) < 0.3, place, -1), "tplace": np.array(tplace, dtype=np.int64),
+             "tform": np.array(tform, dtype=object), "twritten": np.array(twritten, dtype=object)}
 
     # planted: reports after real incidents, announcements before some
     inc = w.inc
@@ -103,17 +222,13 @@ def generate_posts(w: World, rng: np.random.Generator, author_phone: np.ndarray,
             else:
                 tt = inc.t[ci] - rng.integers(24 * 3600, 72 * 3600, m)
             lg = np.where(rng.random(m) < 0.85, "en", "es").astype(object)
-            txt = []
-            for c, l_, ttt in zip(ci.tolist(), lg.tolist(), inc.t[ci].tolist()):
-                tp = templates[l_][int(rng.integers(0, len(templates[l_])))]
-                local = datetime.fromtimestamp(int(ttt), tz=TZ)
-                txt.append(tp.format(place=names[iplace[c]], loc=LOC_WORDS.get(inc.location_type[c], "corner"),
-                                     when=f"around {local:%-I%p}".lower(), day=f"{local:%A}"))
+            txt, tform, twritten = _incident_texts(templates, ci, lg, inc, iplace[ci], names, rng, vrng)
             au_i = rng.integers(0, na, m)
             g = rng.random(m) < (0.5 if relation == "report" else 0.2)
             xx, yy = w.clip_xy(inc.x[ci] + rng.normal(0, 150, m), inc.y[ci] + rng.normal(0, 150, m))
             parts.append({"au": au_i, "t": tt, "lang": lg, "text": np.array(txt, dtype=object), "geo": g,
-                          "x": xx, "y": yy, "place": iplace[ci]})
+                          "x": xx, "y": yy, "place": iplace[ci], "tplace": iplace[ci],
+                          "tform": np.array(tform, dtype=object), "twritten": np.array(twritten, dtype=object)})
             rel = np.concatenate([rel, np.full(m, relation, dtype=object)])
             inc_ref = np.concatenate([inc_ref, ci])
     p = {key: np.concatenate([d[key] for d in parts]) for key in parts[0]}
@@ -154,10 +269,11 @@ def generate_posts(w: World, rng: np.random.Generator, author_phone: np.ndarray,
         "mentions": pa.array(mentions, pa.list_(pa.string())),
         "urls": pa.array(urls, pa.list_(pa.string())),
     })
+    places = _truth_places(post_id, p, names)
     sel = inc_ref >= 0
     truth = pa.table({
         "post_id": pa.array(post_id[sel], pa.string()),
         "incident_id": pa.array(inc.incident_id[inc_ref[sel]] if sel.any() else [], pa.string()),
         "relation": pa.array(rel[sel], pa.string()),
     })
-    return table, truth
+    return table, truth, places

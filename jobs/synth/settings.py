@@ -122,6 +122,7 @@ class SynthFeeds:
     truth_atm_spikes: pa.Table
     truth_series: pa.Table
     truth_osint_mentions: pa.Table
+    truth_osint_places: pa.Table  # posts whose text names a place, as written (jobs/synth/osint.py)
     truth_person_duplicates: pa.Table
     settings: SynthSettings
     seed: int

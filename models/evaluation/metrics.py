@@ -134,3 +134,51 @@ def gap_closed(score: float, trailing: float, bound: float) -> float:
     if not np.isfinite(values).all() or bound <= trailing:
         return float("nan")
     return float((score - trailing) / (bound - trailing))
+
+
+#: Expected counts are floored here before the log: a cell forecast at exactly zero that sees a crime
+#: costs ``2 y log(y / 1e-6)`` (about 28 for one crime), not an infinite deviance.
+MIN_EXPECTED = 1e-6
+
+
+def poisson_deviance(expected: np.ndarray, counts: np.ndarray) -> float:
+    """Mean Poisson deviance per cell, ``2 mean(y log(y / mu) - (y - mu))`` (``y log y = 0`` at ``y = 0``).
+
+    The proper scoring rule for expected counts (McCullagh & Nelder 1989, s. 2.3):
+    0 for a perfect forecast, lower is better; ``mu`` is floored at
+    :data:`MIN_EXPECTED`.
+    """
+    mu = np.maximum(np.asarray(expected, dtype=float), MIN_EXPECTED)
+    y = np.asarray(counts, dtype=float)
+    if mu.shape != y.shape:
+        raise ValueError(f"expected {mu.shape} and counts {y.shape} must align")
+    if np.any(y < 0) or not np.isfinite(mu).all():
+        raise ValueError("counts must be >= 0 and expected counts finite")
+    ratio = np.where(y > 0, y / mu, 1.0)
+    return float(2.0 * np.mean(y * np.log(ratio) - (y - mu)))
+
+
+def reliability_bins(expected: np.ndarray, counts: np.ndarray, n_bins: int = 10) -> pd.DataFrame:
+    """Mean expected against mean observed count in bins of equal size by expected count (a reliability table).
+
+    Bins are quantiles of ``expected`` (ties merge bins, so there may be fewer
+    than ``n_bins``); each row has ``expected_mean``, ``observed_mean``,
+    ``observed_se`` (standard error of the observed mean) and ``n`` cell-periods.
+    A calibrated forecast lies on the diagonal.
+    """
+    mu = np.asarray(expected, dtype=float)
+    y = np.asarray(counts, dtype=float)
+    if mu.shape != y.shape or mu.ndim != 1:
+        raise ValueError(f"expected {mu.shape} and counts {y.shape} must be aligned 1-d arrays")
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    cols = ["bin", "expected_mean", "observed_mean", "observed_se", "n"]
+    if len(mu) == 0:
+        return pd.DataFrame(columns=cols)
+    edges = np.unique(np.quantile(mu, np.linspace(0, 1, n_bins + 1)))
+    b = np.clip(np.searchsorted(edges, mu, side="right") - 1, 0, max(len(edges) - 2, 0))
+    df = pd.DataFrame({"bin": b, "mu": mu, "y": y})
+    g = df.groupby("bin", sort=True)
+    out = pd.DataFrame({"expected_mean": g["mu"].mean(), "observed_mean": g["y"].mean(),
+                        "observed_se": g["y"].std(ddof=1).fillna(0.0) / np.sqrt(g.size()), "n": g.size()})
+    return out.reset_index()[cols]

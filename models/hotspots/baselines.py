@@ -136,6 +136,9 @@ class SelfExcitingGrid(GridForecaster):
     exp(-omega (s + h - t_i)))``.
     """
 
+    #: Its score of a period is the expected count (the backtest's calibration uses it as is).
+    predicts_counts = True
+
     def __init__(
         self,
         window_days: float | None = None,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from jobs.grid.cell_features import resolve_cells
+from jobs.grid.cell_features import period_grid, resolve_cells
 from models.hotspots.base import GridForecaster, horizon_days
 from models.hotspots.baselines import BASELINES
 from models.hotspots.learned import LearnedForecaster
@@ -18,11 +18,13 @@ from jobs.grid.schemas import FORECAST_SCHEMA
 METHODS = (*BASELINES, "learned")
 
 
-def make_forecaster(method: str, step: str = "W", params: Mapping | None = None, anchor=None) -> GridForecaster:
-    """Unfitted forecaster by name (``naive``, ``kde``, ``prospective``, ``sepp``, ``learned``)."""
+def make_forecaster(method: str, step: str = "W", params: Mapping | None = None, anchor=None,
+                    timezone: str = "UTC") -> GridForecaster:
+    """Unfitted forecaster by name (``naive``, ``kde``, ``prospective``, ``sepp``, ``learned``); the learned model's
+    periods run on the clock of ``timezone``."""
     params = dict(params or {})
     if method == "learned":
-        return LearnedForecaster(freq=step, anchor=anchor, **params)
+        return LearnedForecaster(freq=step, anchor=anchor, **{"timezone": timezone, **params})
     if method not in BASELINES:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     return BASELINES[method](**params)
@@ -41,6 +43,7 @@ def forecast_periods(
     refit_every: int | None = None,
     progress: Callable[[int], None] | None = None,
     chunk: int = 13,
+    timezone: str = "UTC",
 ) -> pa.Table:
     """Score every study-area cell for every period start from ``start`` to ``end``.
 
@@ -52,9 +55,10 @@ def forecast_periods(
     cells
         Study-area cells at ``resolution`` (``jobs.grid.cells.study_area_cells``).
     start, end
-        First period start (a date, taken as 00:00 UTC) and the last allowed start.
+        First period start (a date, taken as 00:00 local time of ``timezone``) and the last allowed start.
     step
-        ``"W"`` or ``"D"``: period length; period starts are ``start + k * step``.
+        ``"W"`` or ``"D"``: period length; period starts are the local midnights ``start + k * step``
+        (a day the clocks change lasts 23 or 25 hours).
     resolution
         H3 resolution of ``cells`` (checked).
     method
@@ -68,11 +72,13 @@ def forecast_periods(
     chunk
         Periods scored per call between progress reports (the learned model builds
         its features once per call).
+    timezone
+        IANA zone whose local midnights start the periods (the study area's).
 
     Returns
     -------
     pyarrow.Table
-        ``FORECAST_SCHEMA``: ``period_start`` (date32), ``h3`` (string at ``resolution``),
+        ``FORECAST_SCHEMA``: ``period_start`` (date32, the local date), ``h3`` (string at ``resolution``),
         ``score`` (float64, higher = riskier), one row per period and cell.
 
     Notes
@@ -86,14 +92,17 @@ def forecast_periods(
         raise ValueError(f"step must be 'W' or 'D' (period_start is a date), got {step!r}; use "
                          "models.evaluation.backtest.rolling_origin_backtest for 8-hour shifts")
     grid = resolve_cells(cells, resolution)
-    s0 = pd.Timestamp(start)
-    s0 = (s0.tz_localize("UTC") if s0.tzinfo is None else s0.tz_convert("UTC")).normalize()
-    e0 = pd.Timestamp(end)
-    e0 = e0.tz_localize("UTC") if e0.tzinfo is None else e0.tz_convert("UTC")
-    n_periods = int(np.floor((e0 - s0) / pd.Timedelta(days=horizon_days(step)))) + 1
+    # dates as given; an instant (tz-aware) is read as its local date in ``timezone``
+    d0, d1 = (t.tz_convert(timezone).tz_localize(None) if t.tzinfo is not None else t
+              for t in (pd.Timestamp(start), pd.Timestamp(end)))
+    pg = period_grid(step, d0.normalize().tz_localize(timezone, ambiguous=True, nonexistent="shift_forward"),
+                     timezone)
+    step_days = int(horizon_days(step))
+    n_periods = (d1.normalize() - d0.normalize()).days // step_days + 1
     if n_periods < 1:
         raise ValueError(f"end ({end}) is before start ({start})")
-    starts = [s0 + k * pd.Timedelta(days=horizon_days(step)) for k in range(n_periods)]
+    starts = [pd.Timestamp(int(t), tz="UTC") for t in pg.start_ns(np.arange(n_periods))]
+    dates = [d0.normalize() + pd.Timedelta(days=k * step_days) for k in range(n_periods)]
     block = n_periods if refit_every is None else int(refit_every)
     if block < 1:
         raise ValueError(f"refit_every must be >= 1, got {refit_every}")
@@ -103,7 +112,7 @@ def forecast_periods(
 
     for b0 in range(0, n_periods, block):
         b = starts[b0 : b0 + block]
-        model = make_forecaster(method, step, method_params, anchor=s0)
+        model = make_forecaster(method, step, method_params, anchor=starts[0], timezone=timezone)
         model.fit(incidents, cells, origin=b[0])
         later = pc_between(incidents, ts, b[0], b[-1])
         if later.num_rows:
@@ -118,7 +127,7 @@ def forecast_periods(
     h3 = np.asarray(grid.h3.to_numpy(zero_copy_only=False), dtype=object)
     return pa.table(
         {
-            "period_start": pa.array(np.repeat(np.array([s.date() for s in starts], dtype="datetime64[D]"), n), pa.date32()),
+            "period_start": pa.array(np.repeat(np.array([d.date() for d in dates], dtype="datetime64[D]"), n), pa.date32()),
             "h3": pa.array(np.tile(h3, n_periods), pa.string()),
             "score": pa.array(S.ravel().astype(np.float64)),
         },

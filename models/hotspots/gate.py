@@ -41,12 +41,14 @@ def trained_to(run_params: Mapping[str, str]) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-def gate_weeks(cutoffs: Iterable[pd.Timestamp], origin: pd.Timestamp, max_weeks: int) -> list[pd.Timestamp]:
-    """Week starts (Monday 00:00 UTC) on or after every cut-off and before ``origin``: the last ``max_weeks``.
+def gate_weeks(cutoffs: Iterable[pd.Timestamp], origin: pd.Timestamp, max_weeks: int,
+               timezone: str = "UTC") -> list[pd.Timestamp]:
+    """Week starts (Monday 00:00 local time of ``timezone``) on or after every cut-off and before ``origin``:
+    the last ``max_weeks``.
 
     Empty when no complete week of data follows every model's training.
     """
-    pg = period_grid("W")
+    pg = period_grid("W", timezone=timezone)
     first_ns = max(pd.Timestamp(c).value for c in cutoffs)
     p0 = int(pg.index_of(np.array([first_ns]))[0])
     if int(pg.start_ns(p0)) < first_ns:  # a cut-off inside a week: that week was partly seen
@@ -63,19 +65,21 @@ def weekly_pai(onnx_model, spec: FeatureSpec, incidents: pa.Table, cells: pa.Tab
     ``cells`` are the study area at the spec's resolution; a week without
     incidents gives NaN. Ties in score are broken by cell id.
     """
-    return period_pai(OnnxHotspotScorer(onnx_model, spec), incidents, cells, weeks, coverage)
+    return period_pai(OnnxHotspotScorer(onnx_model, spec), incidents, cells, weeks, coverage,
+                      timezone=spec.feature_params.timezone)
 
 
 def period_pai(scorer, incidents: pa.Table, cells: pa.Table, weeks: Sequence[pd.Timestamp],
-               coverage: float = 0.01) -> list[float]:
+               coverage: float = 0.01, timezone: str = "UTC") -> list[float]:
     """PAI at ``coverage`` in each week of any scorer with ``predict_many(incidents, cells, starts)`` and
-    ``resolution`` (a registered model's or a baseline's), from incidents before each week's start."""
+    ``resolution`` (a registered model's or a baseline's), from incidents before each week's start; weeks
+    on the clock of ``timezone``."""
     if not weeks:
         return []
     scores = scorer.predict_many(incidents, cells, list(weeks))
     grid = resolve_cells(cells, scorer.resolution)
     ev = resolve_events(incidents, grid)
-    pg = period_grid("W")
+    pg = period_grid("W", timezone=timezone)
     p = pg.index_of(ev.t_ns)
     out = []
     for k, week in enumerate(weeks):

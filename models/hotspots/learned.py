@@ -347,6 +347,9 @@ class LearnedForecaster(GridForecaster):
         standard grid of ``freq``.
     engine
         ``"native"`` or ``"onnx"`` scoring.
+    timezone
+        The clock of the periods and calendar features: days, shifts and weeks
+        start at local wall-clock boundaries of this IANA zone (the study area's).
 
     Notes
     -----
@@ -354,6 +357,9 @@ class LearnedForecaster(GridForecaster):
     (``cell_features``), and the model sees only periods that end before the
     origin.
     """
+
+    #: Its score of a period is the expected count (Poisson objective): calibration uses it as is.
+    predicts_counts = True
 
     def __init__(
         self,
@@ -364,6 +370,7 @@ class LearnedForecaster(GridForecaster):
         model: LightGBMPoissonModel | None = None,
         anchor=None,
         engine: str = "native",
+        timezone: str = "UTC",
     ):
         self.freq = freq
         self.train_periods = train_periods
@@ -372,6 +379,7 @@ class LearnedForecaster(GridForecaster):
         self.model = model
         self.anchor = anchor
         self.engine = engine
+        self.timezone = timezone
 
     def fit(self, events: pa.Table, cells, origin=None) -> "LearnedForecaster":
         if self.engine not in ("native", "onnx"):
@@ -385,7 +393,7 @@ class LearnedForecaster(GridForecaster):
         if self.events_.t_ns.size == 0:
             raise ValueError("LearnedForecaster needs events inside the study area to fit")
         self.anchor_ = self.anchor if self.anchor is not None else origin
-        pg = period_grid(self.freq, self.anchor_)
+        pg = period_grid(self.freq, self.anchor_, self.timezone)
         origin_ns = to_ns(origin) if origin is not None else int(pg.start_ns(pg.index_of(self.events_.t_ns[-1]) + 1))
         last_p = int(pg.index_of(np.array([origin_ns]))[0]) - 1
         if int(pg.start_ns(last_p + 1)) > origin_ns:  # origin inside a period: that period is incomplete
@@ -407,7 +415,8 @@ class LearnedForecaster(GridForecaster):
         given = self.feature_params
         params = default_feature_params(self.freq) if given is None else \
             given if isinstance(given, CellFeatureParams) else CellFeatureParams.from_dict(given)
-        params = params.replace(freq=self.freq, anchor=self.anchor_, resolution=self.grid_.resolution)
+        params = params.replace(freq=self.freq, anchor=self.anchor_, resolution=self.grid_.resolution,
+                                timezone=self.timezone)
         self.feature_params_ = resolve_params(params, self.incidents_, self.grid_.h3)
         feats = cell_features(
             self.incidents_, self.grid_.h3, self.feature_params_,
@@ -439,7 +448,7 @@ class LearnedForecaster(GridForecaster):
     def features_for(self, period_starts: Sequence) -> pa.Table:
         """``cell_features`` rows of the given period starts (every study-area cell)."""
         self._check_fitted()
-        pg = period_grid(self.freq, self.anchor_)
+        pg = period_grid(self.freq, self.anchor_, self.timezone)
         ns = np.array([to_ns(s) for s in period_starts], dtype=np.int64)
         p = pg.index_of(ns)
         if np.any(pg.start_ns(p) != ns):

@@ -94,7 +94,7 @@ class OnnxHotspotScorer:
     def features(self, incidents: pa.Table, cells, period_starts: Sequence) -> pa.Table:
         """``cell_features`` rows of ``period_starts`` (each built from incidents before its start)."""
         params = self.spec.feature_params
-        pg = period_grid(params.freq, params.anchor)
+        pg = period_grid(params.freq, params.anchor, params.timezone)
         ns = np.array([to_ns(s) for s in period_starts], dtype=np.int64)
         bad = pg.start_ns(pg.index_of(ns)) != ns
         if bad.any():

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from jobs.grid.cell_features import next_period_start
 from jobs.grid.params import CellFeatureParams
 from models.hotspots.learned import LearnedForecaster, LightGBMPoissonModel, stacked_model
 from models.hotspots.serving import FeatureSpec
@@ -36,25 +37,28 @@ DESCRIPTION = (
 FREQ_WORDS = {"W": "week", "D": "day", "8h": "8h"}
 
 
-def require_weekly(feats: pa.Table) -> None:
-    """Refuse a ``cell_features`` table of daily rows where a weekly model is trained."""
-    days = pc.unique(pc.day_of_week(feats.column("period_start"))).to_pylist()
+def require_weekly(feats: pa.Table, timezone: str = "UTC") -> None:
+    """Refuse a ``cell_features`` table of daily rows where a weekly model is trained (weeks start on a local
+    Monday of ``timezone``)."""
+    local = pc.cast(feats.column("period_start"), pa.timestamp("us", tz=timezone))
+    days = pc.unique(pc.day_of_week(local)).to_pylist()
     if feats.num_rows and days != [0]:
         raise ValueError("gold/cell_features holds daily rows (period: day); hotspot_model trains on weekly "
                          "features: materialise cell_features with period: week first")
 
 
-def holdout_split(feats: pa.Table, holdout_periods: int) -> tuple[pa.Table, pd.Timestamp]:
+def holdout_split(feats: pa.Table, holdout_periods: int, timezone: str = "UTC") -> tuple[pa.Table, pd.Timestamp]:
     """``(rows before the last holdout_periods periods, start of the first held-out period)``.
 
-    With ``holdout_periods=0`` every row trains and the cut-off is one week after the last period.
+    With ``holdout_periods=0`` every row trains and the cut-off is the start of the week after the last
+    period (weeks of ``timezone``).
     """
     starts = sorted(pc.unique(feats.column("period_start")).to_pylist())
     if holdout_periods < 0 or holdout_periods >= len(starts):
         raise ValueError(f"cannot hold out {holdout_periods} of the table's {len(starts)} periods: lower "
                          "backtest_weeks or build cell_features over more weeks (train_weeks)")
     if holdout_periods == 0:
-        return feats, pd.Timestamp(starts[-1]) + pd.Timedelta(weeks=1)
+        return feats, next_period_start(starts[-1], "W", timezone)
     cut = starts[-holdout_periods]
     keep = pc.less(feats.column("period_start"), pa.scalar(cut, feats.schema.field("period_start").type))
     return feats.filter(keep), pd.Timestamp(cut)
@@ -74,8 +78,9 @@ class TrainedHotspotModel:
     def run_params(self) -> dict:
         """What the model registry logs about the fit; the champion gate reads :data:`TRAINED_TO` back."""
         m = self.model
-        return {**m.best_params_, "n_trees": m.best_iteration_, "origin": self.origin.date(),
-                TRAINED_TO: self.trained_to.date(), "resolution": self.spec.resolution,
+        # instants, not dates: a local Monday 00:00 east of UTC falls on Sunday in UTC
+        return {**m.best_params_, "n_trees": m.best_iteration_, "origin": self.origin.isoformat(),
+                TRAINED_TO: self.trained_to.isoformat(), "resolution": self.spec.resolution,
                 "n_features": len(m.feature_names_), "selection": m.selection, "learning_rate": m.learning_rate}
 
     def importance(self, feats: pa.Table, weeks: int = 8) -> pd.Series:
@@ -111,18 +116,21 @@ def train_hotspot_model(feats: pa.Table, params: CellFeatureParams, *, holdout_w
     stores them); they become the model's :class:`FeatureSpec`, so serving
     builds the same columns. Parity is checked on the table's last week.
     """
-    require_weekly(feats)
-    train, trained_to = holdout_split(feats, holdout_weeks)
+    tz = params.timezone
+    require_weekly(feats, tz)
+    train, trained_to = holdout_split(feats, holdout_weeks, tz)
     model = stacked_model(seed, n_valid_periods=valid_weeks).fit(train)
     onnx_model = model.to_onnx()
     last = pc.max(feats.column("period_start"))
     parity = model.check_onnx_parity(feats.filter(pc.equal(feats.column("period_start"), last)))
     return TrainedHotspotModel(model=model, onnx_model=onnx_model, parity=parity,
                                spec=FeatureSpec(tuple(model.feature_names_), params), trained_to=trained_to,
-                               origin=pd.Timestamp(last.as_py()) + pd.Timedelta(weeks=1))
+                               origin=next_period_start(last.as_py(), "W", tz))
 
 
-def weekly_forecaster(train_weeks: int, burn_in_weeks: int, seed: int = 0, valid_weeks: int = 8) -> LearnedForecaster:
-    """The learned model as the backtest refits it: weekly, the stacked model, ``train_weeks`` before each origin."""
+def weekly_forecaster(train_weeks: int, burn_in_weeks: int, seed: int = 0, valid_weeks: int = 8,
+                      timezone: str = "UTC") -> LearnedForecaster:
+    """The learned model as the backtest refits it: weekly (local weeks of ``timezone``), the stacked model,
+    ``train_weeks`` before each origin."""
     return LearnedForecaster(freq="W", train_periods=train_weeks, burn_in_periods=burn_in_weeks,
-                             model=stacked_model(seed, n_valid_periods=valid_weeks))
+                             model=stacked_model(seed, n_valid_periods=valid_weeks), timezone=timezone)

@@ -226,8 +226,9 @@ def account_features(context: dg.AssetExecutionContext, lakehouse: Lakehouse) ->
 )
 @skip_unchanged(models=lambda kw: [(spec.model_name, None) for spec in ENTITY_MODELS])
 def entity_anomaly_model(context: dg.AssetExecutionContext, config: ModelConfig, lakehouse: Lakehouse,
-                         mlflow: MlflowTracking) -> dg.MaterializeResult:
+                         mlflow: MlflowTracking, reports: Reports) -> dg.MaterializeResult:
     from models.anomalies.champion import register_challenger
+    from models.cards import anomaly_card, publish_card
     from models.anomalies.scoring import fit_entity_model
 
     mlflow.experiment(EXPERIMENT)  # created with the artifact root, and MLflow set up
@@ -246,11 +247,15 @@ def entity_anomaly_model(context: dg.AssetExecutionContext, config: ModelConfig,
                                   truth_positives(lakehouse, spec), n_estimators=config.n_estimators,
                                   contamination=config.contamination, seed=config.seed)
         parity, quality = fitted.parity, fitted.quality
-        registered = register_challenger(
-            mlflow.tracking_uri, spec, fitted, experiment=EXPERIMENT, data_end=records_end(lakehouse, spec),
-            params={"contamination": config.contamination, "seed": config.seed, "n_estimators": config.n_estimators,
-                    "n_rows": len(X), "feature_table_version": table_version},
-        )
+        params = {"contamination": config.contamination, "seed": config.seed, "n_estimators": config.n_estimators,
+                  "n_rows": len(X), "feature_table_version": table_version}
+        data_end = records_end(lakehouse, spec)
+        registered = register_challenger(mlflow.tracking_uri, spec, fitted, experiment=EXPERIMENT, data_end=data_end,
+                                         params=params)
+        card = publish_card(anomaly_card(spec=spec, version=registered.version, quality=quality, parity=parity,
+                                         params=params, data_end=data_end),
+                            mlflow.tracking_uri, registered.run_id, reports.folder("anomalies"))
+        meta[f"{spec.entity_type}_model_card"] = dg.MetadataValue.path(str(card["card_html"]))
         uri = registered.uri
         context.log.info(f"{spec.entity_type}: {spec.detector} on {len(X):,} rows -> {uri}; {fitted.describe()}")
         summary[spec.entity_type] = {"model_uri": uri, "run_id": registered.run_id, "parity": parity,

@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "series-match": "crime_series:series_match",
     "forecast": "forecast:forecast",
     "forecast-explain": "explain:forecast_explain",
+    "ask": "ask:ask",
 }
 
 
@@ -41,6 +42,7 @@ GROUPS: dict[str, str] = {
     "links": "links",
     "vision": "vision",
     "anomalies": "anomalies",
+    "simulate": "simulate",
 }
 
 

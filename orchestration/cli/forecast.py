@@ -27,7 +27,7 @@ LEARNED_REFIT_EVERY = 52
 def forecast(
     incidents: Path = typer.Option(..., "--incidents", help="Incident file (CSV, JSONL, Parquet, GeoJSON...) the spec describes."),
     spec: Path = typer.Option(..., "--spec", help="YAML source spec of the file; its study_area boundary layer is the study area."),
-    start: str = typer.Option(..., "--start", help="First period start, YYYY-MM-DD (00:00 UTC)."),
+    start: str = typer.Option(..., "--start", help="First period start, YYYY-MM-DD (00:00 local time of --tz)."),
     end: str = typer.Option(..., "--end", help="Last allowed period start, YYYY-MM-DD."),
     step: str = typer.Option("7d", "--step", help="Period length: 7d (weekly) or 1d (daily)."),
     res: int = typer.Option(9, "--res", min=0, max=15, help="H3 resolution of the forecast cells."),
@@ -38,12 +38,17 @@ def forecast(
         help=f"Refit the model every N periods (default: learned {LEARNED_REFIT_EVERY}, baselines once; "
              "baselines always read every incident before each period start).",
     ),
+    tz: str | None = typer.Option(
+        None, "--tz", help="IANA time zone whose local midnights start the periods (default: the spec's "
+                           "`timezone`, else UTC); period_start is the local date.",
+    ),
 ) -> None:
     """Forecast crime risk per H3 cell for every period from START to END.
 
-    Writes one row per period and study-area cell: period_start, h3, score (higher =
-    riskier; the learned model and sepp give expected counts). Forecasts for a period use
-    only incidents before its start. Prints a JSON summary.
+    Writes one row per period and study-area cell: period_start (local date), h3, score
+    (higher = riskier; the learned model and sepp give expected counts). Periods start at
+    local midnight of --tz, so a day the clocks change lasts 23 or 25 hours. Forecasts for
+    a period use only incidents before its start. Prints a JSON summary.
     """
     import json
 
@@ -71,6 +76,13 @@ def forecast(
         raise fail(f"--start and --end must be dates YYYY-MM-DD: {exc}") from None
     if d1 < d0:
         raise fail(f"--end {end} is before --start {start}")
+    if tz is not None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise fail(f"--tz must be an IANA time zone name such as America/Chicago, got {tz!r}") from None
     try:
         source = load_spec(spec)
         if source.table != "incidents":
@@ -83,12 +95,14 @@ def forecast(
             parsed = parse_records(raw, source, boundaries=boundaries, ctx=Compute().sedona())
     except (SourceFileError, SpecError) as exc:
         raise fail(str(exc)) from None
+    zone = tz or source.local_timezone  # the spec's zone was checked when it loaded
     rows = parsed.accepted
     if rows.num_rows == 0:
         raise fail(f"{incidents}: no valid incident rows ({parsed.rejects.num_rows} rejected)")
     cells = study_area_cells(boundaries.column("geometry"), resolution=res)
     err.print(f"{rows.num_rows:,} incidents ({parsed.rejects.num_rows:,} rejected), "
-              f"{cells.num_rows:,} H3 res-{res} cells, method [cyan]{method}[/]")
+              f"{cells.num_rows:,} H3 res-{res} cells, method [cyan]{method}[/], periods from local midnight "
+              f"({zone})")
 
     step_days = 7 if freq == "W" else 1
     n_periods = (d1 - d0).days // step_days + 1
@@ -99,12 +113,12 @@ def forecast(
         task = bar.add_task(f"{method} periods", total=n_periods)
         try:
             table = forecast_periods(rows, cells, start=d0.isoformat(), end=d1.isoformat(), step=freq, resolution=res,
-                                     method=method, refit_every=every,
+                                     method=method, refit_every=every, timezone=zone,
                                      progress=lambda k: bar.advance(task, k))
         except ValueError as exc:
             raise fail(str(exc)) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, out)
     typer.echo(json.dumps({"out": str(out), "rows": table.num_rows, "periods": n_periods, "cells": cells.num_rows,
-                           "method": method, "resolution": res, "incidents": rows.num_rows,
+                           "method": method, "resolution": res, "timezone": zone, "incidents": rows.num_rows,
                            "rejected": parsed.rejects.num_rows}))

@@ -181,24 +181,30 @@ def _execute(console, instance, job, partition: str, label: str, asset_selection
 
 
 def _forecast_week(defs, lake) -> str | None:
-    """The forecast partition after the latest incident: the demo data end in 2017, so 'next week' is theirs."""
+    """The forecast partition after the latest incident of the forecast source, in its local time: the demo
+    data end in 2017, so 'next week' is theirs."""
     import datetime as dt
 
+    import dagster as dg
+    import pandas as pd
     import pyarrow.compute as pc
 
     if "hotspot_forecast_weekly" not in {j.name for j in defs.resolve_all_job_defs()}:
         return None
     if not lake.exists("silver", "incidents"):
         return None
-    from orchestration.hotspots.inputs import HotspotConfig
+    from orchestration.hotspots.inputs import HotspotConfig, forecast_source
 
-    source = HotspotConfig().source
+    try:
+        spec = forecast_source(defs.resources["sources"], HotspotConfig().source)
+    except dg.Failure:  # no incident spec with a study area: nothing to forecast
+        return None
     latest = pc.max(lake.read("silver", "incidents", columns=["occurred_at"],
-                              filters=[("source", "=", source)])["occurred_at"]).as_py()
+                              filters=[("source", "=", spec.name)])["occurred_at"]).as_py()
     if latest is None:
         return None
-    monday = latest.date() + dt.timedelta(days=7 - latest.weekday())
-    return monday.isoformat()
+    day = pd.Timestamp(latest).tz_convert(spec.local_timezone).date()
+    return (day + dt.timedelta(days=7 - day.weekday())).isoformat()
 
 
 def _report(console, resources: dict, run_id: str, results: list, seconds: float) -> None:
@@ -251,8 +257,8 @@ def _report(console, resources: dict, run_id: str, results: list, seconds: float
         console.print("[bold]Reports[/] (open in a browser or image viewer):")
         for folder in sorted(p for p in reports.iterdir() if p.is_dir()):
             preferred = [f for f in (folder / "index.html", folder / "network.html") if f.exists()]
-            files = preferred or sorted(folder.glob("*.html")) or sorted(folder.glob("*.png"))[:3]
-            for f in files[:4]:
+            files = preferred or newest_of_each_kind(folder.glob("*.html")) or sorted(folder.glob("*.png"))[:3]
+            for f in files[:6]:
                 console.print(f"  {folder.name}: {f}")
     ok = all(r.success for r in results)
     status = "[green]succeeded[/]" if ok else "[red]failed[/]"
@@ -262,6 +268,17 @@ def _report(console, resources: dict, run_id: str, results: list, seconds: float
         "Next: [bold]make ui[/] opens the Dagster UI at http://127.0.0.1:3000 (runs, lineage, checks); "
         f"query the tables with DuckDB or deltalake, e.g. DeltaTable('{root}/silver/incidents')."
     )
+
+
+def newest_of_each_kind(paths) -> list:
+    """The newest file of each kind (the name's first word: ``forecast_2018-01-01.html`` is a ``forecast``),
+    in order of kind: one forecast, one patrol plan, one model card... rather than every week's."""
+    newest: dict = {}
+    for p in paths:
+        kind = p.name.split("_")[0]
+        if kind not in newest or p.stat().st_mtime > newest[kind].stat().st_mtime:
+            newest[kind] = p
+    return [newest[k] for k in sorted(newest)]
 
 
 def spike_alert_summary(lake, results: list) -> str | None:

@@ -15,7 +15,8 @@ import pyarrow.compute as pc
 
 from orchestration.lakehouse.metadata import lake_table, table_metadata
 from orchestration.hotspots.inputs import (EXPERIMENT, VALID_WEEKS, CellFeaturesConfig, HotspotConfig, forecast_source,
-                                          gold_features, map_layers, study_inputs, week_key)
+                                          gold_features, local_week_start, map_layers, period_span, study_inputs,
+                                          week_key, week_rows, with_provenance)
 from orchestration.hotspots.partitions import FORECAST_WEEKS
 from orchestration.resources.compute import Compute
 from orchestration.resources.lakehouse import Lakehouse, sql_literal
@@ -23,7 +24,7 @@ from orchestration.resources.reports import Reports
 from orchestration.resources.sources import SourceCatalog
 from orchestration.resources.tracking import MlflowTracking
 from orchestration.lakehouse.freshness import skip_unchanged
-from orchestration.platform.automation import ON_SCHEDULE_TAG, OPTIONAL_INPUT, RETRAIN_TAG
+from orchestration.platform.automation import ON_SCHEDULE_TAG, RETRAIN_TAG
 from orchestration.platform.retries import MODEL_RETRY, STORAGE_RETRY
 
 OWNERS = ["team:crime-analysis"]
@@ -32,26 +33,38 @@ OWNERS = ["team:crime-analysis"]
 GROUP = "gold"
 # -- assets ----------------------------------------------------------------------------
 
-@dg.asset(
-    key="cell_features",
-    retry_policy=STORAGE_RETRY,
-    tags={**RETRAIN_TAG, **ON_SCHEDULE_TAG, OPTIONAL_INPUT: "events"},  # also reads gold events when fusion is loaded
-    group_name=GROUP,
-    metadata=lake_table("gold", "cell_features"),
-    kinds={"delta", "h3"},
-    owners=OWNERS,
-    deps=["incidents", "police_districts"],
-    description=(
+def build_cell_features(*, reads_events: bool) -> dg.AssetsDefinition:
+    """The ``cell_features`` asset; ``reads_events`` when fusion is part of the deployment.
+
+    With fusion loaded, gold ``events`` is a real dependency of the op (not only
+    an edge in the lineage graph), so a run orders ``events`` first and a fresh
+    lake's features carry the other feeds' activity on the first run. The
+    domain's ``defs(feeds)`` decides (orchestration/hotspots/definitions.py).
+    """
+    return dg.asset(
+        key="cell_features",
+        retry_policy=STORAGE_RETRY,
+        tags={**RETRAIN_TAG, **ON_SCHEDULE_TAG},
+        group_name=GROUP,
+        metadata=lake_table("gold", "cell_features"),
+        kinds={"delta", "h3"},
+        owners=OWNERS,
+        deps=["incidents", "police_districts", *(["events"] if reads_events else [])],
+        description=CELL_FEATURES_DOC,
+    )(skip_unchanged()(_cell_features))
+
+
+CELL_FEATURES_DOC = (
         "Gold: one row per study-area H3 cell and week (the training window before the data's last week; "
         "config `period: day` gives daily rows instead): "
         "lagged and rolling counts, k-ring and kernel-smoothed counts, decayed long-run rates, near-repeat "
         "exposure, location-type mix, calendar, and (when gold events exists) lagged CDR activity, "
         "transaction volume, OSINT volume and camera detections per cell; `target` is the period's count. "
         "Every feature reads only records before the period's start. Default 78 weeks so `make run` stays fast."
-    ),
 )
-@skip_unchanged()
-def cell_features(context: dg.AssetExecutionContext, config: CellFeaturesConfig, lakehouse: Lakehouse,
+
+
+def _cell_features(context: dg.AssetExecutionContext, config: CellFeaturesConfig, lakehouse: Lakehouse,
                   sources: SourceCatalog, compute: Compute) -> dg.MaterializeResult:
     from jobs.grid.activity import ACTIVITY_ORIGINS, activity_counts
     from jobs.grid.cell_features import cell_features as build
@@ -59,20 +72,20 @@ def cell_features(context: dg.AssetExecutionContext, config: CellFeaturesConfig,
     from jobs.grid.params import COMMIT_KEY
     from models.hotspots.learned import default_feature_params
 
-    incidents, cells, _, _ = study_inputs(lakehouse, sources, config)
-    origin = data_origin(incidents)
+    incidents, cells, _, tz = study_inputs(lakehouse, sources, config)
+    origin = data_origin(incidents, timezone=tz)  # periods start at the study area's local boundaries
     freq, n_periods = ("W", config.train_weeks) if config.period == "week" else ("D", config.train_days)
-    step = pd.Timedelta(weeks=1) if freq == "W" else pd.Timedelta(days=1)
-    first = origin - n_periods * step
+    first, last = period_span(freq, tz, origin, n_periods)
     # the learned model's look-backs at this period, vocabularies and bandwidth fixed: stored with the rows
-    params = resolve_params(default_feature_params(freq).replace(resolution=config.resolution), incidents, cells)
+    params = resolve_params(default_feature_params(freq).replace(resolution=config.resolution, timezone=tz),
+                            incidents, cells)
     stored = {COMMIT_KEY: params.to_json()}
     extra = None
     if lakehouse.exists("gold", "events"):
         # Other feeds' activity per cell and period; cell_features lags it (period p is first read by p + 1).
         ev = lakehouse.read("gold", "events", columns=["origin", "occurred_at", "h3"],
                             filters=[("origin", "in", list(ACTIVITY_ORIGINS))])
-        extra = activity_counts(ev, resolution=config.resolution, freq=freq)
+        extra = activity_counts(ev, resolution=config.resolution, freq=freq, timezone=tz)
         context.log.info("activity features from gold/events: " +
                          ", ".join(f"{k} {int(pc.sum(v['value']).as_py() or 0):,} events" for k, v in extra.items()))
     else:
@@ -82,20 +95,25 @@ def cell_features(context: dg.AssetExecutionContext, config: CellFeaturesConfig,
         from jobs.spark.cell_features import spark_cell_features
 
         spark_cell_features(compute.spark(), incidents, cells, lakehouse.uri("gold", "cell_features"), params,
-                            start=first, end=origin - step, extra_counts=extra, partitions=compute.spark_partitions,
+                            start=first, end=last, extra_counts=extra, partitions=compute.spark_partitions,
                             storage_options=lakehouse.storage_options(), commit_metadata=stored)
         result = lakehouse.describe("gold", "cell_features", lakehouse.count("gold", "cell_features"))
         table = lakehouse.read("gold", "cell_features").slice(0, 5)
     else:
-        table = build(incidents, cells, params, start=first, end=origin - step, extra_counts=extra)
+        table = build(incidents, cells, params, start=first, end=last, extra_counts=extra)
         result = lakehouse.overwrite("gold", "cell_features", table, commit_metadata=stored)
     context.log.info(f"{result.rows_total:,} cell-{config.period}s ({cells.num_rows:,} cells x {n_periods} "
-                     f"{config.period}s to {origin.date()}), {table.num_columns} columns ({compute.engine})")
+                     f"{config.period}s to {origin.tz_convert(tz).date()}), {table.num_columns} columns "
+                     f"({compute.engine})")
     return dg.MaterializeResult(metadata={**table_metadata(result, table.select(table.column_names[:8])),
-                                          "origin": dg.MetadataValue.text(str(origin.date())),
+                                          "origin": dg.MetadataValue.text(str(origin.tz_convert(tz).date())),
                                           "period": dg.MetadataValue.text(config.period),
                                           "feature_params": dg.MetadataValue.json(params.to_dict()),
                                           "n_cells": dg.MetadataValue.int(cells.num_rows)})
+
+
+#: Crime records alone; the hotspot domain's ``defs(feeds)`` swaps in the one that reads gold events.
+cell_features = build_cell_features(reads_events=False)
 
 
 @dg.asset(
@@ -110,8 +128,9 @@ def cell_features(context: dg.AssetExecutionContext, config: CellFeaturesConfig,
     description=(
         "Gold: rolling-origin backtest of the learned model and every baseline (naive counts, retrospective "
         "KDE, prospective hotspotting, self-exciting point process) on the same weeks just before the data's "
-        "origin: hit rate, PAI, PEI, PEI* at 0.5/1/2/5 % of the area per method and week, plus a PAI plot "
-        "(reports/hotspots/backtest_pai.png). Default 6 weeks; the full 2016-2017 backtest is "
+        "origin: hit rate, PAI, PEI, PEI* at 0.5/1/2/5 % of the area per method and week, the Poisson deviance "
+        "of each method's expected counts (`deviance`), a PAI plot (reports/hotspots/backtest_pai.png) and a "
+        "reliability plot (backtest_reliability.png). Default 6 weeks; the full 2016-2017 backtest is "
         "benchmarks/forecast.py."
     ),
 )
@@ -119,18 +138,17 @@ def cell_features(context: dg.AssetExecutionContext, config: CellFeaturesConfig,
 def hotspot_backtest(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
                      sources: SourceCatalog, reports: Reports) -> dg.MaterializeResult:
     from jobs.grid.cell_features import data_origin
-    from models.evaluation.backtest import plot_backtest, rolling_origin_backtest
+    from models.evaluation.backtest import plot_backtest, plot_reliability, rolling_origin_backtest
     from models.hotspots.baselines import BASELINES
     from models.hotspots.training import weekly_forecaster
 
-    incidents, cells, _, _ = study_inputs(lakehouse, sources, config)
-    origin = data_origin(incidents)
-    start = origin - pd.Timedelta(weeks=config.backtest_weeks)
+    incidents, cells, _, tz = study_inputs(lakehouse, sources, config)
+    origin = data_origin(incidents, timezone=tz)
+    start, end = period_span("W", tz, origin, config.backtest_weeks)
     methods = {name: (lambda h, cls=cls: cls()) for name, cls in BASELINES.items()}
     methods["learned"] = lambda h: weekly_forecaster(config.train_weeks, config.burn_in_weeks, config.seed,
-                                                     VALID_WEEKS)
-    res = rolling_origin_backtest(incidents, cells, methods, start=start, end=origin - pd.Timedelta(weeks=1),
-                                  horizons=("W",))
+                                                     VALID_WEEKS, timezone=tz)
+    res = rolling_origin_backtest(incidents, cells, methods, start=start, end=end, horizons=("W",), timezone=tz)
     periods = res.periods.copy()
     periods["period_start"] = pd.to_datetime(periods["period_start"], utc=True)
     periods["origin"] = origin
@@ -138,14 +156,19 @@ def hotspot_backtest(context: dg.AssetExecutionContext, config: HotspotConfig, l
     result = lakehouse.overwrite("gold", "hotspot_backtest", table)
     png = reports.folder("hotspots") / "backtest_pai.png"
     plot_backtest(res.summary, "pai").savefig(png, dpi=100)
+    reliability_png = reports.folder("hotspots") / "backtest_reliability.png"
+    plot_reliability(res.reliability).savefig(reliability_png, dpi=100)
     at1 = res.summary[res.summary["coverage"] == 0.01].set_index("method")
-    lines = [f"| {m} | {r.pai_mean:.2f} ± {r.pai_se:.2f} | {100 * r.hit_rate_mean:.1f} % |" for m, r in at1.iterrows()]
-    context.log.info(f"backtest {start.date()} .. {origin.date()}: " +
+    lines = [f"| {m} | {r.pai_mean:.2f} ± {r.pai_se:.2f} | {100 * r.hit_rate_mean:.1f} % | "
+             f"{r.deviance_mean:.4f} ± {r.deviance_se:.4f} |" for m, r in at1.iterrows()]
+    context.log.info(f"backtest {start.tz_convert(tz).date()} .. {origin.tz_convert(tz).date()}: " +
                      ", ".join(f"{m} PAI@1% {r.pai_mean:.2f}" for m, r in at1.iterrows()))
     return dg.MaterializeResult(metadata={
         **table_metadata(result, table.drop_columns(["origin"])),
-        "pai_at_1pct": dg.MetadataValue.md("| method | PAI@1% | hit rate |\n|---|---|---|\n" + "\n".join(lines)),
+        "pai_at_1pct": dg.MetadataValue.md("| method | PAI@1% | hit rate | Poisson deviance per cell |\n"
+                                           "|---|---|---|---|\n" + "\n".join(lines)),
         "plot": dg.MetadataValue.path(str(png)),
+        "reliability_plot": dg.MetadataValue.path(str(reliability_png)),
         "weeks": dg.MetadataValue.int(int(res.summary["n_periods"].max())),
         "timings": dg.MetadataValue.text(res.timings.round(3).to_string(index=False)),
     })
@@ -168,7 +191,8 @@ def hotspot_backtest(context: dg.AssetExecutionContext, config: HotspotConfig, l
         "registered as `hotspot_lgbm` (alias `challenger`). The blocking check `beats_champion` moves `champion`."
     ),
 )
-@skip_unchanged(models=lambda kw: [(kw['config'].model_name, None)])
+# the version it registered (alias challenger): a lost registry retrains; a baseline the gate registers does not
+@skip_unchanged(models=lambda kw: [(kw['config'].model_name, 'challenger')])
 def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
                   mlflow: MlflowTracking, sources: SourceCatalog, reports: Reports) -> dg.MaterializeResult:
     from models.cards import hotspot_card, publish_card
@@ -189,6 +213,7 @@ def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lake
     at1 = summary[np.isclose(summary["coverage"], 0.01)].set_index("method")["pai_mean"]
     pai_learned = float(at1.get("learned", np.nan))
     best_base = at1.drop("learned", errors="ignore")
+    deviance = summary[np.isclose(summary["coverage"], 0.01)].set_index("method").get("deviance_mean", pd.Series())
     mlflow.experiment(EXPERIMENT)  # created with the artifact root, and MLflow set up
     X = feats.select(list(model.feature_names_)).slice(0, 5).to_pandas().to_numpy(np.float32)
     importance = fitted.importance(feats)  # mean |TreeSHAP| per feature on the last training weeks
@@ -202,6 +227,7 @@ def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lake
                 "cell_features_version": features_version,
                 "hotspot_backtest_version": lakehouse.version("gold", "hotspot_backtest")},
         metrics={**{f"backtest_pai_1pct_{m}": v for m, v in at1.items()},
+                 **{f"backtest_deviance_{m}": v for m, v in deviance.items()},
                  "onnx_max_abs_diff": fitted.parity.max_abs_diff},
         tables={"backtest_periods.csv": periods.drop(columns=["origin"]), "backtest_summary.csv": summary,
                 "validation.csv": model.validation_,
@@ -216,6 +242,7 @@ def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lake
     card = publish_card(hotspot_card(name=config.model_name, version=version.version, method="learned",
                                      source=source,
                                      params={**fitted.run_params(), "train_weeks": config.train_weeks,
+                                             "timezone": fitted.spec.feature_params.timezone,
                                              "cell_features_version": features_version,
                                              "hotspot_backtest_version": lakehouse.version("gold", "hotspot_backtest")},
                                      summary=summary, resolution=fitted.spec.resolution),
@@ -254,7 +281,7 @@ def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lake
         "expected crime down to that rank, top-cell flag. Also a GeoParquet export (EPSG:4326), an offline "
         "HTML map and a PNG in reports/hotspots/. `method` names the serving method; `drivers` (learned model "
         "only) the cell's top three features by TreeSHAP, each as the factor it multiplies the expected count by "
-        "(`roll_52 ×1.52`). Partitions: weeks from Monday 00:00 UTC."
+        "(`roll_52 ×1.52`). Partitions: weeks from Monday 00:00 local time (the spec's `timezone`)."
     ),
 )
 @skip_unchanged(models=lambda kw: [(kw['config'].model_name, 'champion')])
@@ -264,7 +291,6 @@ def hotspot_forecast(context: dg.AssetExecutionContext, config: HotspotConfig, l
     from models.registry import CHAMPION, version_tags
     from orchestration.hotspots.maps import write_forecast_maps
 
-    week = pd.Timestamp(context.partition_key, tz="UTC")
     mlflow.setup()
     # the champion: a learned model or a baseline that won the gate
     scorer, version, method = load_hotspot_scorer(mlflow.tracking_uri, f"models:/{config.model_name}@{CHAMPION}")
@@ -273,6 +299,7 @@ def hotspot_forecast(context: dg.AssetExecutionContext, config: HotspotConfig, l
     read: dict = {}  # the Delta versions read: each row carries them
     incidents, cells, districts, tz = study_inputs(lakehouse, sources, config, resolution=scorer.resolution,
                                                    versions=read)
+    week = local_week_start(context.partition_key, tz)
     expected, drivers = score_period(scorer, incidents, cells, week)
     table = forecast_table(cells, expected, week, config.top_share, version.version, drivers=drivers, method=method,
                            provenance={"model_name": version.name, **read})
@@ -322,34 +349,26 @@ def hotspot_forecast(context: dg.AssetExecutionContext, config: HotspotConfig, l
 @skip_unchanged(models=lambda kw: [(kw['config'].model_name, 'champion')])
 def patrol_plan(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
                 sources: SourceCatalog, reports: Reports) -> dg.MaterializeResult:
-    import h3 as h3lib
-
     from jobs.grid.patrol import cells_by_shift, mean_share_covered, shift_profile
     from jobs.grid.patrol import patrol_plan as plan
     from orchestration.hotspots.maps import write_patrol_maps
 
-    week = pd.Timestamp(context.partition_key, tz="UTC")
-    key = week_key(week)
-    forecast_version = lakehouse.version("gold", "hotspot_forecast")
-    fc = lakehouse.read("gold", "hotspot_forecast", filters=[("week", "=", key)], version=forecast_version)
-    if fc.num_rows == 0:
-        raise ValueError(f"gold/hotspot_forecast has no rows for week {key}; materialise that partition first")
+    key = context.partition_key
     # the forecast's cells (the served model's resolution), not the config's
-    resolution = h3lib.get_resolution(fc.column("h3")[0].as_py())
+    fc, forecast_version, resolution = week_rows(lakehouse, "hotspot_forecast", key)
     read: dict = {}
     incidents, cells, districts, tz = study_inputs(lakehouse, sources, config, resolution=resolution, versions=read)
+    week = local_week_start(key, tz)
     pos = dict(zip(fc.column("h3").to_pylist(), fc.column("expected_count").to_numpy()))
     h3 = cells.column("h3").to_pylist()
     expected = np.array([pos.get(c, 0.0) for c in h3])
     profile = shift_profile(incidents, cells, before=week, timezone=tz)
-    table = plan(h3, expected, profile, week_start=week, capacity=config.patrol_cells_per_shift, timezone=tz)
+    table = plan(h3, expected, profile, week_start=key, capacity=config.patrol_cells_per_shift, timezone=tz)
     table = table.append_column("week", pa.array([key] * table.num_rows, pa.string()))
     served = {c: fc.column(c)[0].as_py() if c in fc.column_names else None
               for c in ("model_name", "model_version", "method")}
     provenance = {**served, "hotspot_forecast_version": forecast_version, **read}
-    for name, value in provenance.items():  # what made the plan: the forecast's model and every input's version
-        typ = pa.int64() if name.endswith("_version") and name != "model_version" else pa.string()
-        table = table.append_column(name, pa.array([value] * table.num_rows, typ))
+    table = with_provenance(table, provenance)  # what made the plan: the forecast's model, every input's version
     result = lakehouse.replace_where("gold", "patrol_plan", table, f"week = {sql_literal(key)}", evolve_schema=True)
     shifts = cells_by_shift(table)
     layers, layer_note = map_layers(context, sources, config)

@@ -28,11 +28,13 @@ def model_config(instance: dg.DagsterInstance) -> HotspotConfig | None:
 
 def out_of_sample(lakehouse: Lakehouse, sources: SourceCatalog, tracking_uri: str, config: HotspotConfig,
                   versions: dict, coverage: float = 0.01) -> tuple[list, dict[str, list[float]], dict[str, str],
-                                                                dict[str, list[float]], dict[str, str]]:
+                                                                dict[str, list[float]], dict[str, str],
+                                                                dict[str, str]]:
     """Weekly PAI of registered versions (``{role: version}``) and of every baseline, on the weeks none of the
     learned versions trained on, each week scored from incidents before its start.
 
-    Returns ``(weeks, PAI per role, trained_to per learned role, PAI per baseline, method per role)``.
+    Returns ``(weeks, PAI per role, trained_to per learned role, PAI per baseline, method per role, roles left
+    out with the reason)``.
     """
     from jobs.grid.cell_features import data_origin
     from models.hotspots.baselines import BASELINES
@@ -40,23 +42,30 @@ def out_of_sample(lakehouse: Lakehouse, sources: SourceCatalog, tracking_uri: st
     from models.hotspots.serving import BaselineScorer, load_hotspot_scorer
     from models.registry import run_params
 
+    incidents, cells, _, tz = study_inputs(lakehouse, sources, config)
     scorers = {role: load_hotspot_scorer(tracking_uri, v) for role, v in versions.items()}
+    # a learned version whose periods run on another clock (trained before the study area's time zone was
+    # declared) cannot be scored on the same weeks: it is left out of the comparison, and the reason kept
+    stale = {role: s[0].spec.feature_params.timezone for role, s in scorers.items()
+             if s[2] == "learned" and s[0].spec.feature_params.timezone != tz}
+    scorers = {role: s for role, s in scorers.items() if role not in stale}
     methods = {role: s[2] for role, s in scorers.items()}
     # a registered baseline trained on nothing: only learned versions bound the weeks
     cutoffs = {role: trained_to(run_params(tracking_uri, v)) for role, v in versions.items()
-               if methods[role] == "learned"}
-    incidents, cells, _, _ = study_inputs(lakehouse, sources, config)
-    weeks = gate_weeks(cutoffs.values(), data_origin(incidents), config.backtest_weeks)
+               if methods.get(role) == "learned"}
+    weeks = gate_weeks(cutoffs.values(), data_origin(incidents, timezone=tz), config.backtest_weeks, tz)
 
     def cells_at(resolution: int):
         return cells if resolution == config.resolution else \
             study_inputs(lakehouse, sources, config, resolution=resolution)[1]
 
-    pai = {role: period_pai(s[0], incidents, cells_at(s[0].resolution), weeks, coverage)
+    pai = {role: period_pai(s[0], incidents, cells_at(s[0].resolution), weeks, coverage, timezone=tz)
            for role, s in scorers.items()}
-    base = {name: period_pai(BaselineScorer(name, resolution=config.resolution), incidents, cells, weeks, coverage)
-            for name in BASELINES}
-    return weeks, pai, {role: str(c.date()) for role, c in cutoffs.items()}, base, methods
+    base = {name: period_pai(BaselineScorer(name, resolution=config.resolution), incidents, cells, weeks, coverage,
+                             timezone=tz) for name in BASELINES}
+    skipped = {role: f"its weeks run on {zone} time, the study area's on {tz} time: not comparable"
+               for role, zone in stale.items()}
+    return weeks, pai, {role: str(c.date()) for role, c in cutoffs.items()}, base, methods, skipped
 
 
 @dg.asset_check(
@@ -109,7 +118,10 @@ def beats_champion(context: dg.AssetCheckExecutionContext, lakehouse: Lakehouse,
             return dg.AssetCheckResult(passed=True, metadata={**meta, "decision": "identical to the champion: "
                                                                                  "alias kept"})
     versions = {"challenger": challenger, **({"champion": champion} if champion is not None else {})}
-    weeks, pai, cutoffs, base, methods = out_of_sample(lakehouse, sources, ml, config, versions)
+    weeks, pai, cutoffs, base, methods, skipped = out_of_sample(lakehouse, sources, ml, config, versions)
+    meta.update({f"{role}_left_out": why for role, why in skipped.items()})
+    if "champion" in skipped:  # not comparable: decided as if there were no champion yet
+        champion = None
     meta.update({f"{role}_trained_to": c for role, c in cutoffs.items()})
     means = {**{role: mean_pai(v) for role, v in pai.items()}, **{name: mean_pai(v) for name, v in base.items()}}
     meta.update({f"{role}_pai_1pct": means[role] for role in pai})
@@ -136,7 +148,8 @@ def beats_champion(context: dg.AssetCheckExecutionContext, lakehouse: Lakehouse,
 
     backtest = summarise(lakehouse.read("gold", "hotspot_backtest").to_pandas()) \
         if lakehouse.exists("gold", "hotspot_backtest") else None
-    card = {"inputs": {"source": meta["source"], "summary": backtest}, "folder": reports.folder("hotspots")}
+    card = {"inputs": {"source": meta["source"], "summary": backtest}, "folder": reports.folder("hotspots"),
+            "timezone": forecast_source(sources, config.source).local_timezone}
     return _promote(context, ml, config, None, decision.winner, meta, decision.reason, won_by,
                     pai_1pct=means[decision.winner], card=card)
 
@@ -159,7 +172,8 @@ def _promote(context, ml: str, config: HotspotConfig, version, method: str, meta
             from models.cards import hotspot_card, publish_card
 
             publish_card(hotspot_card(name=config.model_name, version=version.version, method=method,
-                                      params=params, resolution=config.resolution, gate=f"{reason}; {won_by}",
+                                      params={**params, "timezone": card["timezone"]},
+                                      resolution=config.resolution, gate=f"{reason}; {won_by}",
                                       **card["inputs"]), ml, version.run_id, card["folder"])
     else:
         set_version_tags(ml, version, tags)

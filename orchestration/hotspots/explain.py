@@ -16,7 +16,7 @@ import datetime as dt
 import pandas as pd
 import pyarrow.compute as pc
 
-from orchestration.hotspots.inputs import HotspotConfig, study_inputs, week_key
+from orchestration.hotspots.inputs import HotspotConfig, local_week_start, study_inputs
 from orchestration.resources.lakehouse import Lakehouse
 from orchestration.resources.sources import SourceCatalog
 
@@ -28,10 +28,9 @@ class ExplainError(LookupError):
     """The forecast row or what it points at cannot be found; the message says what is missing."""
 
 
-def week_of(day: dt.date) -> pd.Timestamp:
-    """The forecast week (Monday 00:00 UTC) holding ``day``."""
-    ts = pd.Timestamp(day, tz="UTC")
-    return ts - pd.Timedelta(days=ts.weekday())
+def week_of(day: dt.date) -> str:
+    """The key of the forecast week holding the local date ``day``: its Monday, ``YYYY-MM-DD``."""
+    return (day - dt.timedelta(days=day.weekday())).isoformat()
 
 
 def explain_forecast(lakehouse: Lakehouse, sources: SourceCatalog, tracking_uri: str, cell: str, day: dt.date,
@@ -43,8 +42,7 @@ def explain_forecast(lakehouse: Lakehouse, sources: SourceCatalog, tracking_uri:
 
     if not lakehouse.exists("gold", "hotspot_forecast"):
         raise ExplainError(f"no gold/hotspot_forecast under {lakehouse.root_uri()}: materialise hotspot_forecast first")
-    week = week_of(day)
-    key = week_key(week)
+    key = week_of(day)
     rows = lakehouse.read("gold", "hotspot_forecast", filters=[("week", "=", key)])
     if rows.num_rows == 0:
         weeks = sorted(set(lakehouse.read("gold", "hotspot_forecast", columns=["week"])["week"].to_pylist()))
@@ -83,8 +81,8 @@ def explain_forecast(lakehouse: Lakehouse, sources: SourceCatalog, tracking_uri:
     scorer, _, method = load_hotspot_scorer(tracking_uri, version)
     read = {c: int(row[c]) for c in INPUTS}
     cfg = (config or HotspotConfig()).model_copy(update={"source": params.get("source") or ""})
-    incidents, cells, _, _ = study_inputs(lakehouse, sources, cfg, resolution=scorer.resolution, versions=read)
-    expected, drivers = score_period(scorer, incidents, cells, week)
+    incidents, cells, _, tz = study_inputs(lakehouse, sources, cfg, resolution=scorer.resolution, versions=read)
+    expected, drivers = score_period(scorer, incidents, cells, local_week_start(key, tz))
     pos = cells.column("h3").to_pylist().index(cell)
     again = float(expected[pos])
     served = float(row["expected_count"])

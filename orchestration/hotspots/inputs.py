@@ -137,5 +137,48 @@ def gold_features(lakehouse: Lakehouse) -> tuple[pa.Table, "CellFeatureParams", 
 
 
 def week_key(ts: pd.Timestamp) -> str:
-    """A week partition's key: its Monday as ``YYYY-MM-DD``."""
+    """A week partition's key: its Monday as ``YYYY-MM-DD`` (the local date when ``ts`` carries the study area's
+    zone, as :func:`local_week_start` gives it)."""
     return ts.date().isoformat()
+
+
+def local_week_start(key: str, timezone: str) -> pd.Timestamp:
+    """The instant a week partition starts: 00:00 local time of ``timezone`` on its Monday ``key``, tz-aware in
+    that zone (so ``week_key`` gives ``key`` back)."""
+    return pd.Timestamp(key).tz_localize(timezone, ambiguous=True, nonexistent="shift_forward")
+
+
+def period_span(freq: str, timezone: str, origin: pd.Timestamp, n_periods: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last start of the ``n_periods`` periods (``freq``, local boundaries of ``timezone``) before
+    ``origin`` (a period start): counted on the grid, not in fixed hours, so a change of the clocks in between
+    keeps them on local midnights."""
+    import numpy as np
+
+    from jobs.grid.cell_features import period_grid
+
+    pg = period_grid(freq, timezone=timezone)
+    p = int(pg.index_of(np.array([pd.Timestamp(origin).value]))[0])
+    return (pd.Timestamp(int(pg.start_ns(p - n_periods)), tz="UTC"),
+            pd.Timestamp(int(pg.start_ns(p - 1)), tz="UTC"))
+
+
+def week_rows(lakehouse: Lakehouse, table: str, key: str) -> tuple[pa.Table, int | None, int]:
+    """Gold ``table``'s rows of week ``key``, read at its current Delta version, that version, and the H3
+    resolution of their cells (the served model's, which a later step keeps); an error naming the week when
+    it has none."""
+    import h3
+
+    version = lakehouse.version("gold", table)
+    rows = lakehouse.read("gold", table, filters=[("week", "=", key)], version=version)
+    if rows.num_rows == 0:
+        raise ValueError(f"gold/{table} has no rows for week {key}; materialise that partition first")
+    return rows, version, h3.get_resolution(rows.column("h3")[0].as_py())
+
+
+def with_provenance(table: pa.Table, provenance: dict) -> pa.Table:
+    """``table`` with a constant column per entry of ``provenance``: Delta versions of the inputs
+    (``*_version``, int64) and the model's name, version and method (strings)."""
+    for name, value in provenance.items():
+        typ = pa.int64() if name.endswith("_version") and name != "model_version" else pa.string()
+        table = table.append_column(name, pa.array([value] * table.num_rows, typ))
+    return table

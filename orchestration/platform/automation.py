@@ -37,9 +37,6 @@ TRAINS_TAG = {"crimefusion/trains": "models"}
 RETRAIN_TAG = {"crimefusion/retrain": "weekly"}
 #: Asset tag: the asset trains or scores models, so it runs on schedule, not on every upstream change.
 ON_SCHEDULE_TAG = {"crimefusion/updates": "on-schedule"}
-#: Asset tag key: the asset reads another domain's table when that domain is loaded (the value is its asset key),
-#: e.g. ``cell_features`` adds activity from gold ``events`` when fusion is part of the deployment.
-OPTIONAL_INPUT = "crimefusion/optional-input"
 #: Domains whose unpartitioned derived assets (groups :data:`DERIVED_GROUPS`) are full refreshes of their
 #: inputs. Not hotspots: its features, backtest and model are rebuilt weekly, its forecast per week partition.
 EAGER_DOMAINS = {"lakehouse", "patterns", "links", "fusion", "anomalies"}
@@ -74,20 +71,3 @@ def with_automation(assets: list) -> list:
 
     return list(dg.map_asset_specs(apply, assets))
 
-
-def with_optional_inputs(assets: list) -> list:
-    """Add the dependency an asset's :data:`OPTIONAL_INPUT` tag names, when that asset is loaded too.
-
-    The reading asset declares what it reads (its domain knows), and the graph
-    shows the edge only in deployments that have the table; without it the
-    asset is unchanged (no stub of an absent domain in the graph).
-    """
-    present = {k.to_user_string() for a in assets for k in a.keys}
-
-    def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
-        wanted = spec.tags.get(OPTIONAL_INPUT)
-        if wanted is None or wanted not in present:
-            return spec
-        return spec.replace_attributes(deps=[*spec.deps, dg.AssetDep(wanted)])
-
-    return list(dg.map_asset_specs(apply, assets))

@@ -25,9 +25,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from orchestration.platform.lake import list_tables
-from orchestration.resources.lakehouse import Lakehouse
+from typing import TYPE_CHECKING
+
 from orchestration.settings import PROJECT_ROOT
+
+if TYPE_CHECKING:  # the resource module imports Dagster: `crimefusion ask` connects without it
+    from orchestration.resources.lakehouse import Lakehouse
 
 VIEWS_SQL = PROJECT_ROOT / "infra" / "bi" / "views.sql"
 EXTENSIONS = ("delta", "spatial")
@@ -110,6 +113,8 @@ def build_duckdb(lakehouse: Lakehouse, database: str | Path, *, views_sql: Path 
     try:
         if lakehouse.root_uri().startswith("s3://"):
             _s3_secret(con, lakehouse)
+        from orchestration.platform.lake import list_tables
+
         tables = list_tables(lakehouse)
         names = []
         for layer, name in tables:

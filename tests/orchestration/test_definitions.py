@@ -11,9 +11,11 @@ from orchestration.settings import SettingsError, load_settings
 FEED_TABLES = ["incidents", "cdr_events", "cell_sites", "osint_posts", "transactions", "cameras", "persons",
                "incident_enrichment"]
 PATTERNS = {"near_repeat", "hotspots_gi", "crime_series", "repeats"}
-PATTERN_CHECKS = {("hotspot_model", "beats_champion"),("near_repeat", "near_repeat_pairs_reconcile"), ("hotspots_gi", "hotspots_gi_covers_study_area"),
+PATTERN_CHECKS = {("hotspot_model", "beats_champion"), ("feedback_audit", "feedback_index_not_rising"),
+                  ("near_repeat", "near_repeat_pairs_reconcile"), ("hotspots_gi", "hotspots_gi_covers_study_area"),
                   ("crime_series", "crime_series_linkage_auc"), ("repeats", "repeats_consistent")}
-HOTSPOTS = {"cell_features", "hotspot_backtest", "hotspot_model", "hotspot_forecast", "patrol_plan"}
+HOTSPOTS = {"cell_features", "hotspot_backtest", "hotspot_model", "hotspot_forecast", "patrol_plan", "patrol_exposure",
+            "feedback_audit", "patrol_whatif"}
 CORE = {"police_districts", "source_catalog", "raw_incidents", "incidents", "incidents_rejects", "district_daily_counts"} | PATTERNS | HOTSPOTS
 LINKS = {"call_edges", "call_communities", "key_players", "burner_phones", "fraud_rings", "link_charts"}
 LINK_CHECKS = {("call_edges", "call_edges_cover_input"), ("call_communities", "call_communities_cover_edges"),
@@ -29,9 +31,11 @@ FUSION_CHECKS = {("entity_links", "entity_links_endpoints_known"), ("events", "e
                  ("incident_context", "incident_context_keys")}
 VISION = {"demo_video", "detections", "video_events", "video_rejects"}
 VISION_CHECKS = {("detections", "detections_valid"), ("detections", "detections_match_demo_truth")}
-ASSETS = CORE | LINKS | ANOMALIES | FUSION | VISION | {"synthetic_feeds", "synthetic_truth"} | {
+OSINT = {"osint_mentions", "chatter_alerts"}
+OSINT_CHECKS = {("osint_mentions", "osint_mentions_match_truth")}
+ASSETS = CORE | LINKS | ANOMALIES | FUSION | VISION | OSINT | {"synthetic_feeds", "synthetic_truth"} | {
     name for t in FEED_TABLES[1:] for name in (f"raw_{t}", t, f"{t}_rejects")}
-CHECKS = {(t, f"{t}_{kind}") for t in FEED_TABLES for kind in ("quality", "reconcile")} | PATTERN_CHECKS | LINK_CHECKS | ANOMALY_CHECKS | FUSION_CHECKS | VISION_CHECKS
+CHECKS = {(t, f"{t}_{kind}") for t in FEED_TABLES for kind in ("quality", "reconcile")} | PATTERN_CHECKS | LINK_CHECKS | ANOMALY_CHECKS | FUSION_CHECKS | VISION_CHECKS | OSINT_CHECKS
 JOBS = {"crimefusion_all", "notify_critical_spikes", "hotspot_forecast_weekly", "nightly_ingest_and_fusion",
         "weekly_retrain", "hourly_anomaly_scoring", "video_detection"}
 SCHEDULES = {"hotspot_forecast_weekly_schedule", "nightly_ingest_schedule", "weekly_retrain_schedule",
@@ -88,7 +92,8 @@ def test_blocking_checks():
     graph = build_definitions(load_settings({})).resolve_asset_graph()
     # warnings, not gates: scores against planted truth, consistency notes
     advisory = {"repeats_consistent", "call_communities_match_truth", "burner_phones_match_truth", "fraud_rings_match_truth",
-                "spike_alerts_no_new_critical", "entity_anomalies_complete", "detections_match_demo_truth"}
+                "spike_alerts_no_new_critical", "entity_anomalies_complete", "detections_match_demo_truth",
+                "osint_mentions_match_truth", "feedback_index_not_rising"}
     for key in graph.asset_check_keys:
         assert graph.get_check_spec(key).blocking == (key.name not in advisory), key
 

@@ -52,11 +52,14 @@ def run(args: list[str]) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_naive_scores_count_only_earlier_incidents(spec, tmp_path):
+@pytest.mark.parametrize("tz, zone", [(None, "America/Chicago"), ("UTC", "UTC")])
+def test_naive_scores_count_only_earlier_incidents(spec, tmp_path, tz, zone):
+    """Periods start at local midnight of --tz (default: the spec's zone); naive counts what came before."""
     data = write_slice(tmp_path, "2014-06-01", "2016-03-01")
     out = tmp_path / "naive.parquet"
     summary = run(["--incidents", str(data), "--spec", str(spec), "--start", "2016-01-04", "--end", "2016-01-20",
-                   "--step", "7d", "--res", "9", "--method", "naive", "--out", str(out)])
+                   "--step", "7d", "--res", "9", "--method", "naive", "--out", str(out), *(["--tz", tz] if tz else [])])
+    assert summary["timezone"] == zone
     table = pq.read_table(out)
     assert table.column_names == ["period_start", "h3", "score"]
     df = table.to_pandas()
@@ -67,14 +70,32 @@ def test_naive_scores_count_only_earlier_incidents(spec, tmp_path):
     per_period = df.groupby("period_start")["h3"].apply(set)
     assert all(s == per_period.iloc[0] for s in per_period)  # every cell in every period
     assert {h3.get_resolution(c) for c in df["h3"].iloc[:50]} == {9}
-    # Naive = incidents in the 365 days before each period start (UTC), nothing later.
+    # Naive = incidents in the 365 days before each period's start (local midnight of the zone), nothing later.
     raw = pd.read_csv(data, compression="gzip")
     t = pd.to_datetime(raw["date"]).dt.tz_localize("America/Chicago", ambiguous="NaT", nonexistent="shift_forward")
     t = t.dt.tz_convert("UTC")
     for start, group in df.groupby("period_start"):
-        s = pd.Timestamp(start, tz="UTC")
+        s = pd.Timestamp(start).tz_localize(zone)
         expected = int(((t >= s - pd.Timedelta(days=365)) & (t < s)).sum())
         assert abs(group["score"].sum() - expected) <= 2  # DST-ambiguous local times
+
+
+def test_daily_periods_follow_local_midnight_across_a_change_of_the_clocks(spec, tmp_path):
+    """Chicago's clocks went forward on Sunday 13 March 2016: that day's period lasts 23 hours, and each day
+    still starts at local midnight (sepp's expected counts in 24 hours are higher than in 23)."""
+    data = write_slice(tmp_path, "2015-09-01", "2016-03-20")
+    out = tmp_path / "daily.parquet"
+    run(["--incidents", str(data), "--spec", str(spec), "--start", "2016-03-12", "--end", "2016-03-14",
+         "--step", "1d", "--method", "naive", "--out", str(out)])
+    df = pq.read_table(out).to_pandas()
+    assert sorted(df["period_start"].astype(str).unique()) == ["2016-03-12", "2016-03-13", "2016-03-14"]
+    raw = pd.read_csv(data, compression="gzip")
+    t = pd.to_datetime(raw["date"]).dt.tz_localize("America/Chicago", ambiguous="NaT", nonexistent="shift_forward")
+    t = t.dt.tz_convert("UTC")
+    for start, group in df.groupby("period_start"):
+        s = pd.Timestamp(start).tz_localize("America/Chicago")  # 06:00 UTC on the 12th and 13th, 05:00 on the 14th
+        expected = int(((t >= s - pd.Timedelta(days=365)) & (t < s)).sum())
+        assert abs(group["score"].sum() - expected) <= 2
 
 
 def test_future_rows_do_not_change_a_forecast(spec, tmp_path):
@@ -107,6 +128,7 @@ def test_learned_method_runs_on_a_small_window(spec, tmp_path):
         (["--method", "oracle"], "--method must be one of"),
         (["--step", "3h"], "--step must be one of"),
         (["--start", "2016-02-01", "--end", "2016-01-01"], "is before --start"),
+        (["--tz", "Mars/Olympus"], "--tz must be an IANA time zone name"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(spec, tmp_path, extra, message):

@@ -113,3 +113,47 @@ def test_every_way_of_loading_the_definitions_names_the_same_code_location():
     local = yaml.safe_load((ROOT / "workspace.yaml").read_text())
     assert local["load_from"] == [{"python_module": {"module_name": DEFINITIONS_MODULE, "location_name": CODE_LOCATION}}]
     assert "workspace_args()" in (ROOT / "orchestration" / "ui.py").read_text()
+
+
+def test_the_forecast_week_follows_the_last_incident_in_local_time(tmp_path):
+    """The demo's forecast partition is the Monday after the forecast source's last incident, read on the
+    study area's clock: 23:30 on Sunday 31 December in Chicago is Monday in UTC, and the week to forecast
+    is the one starting Monday 1 January, not 8 January."""
+    import pandas as pd
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from orchestration.cli.run import _forecast_week
+    from orchestration.definitions import build_definitions
+    from orchestration.hotspots.inputs import forecast_source
+    from orchestration.settings import load_settings
+
+    defs = build_definitions(load_settings({"CRIMEFUSION_LAKE": str(tmp_path / "lake"),
+                                            "CRIMEFUSION_HOME": str(tmp_path / "home"),
+                                            "CRIMEFUSION_SYNTHETIC": "false"}))
+    lake = defs.resources["lakehouse"]
+    assert _forecast_week(defs, lake) is None  # no incidents yet
+    spec = forecast_source(defs.resources["sources"], "")
+    last = pd.Timestamp("2017-12-31 23:30", tz=spec.local_timezone)
+    times = [last - pd.Timedelta(days=3), last]
+    write_deltalake(str(tmp_path / "lake" / "silver" / "incidents"), pa.table({
+        "source": [spec.name, spec.name, "another_source"],
+        "occurred_at": pa.array([*times, last + pd.Timedelta(days=30)], pa.timestamp("us", tz="UTC"))}))
+    expected = (last.date() + pd.Timedelta(days=7 - last.weekday())).isoformat()
+    assert _forecast_week(defs, lake) == expected
+    if spec.local_timezone == "America/Chicago":
+        assert expected == "2018-01-01"
+
+
+def test_the_summary_lists_the_newest_report_of_each_kind(tmp_path):
+    import os
+
+    from orchestration.cli.run import newest_of_each_kind
+
+    names = ["forecast_2018-01-01.html", "forecast_2018-01-08.html", "model_card_x_v2.html", "model_card_x_v10.html",
+             "whatif_2018-01-08.html"]
+    for k, name in enumerate(names):
+        (tmp_path / name).write_text("x")
+        os.utime(tmp_path / name, (1_000_000 + k, 1_000_000 + k))
+    assert [p.name for p in newest_of_each_kind(tmp_path.glob("*.html"))] == [
+        "forecast_2018-01-08.html", "model_card_x_v10.html", "whatif_2018-01-08.html"]

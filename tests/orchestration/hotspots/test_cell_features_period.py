@@ -41,9 +41,11 @@ def test_daily_rows_through_the_asset(daily):
     meta = res.asset_materializations_for_node("cell_features")[0].metadata
     assert meta["period"].value == "day"
     feats = lh.read("gold", "cell_features").to_pandas()
-    days = pd.DatetimeIndex(sorted(feats["period_start"].unique()))
-    assert len(days) == 21 and (np.diff(days.asi8) == pd.Timedelta(days=1).value).all()
-    origin = pd.Timestamp(meta["origin"].value, tz="UTC")
+    # days start at local midnight of the study area (Chicago), not UTC's
+    days = pd.DatetimeIndex(sorted(feats["period_start"].unique())).tz_convert("America/Chicago")
+    assert len(days) == 21 and (days.hour == 0).all() and (np.diff(days.tz_localize(None).normalize().asi8)
+                                                           == pd.Timedelta(days=1).value).all()
+    origin = pd.Timestamp(meta["origin"].value).tz_localize("America/Chicago")
     assert days[-1] == origin - pd.Timedelta(days=1)  # the last day before the origin week
     assert set(feats["day_of_week"]) == set(range(7))
     assert feats.groupby("period_start")["h3"].nunique().nunique() == 1  # every cell every day
@@ -53,10 +55,11 @@ def test_daily_rows_through_the_asset(daily):
     ev = lh.read("gold", "events", columns=["origin", "occurred_at", "h3"]).to_pandas()
     ev = ev[ev["origin"] == "cdr_events"]
     ev["cell"] = [h3.cell_to_parent(c, 9) for c in ev["h3"]]
-    ev["day"] = ev["occurred_at"].dt.floor("D")
+    ev["day"] = ev["occurred_at"].dt.tz_convert("America/Chicago").dt.tz_localize(None).dt.floor("D")  # local days
     per_day = ev.groupby(["cell", "day"]).size()
 
     def week_before(cell, day):
+        day = pd.Timestamp(day).tz_convert("America/Chicago").tz_localize(None)
         return sum(per_day.get((cell, day - pd.Timedelta(days=k)), 0) for k in range(1, 8))
 
     busy = feats.loc[feats["cdr_activity_roll_7"] > 0]

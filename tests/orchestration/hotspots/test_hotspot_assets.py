@@ -132,7 +132,8 @@ def test_gate_scores_both_models_out_of_sample_with_the_runs_config(built):
                for alias in ("challenger", "champion")]
     assert [str(c.date()) for c in cutoffs] == [meta["challenger_trained_to"], meta["champion_trained_to"]]
     weeks, n = meta["weeks"].split(" (")
-    first_week, last_week = (pd.Timestamp(w, tz="UTC") for w in weeks.split(" .. "))
+    # weeks start at local midnight of the study area (Chicago)
+    first_week, last_week = (pd.Timestamp(w).tz_localize("America/Chicago") for w in weeks.split(" .. "))
     assert n == "4)" and first_week >= max(cutoffs)  # out of sample for both models
     feats = defs.resources["lakehouse"].read("gold", "cell_features", columns=["period_start"])
     assert last_week == max(feats["period_start"].to_pylist())  # the last complete week of data
@@ -145,7 +146,8 @@ def test_gate_scores_both_models_out_of_sample_with_the_runs_config(built):
 
 
 def _register_bad_model(defs, like) -> "RegisteredVersion":
-    """A registered model that ranks the cells with no crime in the past year first (PAI near 0)."""
+    """A registered model that ranks first the cells with no crime in the past year, in them or their ring (PAI
+    near 0: a cell quiet on its own but in a busy neighbourhood still sees crime)."""
     import pyarrow.compute as pc
 
     from jobs.grid.params import COMMIT_KEY, CellFeatureParams
@@ -156,7 +158,7 @@ def _register_bad_model(defs, like) -> "RegisteredVersion":
     lh, tracking = defs.resources["lakehouse"], defs.resources["mlflow"]
     feats = lh.read("gold", "cell_features")
     params = CellFeatureParams.from_json(lh.written_with("gold", "cell_features", COMMIT_KEY))
-    quiet = pc.cast(pc.equal(feats["roll_52"], 0), pa.int32())
+    quiet = pc.cast(pc.and_(pc.equal(feats["roll_52"], 0), pc.equal(feats["ring_roll_52"], 0)), pa.int32())
     model = LightGBMPoissonModel(features=STACK_FEATURES, n_valid_periods=4, max_estimators=20, n_jobs=1,
                                  param_grid=({"num_leaves": 4, "min_child_samples": 50},))
     model.fit(feats.set_column(feats.schema.get_field_index("target"), "target", quiet))

@@ -107,13 +107,14 @@ def test_every_asset_declares_the_policy_of_the_rule(defs):
 
 # -- cross-domain selections ------------------------------------------------------
 
-def test_an_optional_input_is_a_dependency_only_where_its_domain_loads(defs, tmp_path):
-    from orchestration.platform.automation import OPTIONAL_INPUT
-
+def test_cell_features_reads_events_only_where_fusion_loads_and_runs_after_it(defs, tmp_path):
     graph = defs.resolve_asset_graph()
-    tagged = [k for k in graph.get_all_asset_keys() if OPTIONAL_INPUT in graph.get(k).tags]
-    assert [k.to_user_string() for k in tagged] == ["cell_features"]
     assert dg.AssetKey("events") in graph.get(dg.AssetKey("cell_features")).parent_keys
+    # a real input of the op, so one run of the job orders events first (not only an edge in the UI)
+    job = defs.resolve_job_def("crimefusion_all")
+    wired = {str(out.node_name) for outs in job.dependency_structure.input_to_upstream_outputs_for_node(
+        "cell_features").values() for out in outs}
+    assert "events" in wired, wired
     crimes_only = build_definitions(load_settings({"CRIMEFUSION_LAKE": str(tmp_path), "CRIMEFUSION_SYNTHETIC": "false"}))
     alone = crimes_only.resolve_asset_graph()
     assert dg.AssetKey("events") not in alone.get(dg.AssetKey("cell_features")).parent_keys
