@@ -5,7 +5,8 @@ tables read with ``deltalake`` (local time per row from ``reference.source_catal
 the study areas read it), never through the assistant's engine or its SQL. Questions the
 data cannot answer must be declined with no rows. Prints accuracy by question type,
 whether any declined question got a figure, the time to read the catalogue, each
-answer's latency (warm, in-process), and one cold ``crimefusion ask`` process.
+answer's latency (warm, in-process; semantic searches apart), and cold ``crimefusion ask``
+processes (a count, a semantic search).
 
 Targets (issue #18): >= 90 % correct, no invented figure, < 2 s per answer.
 
@@ -32,11 +33,13 @@ sys.path.insert(0, str(REPO))
 
 TABLES = {  # askable name -> (layer/table, time column, columns read)
     "incidents": ("silver/incidents", "occurred_at", ["incident_id", "source", "category", "location_type",
-                                                      "district", "occurred_at"]),
+                                                      "district", "occurred_at", "mo_text"]),
+    "enrichment": ("silver/incident_enrichment", None, ["incident_id", "mo_text"]),
     "events": ("gold/events", "occurred_at", ["source", "origin", "kind", "district", "occurred_at"]),
     "cdr": ("silver/cdr_events", "start_time", ["kind", "direction", "duration_s", "start_time", "source"]),
     "txn": ("silver/transactions", "occurred_at", ["channel", "direction", "amount", "occurred_at", "source"]),
-    "posts": ("silver/osint_posts", "posted_at", ["platform", "language", "place_name", "posted_at", "source"]),
+    "posts": ("silver/osint_posts", "posted_at", ["post_id", "platform", "language", "place_name", "posted_at",
+                                                  "source", "text"]),
     "alerts": ("gold/spike_alerts", "window_start", ["feed", "severity", "alert", "window_start"]),
     "anomalies": ("gold/entity_anomalies", None, ["entity_type", "flagged", "score"]),
 }
@@ -177,6 +180,7 @@ def questions(d: dict[str, pd.DataFrame], lake: Path) -> list[tuple[str, str, st
          round(N[N.flagged & (N.entity_type == "account")].score.mean(), 2)),
         ("trend", "anomalies", "Anomalies by entity type", counts(N[N.flagged].entity_type)),
     ]
+    q += search_questions(I, P, d["enrichment"])
     for name, phrase in (("hotspot_forecast", "How many rows are in the hotspot forecast?"),
                          ("patrol_plan", "How many rows are in the patrol plan?")):
         path = lake / "gold" / name
@@ -201,6 +205,41 @@ def questions(d: dict[str, pd.DataFrame], lake: Path) -> list[tuple[str, str, st
     return q
 
 
+def search_questions(I: pd.DataFrame, P: pd.DataFrame, enrichment: pd.DataFrame) -> list[tuple]:
+    """Semantic searches: the top row must be one whose text plainly says it (pandas ``str.contains`` on the
+    words), every row must pass the question's filters, and k rows come back (fewer only when fewer qualify)."""
+    side = enrichment.dropna(subset=["mo_text"]).groupby("incident_id").mo_text.first()
+    mo = I.mo_text.fillna(I.incident_id.map(side))  # an incident's own narrative first, as the engine reads it
+    I = I.assign(mo=mo)[mo.notna()]
+
+    def ids(df: pd.DataFrame, col: str, *words: str) -> set:
+        text = df["mo" if col == "incident_id" else "text"].fillna("").str.lower()
+        keep = pd.Series(True, index=df.index)
+        for w in words:
+            keep &= text.str.contains(w, regex=False)
+        return set(df.loc[keep, col])
+
+    es, week = P[P.language == "es"], last_days(P, 7)
+    return [
+        ("search", "posts", "Posts about a planned fight near the park",
+         ("search", "post_id", ids(P, "post_id", "fight", "park"), set(P.post_id), 10)),
+        ("search", "posts", "Spanish posts about una pelea en el parque",
+         ("search", "post_id", ids(es, "post_id", "pelea"), set(es.post_id), 10)),
+        ("search", "posts", "Top 5 posts mentioning gunshots in the last week",
+         ("search", "post_id", ids(week, "post_id", "shots"), set(week.post_id), 5)),
+        ("search", "posts", "Posts about traffic on the highway",
+         ("search", "post_id", ids(P, "post_id", "traffic"), set(P.post_id), 10)),
+        ("search", "incidents", "Incidents mentioning a baseball bat and a car",
+         ("search", "incident_id", ids(I, "incident_id", "baseball bat", "car"), set(I.incident_id), 10)),
+        ("search", "incidents", "Reports similar to offender pointed a gun at the gas pump",
+         ("search", "incident_id", ids(I, "incident_id", "gas pump", "pointed a weapon", "handgun"),
+          set(I.incident_id), 10)),
+        ("decline", "txn", "Transactions about rent", None),
+        ("decline", "events", "Events about a fight near the park", None),
+        ("decline", "posts", "How many posts about a fight?", None),
+    ]
+
+
 def check(answer, expected) -> bool:
     """Whether ``answer`` gives the expected figure (or declines where it must)."""
     if expected is None:
@@ -208,6 +247,11 @@ def check(answer, expected) -> bool:
     if answer.declined or not answer.rows:
         return False
     cols = answer.columns
+    if isinstance(expected, tuple) and expected[0] == "search":
+        _, col, top, allowed, k = expected
+        got, scores = [r[cols.index(col)] for r in answer.rows], [r[0] for r in answer.rows]
+        return (got[0] in top and set(got) <= allowed and len(got) == min(k, len(allowed))
+                and scores == sorted(scores, reverse=True))
     if isinstance(expected, tuple) and expected[0] == "list":
         _, col, want = expected
         got = {str(r[cols.index(col)])[:19] if col.endswith("_local") else str(r[cols.index(col)])
@@ -247,11 +291,13 @@ def main(argv: list[str] | None = None) -> int:
     catalogue_s = time.perf_counter() - t0
     results: dict[str, list[bool]] = defaultdict(list)
     tables: dict[str, list[bool]] = defaultdict(list)
-    latencies, invented, wrong = [], [], []
+    latencies, invented, wrong, searches = [], [], [], []
     for qtype, table, question, expected in questions(data, lake):
         t0 = time.perf_counter()
         answer = ask(question, catalogue, con)
         latencies.append((time.perf_counter() - t0, question))
+        if qtype == "search":
+            searches.append(latencies[-1])
         ok = check(answer, expected)
         results[qtype].append(ok)
         tables[table].append(ok)
@@ -272,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"latency per answer (warm): median {statistics.median(times):.3f} s, p95 "
           f"{times[int(0.95 * (len(times) - 1))]:.3f} s, max {times[-1]:.3f} s "
           f"({max(latencies)[1]!r}) (target < 2 s)")
+    if searches:
+        print(f"semantic searches: {', '.join(f'{t:.3f} s' for t, _ in searches)} (the first loads the embedding "
+              "model; each embeds its candidates' distinct texts once per process)")
     t0 = time.perf_counter()
     run = subprocess.run([str(REPO / ".venv" / "bin" / "crimefusion"), "ask", "How many incidents in Chicago?",
                           "--lake", str(lake), "--json"], capture_output=True, text=True, cwd=REPO)
@@ -280,6 +329,13 @@ def main(argv: list[str] | None = None) -> int:
     ok = run.returncode == 0 and json.loads(run.stdout.strip().splitlines()[-1])["rows"] == [[chicago]]
     print(f"one cold `crimefusion ask --json` process (start, catalogue, answer): {cold:.2f} s, "
           f"{'right' if ok else 'WRONG'} answer")
+    t0 = time.perf_counter()
+    run = subprocess.run([str(REPO / ".venv" / "bin" / "crimefusion"), "ask", "Posts about a fight near the park",
+                          "--lake", str(lake), "--json"], capture_output=True, text=True, cwd=REPO)
+    cold = time.perf_counter() - t0
+    rows = json.loads(run.stdout.strip().splitlines()[-1])["rows"] if run.returncode == 0 else []
+    print(f"one cold semantic search process (start, catalogue, model, embeddings, answer): {cold:.2f} s, "
+          f"{len(rows)} rows")
     for question, said, want in wrong:
         print(f"  wrong: {question!r}\n     said: {said}\n     expected: {want}")
     return 0

@@ -178,6 +178,8 @@ def log_onnx_model(
                 mlflow.log_artifact(str(local), str(Path(path).parent) if Path(path).parent != Path(".") else None)
         if tags:
             mlflow.set_tags(dict(tags))
+        if description:  # the run page's Description: what the model is for (MLflow's note tag)
+            mlflow.set_tag("mlflow.note.content", description)
         example = {}
         if input_example is not None:
             from mlflow.models import infer_signature

@@ -45,6 +45,17 @@ class Vocabulary:
                    stopwords=frozenset(doc["stopwords"]["words"]))
 
 
+@dataclass(frozen=True)
+class TextSource:
+    """A side table that holds more of a table's free text, joined on ``key`` (``text_from`` in the vocabulary)."""
+
+    uri: str
+    label: str  # ``silver.incident_enrichment``
+    key: str
+    column: str
+    version: int
+
+
 @dataclass
 class TableInfo:
     """One askable table as found in the lakehouse."""
@@ -65,6 +76,8 @@ class TableInfo:
     #: sources (``"*"``: the whole table) whose every time is local midnight: dates only, no hour of day
     dateonly: set[str] = field(default_factory=set)
     profiled: bool = False  # rows, span, dimensions read (on first use: most questions need one table)
+    text: str | None = None  # the free-text column semantic search ranks (vocabulary ``text``)
+    text_from: TextSource | None = None  # where more of that text lives, when the lakehouse has it
 
     @property
     def label(self) -> str:
@@ -143,10 +156,30 @@ def open_catalogue(root: str | Path, con, vocabulary: Vocabulary | None = None,
                          columns=columns, time=time,
                          value_column=spec.get("value") if spec.get("value") in columns else None,
                          default_filters={k: v for k, v in spec.get("default_filters", {}).items() if k in columns})
+        info.text_from = _text_source(con, root, spec, columns, storage_options)
+        info.text = spec.get("text") if spec.get("text") in columns or info.text_from else None
         tables[name] = info
     zones_version = int(DeltaTable(zones_uri, storage_options=storage_options).version()) if zones_uri else None
     return Catalogue(root=root, vocabulary=vocabulary, tables=tables, missing=missing, zones_uri=zones_uri,
                      default_zone=default_zone, zones_version=zones_version, zones=zones, con=con)
+
+
+def _text_source(con, root: str, spec: dict, columns: dict[str, str],
+                 storage_options: dict | None) -> TextSource | None:
+    """The table's ``text_from`` side table, when it exists and both have the key, and it has the text column."""
+    from deltalake import DeltaTable
+
+    side, column = spec.get("text_from"), spec.get("text")
+    if not side or not column or side["key"] not in columns:
+        return None
+    uri = delta_uri(root, side["layer"], side["delta"])
+    if not _exists(uri, storage_options):
+        return None
+    names = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM delta_scan({sql_string(uri)})").fetchall()}
+    if not {side["key"], column} <= names:
+        return None
+    return TextSource(uri=uri, label=f"{side['layer']}.{side['delta']}", key=side["key"], column=column,
+                      version=int(DeltaTable(uri, storage_options=storage_options).version()))
 
 
 def _default_zone(con, zones_uri: str | None) -> str:

@@ -40,11 +40,14 @@ class Answer:
     columns: list[str] = field(default_factory=list)
     rows: list[list] = field(default_factory=list)
     sources: list[dict] = field(default_factory=list)
+    #: how a semantic search ranked the rows the SQL fetched (model, version, method); ``None``: SQL did it all
+    ranking: dict | None = None
 
     def to_json(self) -> dict:
+        query = {"plan": self.plan, "sql": self.sql} | ({"ranking": self.ranking} if self.ranking else {})
         return {"question": self.question, "answer": self.answer, "declined": self.declined, "reason": self.reason,
                 "plan": self.plan, "sql": self.sql, "columns": self.columns, "rows": self.rows,
-                "query": {"plan": self.plan, "sql": self.sql}, "sources": self.sources}
+                "query": query, "sources": self.sources}
 
 
 def declined(question: str, reason: str, plan: Plan | None = None) -> Answer:
@@ -126,14 +129,20 @@ def _visible(info: TableInfo, private: frozenset[str]) -> list[str]:
             if c not in private and t not in ("BLOB",) and not t.endswith("[]") and not t.startswith("STRUCT")]
 
 
-def build_sql(plan: Plan, catalogue: Catalogue) -> str:
-    """The SQL of a plan (validated first)."""
-    info = validate(plan, catalogue)
-    frm, local = local_time_sql(info, catalogue.zones, catalogue.default_zone)
+def where_clauses(plan: Plan, info: TableInfo, local: str) -> list[str]:
+    """The conditions of the plan's filters and time window, ``local`` the local-time expression."""
     where = [filter_sql(info, f) for f in plan.filters] + window_sql(plan.time, local)
     hourless = hourless_sources(plan, info)
     if hourless:  # dates-only feeds sit at midnight: not asked about hours (the answer says so)
         where.append(f'x."source" NOT IN ({", ".join(map(sql_string, hourless))})')
+    return where
+
+
+def build_sql(plan: Plan, catalogue: Catalogue) -> str:
+    """The SQL of a plan (validated first)."""
+    info = validate(plan, catalogue)
+    frm, local = local_time_sql(info, catalogue.zones, catalogue.default_zone)
+    where = where_clauses(plan, info, local)
     if plan.limit and plan.measure.kind != "list":  # "top 3 places": rows without a place are not a place
         where += [f'x."{g}" IS NOT NULL' for g in plan.group_by if g not in TIME_GROUPS]
     where_sql = f" WHERE {' AND '.join(where)}" if where else ""
@@ -184,6 +193,10 @@ def _cell(v):
 
 def run_plan(plan: Plan, catalogue: Catalogue, con, question: str = "") -> Answer:
     """Validate, run and explain ``plan``; a plan the data cannot answer comes back declined, without figures."""
+    if plan.search is not None:  # rows ranked by text similarity: the SQL fetches candidates, Python ranks
+        from jobs.ask.semantic import run_search
+
+        return run_search(plan, catalogue, con, question=question)
     try:
         sql = build_sql(plan, catalogue)
     except PlanError as exc:

@@ -21,7 +21,8 @@ from pydantic import ValidationError
 
 from jobs.ask.catalogue import Catalogue, TableInfo, Vocabulary
 from jobs.ask.engine import seasons
-from jobs.ask.plan import Filter, Measure, Plan, TimeWindow
+from jobs.ask.plan import Filter, Measure, Plan, PlanError, TimeWindow, validate
+from jobs.ask.semantic import DEFAULT_K, SearchSplit, split_search
 from jobs.ask.timewords import NUMBER_WORDS, Text, read_time
 
 FUZZY_CUTOFF = 88
@@ -73,6 +74,13 @@ def normalise(question: str) -> str:
 
 def parse(question: str, catalogue: Catalogue) -> Plan:
     """The plan of ``question``; :class:`Decline` with the reason when the data cannot answer it."""
+    split = split_search(question)
+    if split is not None and re.search(_nouns_pattern(catalogue), normalise(split.prefix)):
+        return _parse_search(split, catalogue)
+    return _parse_plain(question, catalogue)
+
+
+def _parse_plain(question: str, catalogue: Catalogue) -> Plan:
     vocab = catalogue.vocabulary
     text = normalise(question)
     for phrase, target in sorted(vocab.place_words.items(), key=lambda kv: -len(kv[0])):
@@ -100,6 +108,56 @@ def parse(question: str, catalogue: Catalogue) -> Plan:
         return _assemble(question, r, info, filters, window, part_window, measure_col, split)
     except ValidationError as exc:  # e.g. a window that ends before it starts: say which, in one line
         raise Decline("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+
+
+# -- semantic search ("posts about a fight near the park") -----------------------------------------------
+
+def _nouns_pattern(catalogue: Catalogue) -> str:
+    nouns = sorted((n for spec in catalogue.vocabulary.tables.values() for n in spec["nouns"]), key=len, reverse=True)
+    return r"\b(?:" + "|".join(map(re.escape, nouns)) + r")\b"
+
+
+#: words asking for a figure, which a ranking cannot give
+_NOT_RANKED = (r"\b(?:how\s+many|number\s+of|count|share|percentage|percent|proportion|fraction|average|mean|total"
+               r"|sum|by|per|trends?)\b")
+
+
+def _parse_search(split: SearchSplit, catalogue: Catalogue) -> Plan:
+    """The records and filters from the words before the search words, the text from the rest (less a trailing time).
+
+    Places, platforms and other values after the search words stay in the text: "posts about a fight in Gage
+    Park" looks for posts that talk of Gage Park, not for posts tagged there ("posts in Gage Park about a fight").
+    """
+    prefix = re.sub(r"\b(?:search(?:\s+for)?|look(?:ing)?\s+for|closest|similar)\b", " ", normalise(split.prefix))
+    k = None
+    before_noun = rf"\b(?:top\s+|first\s+)?{_NUM}\s+(?=(?:[a-z]+\s+){{0,2}}{_nouns_pattern(catalogue)})"
+    for m in re.finditer(before_noun, prefix):  # "5 posts about ...", "top 3 spanish posts about ..."
+        k = int(m.group(1)) if m.group(1).isdigit() else NUMBER_WORDS[m.group(1)]
+        prefix = prefix[:m.start()] + " " * (m.end() - m.start()) + prefix[m.end():]
+    if re.search(_NOT_RANKED, prefix):
+        raise Decline("a search for rows about a text ranks them by similarity and lists the closest; it cannot count, "
+                      "group or average them (no similarity score makes a row a match)")
+    plan, text = _parse_plain(prefix, catalogue), split.text
+    info, vocab = catalogue.table(plan.table), catalogue.vocabulary
+    for searched, trailing in split.readings:  # a trailing time ("... in December 2017") is a filter, not text
+        probe = Text(normalise(trailing))
+        try:
+            read_time(probe, info.span, vocab.day_parts, seasons(info))
+        except ValueError:
+            continue
+        if all(w in vocab.stopwords for w in probe.words()):
+            plan, text = _parse_plain(f"{prefix} {trailing}", catalogue), searched
+            break
+    update = {"measure": {"kind": "list"}, "limit": None, "order": None,
+              "search": {"text": text, "column": info.text or "", "k": min(k or plan.limit or DEFAULT_K, 200)}}
+    try:
+        plan = Plan.model_validate(plan.model_dump() | update)
+        validate(plan, catalogue)
+    except ValidationError as exc:
+        raise Decline("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+    except PlanError as exc:
+        raise Decline(str(exc)) from None
+    return plan
 
 
 # -- the question's shape --------------------------------------------------------------------------------

@@ -80,6 +80,25 @@ class Measure(BaseModel):
         return self
 
 
+class Search(BaseModel):
+    """Rank the rows by how close their free text ``column`` is to ``text``; keep the ``k`` closest.
+
+    Semantic search (:mod:`jobs.ask.semantic`): the plan's filters and time window choose the
+    candidate rows in SQL, an embedding model ranks them. A plan with a search lists rows.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=500)
+    column: str
+    k: int = Field(default=10, ge=1, le=200)
+
+    @model_validator(mode="after")
+    def _words(self) -> "Search":
+        if not any(c.isalnum() for c in self.text):
+            raise ValueError(f"the search text {self.text!r} has no words")
+        return self
+
+
 class Plan(BaseModel):
     """A question as a query: see the module's docstring."""
 
@@ -94,6 +113,7 @@ class Plan(BaseModel):
     measure: Measure = Field(default_factory=Measure)
     order: Literal["desc", "asc", "group"] | None = None
     limit: int | None = Field(default=None, ge=1, le=10_000)
+    search: Search | None = None  # rank by similarity of a free-text column instead of ordering by time
 
 
 def uses_hours(plan: Plan) -> bool:
@@ -143,12 +163,30 @@ def validate(plan: Plan, catalogue: Catalogue) -> TableInfo:
             raise PlanError(f"{plan.table}.{m.column} is not a number, so it has no {m.kind}")
     if (plan.share_filters or plan.share_time) and m.kind != "share":
         raise PlanError("share filters need the share measure")
+    if plan.search is not None:
+        _check_search(plan, info, catalogue)
     hourless = hourless_sources(plan, info)
     if hourless and (hourless == ["*"] or _source_scope(plan, info) <= set(hourless)):
         what = plan.table if hourless == ["*"] else ", ".join(hourless)
         raise PlanError(f"{what} record dates only (every time is local midnight), so there is no hour of day "
                         "to ask about")
     return info
+
+
+def _check_search(plan: Plan, info: TableInfo, catalogue: Catalogue) -> None:
+    if info.text is None:
+        searchable = [f"{t.name} ({t.text})" for t in catalogue.tables.values() if t.text]
+        raise PlanError(f"{plan.table} have no free text to search (searchable here: "
+                        f"{', '.join(searchable) or 'none'})")
+    if plan.search.column != info.text:
+        raise PlanError(f"{plan.table}.{plan.search.column} is not the text searched in {plan.table}; "
+                        f"it is {info.text!r}")
+    if plan.measure.kind != "list" or plan.group_by or plan.share_filters or plan.share_time:
+        raise PlanError("a semantic search ranks rows by similarity: it lists the closest rows, and cannot be "
+                        "counted, grouped or shared (no similarity threshold makes a row a match)")
+    if plan.limit is not None or plan.order is not None:
+        raise PlanError("a semantic search is ordered by similarity and keeps search.k rows: leave order and limit "
+                        "empty")
 
 
 def _source_scope(plan: Plan, info: TableInfo) -> set[str]:

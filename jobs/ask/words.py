@@ -122,3 +122,14 @@ def _grouped(plan: Plan, name: str, cond: str, columns: list[str], rows: list[li
     what = {"share": "share of ", "sum": f"total {m.column} of ", "mean": f"mean {m.column} of "}.get(m.kind, "")
     head = f"{lead}{what}{name}"
     return f"{head[0].upper()}{head[1:]} by {by}{cond}: {shown}{more}."
+
+
+def search_sentence(plan: Plan, info: TableInfo, shown: int, candidates: int, model: str,
+                    best: float | None) -> str:
+    """What a semantic search returned, from how many candidates, under which conditions, ranked how."""
+    s, name, cond = plan.search, plan.table, _conditions(plan, info)
+    if not shown:
+        return f"No {name} with {s.column}{cond}: nothing to rank."
+    return (f"The {shown:,} {name} whose {s.column} is closest to {s.text!r}, out of {candidates:,} {name} with "
+            f"{s.column}{cond}; ranked outside SQL by {model} cosine similarity (best {best:.2f}; 1 = the same "
+            "words): a likeness of words, not an understanding of them.")

@@ -31,6 +31,7 @@ from jobs import vendored
 from jobs.links.aliases import ALIAS_LENGTH, alias_map
 from jobs.links.selections import ROLES, Selection
 from jobs.links.timeline import time_label
+from jobs.localtime import utc_timestamp
 
 __all__ = ["CYTOSCAPE_VERSION", "LINK_KINDS", "PALETTE", "chart_html", "chart_payload", "cytoscape_js", "index_html",
            "static_text", "window_label"]
@@ -233,36 +234,8 @@ def chart_payload(selection: Selection, pairs: pd.DataFrame, *, communities: pa.
         })
 
     has_kinds = {"n_voice", "n_sms"} <= set(inside.columns)
-    edge_rows, pair_index = [], {}
-    for j, r in enumerate(inside.itertuples(index=False)):
-        kind = _link_kind(getattr(r, "n_voice", None) if has_kinds else None, getattr(r, "n_sms", None) if has_kinds else None)
-        row = {"a": idx[r.a], "b": idx[r.b], "kind": kind, "n": int(r.n_events),
-               "ab": int(getattr(r, "a_to_b", 0)), "ba": int(getattr(r, "b_to_a", 0)),
-               "w": round(min(9.0, 1.0 + 1.6 * math.log2(1 + int(r.n_events))), 2)}
-        if has_kinds:
-            row.update(voice=int(r.n_voice), sms=int(r.n_sms))
-        if "total_duration_s" in inside.columns:
-            row["dur"] = int(r.total_duration_s)
-        edge_rows.append(row)
-        pair_index[(r.a, r.b)] = j
-
-    timeline: dict[str, list] = {}
-    clipped = 0
-    if events is not None and events.num_rows and edge_rows:
-        ev = events.select(["start_time", "caller", "callee", "kind", "duration_s"]).to_pandas()
-        ev = ev[ev["caller"].isin(idx) & ev["callee"].isin(idx)]
-        ev = ev.assign(a=np.minimum(ev["caller"], ev["callee"]), b=np.maximum(ev["caller"], ev["callee"]))
-        for (a, b), grp in ev.groupby(["a", "b"], sort=False):
-            j = pair_index.get((a, b))
-            if j is None:
-                continue
-            grp = grp.sort_values("start_time", kind="stable")
-            clipped += max(0, len(grp) - _EVENTS_PER_LINK)
-            timeline[str(j)] = [
-                [int(pd.Timestamp(t).value // 1_000_000), time_label(t, timezone), "v" if kd == "voice" else "s",
-                 int(d or 0), 1 if c == a else -1]
-                for t, c, kd, d in zip(grp["start_time"].iloc[:_EVENTS_PER_LINK], grp["caller"], grp["kind"],
-                                       grp["duration_s"])]
+    edge_rows, pair_index = _edge_rows(inside, idx, has_kinds)
+    timeline, clipped = _timelines(events, idx, pair_index, timezone) if edge_rows else ({}, 0)
 
     kinds_present = Counter(e["kind"] for e in edge_rows)
     legend_kinds = [{"kind": k, "label": LINK_KINDS[k][0], "colour": LINK_KINDS[k][1], "style": LINK_KINDS[k][2],
@@ -289,12 +262,52 @@ def chart_payload(selection: Selection, pairs: pd.DataFrame, *, communities: pa.
         "focus": idx.get(selection.focus) if selection.focus else None,
     }
     if window is not None:
-        start, end = (pd.Timestamp(t) for t in window)
-        start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
-        end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
+        start, end = (utc_timestamp(t, "window") for t in window)
         payload["window"] = {"start": int(start.value // 1_000_000), "end": int(end.value // 1_000_000),
                              "label": window_label(start, end, timezone), "days": _day_ticks(start, end, timezone)}
     return payload
+
+
+def _edge_rows(inside: pd.DataFrame, idx: Mapping[str, int], has_kinds: bool) -> tuple[list[dict], dict]:
+    """The links among the selection's phones as the page draws them, and ``(a, b) -> row`` of each pair."""
+    edge_rows, pair_index = [], {}
+    for j, r in enumerate(inside.itertuples(index=False)):
+        kind = _link_kind(getattr(r, "n_voice", None) if has_kinds else None, getattr(r, "n_sms", None) if has_kinds else None)
+        row = {"a": idx[r.a], "b": idx[r.b], "kind": kind, "n": int(r.n_events),
+               "ab": int(getattr(r, "a_to_b", 0)), "ba": int(getattr(r, "b_to_a", 0)),
+               "w": round(min(9.0, 1.0 + 1.6 * math.log2(1 + int(r.n_events))), 2)}
+        if has_kinds:
+            row.update(voice=int(r.n_voice), sms=int(r.n_sms))
+        if "total_duration_s" in inside.columns:
+            row["dur"] = int(r.total_duration_s)
+        edge_rows.append(row)
+        pair_index[(r.a, r.b)] = j
+    return edge_rows, pair_index
+
+
+def _timelines(events: pa.Table | None, idx: Mapping[str, int], pair_index: Mapping, timezone: str
+               ) -> tuple[dict[str, list], int]:
+    """Each drawn link's calls and messages (at most ``_EVENTS_PER_LINK``, local time labels), and how many were
+    left out."""
+    timeline: dict[str, list] = {}
+    clipped = 0
+    if events is None or not events.num_rows:
+        return timeline, clipped
+    ev = events.select(["start_time", "caller", "callee", "kind", "duration_s"]).to_pandas()
+    ev = ev[ev["caller"].isin(idx) & ev["callee"].isin(idx)]
+    ev = ev.assign(a=np.minimum(ev["caller"], ev["callee"]), b=np.maximum(ev["caller"], ev["callee"]))
+    for (a, b), grp in ev.groupby(["a", "b"], sort=False):
+        j = pair_index.get((a, b))
+        if j is None:
+            continue
+        grp = grp.sort_values("start_time", kind="stable")
+        clipped += max(0, len(grp) - _EVENTS_PER_LINK)
+        timeline[str(j)] = [
+            [int(pd.Timestamp(t).value // 1_000_000), time_label(t, timezone), "v" if kd == "voice" else "s",
+             int(d or 0), 1 if c == a else -1]
+            for t, c, kd, d in zip(grp["start_time"].iloc[:_EVENTS_PER_LINK], grp["caller"], grp["kind"],
+                                   grp["duration_s"])]
+    return timeline, clipped
 
 
 # -- the page -------------------------------------------------------------------------------------

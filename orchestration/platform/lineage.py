@@ -35,7 +35,9 @@ TABLE_LAYERS = ("bronze", "silver", "quarantine", "reference", "gold", "truth")
 OTHER_GROUPS = {
     "models": "MLflow registered models (ONNX), promoted by their blocking checks",
     "reports": "HTML pages, plots and GIS exports under <CRIMEFUSION_HOME>",
-    "synthetic": "demo generators that write landing files (synthetic deployments only)",
+    "synthetic": "the demo's simulated source systems: landing files laid over the incident source's own files "
+                 "(synthetic deployments only)",
+    "demo": "the demo video clip, drawn from silver cameras and incidents into the landing folder",
 }
 
 

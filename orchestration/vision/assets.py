@@ -82,7 +82,9 @@ def _demo_video_asset() -> dg.AssetsDefinition:
     @dg.asset(
         key="demo_video",
         retry_policy=STORAGE_RETRY,
-        group_name="synthetic",  # a demo generator: writes landing files, like synthetic_feeds
+        # a demo clip made from silver cameras and incidents: its own group, so the layers keep their order
+        # (synthetic > bronze > silver > gold) with only this demo between silver and silver
+        group_name="demo",
         kinds={"python", "video"},
         owners=OWNERS,
         partitions_def=INGEST_DATES,

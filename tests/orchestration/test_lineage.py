@@ -97,7 +97,7 @@ def test_groups_are_the_layers_of_the_tables_written_and_names_the_tables(defs):
     assert groups["truth"] == {"synthetic_truth"}
     assert groups["models"] == {"hotspot_model", "entity_anomaly_model"}
     assert groups["reports"] == {"link_charts", "anomaly_report", "fusion_map_layers"}
-    assert groups["synthetic"] == {"synthetic_feeds", "demo_video"}
+    assert groups["synthetic"] == {"synthetic_feeds"} and groups["demo"] == {"demo_video"}
     # one asset per gold table; fusion's working tables beside them are written by the asset they serve
     # (entity_stats by entities, the link partials by entity_links, place_gazetteer by incident_context)
     assert len(groups["gold"]) == 28
@@ -154,3 +154,24 @@ def test_every_schedule_and_sensor_says_what_it_does(defs):
     assert len(ours) == 4
     for sensor in ours:
         assert sensor.description and len(sensor.description) > 40, sensor.name
+
+
+def test_the_layers_form_no_loop_with_the_synthetic_demo(defs):
+    """Collapsed to its groups, the graph reads synthetic > bronze > silver > gold: the demo generator reads the
+    incident source's own files, not silver, so nothing runs back from silver to bronze."""
+    import networkx as nx
+
+    graph = defs.resolve_asset_graph()
+    g = nx.DiGraph()
+    for key in graph.get_all_asset_keys():
+        for parent in graph.get(key).parent_keys:
+            a, b = graph.get(parent).group_name, graph.get(key).group_name
+            if a != b:
+                g.add_edge(a, b)
+    assert nx.has_path(g, "synthetic", "bronze") and nx.has_path(g, "bronze", "silver")
+    assert nx.has_path(g, "silver", "gold") and not nx.has_path(g, "silver", "bronze")
+    assert not nx.has_path(g, "bronze", "synthetic") and not nx.has_path(g, "silver", "synthetic")
+    # the only loops: the demo clip between silver tables, and models between gold tables (features > model >
+    # forecast)
+    assert {frozenset(c) for c in nx.simple_cycles(g)} == {frozenset({"silver", "demo"}),
+                                                        frozenset({"gold", "models"})}

@@ -2,8 +2,9 @@
 
 Feeds in different time zones (Springfield on Chicago time, Kobe on Tokyo time) so that
 local hours, days and years differ from UTC, and one (Ogdenville) that records dates only; a
-pseudonymised account column; an alerts table whose rows are mostly not alerts. Nothing here is
-named after the bundled data.
+pseudonymised account column; an alerts table whose rows are mostly not alerts; posts and modus-operandi
+narratives for semantic search (one narrative only in the side table ``incident_enrichment``, one post
+with a phone number and a handle in its text). Nothing here is named after the bundled data.
 """
 
 from __future__ import annotations
@@ -54,8 +55,53 @@ def incidents() -> pa.Table:
         "incident_id": ids, "occurred_at": _ts(ts), "category": category, "location_type": loc,
         "district": district, "lon": [135.2 if s.startswith("kobe") else -89.6 for s in source],
         "lat": [34.7 if s.startswith("kobe") else 39.8 for s in source],
-        "mo_text": ["forced rear door"] * len(ids), "source": source,
+        "mo_text": [MO_TEXT.get(i) for i in ids], "source": source,
     })
+
+
+#: the incidents' own narratives; k7's is only in the enrichment side table
+MO_TEXT = {
+    "s1": "forced rear door with a crowbar while the residents slept",
+    "s3": "smashed the shop window with a brick and emptied the till",
+    "s6": "climbed through an unlocked bedroom window and took a laptop",
+    "s8": "threatened the cashier with a handgun and fled in a car",
+    "k2": "pickpocket lifted a wallet on the crowded station platform",
+    "k4": "snatched a handbag from a woman waiting for the bus",
+}
+ENRICHMENT_MO = {"k7": "robbed at knifepoint outside the night market", "s1": "left through the garden"}
+
+
+def enrichment() -> pa.Table:
+    ids = list(ENRICHMENT_MO)
+    return pa.table({"incident_id": ids, "mo_text": [ENRICHMENT_MO[i] for i in ids],
+                     "source": ["tiny_enrichment"] * len(ids)})
+
+
+#: post id -> (UTC time, language, platform, place, text); the default zone (Springfield's, Chicago) applies
+POSTS = {
+    "p1": ("2017-12-08 02:00", "en", "forum", "Riverside",
+           "Big brawl being organised behind the skate park on Friday night, bring everyone"),
+    "p2": ("2017-12-09 18:00", "en", "forum", "Riverside", "Lovely picnic at the park this afternoon with the kids"),
+    "p3": ("2017-12-10 04:00", "en", "chirper", "Old Mill", "Watched the title fight on TV, what a knockout"),
+    "p4": ("2017-12-11 15:00", "en", "chirper", "Old Mill", "Parking downtown is impossible today"),
+    "p5": ("2017-12-12 20:00", "en", "forum", "Riverside", "Planning a birthday dinner for my mum this weekend"),
+    "p6": ("2017-12-13 14:00", "en", "chirper", None, "The bakery on Main Street has the best bread in town"),
+    "p7": ("2016-06-20 23:00", "en", "forum", "Riverside", "Gang fight planned at the park tomorrow, be there"),
+    "p8": ("2017-12-15 03:00", "es", "chirper", "Riverside", "Habrá pelea en el parque esta noche, vengan todos"),
+    "p9": ("2017-12-16 17:00", "es", "chirper", "Old Mill", "Qué frío hace hoy en la ciudad"),
+    "p10": ("2017-12-17 19:00", "es", "forum", None, "Los mejores tacos del barrio están en la calle 5"),
+    "p11": ("2017-12-18 22:00", "en", "chirper", "Old Mill",
+            "Call me at +1 312 555 0199 or DM @bigmike about the house party"),
+    "p12": ("2017-12-19 13:00", "en", "forum", None, "Road works on the bridge again, expect delays"),
+}
+
+
+def posts() -> pa.Table:
+    ids = list(POSTS)
+    ts, language, platform, place, text = map(list, zip(*POSTS.values()))
+    return pa.table({"post_id": ids, "platform": platform, "author": [f"{i:032x}" for i in range(len(ids))],
+                     "text": text, "language": language, "posted_at": _ts(ts),
+                     "place_name": pa.array(place, pa.string()), "source": ["chatter"] * len(ids)})
 
 
 def transactions() -> pa.Table:
@@ -97,7 +143,8 @@ def write_tiny_lake(root: Path) -> Path:
     from deltalake import write_deltalake
 
     for layer, name, table in (("silver", "incidents", incidents()), ("silver", "transactions", transactions()),
-                               ("gold", "spike_alerts", alerts()), ("reference", "source_catalog", zones())):
+                               ("gold", "spike_alerts", alerts()), ("reference", "source_catalog", zones()),
+                               ("silver", "osint_posts", posts()), ("silver", "incident_enrichment", enrichment())):
         write_deltalake(str(root / layer / name), table)
     return root
 

@@ -18,7 +18,7 @@ def test_vision_assets_build_with_and_without_the_demo_clip(demo, expected):
     assert {k.to_user_string() for a in vision for k in a.keys} == expected
     # grouped by the layer of the table each writes; the demo clip generator with the demo feeds
     layers = {"detections": "silver", "video_rejects": "quarantine", "video_events": "gold"}
-    layers |= {"demo_video": "synthetic"} if demo else {}
+    layers |= {"demo_video": "demo"} if demo else {}
     assert {k.to_user_string(): a.group_names_by_key[k] for a in vision for k in a.keys} == layers
     by_key = {k.to_user_string(): a.partitions_def for a in vision for k in a.keys}
     assert {k for k, p in by_key.items() if p == VIDEOS} == {"detections", "video_rejects", "video_events"}
