@@ -128,16 +128,35 @@ def _print(out) -> None:
     console.print(f"[bold]{escape(out.answer)}[/]")
     if out.rows:
         table = Table(show_lines=False)
-        for col in out.columns:
-            table.add_column(escape(col), justify="right" if _numeric(out.rows, out.columns.index(col)) else "left")
+        shown = _shown_columns(out.columns, console.width) if getattr(out, "ranking", None) else list(out.columns)
+        for col in shown:
+            numeric = _numeric(out.rows, out.columns.index(col))
+            # a searched text gets the room it needs: the other columns keep theirs
+            table.add_column(escape(col), justify="right" if numeric else "left",
+                             ratio=3 if col == "text" else None, no_wrap=col != "text", overflow="ellipsis")
         for row in out.rows:
-            table.add_row(*(escape(_fmt(v)) for v in row))
+            table.add_row(*(escape(_fmt(row[out.columns.index(c)])) for c in shown))
         console.print(table)
+        if len(shown) < len(out.columns):
+            console.print(f"(not shown here: {', '.join(c for c in out.columns if c not in shown)}; --json has every "
+                          "column)", style="dim")
     if out.sql:
         console.print("SQL (DuckDB, delta extension):", style="dim")
         console.print(escape(out.sql), style="cyan", soft_wrap=True)
     if out.sources:
         console.print("read: " + ", ".join(f"{s['table']} v{s['version']}" for s in out.sources), style="dim")
+
+
+#: Columns of a ranked text search a terminal shows first, in this order, as wide as it allows.
+SEARCH_COLUMNS = ("similarity", "text", "posted_at_local", "occurred_at_local", "place_name", "category", "district")
+
+
+def _shown_columns(columns: list[str], width: int) -> list[str]:
+    """A search answer's columns for a terminal ``width`` characters wide: the score, the text, and as many of
+    :data:`SEARCH_COLUMNS`' others as fit beside them (about 18 characters each)."""
+    first = [c for c in SEARCH_COLUMNS if c in columns]
+    room = max(0, (width - 60) // 18)
+    return first[:2] + first[2:2 + room]
 
 
 def _numeric(rows: list[list], i: int) -> bool:

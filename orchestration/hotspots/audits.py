@@ -203,7 +203,7 @@ def patrol_whatif(context: dg.AssetExecutionContext, config: SimulationConfig, l
                   read)
     result = lakehouse.replace_where("gold", "patrol_whatif", table, f"week = {sql_literal(key)}",
                                      evolve_schema=True)
-    capacity = params.capacity or max(1, round(params.capacity_share * len(world.mu)))
+    capacity = params.cells_patrolled(len(world.mu))
     page, _ = whatif_report(summary, weeks=config.sim_weeks, capacity=capacity, n_cells=len(world.mu),
                             params=params, source=f"{forecast_source(sources, config.source).name}, incidents "
                                                   f"before the week of {key}", timezone=tz)

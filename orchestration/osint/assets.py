@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jobs.osint.chatter import CHATTER_ALERTS
+from jobs.osint.links import OSINT_INCIDENT_LINKS
 from jobs.osint.mentions import OSINT_MENTIONS
 from orchestration.lakehouse.freshness import skip_unchanged
 from orchestration.lakehouse.metadata import lake_table, table_metadata
@@ -121,3 +122,37 @@ def chatter_alerts(context: dg.AssetExecutionContext, lakehouse: Lakehouse, sour
     counts = {d["values"]: d["counts"] for d in pc.value_counts(table["alert_type"]).to_pylist()}
     return dg.MaterializeResult(metadata={**table_metadata(result, table.slice(0, 5)),
                                           "alerts_by_type": dg.MetadataValue.json(counts)})
+
+
+@dg.asset(
+    key="osint_incident_links", group_name=GROUP, kinds={"delta", "python"}, owners=OWNERS,
+    metadata=lake_table("gold", "osint_incident_links", OSINT_INCIDENT_LINKS),
+    retry_policy=STORAGE_RETRY,
+    deps=["osint_mentions", "osint_posts", "incidents"],
+    description=("Gold: posts linked to the incidents they may report (incident in the hours before the post, or "
+                 "near a time it names) or announce (near a future time it names), within 3 km of a place it "
+                 "names or its geotag; scored by a logistic of distance, time offset and WordLlama text "
+                 "similarity to the incident's description; best 3 incidents a post (jobs/osint/links.py)."),
+)
+@skip_unchanged()
+def osint_incident_links(context: dg.AssetExecutionContext, lakehouse: Lakehouse) -> dg.MaterializeResult:
+    from jobs.ask.semantic import embed, redact
+    from jobs.osint.links import LinkSettings, link_posts
+
+    t0 = time.perf_counter()
+    mentions = lakehouse.read("gold", "osint_mentions", columns=["post_id", "kind", "lon", "lat", "time_at"])
+    posts = lakehouse.read("silver", "osint_posts", columns=["post_id", "posted_at", "text", "lon", "lat"])
+    incidents = inputs.incidents(lakehouse)
+    settings = LinkSettings()
+    table = link_posts(mentions, posts, incidents, settings=settings,
+                       embed=lambda texts: embed([redact(t) for t in texts]))
+    result = lakehouse.overwrite("gold", "osint_incident_links", table)
+    linked = table.filter(pc.greater_equal(table["score"], settings.threshold))
+    context.log.info(f"{table.num_rows:,} candidate links of {posts.num_rows:,} posts, {linked.num_rows:,} scoring "
+                     f">= {settings.threshold}")
+    return dg.MaterializeResult(metadata={
+        **table_metadata(result, table.slice(0, 5)),
+        "links_over_threshold": dg.MetadataValue.int(linked.num_rows),
+        "threshold": dg.MetadataValue.float(settings.threshold),
+        "seconds": dg.MetadataValue.float(round(time.perf_counter() - t0, 3)),
+    })

@@ -20,6 +20,12 @@ def posts(lakehouse: Lakehouse) -> pa.Table:
                           columns=["post_id", "source", "text", "posted_at", "place_name", "lon", "lat"])
 
 
+def incidents(lakehouse: Lakehouse) -> pa.Table:
+    """Silver incidents with the columns the links need: where, when and what the description says."""
+    return lakehouse.read("silver", "incidents", columns=["incident_id", "occurred_at", "lon", "lat", "category",
+                                                          "location_type", "weapon", "mo_text"])
+
+
 def boundaries(lakehouse: Lakehouse) -> pa.Table | None:
     if not lakehouse.exists("reference", "police_districts"):
         return None

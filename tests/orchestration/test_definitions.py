@@ -31,8 +31,9 @@ FUSION_CHECKS = {("entity_links", "entity_links_endpoints_known"), ("events", "e
                  ("incident_context", "incident_context_keys")}
 VISION = {"demo_video", "detections", "video_events", "video_rejects"}
 VISION_CHECKS = {("detections", "detections_valid"), ("detections", "detections_match_demo_truth")}
-OSINT = {"osint_mentions", "chatter_alerts"}
-OSINT_CHECKS = {("osint_mentions", "osint_mentions_match_truth")}
+OSINT = {"osint_mentions", "chatter_alerts", "osint_incident_links"}
+OSINT_CHECKS = {("osint_mentions", "osint_mentions_match_truth"),
+                ("osint_incident_links", "osint_incident_links_match_truth")}
 ASSETS = CORE | LINKS | ANOMALIES | FUSION | VISION | OSINT | {"synthetic_feeds", "synthetic_truth"} | {
     name for t in FEED_TABLES[1:] for name in (f"raw_{t}", t, f"{t}_rejects")}
 CHECKS = {(t, f"{t}_{kind}") for t in FEED_TABLES for kind in ("quality", "reconcile")} | PATTERN_CHECKS | LINK_CHECKS | ANOMALY_CHECKS | FUSION_CHECKS | VISION_CHECKS | OSINT_CHECKS
@@ -93,7 +94,7 @@ def test_blocking_checks():
     # warnings, not gates: scores against planted truth, consistency notes
     advisory = {"repeats_consistent", "call_communities_match_truth", "burner_phones_match_truth", "fraud_rings_match_truth",
                 "spike_alerts_no_new_critical", "entity_anomalies_complete", "detections_match_demo_truth",
-                "osint_mentions_match_truth", "feedback_index_not_rising"}
+                "osint_mentions_match_truth", "osint_incident_links_match_truth", "feedback_index_not_rising"}
     for key in graph.asset_check_keys:
         assert graph.get_check_spec(key).blocking == (key.name not in advisory), key
 

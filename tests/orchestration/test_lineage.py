@@ -36,7 +36,7 @@ DESCRIBED = INGEST - {f"raw_{t}" for t in FEEDS} | {
     "police_districts", "source_catalog", "near_repeat", "crime_series", "repeats", "call_edges", "call_communities",
     "key_players", "burner_phones", "fraud_rings", "spike_alerts", "entity_anomalies", "events", "incident_context",
     "entity_links", "entities", "detections", "video_rejects", "video_events", "patrol_exposure", "osint_mentions",
-    "chatter_alerts"}
+    "chatter_alerts", "osint_incident_links"}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_jobs_select_what_they_selected_before(defs):
     assert selected(defs, "hotspot_forecast_weekly") == PER_WEEK
     assert selected(defs, "video_detection") == PER_CLIP
     assert selected(defs, "crimefusion_all") == everything - PER_WEEK - PER_CLIP
-    assert len(everything - PER_WEEK - PER_CLIP) == 56
+    assert len(everything - PER_WEEK - PER_CLIP) == 57
 
 
 def test_jobs_of_a_crimes_only_deployment_select_what_they_did(tmp_path):
@@ -100,7 +100,7 @@ def test_groups_are_the_layers_of_the_tables_written_and_names_the_tables(defs):
     assert groups["synthetic"] == {"synthetic_feeds"} and groups["demo"] == {"demo_video"}
     # one asset per gold table; fusion's working tables beside them are written by the asset they serve
     # (entity_stats by entities, the link partials by entity_links, place_gazetteer by incident_context)
-    assert len(groups["gold"]) == 28
+    assert len(groups["gold"]) == 29
 
 
 def test_every_asset_is_tagged_with_the_domain_that_defines_it(defs, tmp_path):

@@ -48,3 +48,12 @@ def test_missing_lakehouse_is_one_line_error(tmp_path):
     result = CliRunner().invoke(app, ["how many incidents", "--lake", str(tmp_path / "nowhere")])
     assert result.exit_code == 2
     assert "no lakehouse at" in result.output
+
+
+def test_a_search_answer_shows_score_text_and_what_fits():
+    from orchestration.cli.ask import _shown_columns
+
+    cols = ["post_id", "posted_at_local", "platform", "language", "place_name", "source", "text", "similarity"]
+    assert _shown_columns(cols, 80) == ["similarity", "text", "posted_at_local"]
+    assert _shown_columns(cols, 120) == ["similarity", "text", "posted_at_local", "place_name"]
+    assert _shown_columns(cols, 40) == ["similarity", "text"]

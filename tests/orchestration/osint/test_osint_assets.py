@@ -1,4 +1,5 @@
-"""The OSINT assets (osint_mentions, chatter_alerts) and the place check on a tiny lake in a temporary folder."""
+"""The OSINT assets (osint_mentions, chatter_alerts, osint_incident_links) and their checks on a tiny lake
+in a temporary folder."""
 
 from __future__ import annotations
 
@@ -41,6 +42,12 @@ def _lake(root: Path) -> LocalLakehouse:
         "longitude": ["-87.70", "-87.64"], "latitude": ["41.88", "41.88"]}))
     lake.overwrite("truth", "osint_places", pa.table({
         "post_id": ["1", "2", "3", "4"], "place_name": ["Humboldt Park", "Humboldt Park", "West Town", "Madison Street"]}))
+    lake.overwrite("silver", "incidents", pa.table({  # two hours before the posts, in Humboldt Park
+        "incident_id": ["tiny_city:1"], "occurred_at": pa.array([datetime(2017, 12, 6, 13)], utc),
+        "lon": [-87.7205], "lat": [41.9005], "category": ["aggravated_assault"], "location_type": ["street"],
+        "weapon": pa.array([None], pa.string()), "mo_text": pa.array([None], pa.string())}))
+    lake.overwrite("truth", "osint_mentions", pa.table({
+        "post_id": ["2"], "incident_id": ["tiny_city:1"], "relation": ["report"]}))
     return lake
 
 
@@ -81,3 +88,10 @@ def test_osint_mentions_on_a_tiny_lake(tmp_path):
               for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
     f1 = checks["osint_mentions_match_truth"]
     assert f1.passed and f1.metadata["f1"].value == 1.0
+    links = lake.read("gold", "osint_incident_links").to_pylist()
+    assert [(r["post_id"], r["incident_id"], r["relation"], r["rank"]) for r in links] == [
+        ("synthetic_osint:1", "tiny_city:1", "report", 1), ("synthetic_osint:2", "tiny_city:1", "report", 1)]
+    assert links[1]["time_gap_h"] == 2.0 and 0 < links[1]["score"] <= 1
+    linked = checks["osint_incident_links_match_truth"]  # the block party is linked too: precision 0.5
+    assert linked.metadata["recall"].value == 1.0 and linked.metadata["precision"].value == 0.5
+    assert not linked.passed
