@@ -113,8 +113,9 @@ def link_report(mentions: pa.Table, posts: pa.Table, truth: pa.Table) -> None:
         print(f"  {t:9.2f}  {s['precision']:9.4f}  {s['recall']:6.4f}  {s['found']:5,}{mark}")
     reach = [(t, s) for t, s in rows if s["recall"] >= 0.8]
     if reach:
-        t, s = max(reach, key=lambda r: r[0])
-        print(f"  recall 0.8 reached up to threshold {t:.2f}: precision {s['precision']:.4f}, recall {s['recall']:.4f}  "
+        t, s = max(reach, key=lambda r: (r[1]["precision"], r[0]))
+        print(f"  best precision with recall >= 0.8: threshold {t:.2f}, precision {s['precision']:.4f}, "
+              f"recall {s['recall']:.4f}  "
               f"target precision >= 0.9 at recall 0.8: {'met' if s['precision'] >= 0.9 else 'NOT met'}")
     else:
         best = max(s["recall"] for _, s in rows)

@@ -1,5 +1,6 @@
 """OSINT assets (gold): ``osint_mentions``, the places, times, identifiers and crime words post texts name;
-``chatter_alerts``, spikes of crime chatter per area and day and announcements of a time and a place.
+``chatter_alerts``, spikes of crime chatter per area and day and announcements of a time and a place;
+``osint_incident_links``, posts linked to the incidents they may report or announce, scored.
 
 Kernels live in ``jobs/osint/``: the gazetteer (``gazetteer.py``) is built here from the
 lakehouse and the specs on each run (a few hundred names: milliseconds), then every post

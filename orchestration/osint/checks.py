@@ -51,7 +51,8 @@ def osint_incident_links_match_truth(lakehouse: Lakehouse) -> dg.AssetCheckResul
     synthetic = links.filter(pc.starts_with(links["post_id"], "synthetic_"))
     threshold = LinkSettings().threshold
     s = link_scores(synthetic, truth, threshold)
-    return dg.AssetCheckResult(passed=s["precision"] >= MIN_LINK_PRECISION and s["recall"] >= MIN_LINK_RECALL, metadata={
+    passed = s["precision"] >= MIN_LINK_PRECISION and s["recall"] >= MIN_LINK_RECALL
+    return dg.AssetCheckResult(passed=passed, metadata={
         "scored": dg.MetadataValue.bool(True), "threshold": dg.MetadataValue.float(threshold),
         **{k: dg.MetadataValue.float(round(float(s[k]), 4)) for k in ("precision", "recall")},
         "truth_pairs": dg.MetadataValue.int(s["truth"]), "found_pairs": dg.MetadataValue.int(s["found"])})

@@ -1,4 +1,5 @@
-"""The OSINT domain's definitions: what post texts name (places, times, identifiers)."""
+"""The OSINT domain's definitions: what post texts name (places, times, identifiers) and the incidents
+they may be about."""
 
 from __future__ import annotations
 

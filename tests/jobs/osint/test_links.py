@@ -35,13 +35,15 @@ def _posts(texts, posted_h, geo=None) -> pa.Table:
     geo = geo or [(None, None)] * n
     return pa.table({"post_id": [f"feed:{i}" for i in range(n)], "text": texts,
                      "posted_at": pa.array([T0 + timedelta(hours=h) for h in posted_h], UTC),
-                     "lon": pa.array([g[0] for g in geo], pa.float64()), "lat": pa.array([g[1] for g in geo], pa.float64())})
+                     "lon": pa.array([g[0] for g in geo], pa.float64()),
+                     "lat": pa.array([g[1] for g in geo], pa.float64())})
 
 
 def _mentions(rows) -> pa.Table:
     """rows: (post_id, kind, lon, lat, hours after T0 of a named time)"""
     return pa.table({"post_id": [r[0] for r in rows], "kind": [r[1] for r in rows],
-                     "lon": pa.array([r[2] for r in rows], pa.float64()), "lat": pa.array([r[3] for r in rows], pa.float64()),
+                     "lon": pa.array([r[2] for r in rows], pa.float64()),
+                     "lat": pa.array([r[3] for r in rows], pa.float64()),
                      "time_at": pa.array([None if r[4] is None else T0 + timedelta(hours=r[4]) for r in rows], UTC)})
 
 
