@@ -20,8 +20,9 @@ from orchestration.cli.options import fail
 
 #: ``--step`` spellings -> the period codes of the forecasting kernels.
 STEPS = {"7d": "W", "1w": "W", "w": "W", "week": "W", "1d": "D", "d": "D", "day": "D"}
-#: Refit cadence of the learned model when ``--refit-every`` is not given (periods).
-LEARNED_REFIT_EVERY = 52
+#: Refit cadence of the learned model when ``--refit-every`` is not given: once a year of periods
+#: (52 weeks, 364 days), the span its trailing windows and the weekly retraining assume.
+LEARNED_REFIT_EVERY = {"W": 52, "D": 364}
 
 
 def forecast(
@@ -35,7 +36,8 @@ def forecast(
     out: Path = typer.Option(..., "--out", help="Output Parquet: period_start (date), h3 (string), score (float)."),
     refit_every: int | None = typer.Option(
         None, "--refit-every", min=1,
-        help=f"Refit the model every N periods (default: learned {LEARNED_REFIT_EVERY}, baselines once; "
+        help="Refit the model every N periods (default: learned once a year of periods, 52 weeks or 364 days; "
+             "baselines once; "
              "baselines always read every incident before each period start).",
     ),
     tz: str | None = typer.Option(
@@ -106,7 +108,7 @@ def forecast(
 
     step_days = 7 if freq == "W" else 1
     n_periods = (d1 - d0).days // step_days + 1
-    every = refit_every if refit_every is not None else (LEARNED_REFIT_EVERY if method == "learned" else None)
+    every = refit_every if refit_every is not None else (LEARNED_REFIT_EVERY[freq] if method == "learned" else None)
     columns = [TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn()]
     with Progress(*columns, console=err, transient=False) as bar:
