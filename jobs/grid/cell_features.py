@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -73,17 +74,20 @@ class PeriodGrid:
         flat = pd.DatetimeIndex(t.ravel().view("datetime64[ns]"), tz="UTC").tz_convert(self.timezone)
         return flat.tz_localize(None).asi8.reshape(t.shape)
 
+    @cached_property
+    def _anchor_wall_ns(self) -> int:
+        """The anchor's local wall-clock nanoseconds (computed once per grid)."""
+        return int(self._wall_ns(np.array([self.anchor_ns]))[0])
+
     def index_of(self, t_ns: np.ndarray) -> np.ndarray:
         """Period index of UTC nanosecond timestamps (floor)."""
-        anchor = int(self._wall_ns(np.array([self.anchor_ns]))[0])
-        return np.floor_divide(self._wall_ns(t_ns) - anchor, self.step_ns)
+        return np.floor_divide(self._wall_ns(t_ns) - self._anchor_wall_ns, self.step_ns)
 
     def start_ns(self, p: np.ndarray | int) -> np.ndarray:
         """UTC nanoseconds of the start of period(s) ``p``."""
         if self.is_utc:
             return self.anchor_ns + np.asarray(p, dtype=np.int64) * self.step_ns
-        anchor = int(self._wall_ns(np.array([self.anchor_ns]))[0])
-        wall = anchor + np.asarray(p, dtype=np.int64) * self.step_ns
+        wall = self._anchor_wall_ns + np.asarray(p, dtype=np.int64) * self.step_ns
         flat = pd.DatetimeIndex(np.atleast_1d(wall).ravel().view("datetime64[ns]"))
         local = flat.tz_localize(self.timezone, ambiguous=np.ones(len(flat), bool), nonexistent="shift_forward")
         out = local.tz_convert("UTC").tz_localize(None).asi8

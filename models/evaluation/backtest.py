@@ -160,7 +160,7 @@ def expected_counts(model, scores: np.ndarray, start_ns: int, t_sorted_ns: np.nd
     ``t_sorted_ns``: the study area's event times, sorted.
     """
     s = np.clip(np.asarray(scores, dtype=float), 0.0, None)
-    if getattr(model, "predicts_counts", False):
+    if model.predicts_counts:
         return s
     lo = start_ns - int(TRAILING_DAYS * 86_400e9)
     first = int(t_sorted_ns[0]) if len(t_sorted_ns) else start_ns

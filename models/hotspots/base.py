@@ -53,6 +53,10 @@ class GridForecaster(BaseEstimator):
     leakage.
     """
 
+    #: Whether a period's score is its expected count (a subclass that predicts counts says so); the
+    #: backtest's calibration rescales the scores of those that do not (models/evaluation/backtest.py).
+    predicts_counts = False
+
     def fit(self, events: pa.Table, cells: pa.Table | pa.Array | Sequence[str], origin=None) -> "GridForecaster":
         """Resolve ``cells`` and ``events`` (``occurred_at``, ``h3``) and fit the method's parameters.
 

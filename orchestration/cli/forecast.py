@@ -16,6 +16,7 @@ from pathlib import Path
 
 import typer
 
+from orchestration.cli.incident_file import read_incident_file
 from orchestration.cli.options import fail
 
 #: ``--step`` spellings -> the period codes of the forecasting kernels.
@@ -59,12 +60,7 @@ def forecast(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from jobs.grid.cells import study_area_cells
-    from jobs.ingest.records import parse_records
-    from jobs.ingest.spec import SpecError, load_spec
     from models.hotspots.forecast import METHODS, forecast_periods
-    from orchestration.ingest.boundaries import read_boundaries
-    from jobs.ingest.readers import SourceFileError, read_source
-    from orchestration.resources.compute import Compute
 
     err = Console(stderr=True)
     freq = STEPS.get(step.strip().lower())
@@ -85,22 +81,9 @@ def forecast(
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
             raise fail(f"--tz must be an IANA time zone name such as America/Chicago, got {tz!r}") from None
-    try:
-        source = load_spec(spec)
-        if source.table != "incidents":
-            raise fail(f"{spec} describes table {source.table!r}; forecasting needs an incidents spec")
-        if source.study_area is None:
-            raise fail(f"{spec} has no study_area: the forecast needs a boundary layer to define its cells")
-        with err.status(f"reading {incidents.name}"):
-            raw = read_source(source, incidents).table
-            boundaries = read_boundaries(source)
-            parsed = parse_records(raw, source, boundaries=boundaries, ctx=Compute().sedona())
-    except (SourceFileError, SpecError) as exc:
-        raise fail(str(exc)) from None
+    source, boundaries, parsed, _ = read_incident_file(incidents, spec, err, "the forecast needs")
     zone = tz or source.local_timezone  # the spec's zone was checked when it loaded
     rows = parsed.accepted
-    if rows.num_rows == 0:
-        raise fail(f"{incidents}: no valid incident rows ({parsed.rejects.num_rows} rejected)")
     cells = study_area_cells(boundaries.column("geometry"), resolution=res)
     err.print(f"{rows.num_rows:,} incidents ({parsed.rejects.num_rows:,} rejected), "
               f"{cells.num_rows:,} H3 res-{res} cells, method [cyan]{method}[/], periods from local midnight "

@@ -18,6 +18,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from orchestration.cli.incident_file import read_incident_file
 from orchestration.cli.options import ErrorStyleGroup, fail
 
 app = typer.Typer(
@@ -61,36 +62,13 @@ def _params(capacity: int | None, base: float, patrolled: float, deterrence: flo
         raise fail("--" + str(exc).replace("_", "-")) from None  # messages start with the setting's name
 
 
-def _spec_problem(source) -> str | None:
-    """Why a spec cannot feed the simulator, or ``None``."""
-    if source.table != "incidents":
-        return f"describes table {source.table!r}; the simulator needs an incidents spec"
-    return None if source.study_area is not None else "has no study_area: the simulator needs its districts"
-
-
 def _world(incidents: Path, spec: Path, res: int, params, err):
     """The fitted :class:`models.simulation.World` of the file, and the spec's local time zone."""
     from jobs.geo.areas import assign_areas
     from jobs.grid.cells import study_area_cells
-    from jobs.ingest.readers import SourceFileError, read_source
-    from jobs.ingest.records import parse_records
-    from jobs.ingest.spec import SpecError, load_spec
     from models.simulation import fit_world
-    from orchestration.ingest.boundaries import read_boundaries
-    from orchestration.resources.compute import Compute
 
-    try:
-        source = load_spec(spec)
-        problem = _spec_problem(source)
-        if problem:
-            raise fail(f"{spec} {problem}")
-        with err.status(f"reading {incidents.name}"):
-            ctx, boundaries = Compute().sedona(), read_boundaries(source)
-            parsed = parse_records(read_source(source, incidents).table, source, boundaries=boundaries, ctx=ctx)
-    except (SourceFileError, SpecError) as exc:
-        raise fail(str(exc)) from None
-    if parsed.accepted.num_rows == 0:
-        raise fail(f"{incidents}: no valid incident rows ({parsed.rejects.num_rows} rejected)")
+    source, boundaries, parsed, ctx = read_incident_file(incidents, spec, err, "the simulator needs")
     cells = study_area_cells(boundaries.column("geometry"), resolution=res)
     # a covering cell's centre may lie just outside every polygon: it joins the nearest district
     area, _ = assign_areas(cells.column("lon").to_numpy(), cells.column("lat").to_numpy(), boundaries, ctx=ctx,

@@ -11,6 +11,25 @@ from orchestration.resources.lakehouse import Lakehouse
 MIN_PLACE_F1 = 0.9
 #: Incident links at the asset's threshold (issue #20's target: precision 0.9 at recall 0.8).
 MIN_LINK_PRECISION, MIN_LINK_RECALL = 0.9, 0.8
+#: A check with no planted truth to score against (the posts are not synthetic).
+NOT_SCORED = {"scored": dg.MetadataValue.bool(False)}
+
+
+def _synthetic(lakehouse: Lakehouse, truth: tuple[str, list[str]], table: tuple[str, list[str]]):
+    """The planted truth table and the synthetic posts' rows of gold ``table`` (``(name, columns)`` each), or
+    None when there is no such truth."""
+    if not lakehouse.exists("truth", truth[0]):
+        return None
+    rows = lakehouse.read("gold", table[0], columns=table[1])
+    return (lakehouse.read("truth", truth[0], columns=truth[1]),
+            rows.filter(pc.starts_with(rows["post_id"], "synthetic_")))
+
+
+def _scored(s: dict, measures: tuple[str, ...]) -> dict:
+    """The scores ``measures`` of ``s`` and its truth and found pair counts, as check metadata."""
+    return {"scored": dg.MetadataValue.bool(True),
+            **{k: dg.MetadataValue.float(round(float(s[k]), 4)) for k in measures},
+            "truth_pairs": dg.MetadataValue.int(s["truth"]), "found_pairs": dg.MetadataValue.int(s["found"])}
 
 
 @dg.asset_check(
@@ -22,16 +41,12 @@ MIN_LINK_PRECISION, MIN_LINK_RECALL = 0.9, 0.8
 def osint_mentions_match_truth(lakehouse: Lakehouse) -> dg.AssetCheckResult:
     from jobs.osint.mentions import place_scores
 
-    if not lakehouse.exists("truth", "osint_places"):
-        return dg.AssetCheckResult(passed=True, metadata={"scored": dg.MetadataValue.bool(False)})
-    truth = lakehouse.read("truth", "osint_places", columns=["post_id", "place_name"])
-    mentions = lakehouse.read("gold", "osint_mentions", columns=["post_id", "kind", "place_name"])
-    synthetic = mentions.filter(pc.starts_with(mentions["post_id"], "synthetic_"))
-    s = place_scores(synthetic, truth)
-    return dg.AssetCheckResult(passed=s["f1"] >= MIN_PLACE_F1, metadata={
-        "scored": dg.MetadataValue.bool(True),
-        **{k: dg.MetadataValue.float(round(float(s[k]), 4)) for k in ("precision", "recall", "f1")},
-        "truth_pairs": dg.MetadataValue.int(s["truth"]), "found_pairs": dg.MetadataValue.int(s["found"])})
+    found = _synthetic(lakehouse, ("osint_places", ["post_id", "place_name"]),
+                       ("osint_mentions", ["post_id", "kind", "place_name"]))
+    if found is None:
+        return dg.AssetCheckResult(passed=True, metadata=NOT_SCORED)
+    s = place_scores(found[1], found[0])
+    return dg.AssetCheckResult(passed=s["f1"] >= MIN_PLACE_F1, metadata=_scored(s, ("precision", "recall", "f1")))
 
 
 @dg.asset_check(
@@ -44,15 +59,12 @@ def osint_mentions_match_truth(lakehouse: Lakehouse) -> dg.AssetCheckResult:
 def osint_incident_links_match_truth(lakehouse: Lakehouse) -> dg.AssetCheckResult:
     from jobs.osint.links import LinkSettings, link_scores
 
-    if not lakehouse.exists("truth", "osint_mentions"):
-        return dg.AssetCheckResult(passed=True, metadata={"scored": dg.MetadataValue.bool(False)})
-    truth = lakehouse.read("truth", "osint_mentions", columns=["post_id", "incident_id"])
-    links = lakehouse.read("gold", "osint_incident_links", columns=["post_id", "incident_id", "score"])
-    synthetic = links.filter(pc.starts_with(links["post_id"], "synthetic_"))
+    found = _synthetic(lakehouse, ("osint_mentions", ["post_id", "incident_id"]),
+                       ("osint_incident_links", ["post_id", "incident_id", "score"]))
+    if found is None:
+        return dg.AssetCheckResult(passed=True, metadata=NOT_SCORED)
     threshold = LinkSettings().threshold
-    s = link_scores(synthetic, truth, threshold)
+    s = link_scores(found[1], found[0], threshold)
     passed = s["precision"] >= MIN_LINK_PRECISION and s["recall"] >= MIN_LINK_RECALL
-    return dg.AssetCheckResult(passed=passed, metadata={
-        "scored": dg.MetadataValue.bool(True), "threshold": dg.MetadataValue.float(threshold),
-        **{k: dg.MetadataValue.float(round(float(s[k]), 4)) for k in ("precision", "recall")},
-        "truth_pairs": dg.MetadataValue.int(s["truth"]), "found_pairs": dg.MetadataValue.int(s["found"])})
+    return dg.AssetCheckResult(passed=passed, metadata={**_scored(s, ("precision", "recall")),
+                                                        "threshold": dg.MetadataValue.float(threshold)})

@@ -173,3 +173,12 @@ def test_any_resolution_from_7_to_11(res, tmp_path):
     import h3
 
     assert summary["resolution"] == res and {h3.get_resolution(c) for c in cells} == {res}
+
+
+def test_a_file_without_a_valid_row_names_the_first_rejected_row_and_field(spec, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,longitude,latitude,loc_cat\nnot-a-date,-87.6,41.8,street\n")
+    result = CliRunner().invoke(app, ["--incidents", str(bad), "--spec", str(spec), "--start", "2016-01-04",
+                                      "--end", "2016-01-11", "--out", str(tmp_path / "x.parquet")])
+    assert result.exit_code == 2
+    assert "no valid incident rows (1 rejected; the first, row 1: field 'occurred_at'" in result.output
