@@ -7,8 +7,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 3000
 # optional extras installed with the project: vision-train brings torch and ultralytics (training YOLO);
-# inference needs only ONNX Runtime and OpenCV. CI (.ci/run) installs it to run the training tests.
-EXTRAS ?= vision-train
+# inference needs only ONNX Runtime and OpenCV. llm brings llama.cpp for crimefusion ask's optional language
+# model. CI (.ci/run) installs both to run their tests; EXTRAS= installs neither.
+EXTRAS ?= vision-train,llm
+# llama.cpp (extra llm) compiled for this machine's CPU, the library only: no tools, examples or multimodal part
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF \
+	-DLLAMA_BUILD_SERVER=OFF
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 comma := ,
 
 export MLFLOW_DISABLE_TELEMETRY := true

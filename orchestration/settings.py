@@ -15,6 +15,10 @@ variable                   meaning                                     default
 ``CRIMEFUSION_COMPUTE_ENGINE``  ``embedded`` (SedonaDB) or ``spark``     ``embedded``
 ``CRIMEFUSION_SPARK_MASTER``   ``local[*]``, ``spark://host:7077``...   ``local[2]``
 ``CRIMEFUSION_TILES``      map base tiles, ``https://host/{z}/{x}/{y}.png``  none: the drawn boundaries
+``CRIMEFUSION_ASK_MODEL``  ``crimefusion ask``'s GGUF file, or the     none: rule-based
+                           model's name at ``ASK_ENDPOINT``             parser
+``CRIMEFUSION_ASK_ENDPOINT``  OpenAI-compatible API of a local model    none
+``CRIMEFUSION_ASK_API_KEY``  that API's key, if it wants one           none
 ``CRIMEFUSION_S3_*``       ``ENDPOINT``, ``REGION``, ``ALLOW_HTTP``     (cluster only)
 ``AWS_ACCESS_KEY_ID``...   object-store credentials                    (cluster only)
 =========================  ==========================================  =================
@@ -27,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator, model_validator
 
 #: The repository root (the package is installed in editable mode by ``make``).
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +64,11 @@ class Settings(BaseModel):
     #: XYZ tile URL template of an agency tile server, the maps' base layer; unset, the maps draw the
     #: study area's boundaries with their labels as the base (offline).
     tiles: str | None = None
+    #: the analyst assistant's language model (docs/assistant.md): a GGUF file for llama.cpp, or the model's
+    #: name at ``ask_endpoint``, an OpenAI-compatible API on the agency's network; neither: the rule-based parser
+    ask_model: str | None = None
+    ask_endpoint: str | None = None
+    ask_api_key: SecretStr | None = None  # never printed
 
     @field_validator("tiles")
     @classmethod
@@ -112,6 +121,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "CRIMEFUSION_COMPUTE_ENGINE": "compute_engine",
         "CRIMEFUSION_SPARK_MASTER": "spark_master",
         "CRIMEFUSION_TILES": "tiles",
+        "CRIMEFUSION_ASK_MODEL": "ask_model",
+        "CRIMEFUSION_ASK_ENDPOINT": "ask_endpoint",
+        "CRIMEFUSION_ASK_API_KEY": "ask_api_key",
     }
     for var, key in mapping.items():
         if env.get(var):

@@ -42,9 +42,12 @@ class Answer:
     sources: list[dict] = field(default_factory=list)
     #: how a semantic search ranked the rows the SQL fetched (model, version, method); ``None``: SQL did it all
     ranking: dict | None = None
+    #: the language model that wrote the plan (engine, model, timing); ``None``: the rule-based parser did
+    planner: dict | None = None
 
     def to_json(self) -> dict:
-        query = {"plan": self.plan, "sql": self.sql} | ({"ranking": self.ranking} if self.ranking else {})
+        query = ({"plan": self.plan, "sql": self.sql} | ({"ranking": self.ranking} if self.ranking else {})
+                 | ({"planner": self.planner} if self.planner else {}))
         return {"question": self.question, "answer": self.answer, "declined": self.declined, "reason": self.reason,
                 "plan": self.plan, "sql": self.sql, "columns": self.columns, "rows": self.rows,
                 "query": query, "sources": self.sources}

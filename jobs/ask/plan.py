@@ -25,6 +25,11 @@ class PlanError(ValueError):
     """A plan that cannot run on this lakehouse; the message says what is missing."""
 
 
+def validation_reason(exc, limit: int = 3) -> str:
+    """A pydantic ``ValidationError`` of a plan as one line: ``field.path: message; ...``."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'plan'}: {e['msg']}" for e in exc.errors()[:limit])
+
+
 class Filter(BaseModel):
     """``column op value``; ``in`` takes a list."""
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from jobs.ask import ask
 from jobs.ask.catalogue import Catalogue
 from jobs.ask.engine import declined, run_plan
-from jobs.ask.plan import Plan
+from jobs.ask.plan import Plan, validation_reason
 
 PAGE = Path(__file__).with_name("page.html")
 #: the largest request body read (a question or a plan is a few hundred bytes)
@@ -28,8 +28,8 @@ def page() -> bytes:
     return PAGE.read_bytes()
 
 
-def respond(path: str, body: bytes, catalogue: Catalogue, con) -> tuple[int, dict]:
-    """``(HTTP status, JSON object)`` for a POST of ``body`` to ``path``."""
+def respond(path: str, body: bytes, catalogue: Catalogue, con, planner=None) -> tuple[int, dict]:
+    """``(HTTP status, JSON object)`` for a POST of ``body`` to ``path``; ``planner``: a model writes the plans."""
     try:
         request = json.loads(body or b"{}")
     except ValueError:
@@ -40,12 +40,14 @@ def respond(path: str, body: bytes, catalogue: Catalogue, con) -> tuple[int, dic
         question = request.get("question")
         if not isinstance(question, str):
             return 400, {"error": "api/ask takes {\"question\": \"...\"}"}
-        return 200, ask(question, catalogue, con).to_json()
+        try:
+            return 200, ask(question, catalogue, con, planner=planner).to_json()
+        except RuntimeError as exc:  # the model's endpoint or runtime failed: the page shows why
+            return 502, {"error": str(exc)}
     if path.rstrip("/").endswith("api/plan"):
         try:
             plan = Plan.model_validate(request.get("plan"))
         except ValidationError as exc:
-            reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'plan'}: {e['msg']}" for e in exc.errors())
-            return 200, declined("(edited plan)", f"the plan is not valid: {reason}").to_json()
+            return 200, declined("(edited plan)", f"the plan is not valid: {validation_reason(exc)}").to_json()
         return 200, run_plan(plan, catalogue, con, question="(edited plan)").to_json()
     return 404, {"error": f"no such endpoint {path}"}

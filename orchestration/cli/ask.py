@@ -2,6 +2,8 @@
 
     crimefusion ask "how many incidents in Chicago in 2017?" [--lake LAKE] [--json]
     crimefusion ask --serve [--port 8765]      # the same engine behind a read-only page on 127.0.0.1
+    crimefusion ask "..." --model FILE.gguf    # a local language model writes the plan (llama.cpp)
+    crimefusion ask "..." --endpoint URL --model NAME   # ... or one behind an OpenAI-compatible API
 
 Prints the answer, the result table and the SQL that produced it (paste it into the
 DuckDB CLI with the ``delta`` extension loaded to run it again); ``--json`` prints one
@@ -28,15 +30,25 @@ def ask(
     serve: Annotated[bool, typer.Option("--serve", help="Serve the question page on 127.0.0.1 instead.")] = False,
     port: Annotated[int, typer.Option("--port", help="Port of --serve (0: any free port).", min=0,
                                       max=65535)] = 8765,
+    engine: Annotated[str, typer.Option("--engine", help="Who writes the plan: auto (a model when --model or "
+                                        "--endpoint is set, else the rules), rules, llama-cpp or openai.")] = "auto",
+    model: Annotated[Optional[str], typer.Option("--model", help="A GGUF model file (llama.cpp), or the model's "
+                                                 "name at --endpoint (default: CRIMEFUSION_ASK_MODEL).")] = None,
+    endpoint: Annotated[Optional[str], typer.Option("--endpoint", help="Base URL of an OpenAI-compatible API, "
+                                                    "e.g. http://llm.internal:8080/v1 (default: "
+                                                    "CRIMEFUSION_ASK_ENDPOINT).")] = None,
+    n_ctx: Annotated[int, typer.Option("--n-ctx", help="llama.cpp context length in tokens.", min=512)] = 8192,
 ) -> None:
     """Answer QUESTION from the lakehouse, showing the query plan and the SQL it ran."""
     from jobs.ask import ask as answer_question
+    from orchestration.ask.planners import PlannerError
 
     if (question is None) == (not serve):
         raise fail("give a QUESTION, or --serve for the page (not both)")
+    planner = _planner(engine, model, endpoint, n_ctx)
     catalogue, con = _open(lake)
     if serve:
-        server = make_server(catalogue, con, port=port)
+        server = make_server(catalogue, con, port=port, planner=planner)
         typer.echo(f"crimefusion ask: http://127.0.0.1:{server.server_address[1]}/ (read-only; Ctrl-C stops)")
         try:
             server.serve_forever()
@@ -45,11 +57,28 @@ def ask(
         finally:
             server.server_close()
         return
-    out = answer_question(question, catalogue, con)
+    try:
+        out = answer_question(question, catalogue, con, planner=planner)
+    except PlannerError as exc:
+        raise fail(str(exc), FAILURE) from None
     if as_json:
         typer.echo(json.dumps(out.to_json(), default=str))
         return
     _print(out)
+
+
+def _planner(engine: str, model: str | None, endpoint: str | None, n_ctx: int):
+    """The language-model planner the options and settings name; ``None``: the rule-based parser."""
+    from orchestration.ask.planners import PlannerError, make_planner
+    from orchestration.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+        key = settings.ask_api_key.get_secret_value() if settings.ask_api_key else None
+        return make_planner(engine, model=model or settings.ask_model, endpoint=endpoint or settings.ask_endpoint,
+                            api_key=key, n_ctx=n_ctx)
+    except (PlannerError, SettingsError) as exc:
+        raise fail(str(exc)) from None
 
 
 def _open(lake: str | None):
@@ -77,7 +106,7 @@ def _open(lake: str | None):
     return catalogue, con
 
 
-def make_server(catalogue, con, host: str = "127.0.0.1", port: int = 8765):
+def make_server(catalogue, con, host: str = "127.0.0.1", port: int = 8765, planner=None):
     """An HTTP server for the page and its two JSON endpoints (:mod:`jobs.ask.web`), one request at a time.
 
     One thread: the DuckDB connection serves one query at a time, and an analyst's page asks one
@@ -110,7 +139,7 @@ def make_server(catalogue, con, host: str = "127.0.0.1", port: int = 8765):
             if length > MAX_BODY:
                 self._send(413, b'{"error": "request too large"}', "application/json")
                 return
-            status, out = respond(self.path, self.rfile.read(length), catalogue, con)
+            status, out = respond(self.path, self.rfile.read(length), catalogue, con, planner=planner)
             self._send(status, json.dumps(out, default=str).encode(), "application/json")
 
         def log_message(self, format, *args):  # noqa: A002 - quiet: the terminal shows the URL only
