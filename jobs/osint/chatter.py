@@ -5,7 +5,8 @@
   the feed's posts), one series per (area, topic); each day is tested against the
   series' seasonal baseline with false-discovery-rate control by the project's spike
   kernel (:func:`jobs.anomalies.spikes.detect_spikes`: robust negative-binomial
-  baseline with a weekday effect, Benjamini-Hochberg across all series and days);
+  baseline with a weekday effect, and a trend once the posts span
+  :data:`TREND_MIN_DAYS`; Benjamini-Hochberg across all series and days);
 - **announcements**: posts that name a place and a time after they were posted ("Pull up
   Saturday night in Austin"), one row per post with its first place and first future time.
 """
@@ -17,6 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 CITY = "city"
+#: days of posts a series needs before its baseline gets a trend: over a few weeks a trend is the
+#: bursts themselves (a burst on the last days pulled the trend up and was expected, not alerted)
+TREND_MIN_DAYS = 56
 
 CHATTER_ALERTS = pa.schema([
     pa.field("alert_type", pa.string(), nullable=False),  # spike | announcement
@@ -70,7 +74,9 @@ def chatter_spikes(mentions: pa.Table, *, tz: str, start=None, end=None, **spike
     if not rows.num_rows:
         return CHATTER_ALERTS.empty_table()
     series = count_series(rows, keys=["area", "topic"], time_col="posted_at", freq="day", tz=tz, start=start, end=end)
-    spikes = detect_spikes(series, freq="day", tz=tz, **{"only_alerts": True, **spike_settings})
+    days = pc.count_distinct(series["period_start"]).as_py()
+    spikes = detect_spikes(series, freq="day", tz=tz,
+                           **{"only_alerts": True, "trend": days >= TREND_MIN_DAYS, **spike_settings})
     if not spikes.num_rows:
         return CHATTER_ALERTS.empty_table()
     area_topic = [k.split("|", 1) for k in spikes["series_key"].to_pylist()]
@@ -99,3 +105,36 @@ def announcements(mentions: pa.Table) -> pa.Table:
                      "period_start": t["time_at"], "post_id": t["post_id"], "posted_at": t["posted_at"],
                      "place_name": t["place_name"], "lon": t["lon"], "lat": t["lat"], "h3": t["h3"],
                      "announced_local": t["value"]}, schema=CHATTER_ALERTS)
+
+
+def burst_scores(alerts: pa.Table, truth: pa.Table, mentions: pa.Table, *, tz: str) -> dict[str, float]:
+    """Recall and precision of the spike alerts against planted chatter bursts (``truth/osint_bursts``).
+
+    A burst's area is the district its posts' place mentions resolve to most often (the area
+    the spikes count it in). It is found when a spike alert names its area, its topic and its
+    local day. An area alert (not ``city``) is right when a burst was planted in its area on its
+    day, whatever the topic (a burst about shootings may also raise police chatter). City
+    alerts are scored the same way on day and topic alone.
+    """
+    import pandas as pd
+
+    spikes = alerts.filter(pc.equal(alerts["alert_type"], "spike")).to_pandas()
+    spikes["day"] = spikes["period_start"].dt.tz_convert(tz).dt.date
+    places = mentions.filter(pc.and_(pc.equal(mentions["kind"], "place"), pc.is_valid(mentions["district"])))
+    district = places.select(["post_id", "district"]).to_pandas()
+    district["post_id"] = district["post_id"].str.split(":", n=1).str[-1]  # the feed prefix silver adds
+    rows = [(b["burst_id"], pid, b["topic"], b["day"]) for b in truth.to_pylist() for pid in b["post_ids"]]
+    posts = pd.DataFrame(rows, columns=["burst_id", "post_id", "topic", "day"]).merge(district, on="post_id")
+    bursts = (posts.groupby(["burst_id", "topic", "day"])["district"].agg(lambda s: s.mode().iloc[0])
+              .rename("area").reset_index())
+    area = spikes[spikes["area"] != CITY]
+    city = spikes[spikes["area"] == CITY]
+    found = bursts.merge(area, on=["area", "topic", "day"]).burst_id.nunique()
+    city_found = bursts.merge(city.drop(columns="area"), on=["topic", "day"]).burst_id.nunique()
+    right = area.merge(bursts[["area", "day"]].drop_duplicates(), on=["area", "day"]).shape[0]
+    city_right = city.merge(bursts[["topic", "day"]].drop_duplicates(), on=["topic", "day"]).shape[0]
+    n = truth.num_rows
+    return {"bursts": n, "found": found, "recall": found / n if n else float("nan"),
+            "alerts": len(area), "right": right, "precision": right / len(area) if len(area) else float("nan"),
+            "city_recall": city_found / n if n else float("nan"), "city_alerts": len(city),
+            "city_precision": city_right / len(city) if len(city) else float("nan")}

@@ -91,7 +91,7 @@ def generate(incidents: pa.Table, *, seed: int, scale: float | SynthSettings = 1
     handle_phone = np.concatenate([gm, others])[: max(s.n_handles, len(gm))]
     first, last = ids.names(rng, w.n_phones)  # the subscriber's name, shared by every record of them
     handles = ids.handles(rng, first[handle_phone], last[handle_phone])
-    posts, mentions, places = generate_posts(w, np.random.default_rng([w.seed, 9]), handle_phone, handles)
+    posts, mentions, places, bursts = generate_posts(w, np.random.default_rng([w.seed, 9]), handle_phone, handles)
     cams = generate_cameras(w, np.random.default_rng([w.seed, 10]))
     people = generate_people(w, np.random.default_rng([w.seed, 11]), ledger.account_numbers,
                              ledger.account_owner, handle_phone, handles, first, last)
@@ -107,6 +107,6 @@ def generate(incidents: pa.Table, *, seed: int, scale: float | SynthSettings = 1
         truth_imei_swaps=w.truth["imei_swaps"], truth_colocations=w.truth["colocations"],
         truth_accounts=ledger.truth_accounts, truth_ring_transfers=ledger.truth_ring_transfers,
         truth_atm_spikes=ledger.truth_atm_spikes, truth_series=people["series"],
-        truth_osint_mentions=mentions, truth_osint_places=places, truth_person_duplicates=people["person_duplicates"],
+        truth_osint_mentions=mentions, truth_osint_places=places, truth_osint_bursts=bursts, truth_person_duplicates=people["person_duplicates"],
         settings=s, seed=w.seed,
     )

@@ -42,6 +42,18 @@ ANNOUNCE = {
            "Party in {place} {day} after 9, you know where"],
     "es": ["Fiesta en {place} el {day} en la noche"],
 }
+#: Chatter bursts (truth ``osint_bursts``): a day on which many people post about one topic in one place.
+#: Each template speaks of its topic only (jobs/osint/topics.py's words) and names no time.
+BURSTS = {
+    "violence": {"en": ["Shots fired in {place} again", "So many gunshots over in {place}",
+                        "Another shooting in {place}??", "Heard gunfire by {place}, everybody ok?"],
+                 "es": ["Balacera en {place}, cuidense", "Se oyen disparos en {place}"]},
+    "drugs": {"en": ["Everybody selling weed on every corner in {place}", "Fentanyl all over {place} right now",
+                     "Pills going around {place}, be careful"],
+              "es": ["Mucha droga en {place}", "Venden mota en cada esquina de {place}"]},
+    "gathering": {"en": ["Block party in {place}!!", "Everybody pull up to {place}", "Huge party in {place}"],
+                  "es": ["Fiesta en {place}, vengan todos", "Pachanga en {place}"]},
+}
 LOC_WORDS = {"street": "corner", "residence": "house", "education": "school", "open space": "park",
              "retail": "store", "leisure": "bar", "transportation": "bus stop", "vehicle": "gas station",
              "government": "office", "healthcare": "clinic", "commercial": "shop", "hotel": "hotel"}
@@ -172,9 +184,9 @@ def generate_posts(w: World, rng: np.random.Generator, author_phone: np.ndarray,
     """Posts by the given authors (handle per author, owner phone index) plus incident mentions.
 
     Returns (posts, truth mentions: post_id, incident_id, relation ``report``|``announce``, truth places:
-    post_id, place_name, written, form, lon, lat, one row per post whose text names a place). Place
-    spellings (misspelt, abbreviated, Spanish) come from their own random stream, so every other column is
-    what it was before they were planted.
+    post_id, place_name, written, form, lon, lat, one row per post whose text names a place, truth bursts:
+    :func:`plant_bursts`). Place spellings (misspelt, abbreviated, Spanish) and the bursts come from their
+    own random streams, so every other column is what it was before they were planted.
     """
     s = w.settings
     names = np.array([p[0] for p in NEIGHBOURHOODS], dtype=object)
@@ -270,10 +282,77 @@ def generate_posts(w: World, rng: np.random.Generator, author_phone: np.ndarray,
         "urls": pa.array(urls, pa.list_(pa.string())),
     })
     places = _truth_places(post_id, p, names)
+    table, places, bursts = plant_bursts(w, table, places, handle, names)
     sel = inc_ref >= 0
     truth = pa.table({
         "post_id": pa.array(post_id[sel], pa.string()),
         "incident_id": pa.array(inc.incident_id[inc_ref[sel]] if sel.any() else [], pa.string()),
         "relation": pa.array(rel[sel], pa.string()),
     })
-    return table, truth, places
+    return table, truth, places, bursts
+
+
+def plant_bursts(w: World, posts: pa.Table, places: pa.Table, handle: np.ndarray,
+                 names: np.ndarray) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """Add ``settings.n_chatter_bursts`` chatter bursts to ``posts``: each a local day on which 15-40 posts
+    name one place and speak of one topic. Returns (posts, truth places with the bursts' posts, truth
+    ``osint_bursts``: burst, topic, local day, place and its location, the posts' ids).
+
+    The bursts draw from their own random stream: every post the generator wrote before is unchanged.
+    """
+    s = w.settings
+    r = np.random.default_rng([w.seed, 9, 2])
+    topics = sorted(BURSTS)
+    first = min(7, s.days - 1)  # a week of history before a burst at least
+    rows, truth = [], []
+    taken = set(posts["post_id"].to_pylist())
+    plon, plat = (np.array([pl[i] for pl in NEIGHBOURHOODS]) for i in (1, 2))
+    for b in range(s.n_chatter_bursts if s.days > first else 0):
+        topic, day = topics[b % len(topics)], int(r.integers(first, s.days))
+        pl, n = int(r.integers(0, len(names))), int(r.integers(15, 41))
+        t = w.day_start[day] + sample_hours(r, np.repeat(w.weekend[day], n)) * 3600 + r.integers(0, 3600, n)
+        ids = []
+        for k in range(n):
+            lang = "es" if r.random() < 0.2 else "en"
+            templates = BURSTS[topic][lang]
+            text, written, form = _fill(templates[int(r.integers(0, len(templates)))], names[pl], lang, r)
+            while (pid := f"{int(r.integers(10**17, 10**18)):019d}") in taken:
+                pass
+            taken.add(pid)
+            ids.append(pid)
+            geo = r.random() < 0.15
+            px, py = w.frame.to_xy(np.array([plon[pl]]), np.array([plat[pl]]))
+            lon, lat = w.frame.to_lonlat(*w.clip_xy(px + r.normal(0, 300, 1), py + r.normal(0, 300, 1)))
+            rows.append({"post_id": pid, "platform": str(r.choice(PLATFORMS, p=PLATFORM_P)),
+                         "author": str(handle[int(r.integers(0, len(handle)))]), "text": text, "language": lang,
+                         "posted_at": int(t[k]), "lon": round(float(lon[0]), 5) if geo else None,
+                         "lat": round(float(lat[0]), 5) if geo else None,
+                         "place_name": names[pl] if r.random() < 0.3 else None,
+                         "written": written, "form": form, "place": pl})
+        local = datetime.fromtimestamp(int(w.day_start[day]) + 12 * 3600, tz=TZ).date()
+        truth.append({"burst_id": f"burst-{b + 1}", "topic": topic, "day": local, "place_name": names[pl],
+                      "lon": float(plon[pl]), "lat": float(plat[pl]), "posts": n, "post_ids": ids})
+    burst_schema = pa.schema([("burst_id", pa.string()), ("topic", pa.string()), ("day", pa.date32()),
+                              ("place_name", pa.string()), ("lon", pa.float64()), ("lat", pa.float64()),
+                              ("posts", pa.int64()), ("post_ids", pa.list_(pa.string()))])
+    if not rows:
+        return posts, places, pa.Table.from_pylist([], schema=burst_schema)
+    added = pa.table({
+        **{c: pa.array([row[c] for row in rows], pa.string())
+           for c in ("post_id", "platform", "author", "text", "language", "place_name")},
+        "posted_at": _ts(np.array([row["posted_at"] for row in rows])),
+        "lon": pa.array([row["lon"] for row in rows], pa.float64()),
+        "lat": pa.array([row["lat"] for row in rows], pa.float64()),
+        "mentions": pa.nulls(len(rows), pa.list_(pa.string())), "urls": pa.nulls(len(rows), pa.list_(pa.string())),
+    }).select(posts.column_names).cast(posts.schema)
+    named = [row for row in rows if row["form"]]  # every burst template names its place
+    burst_places = pa.table({
+        "post_id": pa.array([row["post_id"] for row in named], pa.string()),
+        "place_name": pa.array([names[row["place"]] for row in named], pa.string()),
+        "written": pa.array([row["written"] for row in named], pa.string()),
+        "form": pa.array([row["form"] for row in named], pa.string()),
+        "lon": pa.array([plon[row["place"]] for row in named], pa.float64()),
+        "lat": pa.array([plat[row["place"]] for row in named], pa.float64()),
+    })
+    out = pa.concat_tables([posts, added]).sort_by([("posted_at", "ascending")])
+    return out, pa.concat_tables([places, burst_places]), pa.Table.from_pylist(truth, schema=burst_schema)

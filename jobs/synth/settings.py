@@ -47,6 +47,7 @@ class SynthSettings:
     posts_per_handle_day: float = 0.4
     incident_report_fraction: float = 0.05
     incident_announce_fraction: float = 0.01
+    n_chatter_bursts: int = 9  # days of 15-40 posts on one topic in one place (truth/osint_bursts)
     # cameras, persons, series
     n_cameras: int = 24
     n_other_persons: int = 400
@@ -123,6 +124,7 @@ class SynthFeeds:
     truth_series: pa.Table
     truth_osint_mentions: pa.Table
     truth_osint_places: pa.Table  # posts whose text names a place, as written (jobs/synth/osint.py)
+    truth_osint_bursts: pa.Table  # chatter bursts: topic, local day, place, the posts (jobs/synth/osint.py)
     truth_person_duplicates: pa.Table
     settings: SynthSettings
     seed: int

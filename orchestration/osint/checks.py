@@ -1,4 +1,5 @@
-"""Checks on the OSINT tables: planted place names and incident links are found (synthetic posts only)."""
+"""Checks on the OSINT tables: planted place names, chatter bursts and incident links are found (synthetic
+posts only)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import dagster as dg
 import pyarrow.compute as pc
 
 from orchestration.resources.lakehouse import Lakehouse
+from orchestration.resources.sources import SourceCatalog
 
 #: Place-resolution F1 the planted posts must reach (issue #20's target; benchmarks/osint.py measures it too).
 MIN_PLACE_F1 = 0.9
 #: Incident links at the asset's threshold (issue #20's target: precision 0.9 at recall 0.8).
 MIN_LINK_PRECISION, MIN_LINK_RECALL = 0.9, 0.8
+#: Chatter bursts (issue #20's target: recall 0.9 at precision 0.8, area alerts against planted bursts).
+MIN_BURST_RECALL, MIN_BURST_PRECISION = 0.9, 0.8
 #: A check with no planted truth to score against (the posts are not synthetic).
 NOT_SCORED = {"scored": dg.MetadataValue.bool(False)}
 
@@ -68,3 +72,30 @@ def osint_incident_links_match_truth(lakehouse: Lakehouse) -> dg.AssetCheckResul
     passed = s["precision"] >= MIN_LINK_PRECISION and s["recall"] >= MIN_LINK_RECALL
     return dg.AssetCheckResult(passed=passed, metadata={**_scored(s, ("precision", "recall")),
                                                         "threshold": dg.MetadataValue.float(threshold)})
+
+
+@dg.asset_check(
+    asset="chatter_alerts", name="chatter_alerts_find_planted_bursts", blocking=False,
+    description=("Spike alerts against the chatter bursts the generator planted (truth/osint_bursts: a day of 15-40 "
+                 "posts on one topic naming one place): a burst is found when an alert names its area, topic and "
+                 "local day; recall at least 0.9 and precision of the area alerts at least 0.8 (issue #20's target). "
+                 "Passes with nothing to score when the posts are not synthetic."),
+)
+def chatter_alerts_find_planted_bursts(lakehouse: Lakehouse, sources: SourceCatalog) -> dg.AssetCheckResult:
+    from jobs.osint.chatter import burst_scores
+
+    if not lakehouse.exists("truth", "osint_bursts"):
+        return dg.AssetCheckResult(passed=True, metadata=NOT_SCORED)
+    truth = lakehouse.read("truth", "osint_bursts")
+    mentions = lakehouse.read("gold", "osint_mentions", columns=["post_id", "kind", "district"])
+    alerts = lakehouse.read("gold", "chatter_alerts", columns=["alert_type", "area", "topic", "period_start"])
+    planted = {pid for ids in truth["post_ids"].to_pylist() for pid in ids}
+    feeds = {p.split(":", 1)[0] for p in mentions["post_id"].to_pylist() if p.split(":", 1)[-1] in planted}
+    specs = {spec.name: spec for spec in sources.specs("osint_posts")}
+    tz = specs[feeds.pop()].local_timezone if len(feeds) == 1 and next(iter(feeds)) in specs else "UTC"
+    s = burst_scores(alerts, truth, mentions, tz=tz)
+    passed = s["recall"] >= MIN_BURST_RECALL and s["precision"] >= MIN_BURST_PRECISION
+    return dg.AssetCheckResult(passed=bool(passed), metadata={
+        "scored": dg.MetadataValue.bool(True),
+        **{k: dg.MetadataValue.float(round(float(s[k]), 4)) for k in ("recall", "precision", "city_recall")},
+        **{k: dg.MetadataValue.int(int(s[k])) for k in ("bursts", "found", "alerts", "right", "city_alerts")}})

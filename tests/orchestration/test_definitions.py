@@ -33,6 +33,7 @@ VISION = {"demo_video", "detections", "video_events", "video_rejects"}
 VISION_CHECKS = {("detections", "detections_valid"), ("detections", "detections_match_demo_truth")}
 OSINT = {"osint_mentions", "chatter_alerts", "osint_incident_links"}
 OSINT_CHECKS = {("osint_mentions", "osint_mentions_match_truth"),
+                ("chatter_alerts", "chatter_alerts_find_planted_bursts"),
                 ("osint_incident_links", "osint_incident_links_match_truth")}
 ASSETS = CORE | LINKS | ANOMALIES | FUSION | VISION | OSINT | {"synthetic_feeds", "synthetic_truth"} | {
     name for t in FEED_TABLES[1:] for name in (f"raw_{t}", t, f"{t}_rejects")}
@@ -94,7 +95,8 @@ def test_blocking_checks():
     # warnings, not gates: scores against planted truth, consistency notes
     advisory = {"repeats_consistent", "call_communities_match_truth", "burner_phones_match_truth", "fraud_rings_match_truth",
                 "spike_alerts_no_new_critical", "entity_anomalies_complete", "detections_match_demo_truth",
-                "osint_mentions_match_truth", "osint_incident_links_match_truth", "feedback_index_not_rising"}
+                "osint_mentions_match_truth", "osint_incident_links_match_truth", "feedback_index_not_rising",
+                "chatter_alerts_find_planted_bursts"}
     for key in graph.asset_check_keys:
         assert graph.get_check_spec(key).blocking == (key.name not in advisory), key
 

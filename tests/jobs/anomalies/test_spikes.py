@@ -155,3 +155,29 @@ def test_params_are_frozen_and_named():
 def test_bad_params_object(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SpikeParams(**kwargs)
+
+
+@pytest.mark.parametrize("outbreaks", [{27: 26}, {12: 26}, {26: 36, 27: 34}, {5: 20, 20: 30}])
+def test_outbreaks_in_a_short_sparse_series_are_not_their_own_baseline(outbreaks):
+    """28 days, zero but a few ones, then one or two days of 20-36: each outbreak alerts, nothing else.
+
+    The robust rounds judge each day against the dispersion of the others and cap a downweighted
+    day's share of the dispersion: weighted in whole, 26 on one day of mostly zeros set a dispersion
+    near 29 and raised no alert (two on adjacent days masked each other)."""
+    Y = np.zeros((1, 28), dtype=np.int64)
+    Y[0, [3, 9, 16]] = 1
+    for day, count in outbreaks.items():
+        Y[0, day] = count
+    al = _alerts(detect_spikes(_table(Y), trend=False))
+    days = pd.date_range("2024-01-01", periods=28, freq="D", tz="UTC")
+    assert sorted(al.window_start) == [days[d] for d in sorted(outbreaks)]
+    assert al.q_value.max() < 1e-3
+
+
+def test_short_overdispersed_series_without_outbreaks_rarely_alert():
+    """Negative binomial days (variance three times the mean), 28 a series: the price of not letting an
+    outbreak set its own dispersion is a few more alerts on ordinary high days; they stay rare."""
+    rng = np.random.default_rng(0)
+    lam = rng.uniform(1, 5, size=(200, 1)) * np.ones((1, 28))
+    Y = rng.negative_binomial(lam / 2.0, 1 / 3.0)
+    assert len(_alerts(detect_spikes(_table(Y), trend=False))) < 0.005 * Y.size

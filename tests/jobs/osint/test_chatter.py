@@ -25,12 +25,12 @@ START = datetime(2017, 11, 1, 18, tzinfo=timezone.utc)
 BURST_DAY = 20
 
 
-def _feed(burst_size: int = 40, seed: int = 3) -> pa.Table:
+def _feed(burst_size: int = 40, seed: int = 3, burst_day: int = BURST_DAY) -> pa.Table:
     rng = np.random.default_rng(seed)
     texts, times = [], []
     for day in range(35):
         quiet = rng.poisson(3)
-        burst = burst_size if day == BURST_DAY else 0
+        burst = burst_size if day == burst_day else 0
         for k in range(quiet + burst):
             place = "Englewood" if (burst and k >= quiet) else ("Humboldt Park", "Englewood")[k % 2]
             texts.append(f"heard shots near {place}" if k % 3 == 0 or burst else f"coffee in {place}")
@@ -41,8 +41,9 @@ def _feed(burst_size: int = 40, seed: int = 3) -> pa.Table:
                      "posted_at": pa.array(times, pa.timestamp("us", tz="UTC"))})
 
 
-def _mentions(burst_size: int = 40):
-    return extract_mentions(_feed(burst_size), build_gazetteer([tagged_places(PLACES)], boundaries=AREAS), tz=TZ, key=None)
+def _mentions(burst_size: int = 40, burst_day: int = BURST_DAY):
+    return extract_mentions(_feed(burst_size, burst_day=burst_day),
+                            build_gazetteer([tagged_places(PLACES)], boundaries=AREAS), tz=TZ, key=None)
 
 
 def test_topics_in_english_and_spanish():
@@ -77,3 +78,38 @@ def test_topic_rows_count_each_post_once_per_topic():
     rows = topic_rows(_mentions())
     keys = list(zip(rows["post_id"].to_pylist(), rows["area"].to_pylist(), rows["topic"].to_pylist()))
     assert len(keys) == len(set(keys))
+
+
+def test_a_burst_on_the_last_day_of_a_short_feed_alerts():
+    """Five weeks of posts get no trend: fitted, a trend rose to meet the last day's burst and hid it."""
+    last = pd.Timestamp((START + timedelta(days=34)).astimezone(ZoneInfo(TZ)).date(), tz=TZ)
+    mentions = _mentions(burst_size=6, burst_day=34)
+
+    def on_last_day(alerts):
+        return {a for a, s in zip(alerts["area"].to_pylist(), alerts["period_start"].to_pylist())
+                if pd.Timestamp(s) == last}
+
+    assert on_last_day(chatter_spikes(mentions, tz=TZ)) == {"7", "city"}
+    assert on_last_day(chatter_spikes(mentions, tz=TZ, trend=True)) == set()
+
+
+def test_burst_scores_count_area_and_city_alerts_against_planted_bursts():
+    from jobs.osint.chatter import CHATTER_ALERTS, burst_scores
+
+    day = datetime(2017, 12, 2).date()
+    midnight = pd.Timestamp(day, tz=TZ).tz_convert("UTC")
+    truth = pa.table({"burst_id": ["b1", "b2"], "topic": ["violence", "drugs"], "day": [day, day],
+                      "post_ids": [["p1", "p2", "p3"], ["p4", "p5"]]})
+    mentions = pa.table({"post_id": ["synthetic_osint:p1", "synthetic_osint:p2", "synthetic_osint:p3",
+                                     "synthetic_osint:p4", "synthetic_osint:p5", "synthetic_osint:p9"],
+                         "kind": ["place"] * 6, "district": ["7", "7", "14", "3", "3", "9"]})
+    rows = [("spike", "7", "violence", midnight), ("spike", "7", "police", midnight),  # both right: b1's area, day
+            ("spike", "9", "violence", midnight),  # wrong: nothing planted in 9
+            ("spike", "city", "violence", midnight), ("announcement", "9", None, midnight)]
+    alerts = pa.Table.from_pylist([dict(zip(["alert_type", "area", "topic", "period_start"], r)) for r in rows],
+                                  schema=pa.schema([CHATTER_ALERTS.field(c) for c in
+                                                    ["alert_type", "area", "topic", "period_start"]]))
+    s = burst_scores(alerts, truth, mentions, tz=TZ)
+    assert (s["bursts"], s["found"], s["recall"]) == (2, 1, 0.5)  # b2 (drugs in 3) raised nothing
+    assert (s["alerts"], s["right"]) == (3, 2) and abs(s["precision"] - 2 / 3) < 1e-12
+    assert s["city_recall"] == 0.5 and s["city_precision"] == 1.0

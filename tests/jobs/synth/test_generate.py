@@ -269,6 +269,37 @@ def test_osint_mentions_point_to_real_incidents(small_feeds, chicago_incidents):
         assert p["place_name"]
 
 
+def test_chatter_bursts_name_their_place_and_topic_on_their_day(small_feeds):
+    from zoneinfo import ZoneInfo
+
+    from jobs.osint.text import fold
+    from jobs.osint.topics import find_topics
+
+    bursts = small_feeds.truth_osint_bursts
+    assert bursts.num_rows == small_feeds.settings.n_chatter_bursts
+    posts = {r["post_id"]: r for r in small_feeds.osint_posts.to_pylist()}
+    places = {r["post_id"]: r["place_name"] for r in small_feeds.truth_osint_places.to_pylist()}
+    for b in bursts.to_pylist():
+        assert 15 <= b["posts"] == len(b["post_ids"]) <= 40
+        for pid in b["post_ids"]:
+            post = posts[pid]
+            assert post["posted_at"].astimezone(ZoneInfo("America/Chicago")).date() == b["day"]
+            assert places[pid] == b["place_name"]
+            assert {t[2] for t in find_topics(fold(post["text"]))} == {b["topic"]}
+
+
+def test_planting_bursts_leaves_every_other_post_as_it_was(chicago_incidents, small_feeds):
+    import dataclasses
+
+    quiet = generate(chicago_incidents, seed=11, scale=dataclasses.replace(small_feeds.settings, n_chatter_bursts=0),
+                     include_cdr=False)
+    planted = {pid for ids in small_feeds.truth_osint_bursts["post_ids"].to_pylist() for pid in ids}
+    rest = small_feeds.osint_posts.filter(pc.invert(pc.is_in(small_feeds.osint_posts["post_id"],
+                                                             value_set=pa.array(sorted(planted)))))
+    assert quiet.truth_osint_bursts.num_rows == 0
+    assert rest.equals(quiet.osint_posts)
+
+
 def test_cameras_control_points_fit_one_homography(small_feeds):
     from jobs.synth.geometry import Frame
 

@@ -3,7 +3,7 @@ in a temporary folder."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -48,6 +48,10 @@ def _lake(root: Path) -> LocalLakehouse:
         "weapon": pa.array([None], pa.string()), "mo_text": pa.array([None], pa.string())}))
     lake.overwrite("truth", "osint_mentions", pa.table({
         "post_id": ["2"], "incident_id": ["tiny_city:1"], "relation": ["report"]}))
+    lake.overwrite("truth", "osint_bursts", pa.table({  # two posts about shots: too few for a spike
+        "burst_id": ["burst-1"], "topic": ["violence"], "day": pa.array([date(2017, 12, 6)], pa.date32()),
+        "place_name": ["Humboldt Park"], "lon": [-87.72], "lat": [41.90], "posts": [2],
+        "post_ids": pa.array([["2", "4"]], pa.list_(pa.string()))}))
     return lake
 
 
@@ -95,3 +99,5 @@ def test_osint_mentions_on_a_tiny_lake(tmp_path):
     linked = checks["osint_incident_links_match_truth"]  # the block party is linked too: precision 0.5
     assert linked.metadata["recall"].value == 1.0 and linked.metadata["precision"].value == 0.5
     assert not linked.passed
+    bursts = checks["chatter_alerts_find_planted_bursts"]
+    assert not bursts.passed and bursts.metadata["bursts"].value == 1 and bursts.metadata["found"].value == 0
