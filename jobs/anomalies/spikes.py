@@ -129,16 +129,8 @@ def fit_baseline(
     residuals ``s = 1.5 (y^(2/3) - mu^(2/3)) / (sqrt(phi) mu^(1/6))`` above 2.58
     get weight ``s^-2`` so that earlier outbreaks do not inflate the baseline.
     The dispersion ``phi`` is the weighted Pearson statistic over residual
-    degrees of freedom, floored at 1. Two departures from Noufaily et al., for
-    sparse and short series: the residual that decides a period's weight is
-    scaled by the dispersion of the *other* periods (a deleted residual), and a
-    downweighted period's Pearson term is capped at ``ANSCOMBE_CUT^2`` times
-    that dispersion (:func:`_pearson_terms`). In a 28-day series of zeros and
-    ones with 26 on one day, the outbreak otherwise set ``phi`` near 29, kept
-    its own residual under the cut and raised no alert; two outbreak days
-    masked each other. The price: on short overdispersed series a few more
-    ordinary high days alert (negative binomial, variance 3x the mean, 28 days:
-    0.1 % of days, none before; ``tests/jobs/anomalies/test_spikes.py``).
+    degrees of freedom, floored at 1; for sparse and short series, see
+    :func:`_pearson_terms` (a deleted residual, a capped share of ``phi``).
     """
     y = np.asarray(counts, dtype=np.float64)
     if y.ndim != 2:
@@ -202,18 +194,29 @@ def fit_baseline(
             if step < tol:
                 break
         mu = np.exp(eta)
-        terms = _pearson_terms(y0, mu, prior, rw, others)
-        dof = np.maximum(rw.sum(1) - p, 1.0)
-        phi = np.maximum(terms.sum(1) / dof, 1.0)
+        phi, deleted = _dispersions(y0, mu, prior, rw, others, p)
         if r == rounds - 1:
             break
-        # each period is judged against the dispersion of the others (a deleted residual), which it cannot inflate
-        others = np.maximum((terms.sum(1, keepdims=True) - terms) / np.maximum(dof - 1.0, 1.0)[:, None], 1.0)
+        others = deleted  # each period judged against the others' dispersion, which it cannot inflate
         s = 1.5 * (np.cbrt(y0) ** 2 - np.cbrt(mu) ** 2) / (np.sqrt(others) * mu ** (1.0 / 6.0))
         with np.errstate(divide="ignore"):
             down = np.where(s > ANSCOMBE_CUT, 1.0 / np.maximum(s, 1e-12) ** 2, 1.0)
         rw = prior * down
     return Baseline(mu=np.exp(eta), dispersion=phi, weights=rw, coef=coef)
+
+
+def _dispersions(y: np.ndarray, mu: np.ndarray, prior: np.ndarray, rw: np.ndarray, others: np.ndarray | None,
+                 p: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(phi, deleted)``: each series' dispersion, and each period's dispersion of the *other* periods.
+
+    Both are weighted Pearson statistics over residual degrees of freedom, floored at 1, from
+    :func:`_pearson_terms` (``others``: the previous round's deleted dispersions, which cap the
+    downweighted periods' terms).
+    """
+    terms = _pearson_terms(y, mu, prior, rw, others)
+    dof = np.maximum(rw.sum(1) - p, 1.0)
+    deleted = np.maximum((terms.sum(1, keepdims=True) - terms) / np.maximum(dof - 1.0, 1.0)[:, None], 1.0)
+    return np.maximum(terms.sum(1) / dof, 1.0), deleted
 
 
 def _pearson_terms(y: np.ndarray, mu: np.ndarray, prior: np.ndarray, rw: np.ndarray,
@@ -224,7 +227,12 @@ def _pearson_terms(y: np.ndarray, mu: np.ndarray, prior: np.ndarray, rw: np.ndar
     is well above zero that is about an ordinary period's share; as the mean nears zero it grows
     without bound, and one outbreak in a sparse series set the dispersion it was tested against.
     Capped at ``ANSCOMBE_CUT^2`` times the dispersion of the other periods, it counts at most as
-    a period whose residual sits at the cut (Huber's winsorising).
+    a period whose residual sits at the cut (Huber's winsorising). The residual that decides the
+    weight is likewise scaled by the other periods' dispersion (a deleted residual, computed in
+    :func:`fit_baseline`). In a 28-day series of zeros and ones with 26 on one day, the outbreak
+    otherwise set ``phi`` near 29, kept its own residual under the cut and raised no alert; two
+    outbreak days masked each other. The price: on short overdispersed series a few more ordinary
+    high days alert (negative binomial, variance 3x the mean, 28 days: 0.1 % of days, none before).
     """
     terms = rw * (y - mu) ** 2 / mu
     if others is None:

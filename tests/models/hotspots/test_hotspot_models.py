@@ -184,8 +184,26 @@ def test_daily_model_trains_on_the_stack_in_its_own_windows():
         hist, CELLS_T, origin=ORIGIN)
     assert tuple(fitted.model_.feature_names_) == stack_features("D")
     assert fitted.model.features == STACK_FEATURES  # the given estimator is left as it was
+    assert fitted.model_.target_periods == 7 and fitted.model.target_periods == 1  # a week of days, on the clone
     s = fitted.predict_many([ORIGIN, ORIGIN + pd.Timedelta(days=1)], "D")
     assert s.shape == (2, len(CELLS)) and np.all(np.isfinite(s)) and np.all(s >= 0)
+
+
+def test_smoothed_target_is_each_cells_mean_over_the_next_periods():
+    from models.hotspots.learned import smoothed_target
+
+    starts = pd.date_range("2017-01-02", periods=4, freq="D", tz="UTC")
+    df = pd.DataFrame({"h3": ["a"] * 4 + ["b"] * 4, "period_start": list(starts) * 2,
+                       "target": [1, 0, 2, 4, 0, 0, 3, 0], "f": range(8)}).sample(frac=1, random_state=1)
+    out = smoothed_target(df, "target", 2).sort_values(["h3", "period_start"])
+    assert out["h3"].tolist() == ["a"] * 3 + ["b"] * 3  # the last period's window passes the end: dropped
+    assert out["target"].tolist() == [0.5, 1.0, 3.0, 0.0, 1.5, 1.5]
+    assert out["f"].tolist() == [0, 1, 2, 4, 5, 6]  # features stay with their rows
+    assert smoothed_target(df, "target", 1)["target"].tolist() == df["target"].tolist()
+    with pytest.raises(ValueError, match="needs more than 4 periods"):
+        smoothed_target(df, "target", 4)
+    with pytest.raises(ValueError, match="positive int"):
+        smoothed_target(df, "target", 0)
 
 
 def test_onnx_parity_and_divergence_detected(learned):
