@@ -18,6 +18,11 @@ Relations (one row per incident and record):
   that name it (:func:`place_gazetteer`: the feed is its own gazetteer).
 - ``camera_detection``: geolocated detections (``silver/detections``) within
   ``camera_radius_m``; skipped when there is no detections table.
+- ``osint_mention``: places post texts name (gold ``events`` of kind
+  ``osint_mention``, :func:`jobs.fusion.events.mention_events`) within
+  ``mention_radius_m``, at the time the text names or else when it was posted;
+  from ``mention_before_s`` before (an announcement) to ``mention_after_s`` after
+  (a report). The record is the mention event, the entity its post's author.
 
 Distances are metres in ``metric_crs`` (default: the UTM zone of the incidents'
 median point); the caller passes the CRS explicitly when it splits the work (Spark
@@ -62,6 +67,9 @@ class ContextSettings:
     camera_radius_m: float = 100.0
     camera_before_s: int = 1800
     camera_after_s: int = 1800
+    mention_radius_m: float = 1000.0
+    mention_before_s: int = 3 * 3600
+    mention_after_s: int = 6 * 3600
     flag_min_contacts: int = 1
 
     def __post_init__(self):
@@ -72,12 +80,13 @@ class ContextSettings:
     def window(self, relation: str) -> tuple[int, int, float]:
         """(before_s, after_s, radius_m) of a relation."""
         p = {"transaction": "txn", "osint_post": "post", "osint_place": "place", "camera_detection": "camera",
-             "tower_dump": "tower"}[relation]
+             "tower_dump": "tower", "osint_mention": "mention"}[relation]
         return getattr(self, f"{p}_before_s"), getattr(self, f"{p}_after_s"), getattr(self, f"{p}_radius_m", 0.0)
 
     def reach_m(self, max_cell_range_m: float = 0.0) -> float:
         """How far from an incident a candidate can lie and still match (the halo Spark mode needs)."""
-        return max(self.txn_radius_m, self.post_radius_m, self.place_radius_m, self.camera_radius_m, max_cell_range_m)
+        return max(self.txn_radius_m, self.post_radius_m, self.place_radius_m, self.camera_radius_m,
+                   self.mention_radius_m, max_cell_range_m)
 
 
 # -- candidates -------------------------------------------------------------------
@@ -132,9 +141,20 @@ def moved_places(old: pa.Table, new: pa.Table | None) -> list[str]:
     return sorted(n for n in set(before) | set(after) if before.get(n) != after.get(n))
 
 
+def _first_entity(entity_ids) -> pa.Array:
+    """The first id of each row's ``entity_ids`` list (the author, for post and mention events); null when empty."""
+    ids = combined(entity_ids)
+    first = pc.list_slice(ids, 0, 1)
+    out = np.full(len(ids), None, dtype=object)
+    out[pc.list_parent_indices(first).to_numpy()] = pc.list_flatten(first).to_numpy(zero_copy_only=False)
+    return pa.array(out, pa.string())
+
+
 def nearby_candidates(*, transactions: pa.Table | None = None, posts: pa.Table | None = None,
-                      detections: pa.Table | None = None, places: pa.Table | None = None) -> pa.Table:
-    """Located transactions, posts (by geotag, and by named place via ``places``) and detections as candidates."""
+                      detections: pa.Table | None = None, places: pa.Table | None = None,
+                      mentions: pa.Table | None = None) -> pa.Table:
+    """Located transactions, posts (by geotag, and by named place via ``places``), detections and mention
+    events (gold ``events`` rows of kind ``osint_mention``) as candidates."""
     parts = []
     if transactions is not None and transactions.num_rows:
         require(transactions, ["txn_id", "account", "occurred_at", "lon", "lat"], "transactions")
@@ -160,6 +180,10 @@ def nearby_candidates(*, transactions: pa.Table | None = None, posts: pa.Table |
         t = t.filter(pc.and_(pc.is_valid(t["lon"]), pc.is_valid(t["lat"])))
         parts.append(_cand("camera_detection", _prefixed("detections", t["_id"]), entity_ref("camera", t["camera_id"]),
                            ts_us(t["frame_time"]), t["lon"], t["lat"], h3=t["h3"] if "h3" in t.column_names else None))
+    if mentions is not None and mentions.num_rows:
+        require(mentions, ["event_id", "occurred_at", "lon", "lat", "h3", "entity_ids"], "events (osint_mention)")
+        parts.append(_cand("osint_mention", mentions["event_id"], _first_entity(mentions["entity_ids"]),
+                           ts_us(mentions["occurred_at"]), mentions["lon"], mentions["lat"], h3=mentions["h3"]))
     return pa.concat_tables(parts) if parts else CANDIDATES.empty_table()
 
 
@@ -225,7 +249,7 @@ def _tower_dump(inc: pa.Table, cand: pa.Table, cells: pa.Table, s: ContextSettin
 def _nearby(inc: pa.Table, cand: pa.Table, s: ContextSettings, ctx) -> pd.DataFrame:
     """Rows of the distance relations: SedonaDB ST_DWithin join in metres, then the time window."""
     frames = []
-    for relation in ("transaction", "osint_post", "osint_place", "camera_detection"):
+    for relation in ("transaction", "osint_post", "osint_place", "camera_detection", "osint_mention"):
         part = cand.filter(pc.equal(cand["relation"], relation))
         if part.num_rows == 0:
             continue
@@ -322,8 +346,9 @@ def incident_context(incidents: pa.Table, *, tower: pa.Table | None = None, near
         if len(nb):
             radius = nb["relation"].map(lambda r: s.window(r)[2]).astype(float)
             # closer is more telling; a named place is vaguer than a geotag
+            vague = nb["relation"].isin(["osint_place", "osint_mention"])
             nb["confidence"] = np.round((1.0 - nb["distance_m"] / radius.clip(lower=1.0)).clip(0.0, 1.0)
-                                        * np.where(nb["relation"] == "osint_place", 0.5, 1.0), 6)
+                                        * np.where(vague, 0.5, 1.0), 6)
             nb["contacts_present"] = pd.NA
             frames.append(nb)
     if not frames:
@@ -351,18 +376,21 @@ def incident_context(incidents: pa.Table, *, tower: pa.Table | None = None, near
 
 def context_from_records(incidents: pa.Table, *, cdr: pa.Table | None = None, cell_sites: pa.Table | None = None,
                          transactions: pa.Table | None = None, posts: pa.Table | None = None,
-                         detections: pa.Table | None = None, places: pa.Table | None = None, ctx,
-                         settings: ContextSettings | None = None, metric_crs: str | None = None) -> pa.Table:
+                         detections: pa.Table | None = None, places: pa.Table | None = None,
+                         mentions: pa.Table | None = None, ctx, settings: ContextSettings | None = None,
+                         metric_crs: str | None = None) -> pa.Table:
     """:func:`incident_context` of ``incidents`` from the silver records themselves (candidates built here).
 
     Tower dumps need both ``cdr`` and ``cell_sites``; a table that is ``None`` skips its relations.
+    ``mentions``: gold ``events`` rows of kind ``osint_mention``.
     Embedded mode calls it once, or once per group of incidents whose windows do not overlap
     (:func:`jobs.fusion.context_windows.context_windows`) with the records of that group's window.
     """
     if not incidents.num_rows:
         return INCIDENT_CONTEXT.empty_table()
     tower = tower_candidates(cdr, cell_sites) if cdr is not None and cell_sites is not None else None
-    nearby = nearby_candidates(transactions=transactions, posts=posts, detections=detections, places=places)
+    nearby = nearby_candidates(transactions=transactions, posts=posts, detections=detections, places=places,
+                               mentions=mentions)
     return incident_context(incidents, tower=tower, nearby=nearby, cell_sites=cell_sites, ctx=ctx, settings=settings,
                             metric_crs=metric_crs)
 

@@ -26,9 +26,9 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 def widest_window(settings) -> tuple[int, int]:
     """``(before_s, after_s)``: the largest window of any relation on either side of an incident."""
     before = max(settings.tower_before_s, settings.txn_before_s, settings.post_before_s, settings.place_before_s,
-                 settings.camera_before_s)
+                 settings.camera_before_s, settings.mention_before_s)
     after = max(settings.tower_after_s, settings.txn_after_s, settings.post_after_s, settings.place_after_s,
-                settings.camera_after_s)
+                settings.camera_after_s, settings.mention_after_s)
     return before, after
 
 

@@ -11,6 +11,7 @@ record is the same ``phone:`` entity). Links:
 | ``uses`` | person -> phone / account | the person record lists it | 0.9 |
 | ``transacted-with`` | account -> account | transactions between them | 1.0 |
 | ``mentioned`` | handle -> handle | a post by the first mentions the second | 1.0 |
+| ``named-in-post`` | handle -> handle / phone / account | the text of a post by the first names the second (gold ``osint_mentions`` identifiers) | 0.7 |
 | ``same-as`` | phone <-> phone | several SIMs seen in one handset (IMEI) | 0.6 |
 | ``same-as`` | person <-> person | person-record matching (below) | 0.5-0.99 |
 | ``seen-near`` | phone <-> phone | both in one incident's tower dump and in contact there | 0.8 |
@@ -169,7 +170,13 @@ def reduce_cdr_partials(partials: pa.Table) -> pa.Table:
 
 #: Partials of the links of one record each (``transacted-with``, ``mentioned``): same columns as the CDR ones.
 LINK_PARTIALS = CDR_LINK_PARTIALS
-_RECORD_RULES = {"transacted-with": (1.0, "transactions"), "mentioned": (1.0, "osint post")}
+#: ``named-in-post`` is read from free text by patterns: the identifier is certain (its pseudonym joins or not),
+#: what the author's naming it says about the author is not (a number to call, a scammer reported, a friend's
+#: handle), hence below the structured ``mentioned`` field and a person record's ``uses`` (docs/osint.md).
+_RECORD_RULES = {"transacted-with": (1.0, "transactions"), "mentioned": (1.0, "osint post"),
+                 "named-in-post": (0.7, "osint post text")}
+#: Identifier kinds of ``osint_mentions`` (its ``subkind``) that are entity kinds here.
+NAMED_KINDS = ("handle", "phone", "account")
 
 
 def transaction_link_partials(transactions: pa.Table) -> pa.Table:
@@ -208,8 +215,38 @@ def post_link_partials(posts: pa.Table) -> pa.Table:
     return _partials_table(_partial(df).assign(link_type="mentioned"))
 
 
+def named_in_post_partials(mentions: pa.Table, posts: pa.Table) -> pa.Table:
+    """``named-in-post`` partials (:data:`LINK_PARTIALS`): per (author's handle, identifier its post's text names).
+
+    ``mentions`` are gold ``osint_mentions``; only ``kind = identifier`` rows count, whose ``subkind``
+    (handle, phone, account) and ``value`` (ingestion's pseudonym for that kind) give the same
+    ``<kind>:<value>`` id the CDRs, transactions, person records and post authors carry. ``posts`` give
+    each post's ``author``. Evidence counts posts: a text naming one number twice is one post; an author
+    naming their own handle is no link.
+    """
+    require(mentions, ["post_id", "posted_at", "kind", "subkind", "value"], "osint_mentions")
+    require(posts, ["post_id", "author"], "osint_posts")
+    ids = mentions.filter(pc.and_(pc.equal(mentions["kind"], "identifier"),
+                                  pc.is_in(mentions["subkind"], value_set=pa.array(NAMED_KINDS))))
+    if not ids.num_rows or not posts.num_rows:
+        return LINK_PARTIALS.empty_table()
+    ids = ids.select(["post_id", "posted_at", "subkind", "value"]).cast(pa.schema([
+        ("post_id", pa.string()), ("posted_at", ids.schema.field("posted_at").type), ("subkind", pa.string()),
+        ("value", pa.string())]))
+    authors = posts.select(["post_id", "author"]).cast(pa.schema([("post_id", pa.string()), ("author", pa.string())]))
+    named = ids.join(authors, "post_id", join_type="inner", use_threads=False)
+    frames = []
+    for kind in NAMED_KINDS:
+        k = named.filter(pc.equal(named["subkind"], kind))
+        frames.append(pd.DataFrame({"src": _ref("handle", k["author"]), "dst": _ref(kind, k["value"]),
+                                    "t_us": ts_us(k["posted_at"]),
+                                    "record": combined(k["post_id"]).to_numpy(zero_copy_only=False)}))
+    df = pd.concat(frames, ignore_index=True).drop_duplicates(["src", "dst", "record"])
+    return _partials_table(_partial(df).assign(link_type="named-in-post"))
+
+
 def _record_links(partials: pa.Table) -> list[pd.DataFrame]:
-    """``transacted-with`` and ``mentioned`` links from their partials (of all rows, or of any split)."""
+    """``transacted-with``, ``mentioned`` and ``named-in-post`` links from their partials (of all rows or any split)."""
     p = reduce_cdr_partials(partials).to_pandas()
     return [_finish(p[p["link_type"] == t].drop(columns="link_type").reset_index(drop=True), t, *_RECORD_RULES[t])
             for t in _RECORD_RULES if (p["link_type"] == t).any()]
@@ -293,7 +330,7 @@ def person_matches(persons: pa.Table) -> pd.DataFrame:
 
 
 def entity_links(*, cdr: pa.Table | None = None, persons: pa.Table | None = None, transactions: pa.Table | None = None,
-                 posts: pa.Table | None = None, context: pa.Table | None = None,
+                 posts: pa.Table | None = None, mentions: pa.Table | None = None, context: pa.Table | None = None,
                  detections: pa.Table | None = None, same_as_threshold: float = 0.8,
                  cdr_partials: pa.Table | None = None, record_partials: pa.Table | None = None) -> pa.Table:
     """Typed links between entities (:data:`jobs.fusion.schemas.ENTITY_LINKS`), sorted by type, src, dst.
@@ -302,6 +339,9 @@ def entity_links(*, cdr: pa.Table | None = None, persons: pa.Table | None = None
     ----------
     cdr, persons, transactions, posts
         Silver tables (any may be None).
+    mentions
+        Gold ``osint_mentions``: with ``posts`` (their authors), ``named-in-post`` links
+        (:func:`named_in_post_partials`).
     context
         ``incident_context`` rows, for ``seen-near`` links between phones in contact inside one tower dump
         (and, with ``detections``, between those phones and vehicles detected near the incident).
@@ -313,7 +353,8 @@ def entity_links(*, cdr: pa.Table | None = None, persons: pa.Table | None = None
         :func:`cdr_link_partials` of the CDRs, computed elsewhere (Spark tasks); replaces ``cdr``.
     record_partials
         :func:`transaction_link_partials` and :func:`post_link_partials`, kept elsewhere (merged night by
-        night from the change feeds); given, ``transactions`` and ``posts`` add no links of their own.
+        night from the change feeds); given, ``transactions`` and ``posts`` add no links of their own
+        (``posts`` still name the authors of ``mentions``).
     """
     if not 0.0 <= same_as_threshold <= 1.0:
         raise ValueError(f"same_as_threshold must be in [0, 1], got {same_as_threshold}")
@@ -345,6 +386,10 @@ def entity_links(*, cdr: pa.Table | None = None, persons: pa.Table | None = None
         if posts is not None and posts.num_rows:
             parts.append(post_link_partials(posts))
         record_partials = pa.concat_tables(parts) if parts else None
+    if mentions is not None and mentions.num_rows and posts is not None:
+        named = named_in_post_partials(mentions, posts)
+        record_partials = named if record_partials is None else pa.concat_tables(
+            [record_partials.select(LINK_PARTIALS.names).cast(LINK_PARTIALS), named])
     if record_partials is not None and record_partials.num_rows:
         frames += _record_links(record_partials)
     if context is not None and context.num_rows:

@@ -9,6 +9,7 @@ Each silver feed maps onto :data:`jobs.fusion.schemas.EVENTS`:
 | ``transactions`` | channel (card, atm) | the terminal or merchant (``terminal``) | ``account:`` account, ``account:`` counterparty |
 | ``osint_posts`` | ``post`` | the geotag (``geotag``); posts without one are not events | ``handle:`` author and mentions |
 | ``detections`` | detected class | the ground foot point (``camera``) | ``camera:`` camera, ``vehicle:`` track of a vehicle class (:func:`vehicle_ids`) |
+| ``osint_mentions`` (gold) | ``osint_mention`` | the place the text names (``named_place``, or ``named_place_time`` when the text also names the time) | the post's ``handle:`` author and mentions |
 
 Rows without a location (transfers, untagged posts, CDRs on unknown cells) are left
 out: they are still in silver and in ``entity_links``. Districts come from the
@@ -20,6 +21,7 @@ for CDRs.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -28,10 +30,16 @@ from jobs.fusion.arrow_ops import combined, list_of, require
 from jobs.fusion.schemas import EVENTS
 from jobs.schemas import UTC_TS
 
-ORIGINS = ("incidents", "cdr_events", "transactions", "osint_posts", "detections")
+ORIGINS = ("incidents", "cdr_events", "transactions", "osint_posts", "detections", "osint_mentions")
+#: Origins read from a gold table, not silver (``gold/osint_mentions``: what post texts name).
+GOLD_ORIGINS = ("osint_mentions",)
+#: The ``kind`` of a resolved place mention's event.
+MENTION_KIND = "osint_mention"
+#: Columns of ``silver/osint_posts`` a mention event takes from its post.
+MENTION_POST_COLUMNS = ["post_id", "source", "author", "mentions"]
 
 
-def _finish(n: int, *, event_id, source, origin: str, kind, occurred_at, lon, lat, h3, district, basis: str,
+def _finish(n: int, *, event_id, source, origin: str, kind, occurred_at, lon, lat, h3, district, basis: str | pa.Array,
             cell_id=None, entity_ids) -> pa.Table:
     from jobs.geo.points import h3_cells, points_wkb
 
@@ -52,7 +60,8 @@ def _finish(n: int, *, event_id, source, origin: str, kind, occurred_at, lon, la
             "geometry": points_wkb(lon, lat),
             "h3": h3,
             "district": district,
-            "location_basis": pa.array(np.full(n, basis, dtype=object), pa.string()),
+            "location_basis": basis if isinstance(basis, pa.Array) else pa.array(np.full(n, basis, dtype=object),
+                                                                                 pa.string()),
             "cell_id": combined(cell_id) if cell_id is not None else pa.nulls(n, pa.string()),
             "entity_ids": entity_ids,
         },
@@ -158,6 +167,82 @@ def post_events(posts: pa.Table, *, boundaries: pa.Table | None, ctx, tolerance_
                    entity_ids=list_of(t.num_rows, [("handle", t["author"]), ("handle", mentions)]))
 
 
+def mention_keys(mentions: pa.Table) -> pa.Array:
+    """The row key of a mention, ``<post_id>@<span_start>-<span_end>``: stable across rebuilds of the table."""
+    span = [combined(mentions[c]).cast(pa.string()) for c in ("span_start", "span_end")]
+    return pc.binary_join_element_wise(combined(mentions["post_id"]).cast(pa.string()),
+                                       pc.binary_join_element_wise(*span, "-"), "@")
+
+
+def _named_times(places: pd.DataFrame, times: pd.DataFrame) -> pd.Series:
+    """Per place mention, the resolved time its post names nearest to it in the text (NaT: the post names none)."""
+    if places.empty or times.empty:
+        return pd.Series(pd.NaT, index=places.index, dtype="datetime64[us, UTC]")
+    pairs = places[["post_id", "span_start"]].reset_index().merge(
+        times[["post_id", "span_start", "time_at"]], on="post_id", suffixes=("", "_t"))
+    pairs["gap"] = (pairs["span_start_t"] - pairs["span_start"]).abs()
+    best = pairs.sort_values(["index", "gap", "span_start_t"], kind="stable").drop_duplicates("index")
+    return best.set_index("index")["time_at"].reindex(places.index)
+
+
+def resolved_places(mentions: pa.Table, post_ids, *, min_score: float | None = None) -> tuple[pa.Table, pa.Array]:
+    """The place mentions that become events (:func:`mention_events`' rule) and, for each, its row in ``post_ids``."""
+    require(mentions, ["post_id", "kind", "span_start", "span_end", "lon", "lat", "score"], "osint_mentions")
+    if min_score is None:
+        from jobs.osint.mentions import MentionSettings
+
+        min_score = MentionSettings().min_place_score
+    places = mentions.filter(pc.and_(pc.and_(pc.equal(mentions["kind"], "place"), located_mask(mentions)),
+                                     pc.greater_equal(mentions["score"], min_score)))
+    idx = pc.index_in(places["post_id"], value_set=combined(post_ids))
+    return places.filter(pc.is_valid(idx)), pc.drop_null(idx)
+
+
+def mention_events(mentions: pa.Table, posts: pa.Table, *, min_score: float | None = None) -> pa.Table:
+    """Resolved place mentions of post texts (``gold/osint_mentions``) as events of kind ``osint_mention``.
+
+    A place mention becomes an event when it is located and its ``score`` is at least ``min_score`` (default
+    the mentions table's own ``min_place_score``, :class:`jobs.osint.mentions.MentionSettings`: an alias
+    shared by several places has its score divided among them, so an ambiguous name is no event). It
+    happens at the time the post names nearest to it in the text (``location_basis`` ``named_place_time``),
+    else when the post was posted (``named_place``); it carries the place's lon/lat, H3 and district, the
+    post's feed and the post's ``handle:`` author and mentions, like the post's own event. ``event_id`` is
+    ``osint_mentions:<post_id>@<span_start>-<span_end>`` (:func:`mention_keys`). Mentions of posts absent from
+    ``posts`` (withdrawn since the mentions were read) are left out.
+    """
+    require(mentions, ["posted_at", "span_start", "h3", "district", "time_at"], "osint_mentions")
+    require(posts, ["post_id", "source", "author"], "osint_posts")
+    places, idx = resolved_places(mentions, posts["post_id"], min_score=min_score)
+    times = mentions.filter(pc.and_(pc.equal(mentions["kind"], "time"), pc.is_valid(mentions["time_at"])))
+    named = _named_times(places.select(["post_id", "span_start"]).to_pandas(),
+                         times.select(["post_id", "span_start", "time_at"]).to_pandas())
+    basis = pa.array(np.where(named.notna().to_numpy(), "named_place_time", "named_place").astype(object), pa.string())
+    occurred = pc.coalesce(pa.array(named, UTC_TS), combined(places["posted_at"]).cast(UTC_TS))
+    post = lambda c: pc.take(combined(posts[c]), idx)  # noqa: E731
+    handles = post("mentions") if "mentions" in posts.column_names else pa.nulls(places.num_rows, pa.list_(pa.string()))
+    return _finish(places.num_rows, event_id=_prefixed("osint_mentions", mention_keys(places)), source=post("source"),
+                   origin="osint_mentions", kind=pa.array(np.full(places.num_rows, MENTION_KIND, dtype=object)),
+                   occurred_at=occurred, lon=places["lon"], lat=places["lat"], h3=places["h3"],
+                   district=combined(places["district"]), basis=basis,
+                   entity_ids=list_of(places.num_rows, [("handle", post("author")), ("handle", handles)]))
+
+
+def changed_slice(old: pa.Table, new: pa.Table) -> tuple[pa.Array, pa.Table]:
+    """What turns the events ``old`` into ``new`` (one origin's slice): ``event_id``s to delete, rows to append.
+
+    A row whose id is in both with other values is deleted and appended again; equal rows are left alone,
+    so rebuilding a slice that did not change writes nothing.
+    """
+    def rows(t: pa.Table) -> dict:
+        cols = [t[c].to_pylist() for c in EVENTS.names]
+        return {r[0]: r for r in zip(*cols)}
+
+    before, after = rows(old.select(EVENTS.names)), rows(new.select(EVENTS.names))
+    gone = sorted(k for k, r in before.items() if after.get(k) != r)
+    fresh = [i for i, k in enumerate(new["event_id"].to_pylist()) if before.get(k) != after[k]]
+    return pa.array(gone, pa.string()), new.take(pa.array(fresh, pa.int64()))
+
+
 def detection_ids(detections: pa.Table) -> pa.Array:
     """A stable id per detection: ``<camera>:<video source>:<frame index>:t<track id>``.
 
@@ -210,8 +295,9 @@ def detection_events(detections: pa.Table, *, boundaries: pa.Table | None, ctx, 
 
 
 def events_from(origin: str, table: pa.Table, *, ctx, boundaries: pa.Table | None = None, cells: pa.Table | None = None,
-                enrichment: pa.Table | None = None, tolerance_m: float = 250.0) -> pa.Table:
-    """Events of one silver table (the per-partition kernel of Spark mode).
+                enrichment: pa.Table | None = None, posts: pa.Table | None = None,
+                tolerance_m: float = 250.0) -> pa.Table:
+    """Events of one silver table, or of ``gold/osint_mentions`` (the per-partition kernel of Spark mode).
 
     Parameters
     ----------
@@ -227,7 +313,14 @@ def events_from(origin: str, table: pa.Table, *, ctx, boundaries: pa.Table | Non
         :func:`cell_locations` output, required for ``cdr_events``.
     enrichment
         ``silver/incident_enrichment`` for incidents' offender and victim ids.
+    posts
+        ``silver/osint_posts`` (:data:`MENTION_POST_COLUMNS`), required for ``osint_mentions``: each mention
+        event takes its post's feed and handles.
     """
+    if origin == "osint_mentions":
+        if posts is None:
+            raise ValueError("osint_mentions events need the posts they come from (silver/osint_posts)")
+        return mention_events(table, posts)
     if origin == "incidents":
         return incident_events(table, enrichment=enrichment)
     if origin == "cdr_events":
@@ -248,6 +341,8 @@ def build_events(tables: dict[str, pa.Table], *, ctx, boundaries: pa.Table | Non
                  tolerance_m: float = 250.0) -> pa.Table:
     """The fused events table from silver tables keyed by origin (missing origins are skipped).
 
+    ``osint_mentions`` (gold) takes its posts from ``tables["osint_posts"]``.
+
     Returns
     -------
     pa.Table
@@ -261,7 +356,8 @@ def build_events(tables: dict[str, pa.Table], *, ctx, boundaries: pa.Table | Non
         if cell_sites is None:
             raise ValueError("cdr_events need cell_sites: CDR rows are located at their serving cell site")
         cells = cell_locations(cell_sites, boundaries=boundaries, ctx=ctx, tolerance_m=tolerance_m)
-    parts = [events_from(o, t, ctx=ctx, boundaries=boundaries, cells=cells, enrichment=enrichment, tolerance_m=tolerance_m)
+    parts = [events_from(o, t, ctx=ctx, boundaries=boundaries, cells=cells, enrichment=enrichment,
+                         posts=tables.get("osint_posts"), tolerance_m=tolerance_m)
              for o, t in tables.items() if t is not None]
     out = pa.concat_tables(parts) if parts else EVENTS.empty_table()
     return out.sort_by("event_id")

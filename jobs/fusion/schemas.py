@@ -13,14 +13,14 @@ import pyarrow as pa
 from jobs.schemas import UTC_TS
 
 ENTITY_KINDS = ("person", "phone", "device", "account", "handle", "vehicle", "camera")
-LINK_TYPES = ("same-as", "uses", "called", "transacted-with", "mentioned", "seen-near")
-CONTEXT_RELATIONS = ("tower_dump", "transaction", "osint_post", "osint_place", "camera_detection")
+LINK_TYPES = ("same-as", "uses", "called", "transacted-with", "mentioned", "named-in-post", "seen-near")
+CONTEXT_RELATIONS = ("tower_dump", "transaction", "osint_post", "osint_place", "camera_detection", "osint_mention")
 
 EVENTS = pa.schema(
     [
         pa.field("event_id", pa.string(), nullable=False),  # <origin table>:<record id>
         pa.field("source", pa.string(), nullable=False),  # feed (spec) name
-        pa.field("origin", pa.string(), nullable=False),  # silver table the row came from
+        pa.field("origin", pa.string(), nullable=False),  # silver table the row came from (gold osint_mentions)
         pa.field("kind", pa.string(), nullable=False),  # category / voice|sms|data / channel / post / class
         pa.field("occurred_at", UTC_TS, nullable=False),
         pa.field("lon", pa.float64(), nullable=False),
@@ -28,7 +28,8 @@ EVENTS = pa.schema(
         pa.field("geometry", pa.binary(), nullable=False),  # WKB point, EPSG:4326
         pa.field("h3", pa.string(), nullable=False),
         pa.field("district", pa.string()),
-        pa.field("location_basis", pa.string(), nullable=False),  # reported | serving_cell | terminal | geotag | camera
+        # reported | serving_cell | terminal | geotag | camera | named_place | named_place_time
+        pa.field("location_basis", pa.string(), nullable=False),
         pa.field("cell_id", pa.string()),  # CDR rows: the serving cell whose site gives the location
         pa.field("entity_ids", pa.list_(pa.string())),
     ],

@@ -109,13 +109,14 @@ def _parts(lon: np.ndarray, lat: np.ndarray, res: int, halo: int) -> tuple[np.nd
 def spark_incident_context(spark, incidents: pa.Table, out_uri: str, *, cdr_uri: str | None = None,
                            cell_sites: pa.Table | None = None, transactions_uri: str | None = None,
                            posts_uri: str | None = None, detections_uri: str | None = None,
-                           places: pa.Table | None = None, settings: ContextSettings | None = None,
-                           metric_crs: str, partitions: int = 8, storage_options: dict | None = None) -> int:
+                           places: pa.Table | None = None, mentions: pa.Table | None = None,
+                           settings: ContextSettings | None = None, metric_crs: str, partitions: int = 8,
+                           storage_options: dict | None = None) -> int:
     """Build gold ``incident_context`` on Spark (H3 parent cells with a halo ring); return the Delta version.
 
-    ``incidents`` (the scoped incidents) and ``cell_sites``/``places`` are small
-    and come from the driver; the feeds are read on the executors from their
-    snapshots' files.
+    ``incidents`` (the scoped incidents), ``cell_sites``/``places`` and ``mentions`` (the gold events of
+    kind ``osint_mention``, a few per post) are small and come from the driver; the feeds are read on the
+    executors from their snapshots' files.
     """
     s = settings or ContextSettings()
     max_range = float(pc.max(cell_sites["range_m"]).as_py() or 0.0) if cell_sites is not None and \
@@ -153,6 +154,9 @@ def spark_incident_context(spark, incidents: pa.Table, out_uri: str, *, cdr_uri:
             raise ValueError("tower dumps need cell_sites")
         df = read_delta(spark, uri, storage_options=storage_options).repartition(partitions)
         cands.append(df.mapInArrow(make_candidates(kind), spark_schema(cand_schema)))
+    if mentions is not None and mentions.num_rows:
+        named = with_parts(nearby_candidates(mentions=mentions), 1)
+        cands.append(spark.createDataFrame(named.to_pandas(), schema=spark_schema(cand_schema)))
     inc = incidents.select(["incident_id", "occurred_at", "lon", "lat"])
     inc = inc.filter(pc.and_(pc.is_valid(inc["lon"]), pc.is_valid(inc["lat"])))
     inc = with_parts(inc, 0)

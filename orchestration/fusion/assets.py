@@ -51,19 +51,18 @@ def _engine_meta(compute: Compute, seconds: float, rows_in: int, rows_out: int) 
     metadata=lake_table("gold", "events", EVENTS),
     retry_policy=SPARK_RETRY,
     deps=["incidents", "cdr_events", "cell_sites", "transactions", "osint_posts", "incident_enrichment", "detections",
-          "police_districts"],
+          "police_districts", "osint_mentions"],
     description=("Gold: every located, timed record of every source in one table (jobs/fusion/events.py): "
                  "incidents at their point, CDR rows at their serving cell site (not the phone), card/ATM "
-                 "transactions at the terminal, geotagged posts, camera detections; district by ST_Contains "
+                 "transactions at the terminal, geotagged posts, the places post texts name (osint_mention), "
+                 "camera detections; district by ST_Contains "
                  "on SedonaDB, H3 res 12, and the entity ids each record names. Incremental: each run applies "
                  "the silver rows changed since the last (change data feed; orchestration/fusion/events_plan.py)."),
 )
 def events(context: dg.AssetExecutionContext, lakehouse: Lakehouse, compute: Compute) -> dg.MaterializeResult:
-    from jobs.fusion.events import ORIGINS
-
     t0 = time.perf_counter()
     boundaries = inputs.boundaries(lakehouse)
-    origins = [o for o in ORIGINS if lakehouse.exists("silver", o)]
+    origins = events_plan.present_origins(lakehouse)
     cell_sites = silver(lakehouse, "cell_sites")
     if "cdr_events" in origins and cell_sites is None:
         origins.remove("cdr_events")
@@ -97,20 +96,22 @@ def _apply_events_plan(context: dg.AssetExecutionContext, lakehouse: Lakehouse, 
     if plan.empty:
         changes.save_watermarks(lakehouse, events_plan.CONSUMER, plan.versions)
         context.log.info("events: no silver row changed since the last build; nothing to do")
-        return {"appended": 0, "deleted_keys": 0, "rebuilt_origins": 0}
+        return {"appended": 0, "deleted_keys": 0, "rebuilt_origins": 0, "refreshed_origins": 0}
     enrichment = silver(lakehouse, "incident_enrichment")
     cells = cell_locations(cell_sites, boundaries=boundaries, ctx=compute.sedona()) \
         if cell_sites is not None and "cdr_events" in origins else None
+    posts = events_plan.mention_posts(lakehouse) if plan.refresh else None
 
     def build(origin: str, rows: pa.Table | None) -> pa.Table:
-        rows = silver(lakehouse, origin) if rows is None else rows
+        rows = lakehouse.read(events_plan.origin_layer(origin), origin) if rows is None else rows
         return events_from(origin, rows, ctx=compute.sedona(), boundaries=boundaries, cells=cells,
-                           enrichment=enrichment).cast(EVENTS)
+                           enrichment=enrichment, posts=posts).cast(EVENTS)
 
     counts = events_plan.apply_plan(lakehouse, plan, build)
     context.log.info(f"events (incremental): {counts['appended']:,} events appended, "
                      f"{counts['deleted_keys']:,} changed keys replaced, "
-                     f"{counts['rebuilt_origins']} origin slice(s) rebuilt")
+                     f"{counts['rebuilt_origins']} origin slice(s) rebuilt, "
+                     f"{counts['refreshed_origins']} compared with a rebuild")
     return counts
 
 
@@ -129,6 +130,10 @@ class IncidentContextConfig(dg.Config):
     place_after_h: int = Field(default=6, description="Posts naming a place: hours after.")
     camera_radius_m: float = Field(default=100.0, description="Camera detections within this distance.")
     camera_window_min: int = Field(default=30, description="Camera detections: minutes before and after.")
+    mention_radius_m: float = Field(default=1000.0, description="Places post texts name (osint_mention events) "
+                                                               "within this distance.")
+    mention_before_h: int = Field(default=3, description="Mention events: hours before (announcements).")
+    mention_after_h: int = Field(default=6, description="Mention events: hours after (reports).")
 
     def settings(self):
         from jobs.fusion.context import ContextSettings
@@ -139,16 +144,18 @@ class IncidentContextConfig(dg.Config):
             post_radius_m=self.post_radius_m, post_before_s=self.post_before_h * 3600, post_after_s=self.post_after_h * 3600,
             place_radius_m=self.place_radius_m, place_before_s=0, place_after_s=self.place_after_h * 3600,
             camera_radius_m=self.camera_radius_m, camera_before_s=self.camera_window_min * 60,
-            camera_after_s=self.camera_window_min * 60)
+            camera_after_s=self.camera_window_min * 60, mention_radius_m=self.mention_radius_m,
+            mention_before_s=self.mention_before_h * 3600, mention_after_s=self.mention_after_h * 3600)
 
 
 @dg.asset(
     key="incident_context", group_name=GROUP, kinds={"delta", "sedona", "spark"}, owners=OWNERS,
     metadata=lake_table("gold", "incident_context", INCIDENT_CONTEXT),
     retry_policy=SPARK_RETRY,
-    deps=["incidents", "cdr_events", "cell_sites", "transactions", "osint_posts", "detections"],
+    deps=["incidents", "cdr_events", "cell_sites", "transactions", "osint_posts", "detections", "events"],
     description=("Gold: per incident, the tower dump (phones served by a sector covering it, ST_Contains), "
-                 "transactions at terminals, OSINT posts (geotag or named place) and camera detections within "
+                 "transactions at terminals, OSINT posts (geotag or named place), places post texts name "
+                 "(osint_mention events) and camera detections within "
                  "radius and window (ST_DWithin in metres); contacts_present flags phones that called each "
                  "other from the scene. Default: incidents inside the CDR window only."),
 )
@@ -161,6 +168,7 @@ def incident_context(context: dg.AssetExecutionContext, config: IncidentContextC
     s = config.settings()
     versions = {f"silver/{n}": lakehouse.version("silver", n)
                 for n in ("incidents", "cell_sites", *context_plan.CONTEXT_TIMES) if lakehouse.exists("silver", n)}
+    versions.update(context_plan.events_version(lakehouse))
     inc, span = context_plan.incident_scope(lakehouse, config.all_incidents)
     inc = inc.filter(pc.and_(pc.is_valid(inc["lon"]), pc.is_valid(inc["lat"])))
     cell_sites = silver(lakehouse, "cell_sites")
@@ -198,8 +206,8 @@ def incident_context(context: dg.AssetExecutionContext, config: IncidentContextC
                                       "lat": pa.array([], pa.float64())}))
     changes.save_watermarks(lakehouse, consumer, versions)
     for name in versions:
-        if name.startswith("silver/"):
-            changes.enable_change_feed(lakehouse, "silver", name.split("/", 1)[1])
+        if name.startswith(("silver/", "gold/")):
+            changes.enable_change_feed(lakehouse, *name.split("/", 1))
     seconds = time.perf_counter() - t0
     counts = _value_counts(lakehouse.read("gold", "incident_context", columns=["relation"]), "relation")
     context.log.info(f"incident_context ({mode}): {inc.num_rows:,} incidents, {result.rows_total:,} rows {counts} "
@@ -227,9 +235,11 @@ class EntityConfig(dg.Config):
     key="entity_links", group_name=GROUP, kinds={"delta"}, owners=OWNERS,
     metadata=lake_table("gold", "entity_links", ENTITY_LINKS),
     retry_policy=STORAGE_RETRY,
-    deps=["cdr_events", "persons", "transactions", "osint_posts", "detections", "incident_context"],
-    description=("Gold: typed links (same-as, uses, called, transacted-with, mentioned, seen-near) between "
-                 "entities, with evidence and confidence (jobs/fusion/entities.py documents every rule); "
+    deps=["cdr_events", "persons", "transactions", "osint_posts", "detections", "incident_context", "osint_mentions"],
+    description=("Gold: typed links (same-as, uses, called, transacted-with, mentioned, named-in-post, seen-near) "
+                 "between entities, with evidence and confidence (jobs/fusion/entities.py documents every rule); "
+                 "named-in-post links a post's author to the handles, phones and accounts its text names "
+                 "(gold/osint_mentions, recomputed whole when it moved); "
                  "seen-near includes tracked vehicles -> their camera and vehicles near an incident <-> its "
                  "flagged tower-dump phones."),
 )
@@ -242,7 +252,8 @@ def entity_links(context: dg.AssetExecutionContext, config: EntityConfig, lakeho
     # the links are a function of these tables alone: when none moved, the stored links stand
     consumer = changes.consumer_key("gold/entity_links", [config.same_as_threshold, config.fuzzy_name_threshold])
     versions = table_versions(lakehouse, [("gold", "cdr_link_partials"), ("silver", "persons"), ("silver", "detections"),
-                                          ("gold", "incident_context"),
+                                          ("gold", "incident_context"), ("gold", "osint_mentions"),
+                                          ("silver", "osint_posts"),
                                           *[("gold", v[0]) for v in partials.RECORD_LINKS.values()],
                                           *person_bronze(sources)])
     if lakehouse.exists("gold", "entity_links") and changes.watermarks(lakehouse, consumer) == versions:
@@ -252,7 +263,9 @@ def entity_links(context: dg.AssetExecutionContext, config: EntityConfig, lakeho
     gold = lambda name: lakehouse.read("gold", name) if lakehouse.exists("gold", name) else None  # noqa: E731
     persons = silver(lakehouse, "persons")
     record_partials = [gold(v[0]) for v in partials.RECORD_LINKS.values() if lakehouse.exists("gold", v[0])]
+    mentions, authors = inputs.named_identifiers(lakehouse)
     links = build_links(cdr_partials=gold("cdr_link_partials"), persons=persons, context=gold("incident_context"),
+                        mentions=mentions, posts=authors,
                         detections=silver(lakehouse, "detections"), same_as_threshold=config.same_as_threshold,
                         record_partials=pa.concat_tables(record_partials) if record_partials else None)
     if persons is not None and persons.num_rows:

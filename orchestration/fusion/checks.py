@@ -11,7 +11,8 @@ from orchestration.resources.lakehouse import Lakehouse
 @dg.asset_check(
     asset="events", name="events_reconcile", blocking=True,
     description=("Event ids are unique and every located silver row is one event: incidents, transactions and "
-                 "posts with coordinates, CDR rows whose serving cell is a located cell site. Compares "
+                 "posts with coordinates, CDR rows whose serving cell is a located cell site, resolved place "
+                 "mentions of posts (gold/osint_mentions). Compares "
                  "running tallies (count and an order-free digest of the ids) kept from the tables' change "
                  "feeds, so a night costs what changed (orchestration/fusion/reconcile.py)."),
 )

@@ -6,9 +6,11 @@ before/after over the relations, :mod:`jobs.fusion.context_windows`). So the
 incidents rebuilt are those that changed, those whose ``occurred_at`` lies within
 a window of a changed candidate row (a late CDR, a corrected transaction), and
 those the scope gained (the CDR span grew). Posts naming a place whose gazetteer
-location moved count as changed candidates. A scope that shrank, changed cell
-sites, an unknown gazetteer, or a feed that cannot say: the table is rebuilt in
-full (:func:`plan_context` returns ``None``).
+location moved count as changed candidates, and so do the mention events
+(``gold/events`` of origin ``osint_mentions``) its change feed shows added or
+gone. A scope that shrank, changed cell sites, an unknown gazetteer, or a feed
+that cannot say (a full rebuild of ``events``): the table is rebuilt in full
+(:func:`plan_context` returns ``None``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import pyarrow.compute as pc
 from jobs.fusion.context_windows import epoch_us, incidents_reached, reached_ranges
 from orchestration.lakehouse import changes
 
+#: The events origin whose rows are candidates of ``incident_context`` (relation ``osint_mention``).
+MENTIONS = "osint_mentions"
 #: Candidate tables of ``incident_context`` and the time column each is matched on.
 CONTEXT_TIMES = {"cdr_events": "start_time", "transactions": "occurred_at", "osint_posts": "posted_at",
                  "detections": "frame_time"}
@@ -65,6 +69,20 @@ def context_consumer(settings, all_incidents: bool, crs: str) -> str:
     return changes.consumer_key("gold/incident_context", [asdict(settings), all_incidents, crs])
 
 
+def events_version(lake) -> dict[str, int]:
+    """``{"gold/events": version}`` when the table exists (its mention events are candidates), else ``{}``."""
+    return {"gold/events": lake.version("gold", "events")} if lake.exists("gold", "events") else {}
+
+
+def mention_events(lake, lo=None, hi=None) -> pa.Table | None:
+    """The mention events (candidates of relation ``osint_mention``), those between ``lo`` and ``hi`` when given."""
+    if not lake.exists("gold", "events"):
+        return None
+    bounds = [("occurred_at", ">=", lo), ("occurred_at", "<=", hi)] if lo is not None else []
+    return lake.read("gold", "events", columns=["event_id", "occurred_at", "lon", "lat", "h3", "entity_ids"],
+                     filters=[("origin", "=", MENTIONS), *bounds])
+
+
 def changed_places(lake, places: pa.Table | None) -> list[str] | None:
     """Place names whose gazetteer location moved, appeared or went since the last run (``None``: unknown)."""
     from jobs.fusion.context import moved_places
@@ -84,6 +102,9 @@ def plan_context(lake, consumer: str, scope: pa.Table, span: tuple | None, setti
     now = {f"silver/{n}": lake.version("silver", n) for n in names if lake.exists("silver", n)}
     if not marks or {k for k in marks if k.startswith("silver/")} != set(now) \
             or now.get("silver/cell_sites") != marks.get("silver/cell_sites"):
+        return None
+    now.update(events_version(lake))
+    if ("gold/events" in now) != ("gold/events" in marks):
         return None
     versions = dict(now)
     if span is not None:
@@ -132,6 +153,13 @@ def _changed_rows(lake, now: dict[str, int], marks: dict[str, int],
             changed_ids += pc.unique(feed["incident_id"]).to_pylist()
             continue
         reach += reached_ranges(pc.drop_null(feed[CONTEXT_TIMES[name]].combine_chunks()), settings)
+    if now.get("gold/events", marks.get("gold/events")) != marks.get("gold/events"):
+        feed = changes.changes(lake, "gold", "events", marks["gold/events"], now["gold/events"],
+                               columns=["origin", "occurred_at"])
+        if feed is None:
+            return None
+        times = pc.filter(feed["occurred_at"], pc.equal(feed["origin"], MENTIONS))
+        reach += reached_ranges(pc.drop_null(times.combine_chunks()), settings)
     return changed_ids, reach
 
 
@@ -156,6 +184,6 @@ def planned_context(lake, plan: ContextPlan, *, cell_sites: pa.Table | None, pla
     for group, lo, hi in context_windows(plan.incidents, settings):
         parts.append(context_from_records(
             group, cdr=window("cdr_events", lo, hi), cell_sites=cell_sites, transactions=window("transactions", lo, hi),
-            posts=window("osint_posts", lo, hi), detections=window("detections", lo, hi), places=places, ctx=ctx,
-            settings=settings, metric_crs=metric_crs))
+            posts=window("osint_posts", lo, hi), detections=window("detections", lo, hi), places=places,
+            mentions=mention_events(lake, lo, hi), ctx=ctx, settings=settings, metric_crs=metric_crs))
     return pa.concat_tables([p.cast(INCIDENT_CONTEXT) for p in parts]) if parts else INCIDENT_CONTEXT.empty_table()

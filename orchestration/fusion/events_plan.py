@@ -13,6 +13,12 @@ site; for every origin, the district boundaries). So
 - a change of ``silver/cell_sites`` rebuilds the CDR events, a change of
   ``silver/detections`` the detection events (their ids come from several
   columns), and a change of ``reference/police_districts`` everything;
+- ``gold/osint_mentions`` is rewritten whole by its asset, so its change feed
+  would name every row: when it or ``silver/osint_posts`` (the mention events'
+  feed and handles) moved, the mention events are rebuilt from the whole table
+  and compared with those present (:func:`jobs.fusion.events.changed_slice`):
+  only new, changed or gone mentions are written, so a new post adds exactly
+  its mention events. A mentions table that appears later is such a refresh;
 - with no watermark yet, or a feed that cannot say what changed, the whole
   table is rebuilt (:func:`plan_events` returns ``None``).
 
@@ -27,7 +33,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs.fusion.events import event_ids
+from jobs.fusion.events import GOLD_ORIGINS, changed_slice, event_ids
 from jobs.schemas import ID_FIELD
 from orchestration.fusion.merges import delete_matching
 from orchestration.lakehouse import changes
@@ -46,15 +52,36 @@ class EventsPlan:
     rows: dict[str, pa.Table] = field(default_factory=dict)    # origin -> present rows of changed keys
     removed: dict[str, pa.Array] = field(default_factory=dict)  # origin -> keys whose old events go
     rebuild: set[str] = field(default_factory=set)             # origins rebuilt as a whole slice
+    refresh: set[str] = field(default_factory=set)             # origins rebuilt whole, only differences written
 
     @property
     def empty(self) -> bool:
-        return not self.rebuild and not any(t.num_rows for t in self.rows.values()) \
+        return not self.rebuild and not self.refresh and not any(t.num_rows for t in self.rows.values()) \
             and not any(len(k) for k in self.removed.values())
 
 
+def origin_layer(origin: str) -> str:
+    """The lake layer an events origin is read from."""
+    return "gold" if origin in GOLD_ORIGINS else "silver"
+
+
+def present_origins(lake) -> list[str]:
+    """The events origins whose table exists (mention events also need the posts they come from)."""
+    from jobs.fusion.events import ORIGINS
+
+    out = [o for o in ORIGINS if lake.exists(origin_layer(o), o)]
+    return [o for o in out if o not in GOLD_ORIGINS or "osint_posts" in out]
+
+
+def mention_posts(lake) -> pa.Table:
+    """The columns of ``silver/osint_posts`` the mention events take from their post."""
+    from jobs.fusion.events import MENTION_POST_COLUMNS
+
+    return lake.read("silver", "osint_posts", columns=MENTION_POST_COLUMNS)
+
+
 def input_versions(lake, origins: list[str]) -> dict[str, int]:
-    out = {f"silver/{o}": lake.version("silver", o) for o in origins}
+    out = {f"{origin_layer(o)}/{o}": lake.version(origin_layer(o), o) for o in origins}
     for layer, name in CONTEXT:
         if lake.exists(layer, name):
             out[f"{layer}/{name}"] = lake.version(layer, name)
@@ -67,7 +94,9 @@ def plan_events(lake, origins: list[str]) -> EventsPlan | None:
         return None
     marks = changes.watermarks(lake, CONSUMER)
     now = input_versions(lake, origins)
-    if set(now) != set(marks) or now.get("reference/police_districts") != marks.get("reference/police_districts"):
+    new_gold = {k for k in set(now) - set(marks) if k.split("/", 1)[1] in GOLD_ORIGINS}
+    districts = "reference/police_districts"
+    if set(now) - new_gold != set(marks) or now.get(districts) != marks.get(districts):
         return None  # a new input, or other district boundaries: every event may change
     plan = EventsPlan(versions=now)
     enrichment_ids = None
@@ -78,7 +107,12 @@ def plan_events(lake, origins: list[str]) -> EventsPlan | None:
         _, enrichment_ids = changes.net_changes(feed, "incident_id")
     cells_changed = now.get("silver/cell_sites") != marks.get("silver/cell_sites")
     for origin in origins:
-        key = f"silver/{origin}"
+        key = f"{origin_layer(origin)}/{origin}"
+        if origin in GOLD_ORIGINS:  # posts feed the mention events their source and handles
+            posts = "silver/osint_posts"
+            if key in new_gold or now[key] != marks[key] or now.get(posts) != marks.get(posts):
+                plan.refresh.add(origin)
+            continue
         if origin == "detections" or (origin == "cdr_events" and cells_changed):
             if now[key] != marks[key] or origin == "cdr_events":
                 plan.rebuild.add(origin)
@@ -105,17 +139,24 @@ def plan_events(lake, origins: list[str]) -> EventsPlan | None:
 
 
 def apply_plan(lake, plan: EventsPlan, build) -> dict[str, int]:
-    """Delete the changed keys' events, append the new ones; ``build(origin, rows)`` makes events.
+    """Delete the changed keys' events, append the new ones; ``build(origin, rows)`` makes events
+    (``rows`` ``None``: the origin's whole table).
 
     Returns counts (``appended``, ``deleted_keys``, ``rebuilt_origins``).
     """
     doomed = [event_ids(o, k) for o, k in plan.removed.items() if len(k)]
+    refreshed = []
+    for origin in sorted(plan.refresh):
+        old = lake.read("gold", "events", filters=[("origin", "=", origin)])
+        gone, fresh = changed_slice(old, build(origin, None))
+        doomed += [gone] if len(gone) else []
+        refreshed.append(fresh)
     if doomed:
         delete_matching(lake, "gold", "events", "event_id", pa.concat_arrays(doomed))
     for origin in sorted(plan.rebuild):
         lake.delete("gold", "events", f"origin = {sql_literal(origin)}")
     parts = [build(o, t) for o, t in plan.rows.items() if t.num_rows]
-    parts += [build(o, None) for o in sorted(plan.rebuild)]
+    parts += [build(o, None) for o in sorted(plan.rebuild)] + refreshed
     parts = [p for p in parts if p is not None and p.num_rows]
     appended = 0
     if parts:
@@ -123,7 +164,8 @@ def apply_plan(lake, plan: EventsPlan, build) -> dict[str, int]:
         lake.append("gold", "events", table)
         appended = table.num_rows
     changes.save_watermarks(lake, CONSUMER, plan.versions)
-    return {"appended": appended, "deleted_keys": sum(len(d) for d in doomed), "rebuilt_origins": len(plan.rebuild)}
+    return {"appended": appended, "deleted_keys": sum(len(d) for d in doomed), "rebuilt_origins": len(plan.rebuild),
+            "refreshed_origins": len(plan.refresh)}
 
 
 def after_full_build(lake, origins: list[str], versions: dict[str, int]) -> None:
@@ -134,7 +176,8 @@ def after_full_build(lake, origins: list[str], versions: dict[str, int]) -> None
     missing anything.
     """
     versions = dict(versions)
-    inputs = [("silver", o) for o in origins] + [(layer, name) for layer, name in CONTEXT if layer == "silver"]
+    inputs = [("silver", o) for o in origins if o not in GOLD_ORIGINS]  # gold mentions are compared, not followed
+    inputs += [(layer, name) for layer, name in CONTEXT if layer == "silver"]
     for layer, name in inputs:
         key = f"{layer}/{name}"
         if not changes.enable_change_feed(lake, layer, name) and key in versions \

@@ -18,6 +18,16 @@ def boundaries(lakehouse) -> pa.Table | None:
     return lakehouse.read("reference", "police_districts", columns=["area_id", "geometry"])
 
 
+def named_identifiers(lakehouse) -> tuple[pa.Table | None, pa.Table | None]:
+    """The identifier rows of ``gold/osint_mentions`` and the authors of ``silver/osint_posts`` (``named-in-post``
+    links), or ``(None, None)`` without either table (a lake with no posts)."""
+    if not (lakehouse.exists("gold", "osint_mentions") and lakehouse.exists("silver", "osint_posts")):
+        return None, None
+    mentions = lakehouse.read("gold", "osint_mentions", columns=["post_id", "posted_at", "kind", "subkind", "value"],
+                              filters=[("kind", "=", "identifier")])
+    return mentions, lakehouse.read("silver", "osint_posts", columns=["post_id", "author"])
+
+
 def table_versions(lakehouse, tables: list[tuple[str, str]]) -> dict[str, int]:
     """``{"layer/name": version}`` of the tables that exist (the inputs a derived table was built from)."""
     return {f"{layer}/{name}": lakehouse.version(layer, name) for layer, name in tables if lakehouse.exists(layer, name)}

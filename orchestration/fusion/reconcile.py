@@ -7,7 +7,10 @@ signed tally of what each input's change feed recorded since (inserted rows add,
 deleted rows subtract), so its cost follows the changes; without a tally, a feed
 that cannot say, or (for CDRs) other cell sites, that side is recounted from its
 table. Silver is read at the versions ``gold/events`` was last built from (its
-watermarks), so a refine committing meanwhile is not a false alarm. Equal
+watermarks), so a refine committing meanwhile is not a false alarm. The mention
+events (origin ``osint_mentions``) are recounted from ``gold/osint_mentions``
+and the posts' ids whenever either moved: that table is rewritten whole, so its
+feed would name every row, and a few per post cost milliseconds. Equal
 tallies mean equal multisets of ids (up to a 2**-64 chance): no event missing,
 none twice, none extra. Nothing is written when no version moved.
 """
@@ -28,6 +31,8 @@ RECONCILE_CONSUMER = "check/events_reconcile"
 #: Origins the check reconciles and the silver columns that decide whether a row is an event.
 RECONCILED = {"incidents": ["incident_id", "lon", "lat"], "transactions": ["txn_id", "lon", "lat"],
               "osint_posts": ["post_id", "lon", "lat"], "cdr_events": ["event_id", "cell_id"]}
+#: The gold origin reconciled from its whole table, and the inputs its events depend on.
+MENTIONS, MENTION_INPUTS = "osint_mentions", ("gold/osint_mentions", "silver/osint_posts")
 
 
 @dataclass
@@ -55,9 +60,13 @@ def reconcile_events(lake) -> Reconciliation:
     changes.enable_change_feed(lake, "gold", "events")
     origins = [o for o in RECONCILED if lake.exists("silver", o)
                and (o != "cdr_events" or lake.exists("silver", "cell_sites"))]
-    target = _target_versions(lake, origins)
+    with_mentions = "osint_posts" in origins and lake.exists("gold", MENTIONS)
+    target = _target_versions(lake, origins + [MENTIONS] * with_mentions)
     state = changes.watermarks(lake, RECONCILE_CONSUMER)
     expected, modes = _expected_tallies(lake, origins, target, state)
+    if with_mentions:
+        expected[MENTIONS], modes["gold/osint_mentions"] = _mention_tally(lake, target, state)
+        origins.append(MENTIONS)
     present, duplicates, modes["gold/events"] = _present_tallies(lake, origins, target, state)
     out = dict(target)
     for origin in origins:
@@ -71,7 +80,8 @@ def reconcile_events(lake) -> Reconciliation:
 def _target_versions(lake, origins: list[str]) -> dict[str, int]:
     """The versions a run reconciles: silver as ``gold/events`` was last built from it, events as they are."""
     built = changes.watermarks(lake, CONSUMER)
-    target = {f"silver/{o}": built.get(f"silver/{o}", lake.version("silver", o)) for o in origins}
+    keys = [f"{'gold' if o == MENTIONS else 'silver'}/{o}" for o in origins]
+    target = {k: built.get(k, lake.version(*k.split("/", 1))) for k in keys}
     if "cdr_events" in origins:
         target["silver/cell_sites"] = built.get("silver/cell_sites", lake.version("silver", "cell_sites"))
     target["gold/events"] = lake.version("gold", "events")
@@ -116,6 +126,21 @@ def _expected_tallies(lake, origins: list[str], target: dict[str, int],
             signs = pc.filter(change_signs(feed["_change_type"]), ok).to_numpy(zero_copy_only=False)
             expected[origin], modes[key] = combine(old, tally(ids, signs)), "incremental"
     return expected, modes
+
+
+def _mention_tally(lake, target: dict[str, int], state: dict[str, int]) -> tuple[tuple[int, int], str]:
+    """The tally of the mention event ids ``gold/osint_mentions`` and the posts imply at ``target``; the mode."""
+    from jobs.fusion.events import event_ids, mention_keys, resolved_places
+    from jobs.fusion.tally import tally
+
+    old = _stored_tally(state, "silver", MENTIONS)
+    if old is not None and all(state.get(k) == target[k] for k in MENTION_INPUTS):
+        return old, "unchanged"
+    mentions = lake.read("gold", MENTIONS, columns=["post_id", "kind", "span_start", "span_end", "lon", "lat", "score"],
+                         version=target["gold/osint_mentions"])
+    posts = lake.read("silver", "osint_posts", columns=["post_id"], version=target["silver/osint_posts"])
+    places, _ = resolved_places(mentions, posts["post_id"])
+    return tally(event_ids(MENTIONS, mention_keys(places))), "full"
 
 
 def _present_tallies(lake, origins: list[str], target: dict[str, int],

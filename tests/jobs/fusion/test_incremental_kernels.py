@@ -37,13 +37,14 @@ def test_time_clusters(times, gap, expected):
 
 def test_widest_window_and_epoch():
     s = ContextSettings(tower_before_s=10, post_before_s=20, camera_after_s=99999)
-    assert widest_window(s) == (max(20, s.txn_before_s, s.camera_before_s), 99999)
+    assert widest_window(s) == (max(20, s.txn_before_s, s.camera_before_s, s.mention_before_s), 99999)
     assert epoch_us(dt.datetime(1970, 1, 1, 0, 0, 1, tzinfo=dt.timezone.utc)) == S
 
 
 def test_reached_ranges_and_incidents_reached():
     s = ContextSettings(tower_before_s=3600, tower_after_s=1800, txn_before_s=0, txn_after_s=0, post_before_s=0,
-                        post_after_s=0, place_after_s=0, camera_before_s=0, camera_after_s=0)
+                        post_after_s=0, place_after_s=0, camera_before_s=0, camera_after_s=0, mention_before_s=0,
+                        mention_after_s=0)
     candidate = pa.array([T0 + dt.timedelta(hours=10)], pa.timestamp("us", tz="UTC"))
     (lo, hi), = reached_ranges(candidate, s)
     assert (lo, hi) == (epoch_us(T0) + 10 * 3600 * S - 1800 * S, epoch_us(T0) + 11 * 3600 * S)
@@ -54,7 +55,8 @@ def test_reached_ranges_and_incidents_reached():
 
 def test_context_windows_groups_apart():
     s = ContextSettings(tower_before_s=3600, tower_after_s=3600, txn_before_s=0, txn_after_s=0, post_before_s=0,
-                        post_after_s=0, place_after_s=0, camera_before_s=0, camera_after_s=0)
+                        post_after_s=0, place_after_s=0, camera_before_s=0, camera_after_s=0, mention_before_s=0,
+                        mention_after_s=0)
     groups = context_windows(incidents([5, 0, 1, 3.5]), s)   # windows of 0 and 1 overlap; 3.5 and 5 are 1.5 h apart
     assert [g["incident_id"].to_pylist() for g, _, _ in groups] == [["i1", "i2"], ["i3", "i0"]]
     assert groups[0][1:] == (T0 - dt.timedelta(hours=1), T0 + dt.timedelta(hours=2))

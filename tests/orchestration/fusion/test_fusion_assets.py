@@ -29,10 +29,11 @@ def test_fusion_tables_and_checks(fused):
     assert checks["events_reconcile"] and checks["incident_context_keys"] and checks["entity_links_endpoints_known"]
     lh = defs.resources["lakehouse"]
     ev = lh.read("gold", "events", columns=["origin", "district"])
-    assert set(ev["origin"].to_pylist()) == {"incidents", "cdr_events", "transactions", "osint_posts", "detections"}
+    assert set(ev["origin"].to_pylist()) == {"incidents", "cdr_events", "transactions", "osint_posts", "detections",
+                                             "osint_mentions"}
     assert pc.sum(pc.is_valid(ev["district"])).as_py() > 0.9 * ev.num_rows
     ctx = lh.read("gold", "incident_context", columns=["relation"])
-    assert {"tower_dump", "transaction", "osint_post"} <= set(ctx["relation"].to_pylist())
+    assert {"tower_dump", "transaction", "osint_post", "osint_mention"} <= set(ctx["relation"].to_pylist())
     kinds = set(lh.read("gold", "entities", columns=["kind"])["kind"].to_pylist())
     assert kinds == {"person", "phone", "device", "account", "handle", "vehicle", "camera"}
     links = set(lh.read("gold", "entity_links", columns=["link_type"])["link_type"].to_pylist())
