@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["ModelCard", "anomaly_card", "backtest_rows", "evaluation_rows", "hotspot_card"]
+__all__ = ["ModelCard", "anomaly_card", "backtest_rows", "detector_card", "evaluation_rows", "grid_rows", "hotspot_card"]
 
 NOT_MEASURED = "Not measured yet for this model version."
 
@@ -43,6 +43,10 @@ class ModelCard:
     limits: Sequence[str] = ()
     facts: Mapping[str, str] = field(default_factory=dict)
     evaluation_title: str = "Backtest"
+    #: Grid sensitivity (hotspot models): a table of methods ranked per grid and the text around it; the
+    #: section is left out of cards that have neither (the anomaly detectors rank no cells).
+    grid_sensitivity: pd.DataFrame | None = None
+    grid_note: str = ""
 
     @property
     def title(self) -> str:
@@ -51,15 +55,12 @@ class ModelCard:
     def markdown(self) -> str:
         out = [f"# {self.title}", "", self.summary, "", "## Intended use", *[f"- {u}" for u in self.intended_use],
                "", "## Out of scope", *[f"- {u}" for u in self.out_of_scope], "", "## Data and period",
-               *[f"- **{k}:** {v}" for k, v in self.data.items()], "", f"## {self.evaluation_title}"]
-        if self.backtest is not None and len(self.backtest):
-            cols = list(self.backtest.columns)
-            out += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-            out += ["| " + " | ".join(str(v) for v in row) + " |" for row in self.backtest.itertuples(index=False)]
-        else:
-            out.append(NOT_MEASURED)
+               *[f"- **{k}:** {v}" for k, v in self.data.items()], "", f"## {self.evaluation_title}",
+               *_markdown_table(self.backtest)]
         if self.backtest_note:
             out += ["", self.backtest_note]
+        if self.grid_sensitivity is not None or self.grid_note:
+            out += ["", "## Grid sensitivity", *_markdown_table(self.grid_sensitivity), "", self.grid_note]
         out += ["", "## Calibration", self.calibration, "", "## Fairness audit", self.fairness, "",
                 "## Known limits", *([f"- {x}" for x in self.limits] or ["- None recorded."])]
         if self.facts:
@@ -75,21 +76,78 @@ class ModelCard:
         def rows(d):
             return "<dl>" + "".join(f"<dt>{e(k)}</dt><dd>{e(str(v))}</dd>" for k, v in d.items()) + "</dl>"
 
-        table = NOT_MEASURED if self.backtest is None or not len(self.backtest) else (
-            "<table><tr>" + "".join(f"<th>{e(str(c))}</th>" for c in self.backtest.columns) + "</tr>" +
-            "".join("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in r) + "</tr>"
-                    for r in self.backtest.itertuples(index=False)) + "</table>")
+        grid = (f"<h2>Grid sensitivity</h2>{_html_table(self.grid_sensitivity)}<p>{e(self.grid_note)}</p>"
+                if self.grid_sensitivity is not None or self.grid_note else "")
         style = ("body{font-family:sans-serif;max-width:60rem;margin:2rem auto;line-height:1.45}"
                  "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}"
                  "th{background:#f3f3f3}dt{font-weight:bold}dd{margin:0 0 .4rem 1rem}")
         return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(self.title)}</title>"
                 f"<style>{style}</style></head><body><h1>{e(self.title)}</h1><p>{e(self.summary)}</p>"
                 f"<h2>Intended use</h2>{items(self.intended_use)}<h2>Out of scope</h2>{items(self.out_of_scope)}"
-                f"<h2>Data and period</h2>{rows(self.data)}<h2>{e(self.evaluation_title)}</h2>{table}"
-                f"<p>{e(self.backtest_note)}</p><h2>Calibration</h2><p>{e(self.calibration)}</p>"
+                f"<h2>Data and period</h2>{rows(self.data)}<h2>{e(self.evaluation_title)}</h2>"
+                f"{_html_table(self.backtest)}<p>{e(self.backtest_note)}</p>{grid}"
+                f"<h2>Calibration</h2><p>{e(self.calibration)}</p>"
                 f"<h2>Fairness audit</h2><p>{e(self.fairness)}</p><h2>Known limits</h2>"
                 f"{items(self.limits or ['None recorded.'])}"
                 + (f"<h2>Record</h2>{rows(self.facts)}" if self.facts else "") + "</body></html>")
+
+
+def _markdown_table(table: pd.DataFrame | None) -> list[str]:
+    """A table's Markdown lines, or :data:`NOT_MEASURED` for none."""
+    if table is None or not len(table):
+        return [NOT_MEASURED]
+    cols = list(table.columns)
+    return ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols),
+            *("| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False))]
+
+
+def _html_table(table: pd.DataFrame | None) -> str:
+    """A table as escaped HTML, or :data:`NOT_MEASURED` for none."""
+    e = html.escape
+    if table is None or not len(table):
+        return NOT_MEASURED
+    return ("<table><tr>" + "".join(f"<th>{e(str(c))}</th>" for c in table.columns) + "</tr>" +
+            "".join("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in r) + "</tr>"
+                    for r in table.itertuples(index=False)) + "</table>")
+
+
+def grid_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """A grid-sensitivity table (``models.evaluation.grid_sensitivity.COLUMNS``) as card rows: grid, method,
+    PAI at 1 % and 5 % with their standard errors, rank on that grid, weeks, cells."""
+    return pd.DataFrame({
+        "grid": table["grid"], "method": table["method"],
+        "PAI @1 %": [f"{m:.2f} ± {se:.2f}" for m, se in zip(table["pai_1pct"], table["se_1pct"])],
+        "PAI @5 %": [f"{m:.2f} ± {se:.2f}" for m, se in zip(table["pai_5pct"], table["se_5pct"])],
+        "rank": table["rank"].astype(int), "weeks": table["periods"].astype(int),
+        "cells": table["cells"].map(lambda n: f"{int(n):,}")})
+
+
+def grid_text(grid, summary: pd.DataFrame | None, resolution: int) -> str:
+    """What the grid-sensitivity table is, its verdict, and where the learned model stands: ranked at the
+    served resolution only (the backtest's weeks), its features being H3-only."""
+    served = ""
+    if summary is not None and len(summary) and "learned" in set(summary["method"]):
+        at1 = summary[np.isclose(summary["coverage"], 0.01)]
+        at1 = at1.sort_values(["pai_mean", "method"], ascending=[False, True])
+        row = at1[at1["method"] == "learned"].iloc[0]
+        served = (f" The learned model, at the served resolution (H3 res {resolution}) on the backtest's "
+                  f"{int(row['n_periods'])} out-of-sample weeks: PAI @1 % {row['pai_mean']:.2f} ± "
+                  f"{row['pai_se']:.2f}, rank {list(at1['method']).index('learned') + 1} of {len(at1)} methods "
+                  "(Backtest above).")
+    learned = ("The learned model is not in this table: its features are H3-only (k-ring counts, the incidents' H3 "
+               "parents), so it cannot be scored on square cells, and refitting it at other resolutions costs "
+               "minutes." + served + " Every method on every grid it can be scored on, the learned model at H3 "
+               "resolutions 8-10 included: benchmarks/forecast.py --grid-sensitivity.")
+    if grid is None:
+        return f"{NOT_MEASURED} {learned}"
+    weeks = int(grid.table["periods"].max()) if len(grid.table) else 0
+    return (f"Verdict: {grid.verdict}. The baselines that read only cell positions and times "
+            f"({', '.join(dict.fromkeys(grid.table['method']))}) on the same {weeks} weeks before the data's end, "
+            f"on each grid of the table (the square cells have about the area of the H3 res-9 cells, the shifted "
+            f"grid's origin moved half a cell east and north): mean ± standard error over weeks, rank 1 = highest PAI "
+            f"@1 % on that grid. A grid changes the ranking only where a pair of methods is ordered by more than "
+            f"one paired standard error both ways (against {grid.reference}); this is the modifiable areal unit "
+            f"problem (docs/accountability.md, \"Grid sensitivity\"). {learned}")
 
 
 def backtest_rows(summary: pd.DataFrame, resolution: int) -> pd.DataFrame:
@@ -117,8 +175,9 @@ def calibration_text(summary: pd.DataFrame | None) -> str:
 
 
 def hotspot_card(*, name: str, version: str, method: str, source: str, params: Mapping[str, object],
-                 summary: pd.DataFrame | None, resolution: int, gate: str = "") -> ModelCard:
-    """The card of a registered hotspot version (the learned model or a baseline the gate registered)."""
+                 summary: pd.DataFrame | None, resolution: int, gate: str = "", grid=None) -> ModelCard:
+    """The card of a registered hotspot version (the learned model or a baseline the gate registered);
+    ``grid``: its data's :class:`models.evaluation.grid_sensitivity.GridSensitivity`, None where not measured."""
     learned = method == "learned"
     what = ("a LightGBM Poisson model over each cell's past counts, neighbourhood and kernel-density rates, "
             "near-repeat exposure and calendar, exported to ONNX" if learned else
@@ -146,6 +205,8 @@ def hotspot_card(*, name: str, version: str, method: str, source: str, params: M
         data=data,
         backtest=backtest_rows(summary, resolution) if summary is not None and len(summary) else None,
         calibration=calibration_text(summary),
+        grid_sensitivity=None if grid is None else grid_rows(grid.table),
+        grid_note=grid_text(grid, summary, resolution),
         backtest_note=("Rolling-origin backtest on the weeks before the data's end (hotspot_backtest): each "
                        "week scored from incidents before its start; mean ± standard error over weeks. Day and "
                        "shift horizons and other resolutions: benchmarks/forecast.py."),
@@ -273,3 +334,54 @@ def publish_card(card: ModelCard, tracking_uri: str, run_id: str, folder) -> dic
     paths["card_md"].write_text(md, encoding="utf-8")
     paths["card_html"].write_text(page, encoding="utf-8")
     return paths
+
+
+def detector_card(*, name: str, version: str, metrics: Mapping[str, float], params: Mapping[str, object],
+                  class_names: Sequence[str], input_size: int | None = None) -> ModelCard:
+    """The card of a registered video object detector (an ultralytics YOLO model exported to ONNX), from the
+    validation metrics and parameters its training run recorded. A version registered without training
+    (an imported model) has no validation figures, and its card says so."""
+    labels = {"precision": "precision", "recall": "recall", "mAP50": "mAP at IoU 0.5",
+              "mAP50-95": "mAP at IoU 0.5-0.95", "onnx_parity_max_abs_diff": "largest ONNX - PyTorch difference"}
+    rows = [("validation images" if k != "onnx_parity_max_abs_diff" else "ONNX parity", labels[k],
+             f"{float(metrics[k]):.4g}") for k in labels if metrics.get(k) is not None]
+    data = {"classes": ", ".join(class_names) or "(none recorded)",
+            "dataset": str(params.get("data") or "not recorded (the version was registered without training)"),
+            "base model": str(params.get("model") or "not recorded")}
+    for key, label in (("epochs", "epochs"), ("imgsz", "input size (pixels)"), ("seed", "seed"), ("batch", "batch")):
+        if params.get(key) not in (None, ""):
+            data[label] = str(params[key])
+    if input_size and "input size (pixels)" not in data:
+        data["input size (pixels)"] = str(input_size)
+    synthetic = bool(params.get("dataset_synthetic"))  # the dataset yaml said it was generated
+    return ModelCard(
+        name=name, version=str(version), method="YOLO object detector (ONNX)", evaluation_title="Evaluation",
+        summary=(f"Finds and boxes {', '.join(class_names) or 'objects'} in camera video frames; the detections "
+                 "asset geolocates each box through its camera's ground homography into the lakehouse."),
+        intended_use=["Counting and locating people and vehicles in footage the agency is authorised to hold, "
+                      "as events on the map beside the other feeds, for an analyst to review.",
+                      "Finding the moments of a long recording worth a person's look."],
+        out_of_scope=["Identifying people: there is no face recognition or re-identification, and a box is not "
+                      "an identity.",
+                      "Evidence of what happened, or automated alerts acted on without a person's review.",
+                      "Scenes unlike its training images (night, rain, thermal, other camera heights and "
+                      "angles) without measuring it there first.",
+                      "Classes it was not trained on."],
+        data=data, backtest=pd.DataFrame(rows, columns=["evaluation", "measure", "value"]) if rows else None,
+        backtest_note=("Measured by ultralytics on the dataset's validation split at registration; the ONNX "
+                       "export was checked against PyTorch on validation images before it was registered." +
+                       (f" The dataset is generated ({params.get('dataset_synthetic')}): synthetic surveillance "
+                        "scenes, so the figures say the pipeline works, not how the detector does on real cameras."
+                        if synthetic else ""))
+        if rows else "No validation figures were recorded with this version (registered without training).",
+        calibration=("Not measured: box confidences are ranking scores, and the detections asset's confidence "
+                     "threshold is not a calibrated probability of a true object."),
+        fairness=("Not measured. Detection rates across skin tones, clothing, body sizes, mobility aids or "
+                  "lighting have not been audited, and missed detections of some groups would under-count them "
+                  "on the map."),
+        limits=["Only as good as the resemblance between its training images and the cameras it runs on.",
+                "Small, fast model at a small input size: distant or occluded objects are missed.",
+                *(["Trained on synthetic scenes only."] if synthetic else [])],
+        facts={"registry": "registered without an alias; the detections asset serves alias `champion` "
+                           "(vision/README, orchestration/vision/model.py)",
+               "ONNX": "class names in the model's `names` metadata"})

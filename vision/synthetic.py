@@ -196,6 +196,7 @@ def build_dataset(
         "train": "images/train",
         "val": "images/val",
         "names": {i: n for i, n in enumerate(CLASS_NAMES)},
+        "synthetic": f"vision/synthetic.py, seed {seed}",  # read by training: the model card says so
     }
     yml = out / "data.yaml"
     yml.write_text(yaml.safe_dump(data, sort_keys=False))

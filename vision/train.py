@@ -172,10 +172,45 @@ def register_model(
     # beside the local store; MLflow's default is ./mlruns in the working directory
     artifacts = (Path(uri[len("sqlite:///"):]).parent / "artifacts").resolve().as_uri() \
         if uri.startswith("sqlite:///") else None
-    registered = log_onnx_model(uri, name=name, onnx_model=onnx.load(str(onnx_path)), experiment=EXPERIMENT,
+    proto = onnx.load(str(onnx_path))
+    registered = log_onnx_model(uri, name=name, onnx_model=proto, experiment=EXPERIMENT,
                                 artifact_location=artifacts, run_name=run_name or name, params=params,
                                 metrics=metrics, save_as_external_data=False, description=DESCRIPTION)
+    publish_detector_card(proto, name=name, version=registered.version, run_id=registered.run_id, uri=uri,
+                          metrics=metrics, params=params or {},
+                          folder=(state if state is not None else state_dir()) / "reports" / "vision")
     return registered.version
+
+
+def _synthetic(data: Path) -> dict:
+    """``{"dataset_synthetic": ...}`` when the dataset yaml says it was generated (vision/synthetic.py)."""
+    import yaml
+
+    try:
+        made = (yaml.safe_load(Path(data).read_text()) or {}).get("synthetic")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return {}
+    return {"dataset_synthetic": str(made)} if made else {}
+
+
+def publish_detector_card(proto, *, name: str, version: str, run_id: str, uri: str, metrics: dict, params: dict,
+                          folder: Path) -> dict:
+    """The registered version's model card (:func:`models.cards.detector_card`), logged to its MLflow run and
+    written to ``folder`` (``<state>/reports/vision``: where the other domains' reports live)."""
+    import ast
+
+    from models.cards import detector_card, publish_card
+
+    meta = {p.key: p.value for p in proto.metadata_props}
+    try:  # ultralytics writes the class names as a Python dict literal
+        names = ast.literal_eval(meta.get("names", "{}"))
+    except (ValueError, SyntaxError):
+        names = {}
+    shape = proto.graph.input[0].type.tensor_type.shape.dim if proto.graph.input else []
+    size = shape[-1].dim_value if len(shape) == 4 and shape[-1].dim_value else None
+    card = detector_card(name=name, version=version, metrics=metrics, params=params,
+                         class_names=[str(v) for _, v in sorted(names.items())], input_size=size)
+    return publish_card(card, uri, run_id, folder)
 
 
 def training_run_name(name: str, *, model: str, epochs: int, imgsz: int, data: str | Path) -> str:
@@ -267,7 +302,8 @@ def train_yolo(
         version = register_model(
             onnx_path, name=register_as, metrics=metrics, state=state,
             run_name=training_run_name(register_as, model=model, epochs=epochs, imgsz=imgsz, data=data),
-            params={"model": model, "epochs": epochs, "imgsz": imgsz, "batch": batch, "seed": seed, "data": data},
+            params={"model": model, "epochs": epochs, "imgsz": imgsz, "batch": batch, "seed": seed, "data": data,
+                    **_synthetic(data)},
         )
     names = {int(k): str(v) for k, v in yolo.names.items()}
     return TrainResult(best, onnx_path, metrics, diff, version, names, tracking_uri)

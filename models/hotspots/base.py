@@ -63,8 +63,14 @@ class GridForecaster(BaseEstimator):
         ``origin`` (optional timestamp): events at or after it are ignored, so a
         caller can pass the whole table and fit as of the origin.
         """
-        self.grid_: GridCells = resolve_cells(cells)
-        ev = resolve_events(events, self.grid_)
+        grid = resolve_cells(cells)
+        return self.fit_events(grid, resolve_events(events, grid), origin)
+
+    def fit_events(self, grid: GridCells, ev: Events, origin=None) -> "GridForecaster":
+        """:meth:`fit` on a grid and events already resolved: any grid of cells with centroids and areas (a
+        square grid too, for the grid-sensitivity check), for methods that read only cell positions,
+        centroids and times (not the learned model, whose features are built from the incidents table)."""
+        self.grid_: GridCells = grid
         if origin is not None:
             keep = ev.t_ns < to_ns(origin)
             ev = Events(
@@ -80,7 +86,11 @@ class GridForecaster(BaseEstimator):
     def update(self, events: pa.Table) -> "GridForecaster":
         """Add events to the history used for scoring (parameters are kept)."""
         self._check_fitted()
-        ev = resolve_events(events, self.grid_)
+        return self.update_events(resolve_events(events, self.grid_))
+
+    def update_events(self, ev: Events) -> "GridForecaster":
+        """:meth:`update` with events already resolved onto the fitted grid."""
+        self._check_fitted()
         merged = Events(
             cell=np.concatenate([self.events_.cell, ev.cell]),
             t_ns=np.concatenate([self.events_.t_ns, ev.t_ns]),

@@ -201,6 +201,7 @@ def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lake
     from models.hotspots.serving import SPEC_FILE
     from models.hotspots.training import DESCRIPTION, train_hotspot_model
     from models.registry import CHALLENGER, graph_digest, log_onnx_model
+    from orchestration.hotspots import sensitivity
 
     feats, params, features_version = gold_features(lakehouse)  # the rows and the parameters they were built with
     source = forecast_source(sources, config.source).name
@@ -239,7 +240,8 @@ def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lake
         tags={"method": "learned", "backtest_pai_1pct": f"{pai_learned:.6f}", "origin": str(origin.date()),
               "graph_sha256": graph_digest(fitted.onnx_model)},
     )
-    card = publish_card(hotspot_card(name=config.model_name, version=version.version, method="learned",
+    grid = sensitivity.measure(lakehouse, sources, config)  # does the grid change which method wins? (card)
+    card = publish_card(hotspot_card(name=config.model_name, version=version.version, method="learned", grid=grid,
                                      source=source,
                                      params={**fitted.run_params(), "train_weeks": config.train_weeks,
                                              "timezone": fitted.spec.feature_params.timezone,
@@ -262,6 +264,7 @@ def hotspot_model(context: dg.AssetExecutionContext, config: HotspotConfig, lake
         "best_params": dg.MetadataValue.json({**model.best_params_, "n_trees": int(model.best_iteration_)}),
         "n_features": dg.MetadataValue.int(len(model.feature_names_)),
         "onnx_parity_max_abs_diff": dg.MetadataValue.float(fitted.parity.max_abs_diff),
+        **sensitivity.metadata(grid),  # the champion gate's check reads it back for a baseline's card
     })
 
 

@@ -148,7 +148,10 @@ def beats_champion(context: dg.AssetCheckExecutionContext, lakehouse: Lakehouse,
 
     backtest = summarise(lakehouse.read("gold", "hotspot_backtest").to_pandas()) \
         if lakehouse.exists("gold", "hotspot_backtest") else None
-    card = {"inputs": {"source": meta["source"], "summary": backtest}, "folder": reports.folder("hotspots"),
+    from orchestration.hotspots.sensitivity import recorded
+
+    card = {"inputs": {"source": meta["source"], "summary": backtest, "grid": recorded(context.instance)},
+            "folder": reports.folder("hotspots"),
             "timezone": forecast_source(sources, config.source).local_timezone}
     return _promote(context, ml, config, None, decision.winner, meta, decision.reason, won_by,
                     pai_1pct=means[decision.winner], card=card)

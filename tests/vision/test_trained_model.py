@@ -18,6 +18,8 @@ switches, hence fusion off for this small model.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from pyproj import Geod
@@ -132,7 +134,7 @@ def test_draw_detections_marks_the_boxes(heldout_run, synthetic_clip):
     assert np.array_equal(draw_detections(frame, out.detections.slice(0, 0)), frame)
 
 
-def test_model_registered_in_mlflow(trained_model):
+def test_model_registered_in_mlflow(trained_model, tmp_path):
     import mlflow
 
     assert trained_model.model_version == "1"
@@ -142,3 +144,7 @@ def test_model_registered_in_mlflow(trained_model):
     mv = client.get_model_version("crimefusion-yolo-test", "1")
     run = client.get_run(mv.run_id)
     assert "mAP50" in run.data.metrics
+    # its model card, with the figures of this training and the dataset named as synthetic
+    card = Path(client.download_artifacts(mv.run_id, "model_card.md", str(tmp_path))).read_text()
+    assert f"| validation images | mAP at IoU 0.5 | {trained_model.metrics['mAP50']:.4g} |" in card
+    assert "- Trained on synthetic scenes only." in card and "- **epochs:**" in card

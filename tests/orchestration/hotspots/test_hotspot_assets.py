@@ -28,6 +28,10 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("hotspots")
     env = {"CRIMEFUSION_LAKE": str(root / "lake"), "CRIMEFUSION_SYNTHETIC": "false",
            "CRIMEFUSION_LANDING": str(root / "landing"), "CRIMEFUSION_HOME": str(root / "home")}
+    # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI: a run earlier in this process (the session's full
+    # run) would otherwise be the store these definitions register in, while their cards go to this home
+    mp = pytest.MonkeyPatch()
+    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
     defs = build_definitions(load_settings(env))  # reports go to CRIMEFUSION_HOME through the `reports` resource
     instance = dg.DagsterInstance.ephemeral()
     assert defs.resolve_job_def("crimefusion_all").execute_in_process(
@@ -37,6 +41,7 @@ def built(tmp_path_factory):
     unpartitioned = [a for a in mine if a.partitions_def is None]
     first = dg.materialize([*unpartitioned, *checks], resources=defs.resources, instance=instance, run_config=QUIET)
     yield defs, instance, mine, checks, first, root
+    mp.undo()
 
 
 def model_run(built, seed: int, check_only: bool = False, **config):
@@ -107,8 +112,14 @@ def test_features_backtest_and_registered_champion(built):
             "feature_importance.csv", "native", "model_card.md", "model_card.html"} <= arts
     card = (root / "home" / "reports" / "hotspots" / f"model_card_hotspot_lgbm_v{learned.version}.md").read_text()
     assert "## Backtest" in card and "± " in card and "## Fairness audit" in card  # with standard errors
-    if method != "learned":  # the baseline the gate registered has its card too
-        assert (root / "home" / "reports" / "hotspots" / f"model_card_hotspot_lgbm_v{champ.version}.html").exists()
+    # grid sensitivity on the model's own data: the baselines on H3 res 8-10 and squares at two origins
+    grid = card.split("## Grid sensitivity")[1].split("\n## ")[0]
+    assert "| H3 res 10 | " in grid and ", shifted 0.5 | kde | " in grid and "Verdict: " in grid
+    recorded = result.asset_materializations_for_node("hotspot_model")[0].metadata
+    assert recorded["grid_sensitivity_verdict"].value in grid
+    if method != "learned":  # the baseline the gate registered has its card too, with the same grid section
+        page = (root / "home" / "reports" / "hotspots" / f"model_card_hotspot_lgbm_v{champ.version}.html").read_text()
+        assert "<h2>Grid sensitivity</h2>" in page and "<td>H3 res 10</td>" in page
 
 
 def test_gate_scores_both_models_out_of_sample_with_the_runs_config(built):

@@ -82,6 +82,12 @@ def test_registered_champion_replaces_the_bundled_model(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     tracking = _tracking(tmp_path)
     version = register_model(BUNDLED_MODEL, name=REGISTERED_MODEL, metrics={"mAP50": 0.8}, state=tmp_path)
+    card = (tmp_path / "reports" / "vision" / f"model_card_{REGISTERED_MODEL}_v{version}.md").read_text()
+    assert "- **classes:** person, vehicle" in card and "| validation images | mAP at IoU 0.5 | 0.8 |" in card
+    assert "## Fairness audit" in card and "no face recognition" in card
+    client = MlflowClient(tracking_uri=tracking.tracking_uri, registry_uri=tracking.tracking_uri)
+    logged = {a.path for a in client.list_artifacts(client.get_model_version(REGISTERED_MODEL, version).run_id)}
+    assert {"model_card.md", "model_card.html"} <= logged
     assert resolve_model("auto", tracking=tracking, cache_dir=tmp_path / "cache", env={}).origin == "bundled"
     MlflowClient(tracking_uri=tracking.tracking_uri, registry_uri=tracking.tracking_uri).set_registered_model_alias(
         REGISTERED_MODEL, "champion", version)
