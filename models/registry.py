@@ -84,19 +84,44 @@ def _client(tracking_uri: str):
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
+#: What ``mlflow.set_tracking_uri`` / ``set_registry_uri`` also write into the environment.
+_MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+def point_mlflow(tracking_uri: str, registry_uri: str | None = None):
+    """Point MLflow's fluent API at a store (and registry), process-wide, without exporting it; return ``mlflow``.
+
+    ``mlflow.set_tracking_uri`` also writes ``MLFLOW_TRACKING_URI`` into ``os.environ``, and the
+    settings read that variable as the operator's choice of store: the next definitions built in
+    the same process (a test session, a code server) would register in whichever store was used
+    last. The variables are put back as they were; MLflow keeps the URIs in its own state.
+    """
+    import os
+
+    import mlflow
+
+    saved = {k: os.environ.get(k) for k in _MLFLOW_ENV}
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(registry_uri or tracking_uri)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    return mlflow
+
+
 @contextlib.contextmanager
 def _fluent(tracking_uri: str) -> Iterator:
     """MLflow's fluent API pointed at ``tracking_uri`` (store and registry), restored on exit."""
     import mlflow
 
     previous, previous_registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
+    point_mlflow(tracking_uri)
     try:
         yield mlflow
     finally:
-        mlflow.set_tracking_uri(previous)
-        mlflow.set_registry_uri(previous_registry)
+        point_mlflow(previous, previous_registry)
 
 
 def log_onnx_model(

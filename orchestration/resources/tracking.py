@@ -21,14 +21,12 @@ class MlflowTracking(dg.ConfigurableResource):
     def setup(self):
         """Point MLflow at this store and return the module."""
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-        import mlflow
+        from models.registry import point_mlflow
 
         if self.tracking_uri.startswith("sqlite:///"):
             Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         Path(self.artifact_root).mkdir(parents=True, exist_ok=True) if "://" not in self.artifact_root else None
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.tracking_uri)
-        return mlflow
+        return point_mlflow(self.tracking_uri)  # not exported: the next definitions read the operator's setting
 
     def experiment(self, name: str) -> str:
         """Create (with the artifact root) or fetch an experiment; returns its id."""

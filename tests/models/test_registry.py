@@ -181,3 +181,28 @@ def test_a_baseline_registers_like_a_model_and_serves_by_alias(store, tmp_path):
                             [dt.datetime(2024, 1, 8, tzinfo=dt.timezone.utc)])
     with pytest.raises(ValueError, match="non-empty"):
         register_baseline(uri, name="hot", method="", params={}, experiment="exp")
+
+
+def test_using_a_store_does_not_export_it_to_the_environment(tmp_path, monkeypatch):
+    """mlflow.set_tracking_uri writes MLFLOW_TRACKING_URI; the settings read that variable as the operator's
+    store, so definitions built later in the same process registered in the last store used."""
+    import os
+
+    import mlflow
+
+    from models.registry import log_onnx_model, point_mlflow
+    from orchestration.resources.tracking import default_tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    uri = f"sqlite:///{tmp_path / 'a' / 'mlflow.db'}"
+    (tmp_path / "a").mkdir()
+    log_onnx_model(uri, name="times", onnx_model=_times(2.0), experiment="e",
+                   artifact_location=(tmp_path / "art").as_uri())
+    default_tracking(tmp_path / "home").setup()
+    assert "MLFLOW_TRACKING_URI" not in os.environ and "MLFLOW_REGISTRY_URI" not in os.environ
+    assert default_tracking(tmp_path / "other").tracking_uri.endswith(str(tmp_path / "other" / "mlflow" / "mlflow.db"))
+    assert mlflow.get_tracking_uri() == default_tracking(tmp_path / "home").tracking_uri  # MLflow still points there
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.internal:5000")  # the operator's choice stays
+    point_mlflow(uri)
+    assert os.environ["MLFLOW_TRACKING_URI"] == "http://mlflow.internal:5000"
