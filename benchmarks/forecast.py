@@ -67,6 +67,10 @@ def _arguments(argv=None) -> argparse.Namespace:
                     help="robustness table across H3 resolutions 8/9/10 (weekly) and day/shift horizons "
                          "(default: quick with --quick, else full)")
     ap.add_argument("--robustness-out", type=Path, default=None, help="write the robustness summary (CSV) here")
+    ap.add_argument("--robustness-runs", nargs="+", default=None, metavar="LABEL",
+                    choices=[r[0] for r in ROBUSTNESS_RUNS],
+                    help="only these robustness runs (e.g. 'res 9, day' 'res 9, shift'), without the weekly backtest "
+                         "and the command timings")
     ap.add_argument("--cli", choices=("on", "off"), default=None,
                     help="time `crimefusion forecast` over 2016-2017 for every method (default: on unless --quick)")
     ap.add_argument("--robustness-plot", type=Path, default=None, help="write the robustness plot (PNG) here")
@@ -88,6 +92,11 @@ def main(argv=None) -> None:
     inc = load_incidents()
     if args.grid_sensitivity:
         grid_sensitivity_table(inc, args.quick, args.grid_sensitivity_out)
+        return
+    if args.robustness_runs:
+        rob = robustness(inc, args.robustness == "quick", runs=args.robustness_runs)
+        if args.robustness_out:
+            rob.to_csv(args.robustness_out, index=False)
         return
     cells = study_area_cells(load_districts(), resolution=args.resolution)
     print(f"data: {inc.num_rows} incidents, {cells.num_rows} H3 res-{args.resolution} cells "
@@ -288,17 +297,19 @@ ROBUSTNESS_RUNS = (
 )
 
 
-def robustness(inc, quick: bool, reuse=None) -> pd.DataFrame:
+def robustness(inc, quick: bool, reuse=None, runs=None) -> pd.DataFrame:
     """Every method at every coverage across H3 resolutions 8/9/10 (weekly) and day/shift horizons (res 9).
 
     Prints PAI at 1 % per method and run, with the learned model's ratio to the best baseline, and
     returns the whole summary (one row per run, method and coverage). ``reuse`` maps
-    ``(resolution, horizon, start, end)`` to an already computed ``(summary, n_cells)``.
+    ``(resolution, horizon, start, end)`` to an already computed ``(summary, n_cells)``; ``runs``: the labels of
+    the runs to make (default all).
     """
     districts = load_districts()
     out = []
     print("\nrobustness: PAI at 1 % (± s.e.) per run; every method on the same periods of each run")
-    for label, res_, horizon, anchor, full, short, train in ROBUSTNESS_RUNS:
+    chosen = [r for r in ROBUSTNESS_RUNS if runs is None or r[0] in runs]
+    for label, res_, horizon, anchor, full, short, train in chosen:
         start, end = short if quick else full
         t = time.perf_counter()
         key = (res_, horizon, start, end)
@@ -324,7 +335,7 @@ def robustness(inc, quick: bool, reuse=None) -> pd.DataFrame:
     allrows = pd.concat(out, ignore_index=True)
     wide = allrows[allrows["coverage"] == 0.01].pivot_table(index="method", columns="run", values="pai_mean", sort=False)
     print("\nPAI at 1 % by run (rows: method):")
-    print(wide[[r[0] for r in ROBUSTNESS_RUNS]].round(2).to_string())
+    print(wide[[r[0] for r in chosen]].round(2).to_string())
     return allrows
 
 
