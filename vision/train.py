@@ -172,11 +172,10 @@ def register_model(
     # beside the local store; MLflow's default is ./mlruns in the working directory
     artifacts = (Path(uri[len("sqlite:///"):]).parent / "artifacts").resolve().as_uri() \
         if uri.startswith("sqlite:///") else None
-    proto = onnx.load(str(onnx_path))
-    registered = log_onnx_model(uri, name=name, onnx_model=proto, experiment=EXPERIMENT,
+    registered = log_onnx_model(uri, name=name, onnx_model=onnx.load(str(onnx_path)), experiment=EXPERIMENT,
                                 artifact_location=artifacts, run_name=run_name or name, params=params,
                                 metrics=metrics, save_as_external_data=False, description=DESCRIPTION)
-    publish_detector_card(proto, name=name, version=registered.version, run_id=registered.run_id, uri=uri,
+    publish_detector_card(onnx_path, name=name, version=registered.version, run_id=registered.run_id, uri=uri,
                           metrics=metrics, params=params or {},
                           folder=(state if state is not None else state_dir()) / "reports" / "vision")
     return registered.version
@@ -193,23 +192,23 @@ def _synthetic(data: Path) -> dict:
     return {"dataset_synthetic": str(made)} if made else {}
 
 
-def publish_detector_card(proto, *, name: str, version: str, run_id: str, uri: str, metrics: dict, params: dict,
-                          folder: Path) -> dict:
+def publish_detector_card(onnx_path: str | Path, *, name: str, version: str, run_id: str, uri: str, metrics: dict,
+                          params: dict, folder: Path) -> dict:
     """The registered version's model card (:func:`models.cards.detector_card`), logged to its MLflow run and
-    written to ``folder`` (``<state>/reports/vision``: where the other domains' reports live)."""
-    import ast
-
+    written to ``folder`` (``<state>/reports/vision``: where the other domains' reports live). Class names and
+    input size are read as the detections asset reads them (:class:`vision.onnx_model.OnnxYolo`); a model
+    without ultralytics' metadata gets a card that records none."""
     from models.cards import detector_card, publish_card
+    from vision.onnx_model import OnnxYolo
+    from vision.records import ModelFormatError
 
-    meta = {p.key: p.value for p in proto.metadata_props}
-    try:  # ultralytics writes the class names as a Python dict literal
-        names = ast.literal_eval(meta.get("names", "{}"))
-    except (ValueError, SyntaxError):
-        names = {}
-    shape = proto.graph.input[0].type.tensor_type.shape.dim if proto.graph.input else []
-    size = shape[-1].dim_value if len(shape) == 4 and shape[-1].dim_value else None
-    card = detector_card(name=name, version=version, metrics=metrics, params=params,
-                         class_names=[str(v) for _, v in sorted(names.items())], input_size=size)
+    try:
+        model = OnnxYolo(onnx_path)
+        names, size = [model.names[k] for k in sorted(model.names)], model.imgsz[1]
+    except ModelFormatError:
+        names, size = [], None
+    card = detector_card(name=name, version=version, metrics=metrics, params=params, class_names=names,
+                         input_size=size)
     return publish_card(card, uri, run_id, folder)
 
 

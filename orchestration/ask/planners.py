@@ -42,7 +42,20 @@ class Drafted:
     info: dict  # engine, model, seconds, tokens: the answer's ``query.planner``
 
 
-class LlamaCppPlanner:
+class _Planner:
+    """What both planners send: the schema and the worked examples of a catalogue, made once per catalogue
+    (a served page asks many questions of one lakehouse), and the chat messages of a question."""
+
+    _for = None  # (catalogue, schema, examples) of the last catalogue asked about
+
+    def _request(self, question: str, catalogue: Catalogue) -> tuple[dict, list[dict]]:
+        if self._for is None or self._for[0] is not catalogue:
+            self._for = (catalogue, plan_schema(catalogue), worked_examples(catalogue))
+        _, schema, examples = self._for
+        return schema, messages(question, catalogue, examples)
+
+
+class LlamaCppPlanner(_Planner):
     """A GGUF model on this machine, through llama.cpp (``pip install 'crimefusion[llm]'``)."""
 
     engine = "llama.cpp"
@@ -64,9 +77,8 @@ class LlamaCppPlanner:
     def draft(self, question: str, catalogue: Catalogue) -> Drafted:
         from llama_cpp import LlamaGrammar
 
-        schema = plan_schema(catalogue)
+        schema, chat = self._request(question, catalogue)
         grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
-        chat = messages(question, catalogue, worked_examples(catalogue))
         t0 = time.perf_counter()
         try:
             out = self.llm.create_chat_completion(chat, grammar=grammar, temperature=0.0, max_tokens=MAX_TOKENS)
@@ -82,7 +94,7 @@ class LlamaCppPlanner:
                              "finish_reason": out["choices"][0].get("finish_reason")})
 
 
-class OpenAIPlanner:
+class OpenAIPlanner(_Planner):
     """A model behind an OpenAI-compatible ``/chat/completions`` endpoint (``base_url`` ends before it)."""
 
     engine = "openai-compatible"
@@ -103,9 +115,8 @@ class OpenAIPlanner:
             return json.loads(response.read())
 
     def draft(self, question: str, catalogue: Catalogue) -> Drafted:
-        schema = plan_schema(catalogue)
-        body = {"model": self.model, "messages": messages(question, catalogue, worked_examples(catalogue)),
-                "temperature": 0, "max_tokens": MAX_TOKENS}
+        schema, chat = self._request(question, catalogue)
+        body = {"model": self.model, "messages": chat, "temperature": 0, "max_tokens": MAX_TOKENS}
         forms = {"json_schema": {"type": "json_schema",
                                  "json_schema": {"name": "query_plan", "strict": True, "schema": schema}},
                  "json_object": {"type": "json_object", "schema": schema}}

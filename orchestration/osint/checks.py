@@ -90,9 +90,10 @@ def chatter_alerts_find_planted_bursts(lakehouse: Lakehouse, sources: SourceCata
     mentions = lakehouse.read("gold", "osint_mentions", columns=["post_id", "kind", "district"])
     alerts = lakehouse.read("gold", "chatter_alerts", columns=["alert_type", "area", "topic", "period_start"])
     planted = {pid for ids in truth["post_ids"].to_pylist() for pid in ids}
+    # the bursts' days are the local days of the feed their posts came in (silver prefixes ids with it)
     feeds = {p.split(":", 1)[0] for p in mentions["post_id"].to_pylist() if p.split(":", 1)[-1] in planted}
-    specs = {spec.name: spec for spec in sources.specs("osint_posts")}
-    tz = specs[feeds.pop()].local_timezone if len(feeds) == 1 and next(iter(feeds)) in specs else "UTC"
+    spec = {s.name: s for s in sources.specs("osint_posts")}.get(feeds.pop()) if len(feeds) == 1 else None
+    tz = spec.local_timezone if spec is not None else "UTC"
     s = burst_scores(alerts, truth, mentions, tz=tz)
     passed = s["recall"] >= MIN_BURST_RECALL and s["precision"] >= MIN_BURST_PRECISION
     return dg.AssetCheckResult(passed=bool(passed), metadata={

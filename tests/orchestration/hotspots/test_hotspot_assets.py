@@ -28,10 +28,6 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("hotspots")
     env = {"CRIMEFUSION_LAKE": str(root / "lake"), "CRIMEFUSION_SYNTHETIC": "false",
            "CRIMEFUSION_LANDING": str(root / "landing"), "CRIMEFUSION_HOME": str(root / "home")}
-    # mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI: a run earlier in this process (the session's full
-    # run) would otherwise be the store these definitions register in, while their cards go to this home
-    mp = pytest.MonkeyPatch()
-    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
     defs = build_definitions(load_settings(env))  # reports go to CRIMEFUSION_HOME through the `reports` resource
     instance = dg.DagsterInstance.ephemeral()
     assert defs.resolve_job_def("crimefusion_all").execute_in_process(
@@ -41,7 +37,6 @@ def built(tmp_path_factory):
     unpartitioned = [a for a in mine if a.partitions_def is None]
     first = dg.materialize([*unpartitioned, *checks], resources=defs.resources, instance=instance, run_config=QUIET)
     yield defs, instance, mine, checks, first, root
-    mp.undo()
 
 
 def model_run(built, seed: int, check_only: bool = False, **config):
