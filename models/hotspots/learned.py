@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, clone
 
 from jobs.grid.cell_features import cell_features, feature_columns, period_grid, resolve_params
 from jobs.grid.params import CellFeatureParams
+from jobs.grid.profiles import choose_profile, profile_cycles, slot_multipliers
 from models.hotspots.base import GridForecaster, horizon_days, to_ns
 from models.onnx_export import (
     PARITY_ATOL,
@@ -175,6 +176,11 @@ class LightGBMPoissonModel(BaseEstimator):
         Constrain the prediction to be non-decreasing in every count-like feature
         (names starting ``lag``, ``roll``, ``ring_``, ``rate``, ``kde``, ``decay``,
         ``near_repeat``, ``cat_``), so more past crime never lowers a cell's risk.
+    objective, tweedie_variance_power
+        ``"poisson"`` (default) or ``"tweedie"`` (compound Poisson-gamma, variance
+        ``mu ** tweedie_variance_power``, for counts more dispersed than Poisson); both
+        use a log link, so predictions stay expected counts. Early stopping and the
+        deviance selection read the Poisson deviance either way.
     target_periods
         Train on each cell's mean count over the period and the ``target_periods - 1``
         after it, not on the period's count alone (rows whose window passes the end of
@@ -213,6 +219,8 @@ class LightGBMPoissonModel(BaseEstimator):
         features: Sequence[str] | None = None,
         monotone: bool = False,
         target_periods: int = 1,
+        objective: str = "poisson",
+        tweedie_variance_power: float = 1.5,
     ):
         self.param_grid = param_grid
         self.n_valid_periods = n_valid_periods
@@ -229,12 +237,16 @@ class LightGBMPoissonModel(BaseEstimator):
         self.features = features
         self.monotone = monotone
         self.target_periods = target_periods
+        self.objective = objective
+        self.tweedie_variance_power = tweedie_variance_power
 
     def _regressor(self, params: Mapping, n_estimators: int):
         import lightgbm as lgb
 
+        extra = {"tweedie_variance_power": self.tweedie_variance_power} if self.objective == "tweedie" else {}
         return lgb.LGBMRegressor(
-            objective="poisson",
+            objective=self.objective,
+            **extra,
             learning_rate=self.learning_rate,
             n_estimators=n_estimators,
             subsample=self.subsample,
@@ -258,6 +270,10 @@ class LightGBMPoissonModel(BaseEstimator):
 
         if self.selection not in ("hit_rate", "deviance"):
             raise ValueError(f"selection must be 'hit_rate' or 'deviance', got {self.selection!r}")
+        if self.objective not in ("poisson", "tweedie"):
+            raise ValueError(f"objective must be 'poisson' or 'tweedie', got {self.objective!r}")
+        if self.objective == "tweedie" and not 1 < self.tweedie_variance_power < 2:
+            raise ValueError(f"tweedie_variance_power must be between 1 and 2 (exclusive), got {self.tweedie_variance_power!r}")
         df = _as_frame(features)
         for col in ("period_start", target):
             if col not in df.columns:
@@ -388,6 +404,15 @@ class LearnedForecaster(GridForecaster):
     timezone
         The clock of the periods and calendar features: days, shifts and weeks
         start at local wall-clock boundaries of this IANA zone (the study area's).
+    profile
+        ``"auto"``: for days and shifts, multiply the model's expected count by each
+        cell's time profile (its share of last year's incidents in the period's day of
+        the week, shift of the day or shift of the week, shrunk toward the area's;
+        :mod:`jobs.grid.profiles`) when one ranks the last 13 weeks of training
+        periods better than none by more than its standard error; the cycle and the
+        prior are chosen there too, and ``profile_`` / ``profile_validation_`` say what
+        was chosen. A model that reads the period's ``day_of_week`` or ``hour`` gets
+        none (it has its own view of time). ``"off"``: never.
 
     Notes
     -----
@@ -409,6 +434,7 @@ class LearnedForecaster(GridForecaster):
         anchor=None,
         engine: str = "native",
         timezone: str = "UTC",
+        profile: str = "auto",
     ):
         self.freq = freq
         self.train_periods = train_periods
@@ -418,10 +444,13 @@ class LearnedForecaster(GridForecaster):
         self.anchor = anchor
         self.engine = engine
         self.timezone = timezone
+        self.profile = profile
 
     def fit(self, events: pa.Table, cells, origin=None) -> "LearnedForecaster":
         if self.engine not in ("native", "onnx"):
             raise ValueError(f"engine must be 'native' or 'onnx', got {self.engine!r}")
+        if self.profile not in ("auto", "off"):
+            raise ValueError(f"profile must be 'auto' or 'off', got {self.profile!r}")
         super().fit(events, cells, origin)
         ts = events.column("occurred_at")
         if origin is not None:
@@ -480,7 +509,31 @@ class LearnedForecaster(GridForecaster):
             self.model_.set_params(n_valid_periods=max(2, n_train // 4))
         self.model_.fit(feats)
         self.n_train_rows_ = feats.num_rows
+        self._choose_profile(feats, pg, first_p, last_p)
         return self
+
+    def _choose_profile(self, feats: pa.Table, pg, first_p: int, last_p: int) -> None:
+        """Set ``profile_`` (or ``None``) from the last 13 weeks of training periods (time-ordered validation).
+
+        The periods are in the model's training span: its features have no time of day or
+        week in them (else no profile), so it cannot have learnt the slots, and every
+        candidate is judged against the same in-sample predictions.
+        """
+        self.profile_, self.profile_validation_ = None, None
+        week = periods_per_week(self.freq)
+        cycles = profile_cycles(week, 1.0 / horizon_days(self.freq))
+        n_valid = min(13 * week, (last_p - first_p + 1) // 2)
+        reads_time = {"day_of_week", "hour"} & set(getattr(self.model_, "feature_names_", ()))
+        if self.profile == "off" or not cycles or n_valid < 2 * max(cycles) or reads_time:
+            return
+        n = len(self.grid_)
+        rows = feats.slice(feats.num_rows - n_valid * n)
+        pred = self.model_.predict(rows).reshape(n_valid, n)
+        y = rows.column("target").to_numpy().reshape(n_valid, n).astype(np.float64)
+        scored = np.arange(last_p - n_valid + 1, last_p + 1)
+        self.profile_, self.profile_validation_ = choose_profile(
+            pred, y, self.events_.cell, pg.index_of(self.events_.t_ns), scored, cycles=cycles, window=52 * week,
+            coverage=getattr(self.model_, "selection_coverage", 0.01))
 
     def update(self, events: pa.Table) -> "LearnedForecaster":
         super().update(events)
@@ -518,7 +571,13 @@ class LearnedForecaster(GridForecaster):
         by_start = pred.reshape(-1, n)  # rows: period then cell position
         starts = feats.column("period_start").cast(pa.int64()).to_numpy()[::n] * 1000  # us -> ns
         order = {int(v): i for i, v in enumerate(starts)}
-        return np.vstack([by_start[order[to_ns(s)]] for s in period_starts])
+        out = np.vstack([by_start[order[to_ns(s)]] for s in period_starts])
+        if getattr(self, "profile_", None):
+            pg = period_grid(self.freq, self.anchor_, self.timezone)
+            scored = pg.index_of(np.array([to_ns(s) for s in period_starts], dtype=np.int64))
+            out = out * slot_multipliers(self.events_.cell, pg.index_of(self.events_.t_ns), n, scored,
+                                         **self.profile_)
+        return out
 
     def predict(self, period_start, horizon="W") -> np.ndarray:
         """Expected count per study-area cell (aligned with ``cells_h3``) in the period."""

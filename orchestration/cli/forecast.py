@@ -45,6 +45,11 @@ def forecast(
         None, "--tz", help="IANA time zone whose local midnights start the periods (default: the spec's "
                            "`timezone`, else UTC); period_start is the local date.",
     ),
+    profile: str = typer.Option(
+        "auto", "--profile", help="--method learned --step 1d: multiply each cell's expected count by its own "
+                                  "day-of-week profile when one ranked the 13 weeks before each refit better than "
+                                  "none (auto), or never (off). Weeks have none.",
+    ),
 ) -> None:
     """Forecast crime risk per H3 cell for every period from START to END.
 
@@ -74,6 +79,10 @@ def forecast(
         raise fail(f"--start and --end must be dates YYYY-MM-DD: {exc}") from None
     if d1 < d0:
         raise fail(f"--end {end} is before --start {start}")
+    if profile not in ("auto", "off"):
+        raise fail(f"--profile must be auto or off, got {profile!r}")
+    if profile == "off" and method != "learned":
+        raise fail(f"--profile applies to --method learned only; {method} has no time profile")
     if tz is not None:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -99,6 +108,7 @@ def forecast(
         try:
             table = forecast_periods(rows, cells, start=d0.isoformat(), end=d1.isoformat(), step=freq, resolution=res,
                                      method=method, refit_every=every, timezone=zone,
+                                     method_params={"profile": profile} if method == "learned" else None,
                                      progress=lambda k: bar.advance(task, k))
         except ValueError as exc:
             raise fail(str(exc)) from None

@@ -352,7 +352,7 @@ def hotspot_forecast(context: dg.AssetExecutionContext, config: HotspotConfig, l
 @skip_unchanged(models=lambda kw: [(kw['config'].model_name, 'champion')])
 def patrol_plan(context: dg.AssetExecutionContext, config: HotspotConfig, lakehouse: Lakehouse,
                 sources: SourceCatalog, reports: Reports) -> dg.MaterializeResult:
-    from jobs.grid.patrol import cells_by_shift, mean_share_covered, shift_profile
+    from jobs.grid.patrol import cells_by_shift, choose_shift_profile, describe_profile, mean_share_covered, shift_profile
     from jobs.grid.patrol import patrol_plan as plan
     from orchestration.hotspots.maps import write_patrol_maps
 
@@ -365,7 +365,12 @@ def patrol_plan(context: dg.AssetExecutionContext, config: HotspotConfig, lakeho
     pos = dict(zip(fc.column("h3").to_pylist(), fc.column("expected_count").to_numpy()))
     h3 = cells.column("h3").to_pylist()
     expected = np.array([pos.get(c, 0.0) for c in h3])
-    profile = shift_profile(incidents, cells, before=week, timezone=tz)
+    # how each cell's week is split over its shifts: chosen on the 13 weeks before, at the patrols' coverage
+    choice, tried = choose_shift_profile(incidents, cells, before=week, timezone=tz,
+                                         coverage=min(1.0, config.patrol_cells_per_shift / max(1, len(h3))))
+    profile = shift_profile(incidents, cells, before=week, timezone=tz,
+                            **(choice or {"cycle": None}))
+    context.log.info(f"shift profile: {describe_profile(choice, tried)}")
     table = plan(h3, expected, profile, week_start=key, capacity=config.patrol_cells_per_shift, timezone=tz)
     table = table.append_column("week", pa.array([key] * table.num_rows, pa.string()))
     served = {c: fc.column(c)[0].as_py() if c in fc.column_names else None
@@ -386,4 +391,6 @@ def patrol_plan(context: dg.AssetExecutionContext, config: HotspotConfig, lakeho
         "distinct_cells": dg.MetadataValue.int(len({c for cs in shifts.values() for c in cs})),
         **{name: dg.MetadataValue.path(str(path)) for name, path in maps.items()},
         "map_layers": dg.MetadataValue.text(layer_note),
+        "shift_profile": dg.MetadataValue.text(describe_profile(choice, tried)),
+        "shift_profile_validation": dg.MetadataValue.md(tried.to_markdown(index=False, floatfmt=".4f")),
     })

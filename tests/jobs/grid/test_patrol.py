@@ -71,3 +71,59 @@ def test_plan_takes_capacity_cells_per_shift_in_order():
 def test_plan_rejects_bad_capacity(capacity):
     with pytest.raises(ValueError, match="capacity"):
         patrol_plan(CELLS, np.ones(7), np.full((7, 21), 1 / 21), week_start="2024-01-08", capacity=capacity)
+
+
+def test_profile_cycles_and_bad_ones():
+    week = pd.Timestamp("2024-01-08", tz="UTC")
+    past = [week - pd.Timedelta(days=d) + pd.Timedelta(hours=7) for d in range(1, 60)]  # every day 07:00
+    ev = _events([CELLS[0]] * len(past), past)
+    day = shift_profile(ev, pa.array(CELLS), before=week, prior_strength=2.0, cycle=3)
+    np.testing.assert_allclose(day.sum(axis=1), 1.0)
+    np.testing.assert_allclose(day[0, 0::3], day[0, 0])  # the same first shift on every day of the week
+    assert day[0, 0] > 6 * day[0, 1]
+    np.testing.assert_allclose(shift_profile(ev, pa.array(CELLS), before=week, cycle=None), 1 / SHIFTS_PER_WEEK)
+    with pytest.raises(ValueError, match="cycle must be"):
+        shift_profile(ev, pa.array(CELLS), before=week, cycle=7)
+    with pytest.raises(ValueError, match="prior_strength"):
+        shift_profile(ev, pa.array(CELLS), before=week, prior_strength=0.0)
+
+
+def _timed_world(seed, weeks=70, switch=None):
+    """61 cells, each its own weekly rate; half busy 06-14 and the rest 22-06, the other way round from week
+    ``switch`` on."""
+    rng = np.random.default_rng(seed)
+    cells = sorted(h3.grid_disk(CENTRE, 4))
+    rate = rng.gamma(2.0, 1.0, len(cells))
+    start = pd.Timestamp("2024-01-08", tz="UTC") - pd.Timedelta(weeks=weeks)
+    hs, ts = [], []
+    for w in range(weeks):
+        for ci in np.repeat(np.arange(len(cells)), rng.poisson(rate)):
+            day = int(rng.integers(0, 7))
+            morning = bool(ci % 2) != (switch is not None and w >= switch)
+            hour = (6 if morning else 22) + rng.uniform(0, 8)
+            hs.append(cells[ci])
+            ts.append(start + pd.Timedelta(days=7 * w + day, hours=float(hour)))
+    return cells, _events(hs, ts)
+
+
+def test_the_profile_is_chosen_on_the_weeks_before_and_none_when_time_tells_nothing():
+    from jobs.grid.patrol import choose_shift_profile, describe_profile
+
+    week = pd.Timestamp("2024-01-08", tz="UTC")
+    cells, ev = _timed_world(0)
+    choice, table = choose_shift_profile(ev, pa.array(cells), before=week, coverage=0.1)
+    assert choice is not None and choice["cycle"] in (3, 21)
+    assert len(table) == 11 and table["hit_rate"].max() > table.loc[table["cycle"] == 0, "hit_rate"].iloc[0]
+    assert "hit rate" in describe_profile(choice, table)
+    # incidents after the plan's start change nothing
+    later = _events([cells[0]] * 30, [week + pd.Timedelta(hours=h) for h in range(30)])
+    again, table2 = choose_shift_profile(pa.concat_tables([ev, later]), pa.array(cells), before=week, coverage=0.1)
+    assert again == choice and table2.equals(table)
+
+    # the cells swapped their hours 13 weeks ago: last year's profiles would put every patrol at the wrong time
+    cells, swapped = _timed_world(1, switch=57)
+    none, table = choose_shift_profile(swapped, pa.array(cells), before=week, coverage=0.1)
+    assert none is None and describe_profile(none, table).startswith("no time profile")
+    flat = swapped
+    with pytest.raises(ValueError, match="coverage"):
+        choose_shift_profile(flat, pa.array(cells), before=week, coverage=0.0)

@@ -249,3 +249,71 @@ def test_forecast_periods_rejects_unknown_method_and_step():
         forecast_periods(_background(), CELLS_T, start="2024-01-01", end="2024-01-08", method="oracle")
     with pytest.raises(ValueError, match="step"):
         forecast_periods(_background(), CELLS_T, start="2024-01-01", end="2024-01-08", step="8h")
+
+
+def _shift_history(weeks=60, seed=11):
+    """Every cell the same weekly rate; the first half of the cells busy 06-14, the rest 22-06 (UTC)."""
+    rng = np.random.default_rng(seed)
+    cells, times = [], []
+    start = ORIGIN - pd.Timedelta(weeks=weeks)
+    for w in range(weeks):
+        for ci in np.repeat(np.arange(len(CELLS)), rng.poisson(1.5, len(CELLS))):
+            day = pd.Timedelta(days=int(rng.integers(0, 7)))
+            hour = 6 + rng.uniform(0, 8) if ci < len(CELLS) // 2 else 22 + rng.uniform(0, 8)
+            cells.append(CELLS[ci])
+            times.append(start + pd.Timedelta(weeks=w) + day + pd.Timedelta(hours=float(hour)))
+    keep = [i for i, t in enumerate(times) if t < ORIGIN]
+    return _events([cells[i] for i in keep], [times[i] for i in keep])
+
+
+def test_shift_forecasts_learn_each_cells_time_of_day_on_validation_periods():
+    hist = _shift_history()
+    model = stacked_model(n_valid_periods=42, max_estimators=20, n_jobs=1, zero_fraction=1.0)
+    kw = dict(freq="8h", burn_in_periods=21 * 8, train_periods=21 * 20, model=model,
+              anchor=ORIGIN + pd.Timedelta(hours=6))
+    fitted = LearnedForecaster(**kw).fit(hist, CELLS_T, origin=ORIGIN)
+    assert fitted.profile_ is not None and fitted.profile_["cycle"] in (3, 21)
+    assert {"cycle", "prior", "hit_rate", "deviance"} <= set(fitted.profile_validation_.columns)
+    day_shift, night_shift = ORIGIN + pd.Timedelta(hours=6), ORIGIN + pd.Timedelta(hours=22)
+    s = fitted.predict_many([day_shift, night_shift], "8h")
+    half = len(CELLS) // 2
+    assert s[0, :half].mean() > 3 * s[0, half:].mean()  # 06-14: the day cells
+    assert s[1, half:].mean() > 3 * s[1, :half].mean()  # 22-06: the night cells
+
+    off = LearnedForecaster(**kw, profile="off").fit(hist, CELLS_T, origin=ORIGIN)
+    assert off.profile_ is None
+    flat = off.predict_many([day_shift, night_shift], "8h")
+    assert abs(flat[0, :half].mean() / flat[0, half:].mean() - 1) < 0.5  # without it the cells look alike
+    with pytest.raises(ValueError, match="profile must be"):
+        LearnedForecaster(**{**kw, "profile": "yes"}).fit(hist, CELLS_T, origin=ORIGIN)
+    # a model that reads the shift's hour has its own view of time: no profile on top of it
+    own = LearnedForecaster(**{**kw, "model": LightGBMPoissonModel(n_valid_periods=42, max_estimators=20, n_jobs=1)},
+                            feature_params=default_feature_params("8h")).fit(hist, CELLS_T, origin=ORIGIN)
+    assert "hour" in own.model_.feature_names_ and own.profile_ is None
+
+
+def test_weekly_forecasts_have_no_profile(learned):
+    assert learned.profile_ is None
+
+
+def test_tweedie_objective_ranks_counts_and_exports_to_onnx():
+    model = LightGBMPoissonModel(n_valid_periods=8, max_estimators=40, n_jobs=1, zero_fraction=1.0,
+                                 objective="tweedie", tweedie_variance_power=1.3)
+    fitted = LearnedForecaster(freq="W", burn_in_periods=8, train_periods=60, model=model).fit(
+        _weekly_history(), CELLS_T, origin=ORIGIN)
+    assert fitted.model_.model_.get_params()["objective"] == "tweedie"
+    X = fitted.features_for([ORIGIN])
+    assert fitted.model_.check_onnx_parity(X).max_abs_diff < 1e-4  # the exp link survives the export
+    s = fitted.predict(ORIGIN, "W")
+    assert np.all(s > 0) and 0.2 < s.sum() / _weekly_history().num_rows * 80 < 5  # a week's counts, not log-counts
+    for bad, msg in (({"objective": "gamma"}, "objective must be"),
+                     ({"objective": "tweedie", "tweedie_variance_power": 2.0}, "between 1 and 2")):
+        with pytest.raises(ValueError, match=msg):
+            LightGBMPoissonModel(**bad).fit(fitted.features_for([ORIGIN - pd.Timedelta(weeks=w) for w in range(30)]))
+
+
+def test_the_profile_setting_reaches_the_learned_forecaster():
+    from models.hotspots.forecast import make_forecaster
+
+    assert make_forecaster("learned", "D", {"profile": "off"}).profile == "off"
+    assert make_forecaster("learned", "D").profile == "auto"

@@ -129,6 +129,8 @@ def test_learned_method_runs_on_a_small_window(spec, tmp_path):
         (["--step", "3h"], "--step must be one of"),
         (["--start", "2016-02-01", "--end", "2016-01-01"], "is before --start"),
         (["--tz", "Mars/Olympus"], "--tz must be an IANA time zone name"),
+        (["--profile", "weekly"], "--profile must be auto or off"),
+        (["--method", "kde", "--profile", "off"], "--profile applies to --method learned only"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(spec, tmp_path, extra, message):

@@ -242,6 +242,10 @@ def test_weekly_forecast_and_patrol_plan(built):
     assert set(plan["h3"]) <= set(fc["h3"])
     assert plan.sort_values("shift_start")["shift_label"].iloc[0] == "Mon 1 Jan 06:00–14:00"  # the week's Monday
     assert (out / f"patrol_{WEEK}.html").read_text().count("<table class='cf-table cf-shift-table'") == 21
+    pmeta = res.asset_materializations_for_node("patrol_plan")[0].metadata
+    # the split of each cell's week over its shifts was chosen on the weeks before, against an even split
+    assert "even split" in pmeta["shift_profile"].value
+    assert pmeta["shift_profile_validation"].value.count("\n") == 12  # header, rule and 11 candidates
 
 
 def test_forecast_explain_rebuilds_a_served_score(built, monkeypatch):
