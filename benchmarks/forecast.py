@@ -14,6 +14,7 @@ time, resolution 9), and the wall time of the outside-evaluation command
 ``crimefusion forecast`` over the 105 weeks for every method (``--cli off`` skips it).
 
     .venv/bin/python benchmarks/forecast.py --grid-sensitivity          # only the grid-sensitivity table
+    .venv/bin/python benchmarks/forecast.py --seeds 3                   # only the learned model's seed spread
 
 ranks every method by PAI at 1 % and 5 % on H3 resolutions 8, 9 and 10 and on square cells of about the
 res-9 area at two origins half a cell apart, on the same weeks of 2016 (the learned model and prospective
@@ -76,6 +77,9 @@ def _arguments(argv=None) -> argparse.Namespace:
     ap.add_argument("--robustness-plot", type=Path, default=None, help="write the robustness plot (PNG) here")
     ap.add_argument("--reliability-plot", type=Path, default=None,
                     help="write the weekly backtest's reliability plot (PNG) here")
+    ap.add_argument("--seeds", type=int, default=None, metavar="K",
+                    help="only the seed spread: the weekly learned model with LightGBM seeds 0..K-1 and the "
+                         "baselines on the same weeks (2016-2017, or 8 weeks with --quick)")
     ap.add_argument("--grid-sensitivity", action="store_true",
                     help="only the grid-sensitivity table: every method on H3 res 8/9/10 and square cells at two "
                          "origins, the weeks of 2016 (8 weeks and a smaller model with --quick)")
@@ -92,6 +96,9 @@ def main(argv=None) -> None:
     inc = load_incidents()
     if args.grid_sensitivity:
         grid_sensitivity_table(inc, args.quick, args.grid_sensitivity_out)
+        return
+    if args.seeds is not None:
+        seed_spread(inc, args.resolution, args.seeds, args.quick)
         return
     if args.robustness_runs:
         rob = robustness(inc, args.robustness == "quick", runs=args.robustness_runs)
@@ -337,6 +344,34 @@ def robustness(inc, quick: bool, reuse=None, runs=None) -> pd.DataFrame:
     print("\nPAI at 1 % by run (rows: method):")
     print(wide[[r[0] for r in chosen]].round(2).to_string())
     return allrows
+
+
+def seed_spread(inc, resolution: int, k: int, quick: bool) -> pd.DataFrame:
+    """The weekly learned model with LightGBM seeds ``0..k-1`` (bagging and the sampled zero rows) and every
+    baseline, on the same weeks: how much of the learned model's margin is the seed's. Prints PAI at 1 % and
+    5 % per seed, their mean and spread, and the mean's ratio to the best baseline; returns the summary."""
+    if k < 1:
+        raise SystemExit(f"--seeds must be at least 1, got {k}")
+    cells = study_area_cells(load_districts(), resolution=resolution)
+    start, end = "2016-01-01", "2016-02-26" if quick else "2017-12-29"
+    methods = {name: (lambda h, cls=cls: cls()) for name, cls in BASELINES.items()}
+    for seed in range(k):
+        methods[f"learned, seed {seed}"] = lambda h, seed=seed: LearnedForecaster(
+            freq=h, train_periods=156, burn_in_periods=26, timezone=TZ,
+            model=stacked_model(seed=seed, **({"max_estimators": 100} if quick else {})))
+    t = time.perf_counter()
+    summary = rolling_origin_backtest(inc, cells, methods, start=local(start), end=local(end), anchor=local(start),
+                                      timezone=TZ).summary
+    print(f"\nseed spread: weekly, res {resolution}, {start} .. {end}, LightGBM seeds 0..{k - 1} "
+          f"({time.perf_counter() - t:.0f} s)")
+    for cov in (0.01, 0.05):
+        at = summary[summary["coverage"] == cov].set_index("method")["pai_mean"]
+        seeds = at[[m for m in at.index if m.startswith("learned")]]
+        base = at.drop(seeds.index)
+        print(f"  PAI at {cov:.0%}: " + ", ".join(f"{m} {v:.2f}" for m, v in seeds.items())
+              + f"; mean {seeds.mean():.2f} (spread {seeds.min():.2f} .. {seeds.max():.2f}); best baseline "
+              f"{base.idxmax()} {base.max():.2f}; mean x{seeds.mean() / base.max():.3f}")
+    return summary
 
 
 def grid_sensitivity_table(inc, quick: bool, out: Path | None = None) -> None:
