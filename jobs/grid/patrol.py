@@ -188,8 +188,8 @@ def describe_profile(choice: dict | None, table: pd.DataFrame) -> str:
     """One line for a plan's metadata: the profile chosen and the validation hit rates it was chosen on."""
     none = float(table.loc[table["cycle"] == 0, "hit_rate"].iloc[0])
     if choice is None:
-        return f"no time profile: none of {len(table) - 1} beat an even split by more than a standard error " \
-               f"over the weeks before (hit rate {100 * none:.1f} %)"
+        return f"no time profile: none of the {len(table) - 1} tried beat an even split by more than a standard " \
+               f"error over the weeks before (even split: {100 * none:.1f} % of each shift's incidents in its cells)"
     row = table[(table["cycle"] == choice["cycle"]) & (table["prior_strength"] == choice["prior_strength"])].iloc[0]
     what = "shifts of the week" if choice["cycle"] == SHIFTS_PER_WEEK else "shifts of the day"
     return (f"each cell's profile over the {what}, prior {choice['prior_strength']:g} incidents: hit rate "

@@ -392,5 +392,5 @@ def patrol_plan(context: dg.AssetExecutionContext, config: HotspotConfig, lakeho
         **{name: dg.MetadataValue.path(str(path)) for name, path in maps.items()},
         "map_layers": dg.MetadataValue.text(layer_note),
         "shift_profile": dg.MetadataValue.text(describe_profile(choice, tried)),
-        "shift_profile_validation": dg.MetadataValue.md(tried.to_markdown(index=False, floatfmt=".4f")),
+        "shift_profile_validation": dg.MetadataValue.md(tried.to_markdown(index=False, floatfmt=("g", "g", ".4f", "+.4f", ".4f"))),
     })
