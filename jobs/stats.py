@@ -1,10 +1,13 @@
-"""Statistics more than one kernel family uses (false-discovery control)."""
+"""Statistics more than one kernel family uses (false-discovery control, paired margins)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["benjamini_hochberg"]
+__all__ = ["Margin", "benjamini_hochberg", "paired_margin"]
 
 
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
@@ -48,3 +51,34 @@ def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
     out[order] = np.minimum(ranked, 1.0)
     q[ok] = out
     return q
+
+
+@dataclass(frozen=True)
+class Margin:
+    """How far ``a`` beat ``b`` over the periods both were scored on (the champion gate's weeks, a profile's
+    validation periods): mean paired difference and its standard error (NaN with fewer than two)."""
+
+    mean: float
+    se: float
+    n: int
+
+    @property
+    def beats(self) -> bool:
+        """Won by more than one paired standard error (needs at least two periods)."""
+        return self.n >= 2 and np.isfinite(self.se) and self.mean > self.se
+
+    def text(self) -> str:
+        se = f" ± {self.se:.2f} SE" if np.isfinite(self.se) else ""
+        return f"{self.mean:+.2f}{se} over {self.n} week{'s' if self.n != 1 else ''}"
+
+
+def paired_margin(a: Sequence[float], b: Sequence[float]) -> Margin:
+    """:class:`Margin` of ``a`` over ``b``, paired by period; periods where either is NaN are left out."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"paired series differ in length: {x.shape} vs {y.shape}")
+    d = (x - y)[np.isfinite(x) & np.isfinite(y)]
+    if d.size == 0:
+        return Margin(float("nan"), float("nan"), 0)
+    se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size >= 2 else float("nan")
+    return Margin(float(d.mean()), se, int(d.size))

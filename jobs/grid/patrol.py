@@ -14,9 +14,10 @@ import pandas as pd
 import pyarrow as pa
 
 from jobs.grid.cell_features import resolve_cells, resolve_events
-from jobs.grid.profiles import paired_gain, period_hit_rates, pick_by_gain
+from jobs.grid.profiles import period_hit_rates, pick_by_margin
 from jobs.grid.schemas import PATROL_SCHEMA
 from jobs.localtime import local_week, span_label, wall_time
+from jobs.stats import paired_margin
 
 SHIFTS_PER_DAY = 3
 SHIFTS_PER_WEEK = 7 * SHIFTS_PER_DAY
@@ -137,7 +138,7 @@ def choose_shift_profile(
     day, at each prior strength, computed as of the week's start) and by none; a candidate scores
     the share of each shift's incidents that fell in its top ``coverage`` of cells. A candidate
     qualifies when its mean gain over the even split, paired by shift, exceeds the gain's standard
-    error (the champion gate's rule, :func:`jobs.grid.profiles.pick_by_gain`). Returns
+    error (the champion gate's rule, :func:`jobs.grid.profiles.pick_by_margin`). Returns
     ``shift_profile``'s ``{"cycle", "prior_strength"}`` of the qualifying candidate with the largest
     gain, or ``None`` (an even split), and every candidate's scores (``cycle`` 0: the even split;
     ``hit_rate``, ``gain``, ``gain_se``). Only incidents before ``before`` are read.
@@ -158,7 +159,7 @@ def choose_shift_profile(
     shifts = shift_index(ev.t_ns, timezone=timezone, first_shift_hour=first_shift_hour)
     monday, _ = local_week(before, timezone)
     candidates = [(0, np.inf)] + [(c, m) for c in (SHIFTS_PER_WEEK, SHIFTS_PER_DAY) for m in priors]
-    scores: dict[tuple, list] = {c: [] for c in candidates}
+    rates: dict[tuple, list] = {c: [] for c in candidates}  # per candidate: each validation shift's hit rate
     for k in range(int(valid_weeks), 0, -1):
         w0 = wall_time(monday - pd.Timedelta(days=7 * k), int(first_shift_hour), timezone)
         w1 = wall_time(monday - pd.Timedelta(days=7 * (k - 1)), int(first_shift_hour), timezone)
@@ -168,17 +169,15 @@ def choose_shift_profile(
         y = np.zeros((SHIFTS_PER_WEEK, n))
         np.add.at(y, (shifts[week], ev.cell[week]), 1.0)
         for cyc, m in candidates:
-            prof = _profile(counts, cyc or None, m)
-            scores[(cyc, m)].append((forecast[None, :] * prof.T, y))
-    rates = {c: period_hit_rates(np.concatenate([p for p, _ in parts]), np.concatenate([y for _, y in parts]),
-                                 coverage) for c, parts in scores.items()}
-    rows = []
+            rates[(cyc, m)].append(period_hit_rates(forecast[None, :] * _profile(counts, cyc or None, m).T, y, coverage))
+    rows, margins = [], []
     for cyc, m in candidates:
-        gain, se = paired_gain(rates[(cyc, m)], rates[candidates[0]])
-        rows.append({"cycle": cyc, "prior_strength": m, "hit_rate": float(np.nanmean(rates[(cyc, m)])),
-                     "gain": gain, "gain_se": se})
+        own = np.concatenate(rates[(cyc, m)])
+        margins.append(paired_margin(own, np.concatenate(rates[candidates[0]])))
+        rows.append({"cycle": cyc, "prior_strength": m, "hit_rate": float(np.nanmean(own)),
+                     "gain": margins[-1].mean, "gain_se": margins[-1].se})
     table = pd.DataFrame(rows)
-    best = pick_by_gain(rows[1:])
+    best = pick_by_margin(margins[1:])
     if best is None:
         return None, table
     return {"cycle": int(rows[best + 1]["cycle"]), "prior_strength": float(rows[best + 1]["prior_strength"])}, table

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from jobs.stats import Margin, paired_margin
+
 #: Prior weights (incidents of the area's profile added to each cell's) that :func:`choose_profile` tries.
 PRIORS: tuple[float, ...] = (10.0, 30.0, 100.0, 300.0, 1000.0)
 
@@ -114,23 +116,12 @@ def period_deviances(mu: np.ndarray, y: np.ndarray) -> np.ndarray:
     return 2 * np.mean(np.where(y > 0, y * np.log(np.maximum(y, 1e-12) / mu), 0.0) - (y - mu), axis=1)
 
 
-def paired_gain(candidate: np.ndarray, reference: np.ndarray, higher_is_better: bool = True) -> tuple[float, float]:
-    """Mean per-period improvement of ``candidate`` over ``reference`` and its standard error (NaN periods left out)."""
-    d = (candidate - reference) * (1.0 if higher_is_better else -1.0)
-    d = d[np.isfinite(d)]
-    if d.size < 2:
-        return float("nan"), float("nan")
-    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(d.size))
-
-
-def pick_by_gain(rows: list[dict]) -> int | None:
-    """Index of the row with the largest ``gain`` among those whose gain exceeds its ``gain_se``; ``None`` if none.
-
-    The rule of the champion gate (docs/forecasting.md): a candidate beats the reference when its mean
-    paired improvement is larger than its standard error, so that noise on a few periods does not pick it.
-    """
-    ok = [i for i, r in enumerate(rows) if np.isfinite(r["gain"]) and r["gain"] > r["gain_se"]]
-    return max(ok, key=lambda i: (rows[i]["gain"], -i)) if ok else None
+def pick_by_margin(margins: Sequence[Margin]) -> int | None:
+    """Index of the largest margin among those that beat the reference (:attr:`jobs.stats.Margin.beats`:
+    by more than their paired standard error, the champion gate's rule), so that noise on a few periods
+    does not pick a candidate; ``None`` if none does."""
+    ok = [i for i, m in enumerate(margins) if m.beats]
+    return max(ok, key=lambda i: (margins[i].mean, -i)) if ok else None
 
 
 def choose_profile(pred: np.ndarray, y: np.ndarray, cell: np.ndarray, period: np.ndarray, scored: Sequence[int], *,
@@ -143,7 +134,7 @@ def choose_profile(pred: np.ndarray, y: np.ndarray, cell: np.ndarray, period: np
     and is scored per period by ``criterion`` (``"hit_rate"``: the share of the period's incidents in
     its top ``coverage`` of cells, what the forecast is judged on; ``"deviance"``: the Poisson
     deviance). A candidate qualifies when its mean paired gain over no profile exceeds the gain's
-    standard error (:func:`pick_by_gain`); the qualifying one with the largest gain wins, else none.
+    standard error (:func:`pick_by_margin`); the qualifying one with the largest gain wins, else none.
     Returns the choice and every candidate's scores (``cycle``, ``prior``, ``hit_rate``,
     ``deviance``, ``gain``, ``gain_se``; no profile has cycle 0).
     """
@@ -153,10 +144,14 @@ def choose_profile(pred: np.ndarray, y: np.ndarray, cell: np.ndarray, period: np
     def per_period(mu):
         return period_hit_rates(mu, y, coverage) if criterion == "hit_rate" else period_deviances(mu, y)
 
+    margins: list[Margin] = []
+
     def row(c, m, mu, ref):
-        gain, se = paired_gain(per_period(mu), ref, higher_is_better=criterion == "hit_rate")
+        own = per_period(mu)
+        margin = paired_margin(own, ref) if criterion == "hit_rate" else paired_margin(ref, own)  # lower deviance wins
+        margins.append(margin)
         return {"cycle": c, "prior": m, "hit_rate": mean_hit_rate(mu, y, coverage),
-                "deviance": float(np.mean(period_deviances(mu, y))), "gain": gain, "gain_se": se}
+                "deviance": float(np.mean(period_deviances(mu, y))), "gain": margin.mean, "gain_se": margin.se}
 
     ref = per_period(pred)
     rows = [row(0, np.inf, pred, ref)]
@@ -168,7 +163,7 @@ def choose_profile(pred: np.ndarray, y: np.ndarray, cell: np.ndarray, period: np
             mult = slot_multipliers(cell, period, pred.shape[1], scored, cycle=c, window=w, prior=m)
             rows.append(row(int(c), float(m), pred * mult, ref))
     table = pd.DataFrame(rows)
-    best = pick_by_gain(rows[1:])
+    best = pick_by_margin(margins[1:])
     if best is None:
         return None, table
     c = int(rows[best + 1]["cycle"])

@@ -4,8 +4,8 @@ Every method is scored on the same periods on several grids: H3 resolutions 8, 9
 grid of about the area of the study area's resolution-9 hexagons, laid at two origins half a cell apart
 in x and y. PAI at 1 % and 5 % of the area per period (``models.evaluation.metrics.hotspot_metrics``),
 mean and standard error over periods (``models.evaluation.backtest.summarise``), a rank per grid, and a
-verdict on paired differences (``models.hotspots.gate.paired_margin``): the ranking changes on a grid only
-where a pair of methods is ordered one way by more than one paired standard error on the reference grid
+verdict on paired differences (``jobs.stats.paired_margin``, as the champion gate's): the ranking changes
+on a grid only where a pair of methods is ordered one way by more than one paired standard error on the reference grid
 and the other way by more than one on that grid. Order swaps within the noise are named, not counted.
 
 No I/O: the caller passes the incidents, the study area's polygons and the period starts.
@@ -31,6 +31,7 @@ import pyarrow as pa
 from jobs.grid.cell_features import Events, GridCells, period_grid, resolve_cells, resolve_events, timestamps_ns
 from jobs.grid.cells import study_area_cells
 from jobs.grid.squares import square_cells
+from jobs.stats import paired_margin
 from models.evaluation.backtest import pc_between, summarise
 from models.evaluation.metrics import hotspot_metrics
 from models.hotspots.base import GridForecaster, to_ns
@@ -239,7 +240,6 @@ def _table(periods: pd.DataFrame) -> pd.DataFrame:
 def verdict(periods: pd.DataFrame, table: pd.DataFrame, reference: str) -> str:
     """One line: :data:`STABLE`, the same with the swaps that stay within the noise, or which grid changes the
     ranking and how (a pair ordered by more than one paired standard error both ways)."""
-    from models.hotspots.gate import paired_margin
 
     pai = {(g, m): d.sort_values("period_start")["pai_1pct"].to_numpy()
            for (g, m), d in periods.groupby(["grid", "method"], sort=False)}

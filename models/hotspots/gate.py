@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from jobs.grid.cell_features import period_grid, resolve_cells, resolve_events
+from jobs.stats import Margin, paired_margin  # noqa: F401 (the gate's rule; importable from here too)
 from models.evaluation.metrics import hotspot_metrics
 from models.hotspots.serving import FeatureSpec, OnnxHotspotScorer
 from models.hotspots.training import TRAINED_TO
@@ -94,37 +95,6 @@ def mean_pai(pais: Sequence[float]) -> float:
     """Mean over the weeks that had incidents (NaN when none had)."""
     vals = np.asarray(pais, dtype=float)
     return float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
-
-
-@dataclass(frozen=True)
-class Margin:
-    """How far ``a`` beat ``b`` over the weeks both were scored on: mean paired difference and its
-    standard error (NaN with fewer than two weeks)."""
-
-    mean: float
-    se: float
-    n: int
-
-    @property
-    def beats(self) -> bool:
-        """Won by more than one paired standard error (needs at least two weeks)."""
-        return self.n >= 2 and np.isfinite(self.se) and self.mean > self.se
-
-    def text(self) -> str:
-        se = f" ± {self.se:.2f} SE" if np.isfinite(self.se) else ""
-        return f"{self.mean:+.2f}{se} over {self.n} week{'s' if self.n != 1 else ''}"
-
-
-def paired_margin(a: Sequence[float], b: Sequence[float]) -> Margin:
-    """:class:`Margin` of ``a`` over ``b``, paired by week; weeks where either is NaN are left out."""
-    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if x.shape != y.shape:
-        raise ValueError(f"paired series differ in length: {x.shape} vs {y.shape}")
-    d = (x - y)[np.isfinite(x) & np.isfinite(y)]
-    if d.size == 0:
-        return Margin(float("nan"), float("nan"), 0)
-    se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size >= 2 else float("nan")
-    return Margin(float(d.mean()), se, int(d.size))
 
 
 @dataclass(frozen=True)
