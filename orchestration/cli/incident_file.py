@@ -14,7 +14,7 @@ def read_incident_file(incidents: Path, spec: Path, err, needs: str):
 
     ``needs`` completes the errors ("the forecast needs..."): a spec that is not an incidents spec, one without
     a study area, an unreadable file and a file without a valid row each end the command with one line and
-    exit 2.
+    exit 2. Rejected rows beside valid ones are named on ``err`` (the first three: row and reason).
     """
     from jobs.ingest.readers import SourceFileError, read_source
     from jobs.ingest.records import parse_records
@@ -37,4 +37,10 @@ def read_incident_file(incidents: Path, spec: Path, err, needs: str):
         first = parsed.rejects.slice(0, 1).to_pylist()
         why = f"; the first, row {first[0]['source_row']}: {first[0]['reason']}" if first else ""
         raise fail(f"{incidents}: no valid incident rows ({parsed.rejects.num_rows} rejected{why})")
+    if parsed.rejects.num_rows:  # left out, as ingestion would quarantine them: say which and why
+        n = parsed.rejects.num_rows
+        err.print(f"{incidents}: {n:,} row{'s' if n != 1 else ''} left out (rows a spec rule rejects, as ingestion "
+                  f"quarantines them){'; the first 3' if n > 3 else ''}:", markup=False, highlight=False)
+        for r in parsed.rejects.slice(0, 3).to_pylist():
+            err.print(f"  row {r['source_row']}: {r['reason']}", markup=False, highlight=False)
     return source, boundaries, parsed, ctx

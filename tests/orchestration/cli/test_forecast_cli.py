@@ -184,3 +184,21 @@ def test_a_file_without_a_valid_row_names_the_first_rejected_row_and_field(spec,
                                       "--end", "2016-01-11", "--out", str(tmp_path / "x.parquet")])
     assert result.exit_code == 2
     assert "no valid incident rows (1 rejected; the first, row 1: field 'occurred_at'" in result.output
+
+
+def test_rejected_rows_beside_valid_ones_are_named_and_the_forecast_goes_on(spec, tmp_path):
+    data = write_slice(tmp_path, "2015-12-01", "2016-01-04", name="slice.csv")
+    lines = gzip.open(data, "rt").read().splitlines()
+    bad = tmp_path / "mixed.csv"
+    bad.write_text("\n".join([*lines, "2015-12-20 25:61,street,-87.6,41.8,2", "2015-12-21 10:00,street,abc,41.8,2"])
+                   + "\n")
+    result = CliRunner().invoke(app, ["--incidents", str(bad), "--spec", str(spec), "--start", "2016-01-04",
+                                      "--end", "2016-01-04", "--method", "naive", "--out", str(tmp_path / "x.parquet")])
+    assert result.exit_code == 0, result.output
+    n = len(lines) - 1
+    out = " ".join(result.output.split())  # rich wraps long lines
+    assert "2 rows left out" in out
+    assert f"row {n + 1}: field 'occurred_at' (column 'date')" in out
+    assert f"row {n + 2}: coordinates (longitude, latitude)" in out
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["incidents"] + summary["rejected"] == n + 2  # rows in = accepted + left out
